@@ -1,0 +1,263 @@
+"""Benign activity over the window, and the shared machinery actors use.
+
+One partition at a time: contact requests to non-friends (acceptance by age gap, mutual
+friends and asserted age), 1:1 conversations along friendships, group memberships and
+group messages, and rare false reports. Actors (actors/) add their own events to the same
+buffer before acceptance is decided, so every request meets the same recipient model:
+spam's high rejection emerges from it rather than being written in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import events as ev
+from .config import Scenario
+from .friendships import LOCAL, REGION, SCHOOL, WORK, CommunityIndex, random_neighbour
+from .partition import rng_for
+from .population import Population
+from .rhythm import DAY, sample_ts
+
+
+@dataclass(frozen=True)
+class Groups:
+    created_ts: np.ndarray  # int64 per group id
+    school_base: int
+    work_base: int
+    local_base: int
+    interest_base: int
+    n: int
+
+
+@dataclass(frozen=True)
+class ActivityState:
+    scn: Scenario
+    seed: int
+    bounds: list[tuple[int, int]]
+    pop: Population
+    adj: sp.csr_matrix  # 0/1, sorted indices
+    edge_day: np.ndarray  # friendship day aligned with adj.indices
+    keys: np.ndarray  # sorted canonical friendship keys (background graph)
+    indexes: dict[int, CommunityIndex]
+    groups: Groups
+    activity: np.ndarray  # per-account activity multiplier (float64)
+    # Scale of each account's everyday (benign-looking) behaviour: 1 for people, lower for
+    # scripted actors that exist to abuse. Set by the actors, read here.
+    everyday: np.ndarray
+    accepts_all: np.ndarray  # bool: accounts that accept any request (fake rings)
+    extras: dict  # global indexes prepared by actors (actors.extras)
+
+    @property
+    def n(self) -> int:
+        return len(self.pop)
+
+    @property
+    def end(self) -> int:
+        return self.scn.activity.days * DAY
+
+
+def make_groups(scn: Scenario, seed: int, n_school: int, n_work: int, n_local: int) -> Groups:
+    """One group per school, workplace and local community, plus interest groups."""
+    rng = rng_for(seed, 2**31 - 1, "groups")
+    n_interest = max(1, scn.accounts // 200)
+    n = n_school + n_work + n_local + n_interest
+    # Most groups predate the window; ~5% are created inside it.
+    created = -rng.integers(1, 1500, n).astype(np.int64) * DAY
+    fresh = rng.random(n) < 0.05
+    created[fresh] = rng.integers(0, scn.activity.days * DAY, fresh.sum())
+    return Groups(created, 0, n_school, n_school + n_work, n_school + n_work + n_local, n)
+
+
+def are_friends(st: ActivityState, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    key = np.minimum(a, b) * st.n + np.maximum(a, b)
+    pos = np.minimum(np.searchsorted(st.keys, key), max(len(st.keys) - 1, 0))
+    return (st.keys[pos] == key) if len(st.keys) else np.zeros(len(a), bool)
+
+
+def mutual_friends(adj: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|N(a) ∩ N(b)| per pair, via a row-wise product of sparse rows."""
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(adj[a].multiply(adj[b]).sum(axis=1)).ravel().astype(np.int64)
+
+
+def community_targets(st: ActivityState, src: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A member of the account's school, else workplace, else local group."""
+    pop = st.pop
+    out = np.full(len(src), -1, dtype=np.int64)
+    for kind, arr in ((SCHOOL, pop.school), (WORK, pop.workplace), (LOCAL, pop.local)):
+        todo = np.flatnonzero(out < 0)
+        comm = arr[src[todo]].astype(np.int64)
+        out[todo] = st.indexes[kind].sample(comm, rng)
+    return out
+
+
+def request_targets(st: ActivityState, src: np.ndarray, rng: np.random.Generator, fof: float, comm: float) -> np.ndarray:
+    """Targets for friend requests: friends of friends, community members, or the region."""
+    u = rng.random(len(src))
+    dst = np.full(len(src), -1, dtype=np.int64)
+    a = np.flatnonzero(u < fof)
+    mid = random_neighbour(st.adj, src[a], rng)
+    ok = mid >= 0
+    dst[a[ok]] = random_neighbour(st.adj, mid[ok], rng)
+    b = np.flatnonzero((u >= fof) & (u < fof + comm))
+    dst[b] = community_targets(st, src[b], rng)
+    c = np.flatnonzero(dst < 0)
+    dst[c] = st.indexes[REGION].sample(st.pop.region[src[c]].astype(np.int64), rng)
+    return dst
+
+
+def acceptance_probability(st: ActivityState, src: np.ndarray, dst: np.ndarray, mutual: np.ndarray) -> np.ndarray:
+    """The recipient model: what a person sees is the requester's asserted age, profile and
+    the mutual friends count. Minors are wary of adult strangers; fake accounts accept all."""
+    pop = st.pop
+    gap = np.abs(pop.asserted_age[src].astype(float) - pop.asserted_age[dst])
+    minor_sees_adult = (pop.true_age[dst] < 18) & (pop.asserted_age[src] >= 21)
+    logit = (
+        -0.6
+        + 1.3 * np.log1p(mutual)
+        - 0.09 * gap
+        + 0.4 * (pop.region[src] == pop.region[dst])
+        + 1.5 * (pop.completeness[src] - 0.7)
+        - 1.2 * minor_sees_adult
+    )
+    p = 1.0 / (1.0 + np.exp(-logit))
+    return np.where(st.accepts_all[dst], 0.9, p)
+
+
+def benign_requests(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -> ev.Requests:
+    pop, ac = st.pop, st.scn.activity
+    idx = np.arange(lo, hi)
+    new = pop.signup_day[idx] >= 0
+    rate = ac.requests_per_account * np.where(new, 3.0, 1.0) * np.where(pop.band[idx] <= 1, 1.3, 1.0)
+    rate = rate * np.where(pop.heavy_requester[idx], 12.0, 1.0) * st.everyday[idx]
+    src = np.repeat(idx, rng.poisson(rate))
+    dst = request_targets(st, src, rng, fof=0.45, comm=0.35)
+    t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
+    ts = sample_ts(rng, pop.true_age[src] < 18, t0, st.end)
+    return ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE)
+
+
+def decide(st: ActivityState, req: ev.Requests, rng: np.random.Generator) -> tuple[ev.Requests, np.ndarray]:
+    """Drop invalid and already-friend targets; return requests and the accepted mask."""
+    ok = (req.dst >= 0) & (req.dst != req.src)
+    req = req.take(np.flatnonzero(ok))
+    req = req.take(np.flatnonzero(~are_friends(st, req.src, req.dst)))
+    p = acceptance_probability(st, req.src, req.dst, mutual_friends(st.adj, req.src, req.dst))
+    accepted = rng.random(len(req)) < p
+    accepted = np.where(req.decision == ev.DECIDE, accepted, req.decision == ev.ACCEPT)
+    return req, accepted
+
+
+def media_probs(pop: Population, sender: np.ndarray) -> np.ndarray:
+    minor = (pop.true_age[sender] < 18)[:, None]
+    base = np.where(minor, [0.74, 0.17, 0.04, 0.05], [0.80, 0.10, 0.03, 0.07])
+    return np.where(pop.link_sharer[sender][:, None], [0.55, 0.07, 0.03, 0.35], base)
+
+
+def forwarded(rng: np.random.Generator, media: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    return rng.random(len(media)) < np.array([0.01, 0.06, 0.08, 0.2])[media] * scale
+
+
+def conversations(
+    st: ActivityState, a: np.ndarray, b: np.ndarray, t0: np.ndarray, rng: np.random.Generator, mean_msgs: float
+) -> ev.Messages:
+    """Back-and-forth messages between a and b, in a burst of days starting after t0."""
+    keep = t0 < st.end
+    a, b, t0 = a[keep], b[keep], t0[keep]
+    start = t0 + np.floor(rng.random(len(a)) * (st.end - t0)).astype(np.int64)
+    start = start // DAY * DAY
+    span = (1 + rng.geometric(1 / 5.0, len(a))) * DAY
+    stop = np.minimum(start + span, st.end)
+    start = np.maximum(start, t0)
+    k = 1 + rng.negative_binomial(1.2, 1.2 / (1.2 + mean_msgs - 1), len(a))
+    conv = np.repeat(np.arange(len(a)), k)
+    from_a = rng.random(len(conv)) < 0.55
+    src = np.where(from_a, a[conv], b[conv])
+    dst = np.where(from_a, b[conv], a[conv])
+    media = ev.draw_media(rng, media_probs(st.pop, src))
+    return ev.typed(
+        ev.Messages,
+        src=src,
+        dst=dst,
+        ts=sample_ts(rng, st.pop.true_age[src] < 18, start[conv], stop[conv]),
+        size_bytes=ev.message_sizes(rng, media),
+        media=media,
+        group_id=ev.NO_GROUP,
+        forwarded=forwarded(rng, media),
+    )
+
+
+def friend_conversations(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -> ev.Messages:
+    pop, ac = st.pop, st.scn.activity
+    idx = np.arange(lo, hi)
+    rate = ac.conversations_per_account * st.activity[idx] * st.everyday[idx]
+    a = np.repeat(idx, rng.poisson(rate))
+    start = st.adj.indptr[a]
+    deg = st.adj.indptr[a + 1] - start
+    has = deg > 0
+    a, start, deg = a[has], start[has], deg[has]
+    pick = start + np.floor(rng.random(len(a)) * deg).astype(np.int64)
+    b = st.adj.indices[pick].astype(np.int64)
+    t0 = np.maximum(0, st.edge_day[pick].astype(np.int64) * DAY)
+    return conversations(st, a, b, t0, rng, ac.messages_per_conversation)
+
+
+def memberships(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """(account, group, joined_ts) for partition accounts: their communities' groups and
+    interest groups, joined after both the group and the account existed."""
+    pop, g, ac = st.pop, st.groups, st.scn.activity
+    idx = np.arange(lo, hi)
+    acc = np.repeat(idx, rng.poisson(ac.groups_per_account * np.sqrt(st.activity[idx])))
+    u = rng.random(len(acc))
+    grp = g.interest_base + rng.integers(0, g.n - g.interest_base, len(acc))
+    sch, wrk = pop.school[acc], pop.workplace[acc]
+    grp = np.where((u < 0.3) & (sch >= 0), g.school_base + sch, grp)
+    grp = np.where((u >= 0.3) & (u < 0.55) & (wrk >= 0), g.work_base + wrk, grp)
+    grp = np.where((u >= 0.55) & (u < 0.75), g.local_base + pop.local[acc], grp)
+    key = np.unique(acc * g.n + grp)
+    acc, grp = key // g.n, key % g.n
+    t0 = np.maximum(np.maximum(g.created_ts[grp], pop.signup_day[acc].astype(np.int64) * DAY), -1500 * DAY)
+    joined = t0 + np.floor(rng.random(len(acc)) * (st.end - t0)).astype(np.int64)
+    return acc, grp, joined
+
+
+def group_messages(st: ActivityState, acc, grp, joined, rng: np.random.Generator) -> ev.Messages:
+    ac = st.scn.activity
+    per = ac.group_messages_per_account / max(ac.groups_per_account, 1e-9)
+    k = rng.poisson(per * st.activity[acc] * st.everyday[acc])
+    row = np.repeat(np.arange(len(acc)), k)
+    src = acc[row]
+    media = ev.draw_media(rng, media_probs(st.pop, src) * [1.0, 1.6, 1.6, 1.6])
+    t0 = np.maximum(joined[row], 0)
+    return ev.typed(
+        ev.Messages,
+        src=src,
+        dst=ev.NO_DST,
+        ts=sample_ts(rng, st.pop.true_age[src] < 18, t0, st.end),
+        size_bytes=ev.message_sizes(rng, media),
+        media=media,
+        group_id=grp[row],
+        forwarded=forwarded(rng, media, 1.5),
+    )
+
+
+def draw_reports(
+    rng: np.random.Generator,
+    st: ActivityState,
+    reporter: np.ndarray,
+    reported: np.ndarray,
+    ts: np.ndarray,
+    p: np.ndarray | float,
+    reason_probs: list[float],
+) -> ev.Reports:
+    """Each interaction is reported with probability p, after a delay (reports are late)."""
+    hit = np.flatnonzero(rng.random(len(reporter)) < p)
+    when = ts[hit] + rng.exponential(1.5 * DAY, len(hit)).astype(np.int64)
+    keep = hit[when < st.end]
+    when = when[when < st.end]
+    reason = rng.choice(len(ev.REASONS), size=len(keep), p=reason_probs).astype(np.int8)
+    return ev.typed(ev.Reports, reporter=reporter[keep], reported=reported[keep], ts=when, reason=reason)

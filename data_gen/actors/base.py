@@ -1,0 +1,45 @@
+"""The actor interface: a role layered on the benign population.
+
+An actor is a task (a truth column) plus three hooks: how its members' account fields
+differ (`adjust`, at population time), how much everyday benign-looking behaviour they keep
+(`everyday`), and the events they add during the window (`act`). Each actor has a hard,
+benign-mimicking variant (`Population.mimic`), so no single statistic separates a task.
+New harms (groomers, viral sharers) slot in as further actors without touching the
+benign platform.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..activity import ActivityState
+from ..config import Scenario
+from ..events import EventBuffer
+from ..population import Population
+
+
+class Actor:
+    code: int
+    task: str
+    accepts_all = False  # accepts any contact request (fake rings)
+
+    def rate(self, scn: Scenario) -> float:
+        raise NotImplementedError
+
+    def adjust(self, pop: Population, idx: np.ndarray, rng: np.random.Generator, scn: Scenario, p: int) -> None:
+        """Rewrite account fields of members `idx` (partition-local rows) in place."""
+
+    def everyday(self, mimic: np.ndarray) -> np.ndarray:
+        return np.ones(len(mimic))
+
+    def act(self, st: ActivityState, members: np.ndarray, rng: np.random.Generator, buf: EventBuffer) -> None:
+        """Append this actor's events for `members` (generation indices) to `buf`."""
+
+
+def uniform_accounts(rng: np.random.Generator, n_total: int, k: int) -> np.ndarray:
+    return rng.integers(0, n_total, k).astype(np.int64)
+
+
+def per_member(rng: np.random.Generator, members: np.ndarray, mean_plain: float, mean_mimic: float, mimic: np.ndarray) -> np.ndarray:
+    """Repeat each member a Poisson number of times (plain and mimic variants differ)."""
+    return np.repeat(members, rng.poisson(np.where(mimic, mean_mimic, mean_plain)))

@@ -1,0 +1,52 @@
+"""Compromised accounts: an established, benign account that changes hands at a change point.
+
+Before the change point it is indistinguishable from its benign self; after it, the
+attacker bursts links to the account's friends at the attacker's hours. The mimic variant
+sends a small burst, which hides inside ordinary link sharing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import events as ev
+from ..activity import draw_reports
+from ..friendships import random_neighbour
+from ..rhythm import DAY
+from .base import Actor, uniform_accounts
+
+
+class Compromised(Actor):
+    code, task = 4, "compromised"
+
+    def rate(self, scn):
+        return scn.abuse.compromised
+
+    def adjust(self, pop, idx, rng, scn, p):
+        # Worth taking over only if established: at least a year old.
+        pop.signup_day[idx] = np.minimum(pop.signup_day[idx], -365 - rng.integers(0, 1500, len(idx)))
+        pop.aux[idx] = rng.integers(7, max(8, scn.activity.days - 4), len(idx))  # change-point day
+
+    def act(self, st, members, rng, buf):
+        pop = st.pop
+        mimic = pop.mimic[members]
+        deg = st.adj.indptr[members + 1] - st.adj.indptr[members]
+        k = rng.poisson(np.where(mimic, np.minimum(deg, 6), np.minimum(deg, 40)) + 1)
+        src = np.repeat(members, k)
+        dst = random_neighbour(st.adj, src, rng)
+        dst = np.where(dst >= 0, dst, uniform_accounts(rng, st.n, len(src)))
+        cp = pop.aux[src].astype(np.int64) * DAY
+        ts = np.minimum(cp + rng.integers(0, 2 * DAY, len(src)), st.end - 1)
+        m = pop.mimic[src]
+        link = rng.random(len(src)) < np.where(m, 0.45, 0.8)
+        media = np.where(link, ev.LINK, ev.TEXT).astype(np.int8)
+        buf.messages.append(ev.typed(
+            ev.Messages, src=src, dst=dst, ts=ts, size_bytes=ev.message_sizes(rng, media), media=media,
+            group_id=ev.NO_GROUP, forwarded=rng.random(len(src)) < np.where(m, 0.25, 0.6),
+        ))
+        p = st.scn.abuse.report_rate * np.where(m, 0.4, 1.2)
+        buf.reports.append(draw_reports(rng, st, dst, src, ts, p, [0.4, 0.1, 0.0, 0.5, 0, 0.0]))
+        src = np.repeat(members, rng.poisson(np.where(mimic, 2.0, 12.0)))
+        dst = uniform_accounts(rng, st.n, len(src))
+        ts = np.minimum(pop.aux[src].astype(np.int64) * DAY + rng.integers(0, 3 * DAY, len(src)), st.end - 1)
+        buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))

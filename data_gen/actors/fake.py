@@ -1,0 +1,93 @@
+"""Fake accounts: batch-created, sparse profiles, synchronised, befriending each other.
+
+Plain fakes are made in batches that share a signup day and client, post at the batch's
+scripted hour and form rings; the mimic variant has a filled profile, a spread signup and
+human hours, which is where it meets benign new accounts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import events as ev
+from ..activity import draw_reports, request_targets
+from ..rhythm import DAY, at_hour, sample_ts
+from .base import Actor, per_member, uniform_accounts
+
+BATCH = 30  # mean accounts per creation batch
+_BATCH_IDS_PER_PARTITION = 100_000
+
+
+class Fake(Actor):
+    code, task = 3, "fake"
+    accepts_all = True
+
+    def rate(self, scn):
+        return scn.abuse.fake
+
+    def adjust(self, pop, idx, rng, scn, p):
+        plain = idx[~pop.mimic[idx]]
+        mimic = idx[pop.mimic[idx]]
+        n_batches = max(1, round(len(plain) / BATCH))
+        batch = rng.integers(0, n_batches, len(plain))
+        day = rng.integers(-120, scn.activity.days, n_batches)
+        client = (rng.random(n_batches) < 0.6).astype(np.int8)
+        pop.signup_day[plain] = day[batch]
+        pop.client[plain] = client[batch]
+        pop.completeness[plain] = np.round(rng.beta(1.2, 5.0, len(plain)), 2)
+        pop.sociability[plain] *= 0.25
+        pop.anonymizer[plain] |= rng.random(len(plain)) < 0.3
+        # aux carries the batch id (unique across partitions); -1 marks unbatched mimics.
+        pop.aux[plain] = p * _BATCH_IDS_PER_PARTITION + batch
+        pop.aux[mimic] = -1
+        pop.signup_day[mimic] = rng.integers(-400, scn.activity.days, len(mimic))
+
+    def everyday(self, mimic):
+        return np.where(mimic, 0.8, 0.3)
+
+    def act(self, st, members, rng, buf):
+        pop = st.pop
+        mimic = pop.mimic[members]
+        plain = members[~mimic]
+        self._rings(st, plain, rng, buf)
+        src = per_member(rng, members, 20.0, 6.0, mimic)
+        m = pop.mimic[src]
+        dst = np.where(m, request_targets(st, src, rng, fof=0.3, comm=0.4), uniform_accounts(rng, st.n, len(src)))
+        t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
+        ts = self._times(st, src, t0, rng)
+        buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))
+        src = per_member(rng, members, 15.0, 5.0, mimic)
+        dst = uniform_accounts(rng, st.n, len(src))
+        t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
+        ts = self._times(st, src, t0, rng)
+        media = ev.draw_media(rng, np.tile([0.5, 0.1, 0.0, 0.4], (len(src), 1)))
+        buf.messages.append(ev.typed(
+            ev.Messages, src=src, dst=dst, ts=ts, size_bytes=ev.message_sizes(rng, media), media=media,
+            group_id=ev.NO_GROUP, forwarded=rng.random(len(src)) < 0.2,
+        ))
+        p = st.scn.abuse.report_rate * np.where(pop.mimic[src], 0.3, 0.6)
+        buf.reports.append(draw_reports(rng, st, dst, src, ts, p, [0.4, 0.05, 0.5, 0, 0, 0.05]))
+
+    @staticmethod
+    def _times(st, src, t0, rng):
+        """Plain fakes act at their batch's scripted hour; mimics keep human hours."""
+        pop = st.pop
+        m = pop.mimic[src]
+        hour = (pop.aux[src].astype(np.int64) * 7919) % 24
+        return np.where(m, sample_ts(rng, np.zeros(len(src), bool), t0, st.end), at_hour(rng, t0, st.end, hour))
+
+    @staticmethod
+    def _rings(st, plain, rng, buf):
+        """Each plain fake requests ~5 batch-mates, who accept: the ring."""
+        if len(plain) == 0:
+            return
+        order = plain[np.argsort(st.pop.aux[plain], kind="stable")]
+        batch = st.pop.aux[order]
+        first = np.searchsorted(batch, batch, side="left")
+        last = np.searchsorted(batch, batch, side="right")
+        src = np.repeat(order, 5)
+        lo, hi = np.repeat(first, 5), np.repeat(last, 5)
+        dst = order[lo + np.floor(rng.random(len(src)) * (hi - lo)).astype(np.int64)]
+        t0 = np.maximum(0, st.pop.signup_day[src].astype(np.int64) * DAY)
+        ts = t0 + np.floor(rng.random(len(src)) * np.minimum(3 * DAY, st.end - t0)).astype(np.int64)
+        buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.ACCEPT))

@@ -1,0 +1,65 @@
+"""Scam: conversations that build to a link, aimed at older adults (DEC's `scam` task).
+
+Plain scammers approach strangers who assert an age of 50 or more; the mimic variant
+spreads over its own region and sends fewer links.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import events as ev
+from ..activity import draw_reports
+from ..rhythm import DAY
+from .base import Actor, per_member, uniform_accounts
+
+
+class Scam(Actor):
+    code, task = 2, "scam"
+
+    def rate(self, scn):
+        return scn.abuse.scam
+
+    def adjust(self, pop, idx, rng, scn, p):
+        plain = idx[~pop.mimic[idx]]
+        pop.signup_day[plain] = rng.integers(-200, scn.activity.days, len(plain))
+        # Scammers invest in a convincing profile: completeness is not their tell.
+        pop.completeness[plain] = np.round(rng.beta(4.0, 2.0, len(plain)), 2)
+        pop.sociability[plain] *= 0.6
+
+    def everyday(self, mimic):
+        return np.where(mimic, 1.0, 0.5)
+
+    def act(self, st, members, rng, buf):
+        pop = st.pop
+        mimic = pop.mimic[members]
+        src = per_member(rng, members, 18.0, 6.0, mimic)
+        m = pop.mimic[src]
+        dst = uniform_accounts(rng, st.n, len(src))
+        older = st.extras["older_adults"]
+        pick_old = ((~m) | (rng.random(len(src)) < 0.5)) & (len(older) > 0)
+        dst[pick_old] = older[rng.integers(0, max(len(older), 1), pick_old.sum())]
+        t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
+        start = t0 + np.floor(rng.random(len(src)) * (st.end - t0)).astype(np.int64)
+        buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=start, decision=ev.DECIDE))
+        # A short scripted conversation per target; links come late in it.
+        k = 1 + rng.poisson(3.0, len(src))
+        row = np.repeat(np.arange(len(src)), k)
+        step = _steps(k)
+        ts = np.minimum(start[row] + step * rng.integers(600, DAY, len(row)), st.end - 1)
+        late = step >= (k[row] - 1)
+        link = late & (rng.random(len(row)) < np.where(m[row], 0.35, 0.7))
+        media = np.where(link, ev.LINK, ev.TEXT).astype(np.int8)
+        buf.messages.append(ev.typed(
+            ev.Messages, src=src[row], dst=dst[row], ts=ts, size_bytes=ev.message_sizes(rng, media),
+            media=media, group_id=ev.NO_GROUP, forwarded=rng.random(len(row)) < 0.05,
+        ))
+        p = st.scn.abuse.report_rate * np.where(m, 0.5, 1.5)
+        buf.reports.append(draw_reports(rng, st, dst, src, start, p, [0.3, 0.6, 0.05, 0, 0, 0.05]))
+
+
+def _steps(k: np.ndarray) -> np.ndarray:
+    """0, 1, ..., k_i - 1 for every i, concatenated (position of a message in its thread)."""
+    total = int(k.sum())
+    first = np.repeat(np.cumsum(k) - k, k)
+    return np.arange(total) - first

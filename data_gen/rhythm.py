@@ -1,0 +1,56 @@
+"""When people are active: diurnal and weekly rhythms by age.
+
+Timestamps are seconds since the window start (day 0 is a Monday). Minors are at school
+on weekday mornings and active after school and late evening; adults peak at lunch and in
+the evening; weekends shift both later and flatter. An offender who keeps a child's
+schedule (issue 4, L3) draws from the minors' profile: that is why these are age-driven.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DAY = 86_400
+HOUR = 3_600
+
+_MINOR_WEEKDAY = [1, 0.5, 0.2, 0.1, 0.1, 0.2, 1, 3, 1, 0.3, 0.3, 0.4, 1, 0.5, 0.8, 4, 6, 6, 5, 6, 7, 7, 5, 2.5]
+_MINOR_WEEKEND = [2, 1.2, 0.6, 0.3, 0.1, 0.1, 0.2, 0.5, 1, 2, 3, 4, 4.5, 5, 5, 5, 5, 5, 5, 5.5, 6, 6, 5, 3.5]
+_ADULT_WEEKDAY = [0.8, 0.4, 0.2, 0.1, 0.1, 0.3, 1.2, 3, 3.5, 3, 3, 3.2, 4.5, 4, 3, 3, 3.2, 4, 5, 5.5, 5.5, 5, 3.5, 1.8]
+_ADULT_WEEKEND = [1.2, 0.7, 0.4, 0.2, 0.1, 0.1, 0.3, 0.8, 1.8, 3, 3.8, 4.2, 4.5, 4.2, 4, 4, 4, 4.2, 4.5, 5, 5, 4.8, 3.8, 2.2]
+
+_PROFILES = np.array([_ADULT_WEEKDAY, _ADULT_WEEKEND, _MINOR_WEEKDAY, _MINOR_WEEKEND], dtype=float)
+_CDF = np.cumsum(_PROFILES / _PROFILES.sum(axis=1, keepdims=True), axis=1)
+_CDF[:, -1] = 1.0
+# Stacked CDFs shifted by profile index: one searchsorted call serves all four profiles.
+_FLAT = (_CDF + np.arange(4)[:, None]).ravel()
+
+
+def hours(rng: np.random.Generator, minor: np.ndarray, weekend: np.ndarray) -> np.ndarray:
+    k = minor.astype(np.int64) * 2 + weekend.astype(np.int64)
+    u = rng.random(len(k)) * (1 - 1e-12)
+    return np.searchsorted(_FLAT, u + k, side="right") - 24 * k
+
+
+def sample_ts(
+    rng: np.random.Generator, minor: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """One timestamp per row in [lo, hi), day uniform, hour from the age/weekday profile.
+
+    A draw whose profile hour lands outside the interval (possible on its first or last
+    day) is clipped into it, which keeps every timestamp inside the window.
+    """
+    lo = np.asarray(lo, dtype=np.int64)
+    hi = np.maximum(np.asarray(hi, dtype=np.int64), lo + 1)
+    raw = lo + np.floor(rng.random(len(minor)) * (hi - lo)).astype(np.int64)
+    day = raw // DAY
+    ts = day * DAY + hours(rng, minor, (day % 7) >= 5) * HOUR + rng.integers(0, HOUR, len(minor))
+    return np.clip(ts, lo, hi - 1)
+
+
+def at_hour(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, hour: np.ndarray) -> np.ndarray:
+    """Timestamps at a fixed hour of a random day in [lo, hi): synchronised (scripted) activity."""
+    lo = np.asarray(lo, dtype=np.int64)
+    hi = np.maximum(np.asarray(hi, dtype=np.int64), lo + 1)
+    day = (lo + np.floor(rng.random(len(hour)) * (hi - lo)).astype(np.int64)) // DAY
+    ts = day * DAY + hour.astype(np.int64) * HOUR + rng.integers(0, 600, len(hour))
+    return np.clip(ts, lo, hi - 1)

@@ -1,0 +1,122 @@
+"""Writing a dataset directory so that nothing half-written ever looks complete.
+
+Files go into a hidden temporary sibling (`.NAME.lowbase-tmp-PID-TOKEN`); `dataset.json`,
+which names every file with its SHA-256, is written last; the directory is then renamed
+into place in one step. A `kill -9` at any moment leaves at most a hidden temporary
+directory without `dataset.json`, which no reader accepts and the next run removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+META = "dataset.json"
+TMP_MARK = ".lowbase-tmp-"
+OLD_MARK = ".lowbase-old-"
+
+
+class OutputExistsError(FileExistsError):
+    """`--out` exists and is not empty, and overwriting was not asked for (exit 2)."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(files: dict[str, str]) -> str:
+    """One hash over the per-file hashes, in file-name order."""
+    text = "\n".join(f"{name} {digest}" for name, digest in sorted(files.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_target(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(f"--out {out}: directory exists and is not empty (pass --overwrite to replace it)")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(out: Path) -> None:
+    """Remove temporary siblings left by killed runs (their writer process is gone)."""
+    parent = out.parent if out.parent.exists() else None
+    if parent is None:
+        return
+    for mark in (TMP_MARK, OLD_MARK):
+        prefix = f".{out.name}{mark}"
+        for p in parent.glob(f"{prefix}*"):
+            try:
+                pid = int(p.name[len(prefix):].split("-")[0])
+            except ValueError:
+                continue
+            if not _pid_alive(pid):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_one(tmp: Path, name: str, table: pa.Table) -> tuple[str, str]:
+    path = tmp / f"{name}.parquet"
+    # Fixed writer options: the same table always gives the same bytes.
+    pq.write_table(table, path, compression="zstd", compression_level=3, row_group_size=1 << 20,
+                   write_statistics=True, use_dictionary=True)
+    return path.name, sha256_file(path)
+
+
+def write_dataset(tables: dict[str, pa.Table], meta: dict, out: Path, overwrite: bool, threads: int = 2) -> dict:
+    """Write tables + metadata atomically to `out`; return the metadata written."""
+    out = out.resolve()
+    check_target(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)
+    tmp = out.parent / f".{out.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        # Biggest first, so the thread pool finishes together.
+        names = sorted(tables, key=lambda k: -tables[k].nbytes)
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            done = list(pool.map(lambda k: _write_one(tmp, k, tables[k]), names))
+        files = dict(sorted(done))
+        meta = {**meta, "files": files, "fingerprint": fingerprint(files)}
+        with open(tmp / META, "w") as f:
+            json.dump(meta, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return meta
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    if out.is_dir() and any(out.iterdir()):
+        old = out.parent / f".{out.name}{OLD_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if out.is_dir():
+            out.rmdir()
+        os.rename(tmp, out)
