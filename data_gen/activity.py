@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import events as ev
+from .arrays import unique_sorted
 from .config import Scenario
 from .friendships import LOCAL, REGION, SCHOOL, WORK, CommunityIndex, random_neighbour
 from .partition import rng_for
@@ -95,7 +96,9 @@ def community_targets(st: ActivityState, src: np.ndarray, rng: np.random.Generat
     return out
 
 
-def request_targets(st: ActivityState, src: np.ndarray, rng: np.random.Generator, fof: float, comm: float) -> np.ndarray:
+def request_targets(
+    st: ActivityState, src: np.ndarray, rng: np.random.Generator, fof: float, comm: float
+) -> np.ndarray:
     """Targets for friend requests: friends of friends, community members, or the region."""
     u = rng.random(len(src))
     dst = np.full(len(src), -1, dtype=np.int64)
@@ -133,7 +136,10 @@ def benign_requests(st: ActivityState, lo: int, hi: int, rng: np.random.Generato
     idx = np.arange(lo, hi)
     new = pop.signup_day[idx] >= 0
     rate = ac.requests_per_account * np.where(new, 3.0, 1.0) * np.where(pop.band[idx] <= 1, 1.3, 1.0)
-    rate = rate * np.where(pop.heavy_requester[idx], 12.0, 1.0) * st.everyday[idx]
+    # Heavy requesters (new students, networkers) spread over a long tail that reaches
+    # spam-like volumes: the benign overlap that keeps request counts from separating spam.
+    heavy = np.where(pop.heavy_requester[idx], 12.0 * rng.lognormal(-0.25, 0.7, len(idx)), 1.0)
+    rate = rate * heavy * st.everyday[idx]
     src = np.repeat(idx, rng.poisson(rate))
     dst = request_targets(st, src, rng, fof=0.45, comm=0.35)
     t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
@@ -192,7 +198,7 @@ def conversations(
 
 
 def friend_conversations(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -> ev.Messages:
-    pop, ac = st.pop, st.scn.activity
+    ac = st.scn.activity
     idx = np.arange(lo, hi)
     rate = ac.conversations_per_account * st.activity[idx] * st.everyday[idx]
     a = np.repeat(idx, rng.poisson(rate))
@@ -204,6 +210,23 @@ def friend_conversations(st: ActivityState, lo: int, hi: int, rng: np.random.Gen
     b = st.adj.indices[pick].astype(np.int64)
     t0 = np.maximum(0, st.edge_day[pick].astype(np.int64) * DAY)
     return conversations(st, a, b, t0, rng, ac.messages_per_conversation)
+
+
+def stranger_conversations(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -> ev.Messages:
+    """Short exchanges with non-friends: marketplace, group co-members, friends-to-be.
+
+    Ordinary people do message strangers; without this, any message to a non-friend would
+    single out an abuser on its own (the leakage check catches exactly that)."""
+    pop = st.pop
+    idx = np.arange(lo, hi)
+    boost = np.where(pop.heavy_requester[idx] | pop.link_sharer[idx], 3.0, 1.0)
+    a = np.repeat(idx, rng.poisson(0.6 * st.activity[idx] * boost * st.everyday[idx]))
+    local = rng.random(len(a)) < 0.5
+    b = np.where(local, community_targets(st, a, rng), st.indexes[REGION].sample(pop.region[a].astype(np.int64), rng))
+    ok = (b >= 0) & (b != a)
+    a, b = a[ok], b[ok]
+    t0 = np.maximum(0, np.maximum(pop.signup_day[a], pop.signup_day[b]).astype(np.int64) * DAY)
+    return conversations(st, a, b, t0, rng, 2.5)
 
 
 def memberships(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -218,7 +241,7 @@ def memberships(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -
     grp = np.where((u < 0.3) & (sch >= 0), g.school_base + sch, grp)
     grp = np.where((u >= 0.3) & (u < 0.55) & (wrk >= 0), g.work_base + wrk, grp)
     grp = np.where((u >= 0.55) & (u < 0.75), g.local_base + pop.local[acc], grp)
-    key = np.unique(acc * g.n + grp)
+    key = unique_sorted(acc * g.n + grp)
     acc, grp = key // g.n, key % g.n
     t0 = np.maximum(np.maximum(g.created_ts[grp], pop.signup_day[acc].astype(np.int64) * DAY), -1500 * DAY)
     joined = t0 + np.floor(rng.random(len(acc)) * (st.end - t0)).astype(np.int64)

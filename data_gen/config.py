@@ -54,7 +54,7 @@ class GraphConfig(_Strict):
     triadic_share: float = Field(0.3, ge=0.0, le=0.9)
     # Share of stubs matched to an account of similar sociability in the same age band;
     # this is what makes degree assortativity positive, as measured on real OSNs.
-    assortative_share: float = Field(0.15, ge=0.0, le=0.9)
+    assortative_share: float = Field(0.25, ge=0.0, le=0.9)
     friendship_history_days: int = Field(1_500, ge=1)
 
 
@@ -179,8 +179,7 @@ def load_scenario(name_or_path: str, accounts: int | None = None) -> Scenario:
         path = Path(name_or_path)
         if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
             raise ScenarioError(
-                f"scenario '{name_or_path}': not a preset ({', '.join(PRESETS)}) "
-                "and not an existing .yaml/.yml file"
+                f"scenario '{name_or_path}': not a preset ({', '.join(PRESETS)}) and not an existing .yaml/.yml file"
             )
         text, origin = path.read_text(), str(path)
     data = _read_yaml(text, origin)

@@ -64,8 +64,13 @@ class Reports(Table):
 _EMPTY = {
     Requests: dict(src=np.int64, dst=np.int64, ts=np.int64, decision=np.int8),
     Messages: dict(
-        src=np.int64, dst=np.int64, ts=np.int64, size_bytes=np.int32, media=np.int8,
-        group_id=np.int64, forwarded=bool,
+        src=np.int64,
+        dst=np.int64,
+        ts=np.int64,
+        size_bytes=np.int32,
+        media=np.int8,
+        group_id=np.int64,
+        forwarded=bool,
     ),
     Reports: dict(reporter=np.int64, reported=np.int64, ts=np.int64, reason=np.int8),
 }

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .arrays import unique_sorted
 from .config import Scenario
 from .partition import GLOBAL, rng_for
 from .population import N_BANDS, Population
@@ -182,7 +183,7 @@ def canonical_keys(pairs: np.ndarray, n: int) -> np.ndarray:
     u, v = pairs[:, 0], pairs[:, 1]
     ok = (u >= 0) & (v >= 0) & (u != v)
     lo, hi = np.minimum(u[ok], v[ok]), np.maximum(u[ok], v[ok])
-    return np.unique(lo * n + hi)
+    return unique_sorted(lo * n + hi)
 
 
 def adjacency(keys: np.ndarray, n: int) -> sp.csr_matrix:

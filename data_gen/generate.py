@@ -24,7 +24,11 @@ def stage_plan(scn: Scenario) -> list[tuple[str, int]]:
 
 
 def generate(
-    scn: Scenario, seed: int, out: Path, workers: int = 1, overwrite: bool = False,
+    scn: Scenario,
+    seed: int,
+    out: Path,
+    workers: int = 1,
+    overwrite: bool = False,
     progress: Progress | None = None,
 ) -> dict:
     """Simulate and write a dataset; returns the metadata written to dataset.json."""
@@ -65,7 +69,8 @@ def _label_quality(lab) -> dict:
             pos = sel & (w.label == 1)
             correct = truth[w.account[pos]].mean() if pos.any() else float("nan")
             out["weak"][f"{task}/{src}"] = {
-                "rows": int(sel.sum()), "positives": int(pos.sum()),
+                "rows": int(sel.sum()),
+                "positives": int(pos.sum()),
                 "precision": None if np.isnan(correct) else round(float(correct), 4),
             }
         h = lab.human

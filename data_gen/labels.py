@@ -27,17 +27,14 @@ class LabelRows:
 # (task, source, rule over observable statistics). Thresholds are the kind a trust and safety
 # team writes by hand: each catches the cartoon cases and many innocents.
 WEAK_RULES: tuple[tuple[str, str, Callable[[dict], np.ndarray]], ...] = (
-    ("spam", "many_rejected_requests",
-     lambda s: (s["requests_rejected"] >= 8) & (s["request_reject_rate"] >= 0.6)),
+    ("spam", "many_rejected_requests", lambda s: (s["requests_rejected"] >= 8) & (s["request_reject_rate"] >= 0.6)),
     ("spam", "link_blast", lambda s: (s["links_sent"] >= 15) & (s["distinct_non_friend_recipients"] >= 10)),
     ("spam", "reported_spam", lambda s: s["reports_spam"] >= 1),
     ("scam", "links_to_older_strangers", lambda s: s["links_to_older_non_friends"] >= 3),
     ("scam", "reported_scam", lambda s: s["reports_scam"] >= 1),
-    ("fake", "sparse_young_profile",
-     lambda s: (s["profile_completeness"] < 0.3) & (s["account_age_days"] < 150)),
+    ("fake", "sparse_young_profile", lambda s: (s["profile_completeness"] < 0.3) & (s["account_age_days"] < 150)),
     ("fake", "reported_fake", lambda s: s["reports_fake"] >= 1),
-    ("compromised", "established_link_burst",
-     lambda s: (s["account_age_days"] > 365) & (s["max_daily_links"] >= 6)),
+    ("compromised", "established_link_burst", lambda s: (s["account_age_days"] > 365) & (s["max_daily_links"] >= 6)),
     ("compromised", "reported_hacked", lambda s: s["reports_hacked"] >= 1),
 )
 NO_RULE = "no_rule_fired"
@@ -67,15 +64,18 @@ def weak_labels(stats, tasks: tuple[str, ...], scn: Scenario, rng: np.random.Gen
     return LabelRows(acc.astype(np.int64), task, label, source)
 
 
-def human_labels(truth: dict[str, np.ndarray], reported: np.ndarray, scn: Scenario, rng: np.random.Generator) -> LabelRows:
+def human_labels(
+    truth: dict[str, np.ndarray], reported: np.ndarray, scn: Scenario, rng: np.random.Generator
+) -> LabelRows:
     """Every task for each reviewed account; reviewers err with probability reviewer_error."""
     lc = scn.labels
     n = len(reported)
     audit = rng.random(n) < lc.audit_share
     review = reported & ~audit & (rng.random(n) < lc.report_review_share)
     acc = np.concatenate([np.flatnonzero(audit), np.flatnonzero(review)])
-    source = np.concatenate([np.full(audit.sum(), HUMAN_SOURCES[0], dtype=object),
-                             np.full(review.sum(), HUMAN_SOURCES[1], dtype=object)])
+    source = np.concatenate(
+        [np.full(audit.sum(), HUMAN_SOURCES[0], dtype=object), np.full(review.sum(), HUMAN_SOURCES[1], dtype=object)]
+    )
     tasks = list(truth)
     k = len(tasks)
     acc_rows = np.repeat(acc, k)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import unique_sorted
 from .rhythm import DAY
 
 LINK = 3  # media code for links (events.LINK)
@@ -45,7 +46,7 @@ def _count(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
 
 def _distinct(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     """Number of distinct b per a."""
-    keys = np.unique(a * n + b)
+    keys = unique_sorted(a * n + b)
     return _count(keys // n, n)
 
 
@@ -54,7 +55,7 @@ def account_stats(x: Interactions) -> dict[str, np.ndarray]:
     one = x.msg_dst >= 0  # 1:1 messages; group messages have dst -1
     src, dst = x.msg_src[one], x.msg_dst[one]
     link = x.msg_media[one] == LINK
-    friend_keys = np.unique(np.minimum(x.friend_src, x.friend_dst) * n + np.maximum(x.friend_src, x.friend_dst))
+    friend_keys = unique_sorted(np.minimum(x.friend_src, x.friend_dst) * n + np.maximum(x.friend_src, x.friend_dst))
     pair = np.minimum(src, dst) * n + np.maximum(src, dst)
     pos = np.minimum(np.searchsorted(friend_keys, pair), max(len(friend_keys) - 1, 0))
     to_friend = friend_keys[pos] == pair if len(friend_keys) else np.zeros(len(pair), bool)
@@ -62,7 +63,7 @@ def account_stats(x: Interactions) -> dict[str, np.ndarray]:
     req_sent = _count(x.req_src, n)
     rejected = _count(x.req_src[~x.req_accepted], n)
     day = x.msg_ts[one] // DAY
-    day_keys, day_counts = np.unique(src[link] * (x.days + 1) + day[link], return_counts=True)
+    day_keys, day_counts = unique_sorted(src[link] * (x.days + 1) + day[link], return_counts=True)
     per_day = _count(day_keys // (x.days + 1), n)  # days with any link sent
     max_daily_link = np.zeros(n)
     np.maximum.at(max_daily_link, day_keys // (x.days + 1), day_counts)

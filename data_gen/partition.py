@@ -48,9 +48,7 @@ def _call(args: tuple[Callable[[Any, int], Any], int]) -> Any:
     return fn(_STATE, p)
 
 
-def map_partitions(
-    fn: Callable[[Any, int], Any], state: Any, n_partitions: int, workers: int = 1
-) -> Iterator[Any]:
+def map_partitions(fn: Callable[[Any, int], Any], state: Any, n_partitions: int, workers: int = 1) -> Iterator[Any]:
     """Yield `fn(state, p)` for every partition, in partition order.
 
     Workers are forked after `state` is set, so large read-only arrays are shared

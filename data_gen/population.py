@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .arrays import unique_sorted
 from .config import Scenario
 from .partition import rng_for
 
@@ -47,9 +48,7 @@ class Population:
 
     @staticmethod
     def concat(parts: list[Population]) -> Population:
-        return Population(
-            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Population)}
-        )
+        return Population(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Population)})
 
 
 @dataclass(frozen=True)
@@ -186,9 +185,9 @@ def _communities(rng, layout: Layout, region, band, true_age):
         -1,
     ).astype(np.int32)
     working = (true_age >= 18) & (true_age < 67) & ~college & (rng.random(n) < 0.7)
-    workplace = np.where(
-        working, _pick(rng, layout.work_offset[region], layout.work_count[region]), -1
-    ).astype(np.int32)
+    workplace = np.where(working, _pick(rng, layout.work_offset[region], layout.work_count[region]), -1).astype(
+        np.int32
+    )
     local = _pick(rng, layout.local_offset[region, band], layout.local_count[region, band])
     return school, workplace, local
 
@@ -214,9 +213,9 @@ def _families(rng, true_age, region, lo: int) -> np.ndarray:
     pick = left + np.floor(rng.random(len(kids)) * (right - left)).astype(np.int64)
     parents = order[np.minimum(pick[has], len(order) - 1)]
     family[kids[has]] = parents + lo
-    family[np.unique(parents)] = np.unique(parents) + lo
+    anchors = unique_sorted(parents)
+    family[anchors] = anchors + lo
     # Grandparents, aunts and uncles: older adults attached to an existing family.
-    anchors = np.unique(parents)
     rel = np.flatnonzero((true_age >= 40) & (family == -1) & (rng.random(n) < 0.15))
     if len(anchors) and len(rel):
         family[rel] = anchors[rng.integers(0, len(anchors), len(rel))] + lo

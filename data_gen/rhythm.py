@@ -16,7 +16,32 @@ HOUR = 3_600
 _MINOR_WEEKDAY = [1, 0.5, 0.2, 0.1, 0.1, 0.2, 1, 3, 1, 0.3, 0.3, 0.4, 1, 0.5, 0.8, 4, 6, 6, 5, 6, 7, 7, 5, 2.5]
 _MINOR_WEEKEND = [2, 1.2, 0.6, 0.3, 0.1, 0.1, 0.2, 0.5, 1, 2, 3, 4, 4.5, 5, 5, 5, 5, 5, 5, 5.5, 6, 6, 5, 3.5]
 _ADULT_WEEKDAY = [0.8, 0.4, 0.2, 0.1, 0.1, 0.3, 1.2, 3, 3.5, 3, 3, 3.2, 4.5, 4, 3, 3, 3.2, 4, 5, 5.5, 5.5, 5, 3.5, 1.8]
-_ADULT_WEEKEND = [1.2, 0.7, 0.4, 0.2, 0.1, 0.1, 0.3, 0.8, 1.8, 3, 3.8, 4.2, 4.5, 4.2, 4, 4, 4, 4.2, 4.5, 5, 5, 4.8, 3.8, 2.2]
+_ADULT_WEEKEND = [
+    1.2,
+    0.7,
+    0.4,
+    0.2,
+    0.1,
+    0.1,
+    0.3,
+    0.8,
+    1.8,
+    3,
+    3.8,
+    4.2,
+    4.5,
+    4.2,
+    4,
+    4,
+    4,
+    4.2,
+    4.5,
+    5,
+    5,
+    4.8,
+    3.8,
+    2.2,
+]
 
 _PROFILES = np.array([_ADULT_WEEKDAY, _ADULT_WEEKEND, _MINOR_WEEKDAY, _MINOR_WEEKEND], dtype=float)
 _CDF = np.cumsum(_PROFILES / _PROFILES.sum(axis=1, keepdims=True), axis=1)
@@ -31,9 +56,7 @@ def hours(rng: np.random.Generator, minor: np.ndarray, weekend: np.ndarray) -> n
     return np.searchsorted(_FLAT, u + k, side="right") - 24 * k
 
 
-def sample_ts(
-    rng: np.random.Generator, minor: np.ndarray, lo: np.ndarray, hi: np.ndarray
-) -> np.ndarray:
+def sample_ts(rng: np.random.Generator, minor: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """One timestamp per row in [lo, hi), day uniform, hour from the age/weekday profile.
 
     A draw whose profile hour lands outside the interval (possible on its first or last

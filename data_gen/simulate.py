@@ -18,6 +18,7 @@ from . import events as ev
 from .activity import (
     ActivityState,
     Groups,
+    benign_requests,
     conversations,
     decide,
     draw_reports,
@@ -25,13 +26,16 @@ from .activity import (
     group_messages,
     make_groups,
     memberships,
+    stranger_conversations,
 )
+from .arrays import unique_sorted
 from .config import Scenario
 from .friendships import (
     LOCAL,
     REGION,
     SCHOOL,
     WORK,
+    CommunityIndex,
     adjacency,
     background_days,
     canonical_keys,
@@ -94,14 +98,12 @@ def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | No
     keys1 = canonical_keys(np.concatenate(stubs), n)
     adj1 = adjacency(keys1, n)
     closed = _collect(closure_partition, (gst, adj1), k, workers, "closure", progress)
-    keys = np.union1d(keys1, canonical_keys(np.concatenate(closed), n))
+    keys = unique_sorted(np.concatenate([keys1, canonical_keys(np.concatenate(closed), n)]))
     del stubs, closed, adj1, gst
     days = background_days(keys, n, pop, scn, seed)
     adj, edge_day = _adjacency_with_days(keys, days, n)
 
     groups = make_groups(scn, seed, n_comm[SCHOOL], n_comm[WORK], n_comm[LOCAL])
-    from .friendships import CommunityIndex
-
     w = pop.sociability.astype(np.float64)
     indexes = {
         SCHOOL: CommunityIndex.build(pop.school, w, n_comm[SCHOOL]),
@@ -110,9 +112,19 @@ def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | No
         REGION: CommunityIndex.build(pop.region, w, n_comm[REGION]),
     }
     ast = ActivityState(
-        scn=scn, seed=seed, bounds=bounds, pop=pop, adj=adj, edge_day=edge_day, keys=keys,
-        indexes=indexes, groups=groups, activity=np.sqrt(w / w.mean()),
-        everyday=actors.everyday(pop), accepts_all=actors.accepts_all(pop), extras=actors.extras(pop),
+        scn=scn,
+        seed=seed,
+        bounds=bounds,
+        pop=pop,
+        adj=adj,
+        edge_day=edge_day,
+        keys=keys,
+        indexes=indexes,
+        groups=groups,
+        activity=np.sqrt(w / w.mean()),
+        everyday=actors.everyday(pop),
+        accepts_all=actors.accepts_all(pop),
+        extras=actors.extras(pop),
     )
     parts = _collect(_activity_part, ast, k, workers, "activity", progress)
     return _assemble(scn, pop, keys, days, groups, parts)
@@ -133,8 +145,6 @@ def _adjacency_with_days(keys: np.ndarray, days: np.ndarray, n: int) -> tuple[sp
 def _activity_part(st: ActivityState, p: int) -> dict:
     lo, hi = st.bounds[p]
     rng = rng_for(st.seed, p, "activity")
-    from .activity import benign_requests
-
     buf = ev.EventBuffer()
     buf.requests.append(benign_requests(st, lo, hi, rng))
     for actor in actors.ACTORS:
@@ -148,12 +158,24 @@ def _activity_part(st: ActivityState, p: int) -> dict:
         st, requests.src[talk], requests.dst[talk], requests.ts[talk], rng, st.scn.activity.messages_per_conversation
     )
     acc, grp, joined = memberships(st, lo, hi, rng)
-    msgs = ev.Messages.concat([messages, new_conv, friend_conversations(st, lo, hi, rng),
-                               group_messages(st, acc, grp, joined, rng)])
+    msgs = ev.Messages.concat(
+        [
+            messages,
+            new_conv,
+            friend_conversations(st, lo, hi, rng),
+            stranger_conversations(st, lo, hi, rng),
+            group_messages(st, acc, grp, joined, rng),
+        ]
+    )
     # Rare false or petty reports on ordinary interactions.
     one = msgs.dst >= 0
     benign_reports = draw_reports(
-        rng, st, msgs.dst[one], msgs.src[one], msgs.ts[one], st.scn.activity.benign_report_rate,
+        rng,
+        st,
+        msgs.dst[one],
+        msgs.src[one],
+        msgs.ts[one],
+        st.scn.activity.benign_report_rate,
         [0.2, 0.05, 0.05, 0.02, 0.38, 0.3],
     )
     return {

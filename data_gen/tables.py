@@ -40,12 +40,23 @@ class Labelled:
 def interactions(world: World) -> Interactions:
     pop, m, r = world.pop, world.messages, world.reports
     return Interactions(
-        n=len(pop), days=world.scn.activity.days, signup_day=pop.signup_day,
-        completeness=pop.completeness, asserted_age=pop.asserted_age,
-        friend_src=world.friends[0], friend_dst=world.friends[1],
-        req_src=world.requests.src, req_dst=world.requests.dst, req_accepted=world.accepted,
-        msg_src=m.src, msg_dst=m.dst, msg_ts=m.ts, msg_media=m.media,
-        reported=r.reported, report_reason=np.asarray(ev.REASONS)[r.reason], reason_names=ev.REASONS,
+        n=len(pop),
+        days=world.scn.activity.days,
+        signup_day=pop.signup_day,
+        completeness=pop.completeness,
+        asserted_age=pop.asserted_age,
+        friend_src=world.friends[0],
+        friend_dst=world.friends[1],
+        req_src=world.requests.src,
+        req_dst=world.requests.dst,
+        req_accepted=world.accepted,
+        msg_src=m.src,
+        msg_dst=m.dst,
+        msg_ts=m.ts,
+        msg_media=m.media,
+        reported=r.reported,
+        report_reason=np.asarray(ev.REASONS)[r.reason],
+        reason_names=ev.REASONS,
     )
 
 
@@ -102,45 +113,74 @@ def to_tables(world: World, lab: Labelled, seed: int) -> dict[str, pa.Table]:
     inv[perm] = np.arange(n)
     aid = np.arange(n, dtype=np.int64)
     t: dict[str, pa.Table] = {}
-    t["accounts"] = _table("accounts", {
-        "account_id": aid, "signup_day": pop.signup_day[inv], "asserted_age": pop.asserted_age[inv],
-        "region": pop.region[inv], "client": _dict(pop.client[inv], ("app", "web")),
-        "anonymizer": pop.anonymizer[inv], "profile_completeness": pop.completeness[inv],
-    })
+    t["accounts"] = _table(
+        "accounts",
+        {
+            "account_id": aid,
+            "signup_day": pop.signup_day[inv],
+            "asserted_age": pop.asserted_age[inv],
+            "region": pop.region[inv],
+            "client": _dict(pop.client[inv], ("app", "web")),
+            "anonymizer": pop.anonymizer[inv],
+            "profile_completeness": pop.completeness[inv],
+        },
+    )
     u, v = perm[world.friends[0]], perm[world.friends[1]]
     src, dst = np.minimum(u, v), np.maximum(u, v)
-    t["friendships"] = _table("friendships", {"src": src, "dst": dst, "day": world.friends[2]},
-                              np.argsort(src * n + dst))
+    t["friendships"] = _table(
+        "friendships", {"src": src, "dst": dst, "day": world.friends[2]}, np.argsort(src * n + dst)
+    )
     rq = world.requests
     src, dst = perm[rq.src], perm[rq.dst]
-    t["contact_requests"] = _table("contact_requests", {"src": src, "dst": dst, "ts": rq.ts,
-                                   "accepted": world.accepted}, _time_order(rq.ts, src))
+    t["contact_requests"] = _table(
+        "contact_requests", {"src": src, "dst": dst, "ts": rq.ts, "accepted": world.accepted}, _time_order(rq.ts, src)
+    )
     m = world.messages
     src = perm[m.src]
     dst = np.where(m.dst >= 0, perm[np.maximum(m.dst, 0)], ev.NO_DST)
-    t["messages"] = _table("messages", {
-        "src": src, "dst": dst, "ts": m.ts, "size_bytes": m.size_bytes, "media": _dict(m.media, ev.MEDIA),
-        "group_id": m.group_id, "forwarded": m.forwarded,
-    }, _time_order(m.ts, src))
+    t["messages"] = _table(
+        "messages",
+        {
+            "src": src,
+            "dst": dst,
+            "ts": m.ts,
+            "size_bytes": m.size_bytes,
+            "media": _dict(m.media, ev.MEDIA),
+            "group_id": m.group_id,
+            "forwarded": m.forwarded,
+        },
+        _time_order(m.ts, src),
+    )
     g = world.groups
     t["groups"] = _table("groups", {"group_id": np.arange(g.n, dtype=np.int64), "created_ts": g.created_ts})
     acc, grp, joined = world.members
     macc = perm[acc]
-    t["group_members"] = _table("group_members", {"group_id": grp, "account_id": macc, "joined_ts": joined},
-                                np.argsort(grp * n + macc))
+    t["group_members"] = _table(
+        "group_members", {"group_id": grp, "account_id": macc, "joined_ts": joined}, np.argsort(grp * n + macc)
+    )
     r = world.reports
     rep = perm[r.reporter]
-    t["reports"] = _table("reports", {"reporter": rep, "reported": perm[r.reported], "ts": r.ts,
-                                      "reason": _dict(r.reason, ev.REASONS)}, _time_order(r.ts, rep))
-    truth = {"account_id": aid, "true_age": pop.true_age[inv], "sophistication": np.full(n, -1, np.int8),
-             "is_victim": np.zeros(n, dtype=bool)}
+    t["reports"] = _table(
+        "reports",
+        {"reporter": rep, "reported": perm[r.reported], "ts": r.ts, "reason": _dict(r.reason, ev.REASONS)},
+        _time_order(r.ts, rep),
+    )
+    truth = {
+        "account_id": aid,
+        "true_age": pop.true_age[inv],
+        "sophistication": np.full(n, -1, np.int8),
+        "is_victim": np.zeros(n, dtype=bool),
+    }
     truth.update({task: col[inv] for task, col in lab.truth.items()})
     t["truth"] = _table("truth", truth)
     empty = np.zeros(0, dtype=np.int64)
-    t["harm_events"] = _table("harm_events", {"offender": empty, "victim": empty, "ts": empty,
-                                              "kind": _dict(np.zeros(0, np.int8), ("image_exchange",))})
+    t["harm_events"] = _table(
+        "harm_events",
+        {"offender": empty, "victim": empty, "ts": empty, "kind": _dict(np.zeros(0, np.int8), ("image_exchange",))},
+    )
     t["weak_labels"] = _label_table("weak_labels", lab.weak, perm, WEAK_SOURCES)
     t["human_labels"] = _label_table("human_labels", lab.human, perm, HUMAN_SOURCES)
-    t["splits"] = _table("splits", {"account_id": aid, "split": _dict(lab.split[inv], SPLITS),
-                                    "period": np.ones(n, dtype=np.int8)})
+    t["splits"] = _table(
+        "splits", {"account_id": aid, "split": _dict(lab.split[inv], SPLITS), "period": np.ones(n, dtype=np.int8)}
+    )
     return t

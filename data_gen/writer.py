@@ -68,7 +68,7 @@ def remove_stale(out: Path) -> None:
         prefix = f".{out.name}{mark}"
         for p in parent.glob(f"{prefix}*"):
             try:
-                pid = int(p.name[len(prefix):].split("-")[0])
+                pid = int(p.name[len(prefix) :].split("-")[0])
             except ValueError:
                 continue
             if not _pid_alive(pid):
@@ -78,8 +78,15 @@ def remove_stale(out: Path) -> None:
 def _write_one(tmp: Path, name: str, table: pa.Table) -> tuple[str, str]:
     path = tmp / f"{name}.parquet"
     # Fixed writer options: the same table always gives the same bytes.
-    pq.write_table(table, path, compression="zstd", compression_level=3, row_group_size=1 << 20,
-                   write_statistics=True, use_dictionary=True)
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        compression_level=3,
+        row_group_size=1 << 20,
+        write_statistics=True,
+        use_dictionary=True,
+    )
     return path.name, sha256_file(path)
 
 

@@ -40,6 +40,13 @@ def uniform_accounts(rng: np.random.Generator, n_total: int, k: int) -> np.ndarr
     return rng.integers(0, n_total, k).astype(np.int64)
 
 
-def per_member(rng: np.random.Generator, members: np.ndarray, mean_plain: float, mean_mimic: float, mimic: np.ndarray) -> np.ndarray:
-    """Repeat each member a Poisson number of times (plain and mimic variants differ)."""
-    return np.repeat(members, rng.poisson(np.where(mimic, mean_mimic, mean_plain)))
+def per_member(
+    rng: np.random.Generator, members: np.ndarray, mean_plain: float, mean_mimic: float, mimic: np.ndarray
+) -> np.ndarray:
+    """Repeat each member a Poisson number of times.
+
+    Plain actors differ in intensity (a lognormal factor with mean 1: some run hard, many
+    barely), so their volumes reach down into the benign range; mimics stay at benign-like
+    volumes throughout."""
+    intensity = rng.lognormal(-0.5, 1.0, len(members))
+    return np.repeat(members, rng.poisson(np.where(mimic, mean_mimic, mean_plain * intensity)))

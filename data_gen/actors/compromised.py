@@ -31,7 +31,8 @@ class Compromised(Actor):
         pop = st.pop
         mimic = pop.mimic[members]
         deg = st.adj.indptr[members + 1] - st.adj.indptr[members]
-        k = rng.poisson(np.where(mimic, np.minimum(deg, 6), np.minimum(deg, 40)) + 1)
+        intensity = rng.lognormal(-0.5, 1.0, len(members))
+        k = rng.poisson(np.where(mimic, 2.0, np.minimum(deg, 40) * intensity) + 1)
         src = np.repeat(members, k)
         dst = random_neighbour(st.adj, src, rng)
         dst = np.where(dst >= 0, dst, uniform_accounts(rng, st.n, len(src)))
@@ -40,13 +41,21 @@ class Compromised(Actor):
         m = pop.mimic[src]
         link = rng.random(len(src)) < np.where(m, 0.45, 0.8)
         media = np.where(link, ev.LINK, ev.TEXT).astype(np.int8)
-        buf.messages.append(ev.typed(
-            ev.Messages, src=src, dst=dst, ts=ts, size_bytes=ev.message_sizes(rng, media), media=media,
-            group_id=ev.NO_GROUP, forwarded=rng.random(len(src)) < np.where(m, 0.25, 0.6),
-        ))
+        buf.messages.append(
+            ev.typed(
+                ev.Messages,
+                src=src,
+                dst=dst,
+                ts=ts,
+                size_bytes=ev.message_sizes(rng, media),
+                media=media,
+                group_id=ev.NO_GROUP,
+                forwarded=rng.random(len(src)) < np.where(m, 0.25, 0.6),
+            )
+        )
         p = st.scn.abuse.report_rate * np.where(m, 0.4, 1.2)
         buf.reports.append(draw_reports(rng, st, dst, src, ts, p, [0.4, 0.1, 0.0, 0.5, 0, 0.0]))
-        src = np.repeat(members, rng.poisson(np.where(mimic, 2.0, 12.0)))
+        src = np.repeat(members, rng.poisson(np.where(mimic, 1.0, 12.0 * intensity)))
         dst = uniform_accounts(rng, st.n, len(src))
         ts = np.minimum(pop.aux[src].astype(np.int64) * DAY + rng.integers(0, 3 * DAY, len(src)), st.end - 1)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))

@@ -50,21 +50,29 @@ class Fake(Actor):
         mimic = pop.mimic[members]
         plain = members[~mimic]
         self._rings(st, plain, rng, buf)
-        src = per_member(rng, members, 20.0, 6.0, mimic)
+        src = per_member(rng, members, 20.0, 1.0, mimic)
         m = pop.mimic[src]
         dst = np.where(m, request_targets(st, src, rng, fof=0.3, comm=0.4), uniform_accounts(rng, st.n, len(src)))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = self._times(st, src, t0, rng)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))
-        src = per_member(rng, members, 15.0, 5.0, mimic)
+        src = per_member(rng, members, 15.0, 1.0, mimic)
         dst = uniform_accounts(rng, st.n, len(src))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = self._times(st, src, t0, rng)
         media = ev.draw_media(rng, np.tile([0.5, 0.1, 0.0, 0.4], (len(src), 1)))
-        buf.messages.append(ev.typed(
-            ev.Messages, src=src, dst=dst, ts=ts, size_bytes=ev.message_sizes(rng, media), media=media,
-            group_id=ev.NO_GROUP, forwarded=rng.random(len(src)) < 0.2,
-        ))
+        buf.messages.append(
+            ev.typed(
+                ev.Messages,
+                src=src,
+                dst=dst,
+                ts=ts,
+                size_bytes=ev.message_sizes(rng, media),
+                media=media,
+                group_id=ev.NO_GROUP,
+                forwarded=rng.random(len(src)) < 0.2,
+            )
+        )
         p = st.scn.abuse.report_rate * np.where(pop.mimic[src], 0.3, 0.6)
         buf.reports.append(draw_reports(rng, st, dst, src, ts, p, [0.4, 0.05, 0.5, 0, 0, 0.05]))
 

@@ -33,7 +33,7 @@ class Scam(Actor):
     def act(self, st, members, rng, buf):
         pop = st.pop
         mimic = pop.mimic[members]
-        src = per_member(rng, members, 18.0, 6.0, mimic)
+        src = per_member(rng, members, 18.0, 1.0, mimic)
         m = pop.mimic[src]
         dst = uniform_accounts(rng, st.n, len(src))
         older = st.extras["older_adults"]
@@ -50,10 +50,18 @@ class Scam(Actor):
         late = step >= (k[row] - 1)
         link = late & (rng.random(len(row)) < np.where(m[row], 0.35, 0.7))
         media = np.where(link, ev.LINK, ev.TEXT).astype(np.int8)
-        buf.messages.append(ev.typed(
-            ev.Messages, src=src[row], dst=dst[row], ts=ts, size_bytes=ev.message_sizes(rng, media),
-            media=media, group_id=ev.NO_GROUP, forwarded=rng.random(len(row)) < 0.05,
-        ))
+        buf.messages.append(
+            ev.typed(
+                ev.Messages,
+                src=src[row],
+                dst=dst[row],
+                ts=ts,
+                size_bytes=ev.message_sizes(rng, media),
+                media=media,
+                group_id=ev.NO_GROUP,
+                forwarded=rng.random(len(row)) < 0.05,
+            )
+        )
         p = st.scn.abuse.report_rate * np.where(m, 0.5, 1.5)
         buf.reports.append(draw_reports(rng, st, dst, src, start, p, [0.3, 0.6, 0.05, 0, 0, 0.05]))
 

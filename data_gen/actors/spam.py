@@ -35,25 +35,37 @@ class Spam(Actor):
     def act(self, st, members, rng, buf):
         pop = st.pop
         mimic = pop.mimic[members]
-        src = per_member(rng, members, 45.0, 8.0, mimic)
+        src = per_member(rng, members, 45.0, 1.0, mimic)
         m = pop.mimic[src]
         dst = np.where(m, request_targets(st, src, rng, fof=0.4, comm=0.3), uniform_accounts(rng, st.n, len(src)))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = sample_ts(rng, np.zeros(len(src), bool), t0, st.end)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))
-        buf.reports.append(draw_reports(rng, st, dst, src, ts, st.scn.abuse.report_rate * 0.3, [0.7, 0.1, 0.15, 0, 0, 0.05]))
+        buf.reports.append(
+            draw_reports(rng, st, dst, src, ts, st.scn.abuse.report_rate * 0.3, [0.7, 0.1, 0.15, 0, 0, 0.05])
+        )
         # Message requests to strangers (plain) or mostly to friends (mimic).
-        src = per_member(rng, members, 60.0, 10.0, mimic)
+        src = per_member(rng, members, 60.0, 2.0, mimic)
         m = pop.mimic[src]
         friend = random_neighbour(st.adj, src, rng)
-        dst = np.where(m & (friend >= 0) & (rng.random(len(src)) < 0.6), friend, uniform_accounts(rng, st.n, len(src)))
+        dst = np.where(m & (friend >= 0) & (rng.random(len(src)) < 0.7), friend, uniform_accounts(rng, st.n, len(src)))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = sample_ts(rng, np.zeros(len(src), bool), t0, st.end)
         link = np.where(m, 0.3, 0.6)
-        media = ev.draw_media(rng, np.stack([0.9 - link, np.full(len(src), 0.08), np.full(len(src), 0.02), link], axis=1))
-        buf.messages.append(ev.typed(
-            ev.Messages, src=src, dst=dst, ts=ts, size_bytes=ev.message_sizes(rng, media), media=media,
-            group_id=ev.NO_GROUP, forwarded=rng.random(len(src)) < np.where(m, 0.12, 0.35),
-        ))
+        media = ev.draw_media(
+            rng, np.stack([0.9 - link, np.full(len(src), 0.08), np.full(len(src), 0.02), link], axis=1)
+        )
+        buf.messages.append(
+            ev.typed(
+                ev.Messages,
+                src=src,
+                dst=dst,
+                ts=ts,
+                size_bytes=ev.message_sizes(rng, media),
+                media=media,
+                group_id=ev.NO_GROUP,
+                forwarded=rng.random(len(src)) < np.where(m, 0.12, 0.35),
+            )
+        )
         p = st.scn.abuse.report_rate * np.where(m, 0.4, 1.0)
         buf.reports.append(draw_reports(rng, st, dst, src, ts, p, [0.8, 0.08, 0.07, 0, 0, 0.05]))

@@ -1,0 +1,173 @@
+"""The `lowbase` command line.
+
+Exit codes are part of the contract: 0 success, 2 bad input (with a message naming the
+field or file), 1 internal error. Long work shows a progress bar on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from data_gen import GENERATOR_VERSION, ScenarioError, generate, load_scenario
+from data_gen.generate import stage_plan
+from data_gen.reader import DatasetError, open_dataset
+from data_gen.writer import OutputExistsError
+
+app = typer.Typer(
+    name="lowbase",
+    help="A benchmark for metadata-only classifiers against rare, adversarial harms.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+USER_ERRORS = (ScenarioError, DatasetError, OutputExistsError)
+
+
+@contextmanager
+def user_errors():
+    """Bad input -> one clear message and exit 2; nothing else is caught here."""
+    try:
+        yield
+    except USER_ERRORS as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _progress(scn, quiet: bool):
+    bar = Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal and os.environ.get("LOWBASE_PROGRESS") != "1",
+    )
+    tasks = {name: bar.add_task(name, total=steps) for name, steps in stage_plan(scn)}
+
+    def update(stage: str, done: int) -> None:
+        bar.update(tasks[stage], completed=done)
+
+    return bar, update
+
+
+@app.command("generate")
+def generate_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Dataset directory to create.")],
+    scenario: Annotated[str, typer.Option(help="Preset (quick, standard, large) or a scenario YAML file.")] = "quick",
+    accounts: Annotated[int | None, typer.Option(min=200, help="Override the scenario's number of accounts.")] = None,
+    seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="Random seed.")] = 0,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="Processes; output is identical for any value.")] = 1,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out directory.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Build a dataset: a directory of parquet tables plus dataset.json."""
+    with user_errors():
+        scn = load_scenario(scenario, accounts)
+        bar, update = _progress(scn, quiet)
+        with bar:
+            meta = generate(scn, seed, out_dir, workers=workers, overwrite=overwrite, progress=update)
+    rows = meta["rows"]
+    err.print(
+        f"wrote {out_dir} ({scn.name}, {scn.accounts:,} accounts, seed {seed}): "
+        f"{rows['friendships']:,} friendships, {rows['messages']:,} messages; "
+        f"fingerprint {meta['fingerprint'][:16]}",
+        highlight=False,
+    )
+
+
+@app.command("inspect")
+def inspect_cmd(
+    data: Annotated[Path, typer.Argument(help="Dataset directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Check a dataset against the contract and print its realism and base-rate summary."""
+    from bench.inspect import summary
+
+    with user_errors():
+        ds = open_dataset(data)
+        s = summary(ds)
+    if as_json:
+        print(json.dumps(s, indent=2, sort_keys=True))
+        return
+    _print_summary(s)
+
+
+def _print_summary(s: dict) -> None:
+    out.print(
+        f"[bold]{s['path']}[/]  scenario={s['scenario']} seed={s['seed']} "
+        f"generator={s['generator_version']} fingerprint={s['fingerprint'][:16]}",
+        highlight=False,
+    )
+    t = Table(title="rows", show_header=True)
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for k, v in s["rows"].items():
+        t.add_row(k, f"{v:,}")
+    out.print(t)
+    b = Table(title="realised base rates (truth)")
+    for col in ("task", "positives", "base rate"):
+        b.add_column(col, justify="right" if col != "task" else "left")
+    for task, rate in s["base_rates"].items():
+        b.add_row(task, f"{s['positives'].get(task, 0):,}", f"{rate:.3g}")
+    out.print(b)
+    d, c = s["degree"], s["clustering"]
+    g = Table(title="friendship graph")
+    g.add_column("statistic")
+    g.add_column("value", justify="right")
+    rows = [
+        ("degree mean / median", f"{d['mean']:.1f} / {d['median']:.0f}"),
+        ("degree p99 / max", f"{d['p99']:.0f} / {d['max']:,}"),
+        ("isolated accounts", f"{d['isolated_share']:.2%}"),
+        (f"avg local clustering ({c['sampled_nodes']:,} sampled)", f"{c['average_local']:.3f}"),
+        ("  random graph of same density", f"{c['random_graph_reference']:.2e}"),
+        ("degree assortativity", f"{s['degree_assortativity']:.3f}"),
+        ("age assortativity", f"{s['age_assortativity']:.3f}"),
+        ("minors' share of accounts", f"{s['minor_share']:.1%}"),
+        ("minors' friends who are minors", f"{s['minors_friends_minor_share']:.1%}"),
+    ]
+    for k, v in rows:
+        g.add_row(k, v)
+    out.print(g)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the generator version.")] = False,
+) -> None:
+    if version:
+        print(f"lowbase generator {GENERATOR_VERSION}")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    """Console entry point: anything not handled as bad input is an internal error (exit 1)."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the contract maps every other failure to exit 1
+        err.print(f"[bold red]internal error:[/] {type(e).__name__}: {e}", highlight=False)
+        if os.environ.get("LOWBASE_DEBUG"):
+            traceback.print_exc()
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
