@@ -147,9 +147,17 @@ def benign_requests(st: ActivityState, lo: int, hi: int, rng: np.random.Generato
     return ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE)
 
 
+def exists_at(st: ActivityState, acc: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Whether each account had signed up by `ts` (nobody interacts with an account that
+    does not exist yet; targets drawn at random must pass this)."""
+    return st.pop.signup_day[acc].astype(np.int64) * DAY <= ts
+
+
 def decide(st: ActivityState, req: ev.Requests, rng: np.random.Generator) -> tuple[ev.Requests, np.ndarray]:
-    """Drop invalid and already-friend targets; return requests and the accepted mask."""
+    """Drop invalid, not-yet-existing and already-friend targets; return requests and the
+    accepted mask."""
     ok = (req.dst >= 0) & (req.dst != req.src)
+    ok[ok] = exists_at(st, req.dst[ok], req.ts[ok])
     req = req.take(np.flatnonzero(ok))
     req = req.take(np.flatnonzero(~are_friends(st, req.src, req.dst)))
     p = acceptance_probability(st, req.src, req.dst, mutual_friends(st.adj, req.src, req.dst))

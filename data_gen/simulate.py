@@ -22,6 +22,7 @@ from .activity import (
     conversations,
     decide,
     draw_reports,
+    exists_at,
     friend_conversations,
     group_messages,
     make_groups,
@@ -167,6 +168,11 @@ def _activity_part(st: ActivityState, p: int) -> dict:
             group_messages(st, acc, grp, joined, rng),
         ]
     )
+    one = msgs.dst >= 0
+    valid = ~one
+    valid[one] = exists_at(st, msgs.dst[one], msgs.ts[one])
+    msgs = msgs.take(np.flatnonzero(valid))
+    reports = reports.take(np.flatnonzero(exists_at(st, reports.reporter, reports.ts)))
     # Rare false or petty reports on ordinary interactions.
     one = msgs.dst >= 0
     benign_reports = draw_reports(

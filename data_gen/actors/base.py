@@ -36,8 +36,10 @@ class Actor:
         """Append this actor's events for `members` (generation indices) to `buf`."""
 
 
-def uniform_accounts(rng: np.random.Generator, n_total: int, k: int) -> np.ndarray:
-    return rng.integers(0, n_total, k).astype(np.int64)
+def uniform_others(rng: np.random.Generator, n_total: int, src: np.ndarray) -> np.ndarray:
+    """A uniformly random account other than `src` itself, per row."""
+    dst = rng.integers(0, n_total - 1, len(src)).astype(np.int64)
+    return dst + (dst >= src)
 
 
 def per_member(

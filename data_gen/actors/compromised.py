@@ -13,7 +13,7 @@ from .. import events as ev
 from ..activity import draw_reports
 from ..friendships import random_neighbour
 from ..rhythm import DAY
-from .base import Actor, uniform_accounts
+from .base import Actor, uniform_others
 
 
 class Compromised(Actor):
@@ -35,7 +35,7 @@ class Compromised(Actor):
         k = rng.poisson(np.where(mimic, 2.0, np.minimum(deg, 40) * intensity) + 1)
         src = np.repeat(members, k)
         dst = random_neighbour(st.adj, src, rng)
-        dst = np.where(dst >= 0, dst, uniform_accounts(rng, st.n, len(src)))
+        dst = np.where(dst >= 0, dst, uniform_others(rng, st.n, src))
         cp = pop.aux[src].astype(np.int64) * DAY
         ts = np.minimum(cp + rng.integers(0, 2 * DAY, len(src)), st.end - 1)
         m = pop.mimic[src]
@@ -56,6 +56,6 @@ class Compromised(Actor):
         p = st.scn.abuse.report_rate * np.where(m, 0.4, 1.2)
         buf.reports.append(draw_reports(rng, st, dst, src, ts, p, [0.4, 0.1, 0.0, 0.5, 0, 0.0]))
         src = np.repeat(members, rng.poisson(np.where(mimic, 1.0, 12.0 * intensity)))
-        dst = uniform_accounts(rng, st.n, len(src))
+        dst = uniform_others(rng, st.n, src)
         ts = np.minimum(pop.aux[src].astype(np.int64) * DAY + rng.integers(0, 3 * DAY, len(src)), st.end - 1)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))

@@ -12,7 +12,7 @@ import numpy as np
 from .. import events as ev
 from ..activity import draw_reports, request_targets
 from ..rhythm import DAY, at_hour, sample_ts
-from .base import Actor, per_member, uniform_accounts
+from .base import Actor, per_member, uniform_others
 
 BATCH = 30  # mean accounts per creation batch
 _BATCH_IDS_PER_PARTITION = 100_000
@@ -52,12 +52,12 @@ class Fake(Actor):
         self._rings(st, plain, rng, buf)
         src = per_member(rng, members, 20.0, 1.0, mimic)
         m = pop.mimic[src]
-        dst = np.where(m, request_targets(st, src, rng, fof=0.3, comm=0.4), uniform_accounts(rng, st.n, len(src)))
+        dst = np.where(m, request_targets(st, src, rng, fof=0.3, comm=0.4), uniform_others(rng, st.n, src))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = self._times(st, src, t0, rng)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))
         src = per_member(rng, members, 15.0, 1.0, mimic)
-        dst = uniform_accounts(rng, st.n, len(src))
+        dst = uniform_others(rng, st.n, src)
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = self._times(st, src, t0, rng)
         media = ev.draw_media(rng, np.tile([0.5, 0.1, 0.0, 0.4], (len(src), 1)))

@@ -11,7 +11,7 @@ import numpy as np
 from .. import events as ev
 from ..activity import draw_reports
 from ..rhythm import DAY
-from .base import Actor, per_member, uniform_accounts
+from .base import Actor, per_member, uniform_others
 
 
 class Scam(Actor):
@@ -35,10 +35,12 @@ class Scam(Actor):
         mimic = pop.mimic[members]
         src = per_member(rng, members, 18.0, 1.0, mimic)
         m = pop.mimic[src]
-        dst = uniform_accounts(rng, st.n, len(src))
+        dst = uniform_others(rng, st.n, src)
         older = st.extras["older_adults"]
         pick_old = ((~m) | (rng.random(len(src)) < 0.5)) & (len(older) > 0)
         dst[pick_old] = older[rng.integers(0, max(len(older), 1), pick_old.sum())]
+        src, dst = src[dst != src], dst[dst != src]
+        m = pop.mimic[src]
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         start = t0 + np.floor(rng.random(len(src)) * (st.end - t0)).astype(np.int64)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=start, decision=ev.DECIDE))

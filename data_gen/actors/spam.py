@@ -12,7 +12,7 @@ from .. import events as ev
 from ..activity import draw_reports, request_targets
 from ..friendships import random_neighbour
 from ..rhythm import DAY, sample_ts
-from .base import Actor, per_member, uniform_accounts
+from .base import Actor, per_member, uniform_others
 
 
 class Spam(Actor):
@@ -37,7 +37,7 @@ class Spam(Actor):
         mimic = pop.mimic[members]
         src = per_member(rng, members, 45.0, 1.0, mimic)
         m = pop.mimic[src]
-        dst = np.where(m, request_targets(st, src, rng, fof=0.4, comm=0.3), uniform_accounts(rng, st.n, len(src)))
+        dst = np.where(m, request_targets(st, src, rng, fof=0.4, comm=0.3), uniform_others(rng, st.n, src))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = sample_ts(rng, np.zeros(len(src), bool), t0, st.end)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))
@@ -48,7 +48,7 @@ class Spam(Actor):
         src = per_member(rng, members, 60.0, 2.0, mimic)
         m = pop.mimic[src]
         friend = random_neighbour(st.adj, src, rng)
-        dst = np.where(m & (friend >= 0) & (rng.random(len(src)) < 0.7), friend, uniform_accounts(rng, st.n, len(src)))
+        dst = np.where(m & (friend >= 0) & (rng.random(len(src)) < 0.7), friend, uniform_others(rng, st.n, src))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = sample_ts(rng, np.zeros(len(src), bool), t0, st.end)
         link = np.where(m, 0.3, 0.6)

@@ -1,0 +1,89 @@
+"""The CLI contract: exit 0 on success, 2 on bad input naming the problem, 1 on internal errors."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import bench.cli as cli
+from bench.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+@pytest.mark.parametrize("cmd", [[], ["generate"], ["inspect"]])
+def test_help_everywhere(cmd):
+    r = run(*cmd, "--help")
+    assert r.exit_code == 0
+    assert "Usage" in r.output
+
+
+def test_generate_and_inspect(tmp_path):
+    out = tmp_path / "ds"
+    r = run("generate", "--accounts", "3000", "--seed", "5", "--out", str(out), "--quiet")
+    assert r.exit_code == 0, r.output
+    assert (out / "dataset.json").is_file()
+    r = run("inspect", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["seed"] == 5 and s["rows"]["accounts"] == 3000
+    r = run("inspect", str(out))
+    assert r.exit_code == 0 and "clustering" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["generate", "--scenario", "nope"], "not a preset"),
+        (["generate", "--workers", "0"], "--workers"),
+        (["generate", "--accounts", "10"], "--accounts"),
+        (["generate", "--accounts", "abc"], "--accounts"),
+        (["generate", "--seed", "-1"], "--seed"),
+        (["generate", "--bogus"], "--bogus"),
+    ],
+)
+def test_bad_values_exit_2(tmp_path, args, needle):
+    out = tmp_path / "ds"
+    r = run(*args, "--out", str(out))
+    assert r.exit_code == 2
+    assert needle in r.output
+    assert not out.exists(), "nothing written on bad input"
+
+
+def test_bad_yaml_field_exit_2(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("accounts: 3000\nabuse:\n  spam: 9\n")
+    r = run("generate", "--scenario", str(p), "--out", str(tmp_path / "ds"))
+    assert r.exit_code == 2
+    assert "abuse.spam" in r.output
+    assert not (tmp_path / "ds").exists()
+
+
+def test_existing_out_exit_2(tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "x").write_text("x")
+    r = run("generate", "--accounts", "3000", "--out", str(out), "--quiet")
+    assert r.exit_code == 2 and "--overwrite" in r.output
+
+
+def test_inspect_not_a_dataset_exit_2(tmp_path):
+    r = run("inspect", str(tmp_path))
+    assert r.exit_code == 2
+    assert "dataset.json" in r.output
+
+
+def test_internal_error_exit_1(monkeypatch, tmp_path, capsys):
+    def boom(*a, **k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(cli, "generate", boom)
+    monkeypatch.setattr("sys.argv", ["lowbase", "generate", "--accounts", "3000", "--out", str(tmp_path / "d")])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    assert e.value.code == 1
+    assert "kaboom" in capsys.readouterr().err

@@ -1,0 +1,84 @@
+"""The reader refuses anything that is not a complete, intact dataset, naming file and problem."""
+
+import json
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from data_gen.reader import DatasetError, open_dataset
+
+
+@pytest.fixture
+def copy(small_dir, tmp_path):
+    dst = tmp_path / "copy"
+    shutil.copytree(small_dir, dst)
+    return dst
+
+
+def test_missing_metadata(copy):
+    (copy / "dataset.json").unlink()
+    with pytest.raises(DatasetError, match="dataset.json: missing"):
+        open_dataset(copy)
+
+
+def test_broken_metadata(copy):
+    (copy / "dataset.json").write_text("{nope")
+    with pytest.raises(DatasetError, match="not valid JSON"):
+        open_dataset(copy)
+
+
+def test_metadata_key_missing(copy):
+    meta = json.loads((copy / "dataset.json").read_text())
+    del meta["fingerprint"]
+    (copy / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match="missing key 'fingerprint'"):
+        open_dataset(copy)
+
+
+def test_missing_file(copy):
+    (copy / "messages.parquet").unlink()
+    with pytest.raises(DatasetError, match="messages.parquet: missing"):
+        open_dataset(copy)
+
+
+def test_tampered_file(copy):
+    t = pq.read_table(copy / "reports.parquet")
+    pq.write_table(t.slice(1), copy / "reports.parquet")
+    with pytest.raises(DatasetError, match="reports.parquet: SHA-256 differs"):
+        open_dataset(copy)
+
+
+def test_wrong_column_type_named(copy):
+    t = pq.read_table(copy / "groups.parquet")
+    t = t.set_column(1, "created_ts", t["created_ts"].cast(pa.float64()))
+    pq.write_table(t, copy / "groups.parquet")
+    with pytest.raises(DatasetError, match="groups.parquet: column 'created_ts' has type double"):
+        open_dataset(copy, verify_hashes=False)
+
+
+def test_missing_column_named(copy):
+    t = pq.read_table(copy / "groups.parquet").drop_columns(["created_ts"])
+    pq.write_table(t, copy / "groups.parquet")
+    with pytest.raises(DatasetError, match="missing column 'created_ts'"):
+        open_dataset(copy, verify_hashes=False)
+
+
+def test_not_parquet(copy):
+    (copy / "splits.parquet").write_text("hello")
+    with pytest.raises(DatasetError, match="splits.parquet: not a readable parquet"):
+        open_dataset(copy, verify_hashes=False)
+
+
+def test_fingerprint_mismatch(copy):
+    meta = json.loads((copy / "dataset.json").read_text())
+    meta["fingerprint"] = "0" * 64
+    (copy / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match="fingerprint does not match"):
+        open_dataset(copy)
+
+
+def test_not_a_directory(tmp_path):
+    with pytest.raises(DatasetError, match="not a directory"):
+        open_dataset(tmp_path / "nothing")
