@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from . import events as ev
 from .arrays import unique_sorted
 from .config import Scenario
-from .friendships import LOCAL, REGION, SCHOOL, WORK, CommunityIndex, random_neighbour
+from .friendships import LOCAL, REGION, SCHOOL, WORK, CommunityIndex, edge_days, random_neighbour
 from .partition import rng_for
 from .population import Population
 from .rhythm import DAY, sample_ts
@@ -40,8 +40,8 @@ class ActivityState:
     bounds: list[tuple[int, int]]
     pop: Population
     adj: sp.csr_matrix  # 0/1, sorted indices
-    edge_day: np.ndarray  # friendship day aligned with adj.indices
     keys: np.ndarray  # sorted canonical friendship keys (background graph)
+    days: np.ndarray  # day each of those friendships formed
     indexes: dict[int, CommunityIndex]
     groups: Groups
     activity: np.ndarray  # per-account activity multiplier (float64)
@@ -216,7 +216,7 @@ def friend_conversations(st: ActivityState, lo: int, hi: int, rng: np.random.Gen
     a, start, deg = a[has], start[has], deg[has]
     pick = start + np.floor(rng.random(len(a)) * deg).astype(np.int64)
     b = st.adj.indices[pick].astype(np.int64)
-    t0 = np.maximum(0, st.edge_day[pick].astype(np.int64) * DAY)
+    t0 = np.maximum(0, edge_days(st.keys, st.days, a, b, st.n).astype(np.int64) * DAY)
     return conversations(st, a, b, t0, rng, ac.messages_per_conversation)
 
 

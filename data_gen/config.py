@@ -55,7 +55,7 @@ class GraphConfig(_Strict):
     # Share of stubs matched to an account of similar sociability in the same age band;
     # this is what makes degree assortativity positive, as measured on real OSNs.
     assortative_share: float = Field(0.25, ge=0.0, le=0.9)
-    friendship_history_days: int = Field(1_500, ge=1)
+    friendship_history_days: int = Field(1_500, ge=1, le=3_000)
 
 
 class ActivityConfig(_Strict):

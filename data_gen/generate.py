@@ -10,8 +10,8 @@ from . import actors
 from .config import Scenario
 from .labels import WEAK_SOURCES
 from .simulate import Progress, simulate
-from .tables import make_labels, to_tables
-from .writer import check_target, write_dataset
+from .tables import Ids, label_tables, make_labels, observable_tables
+from .writer import DatasetWriter, check_target
 
 GENERATOR_VERSION = "0.1.0"
 FORMAT = "lowbase-dataset/1"
@@ -34,22 +34,29 @@ def generate(
     """Simulate and write a dataset; returns the metadata written to dataset.json."""
     check_target(Path(out), overwrite)  # fail before minutes of work, not after
     world = simulate(scn, seed, workers, progress)
-    lab = make_labels(world, seed)
-    if progress:
-        progress("labels", 1)
-    tables = to_tables(world, lab, seed)
-    meta = {
-        "format": FORMAT,
-        "generator_version": GENERATOR_VERSION,
-        "seed": seed,
-        "scenario": scn.model_dump(),
-        "tasks": list(actors.TASKS),
-        "rows": {name: t.num_rows for name, t in tables.items()},
-        "base_rates": {t: float(np.mean(col)) for t, col in lab.truth.items()},
-        "positives": {t: int(np.sum(col)) for t, col in lab.truth.items()},
-        "label_quality": _label_quality(lab),
-    }
-    meta = write_dataset(tables, meta, Path(out), overwrite, threads=max(2, workers))
+    ids = Ids.make(scn.accounts, seed)
+    with DatasetWriter(Path(out), overwrite, threads=2) as writer:
+        # Observable tables are encoded in background threads while labels are computed.
+        for name, table in observable_tables(world, ids, seed):
+            writer.submit(name, table)
+        lab = make_labels(world, seed)
+        if progress:
+            progress("labels", 1)
+        for name, table in label_tables(world, lab, ids):
+            writer.submit(name, table)
+        meta = writer.commit(
+            {
+                "format": FORMAT,
+                "generator_version": GENERATOR_VERSION,
+                "seed": seed,
+                "scenario": scn.model_dump(),
+                "tasks": list(actors.TASKS),
+                "rows": dict(sorted(writer.rows.items())),
+                "base_rates": {t: float(np.mean(col)) for t, col in lab.truth.items()},
+                "positives": {t: int(np.sum(col)) for t, col in lab.truth.items()},
+                "label_quality": _label_quality(lab),
+            }
+        )
     if progress:
         progress("write", 1)
     return meta
@@ -59,21 +66,19 @@ def _label_quality(lab) -> dict:
     """Realised precision and coverage of each weak source and of human labels, so users
     can see how noisy the supervision is (evaluation information, computed from truth)."""
     out: dict[str, dict] = {"weak": {}, "human": {}}
-    w = lab.weak
-    for task in lab.truth:
+    w, h = lab.weak, lab.human
+    for t, task in enumerate(lab.truth):
         truth = lab.truth[task]
-        for src in WEAK_SOURCES:
-            sel = (w.task == task) & (w.source == src)
+        for code, src in enumerate(WEAK_SOURCES):
+            sel = (w.task == t) & (w.source == code)
             if not sel.any():
                 continue
             pos = sel & (w.label == 1)
-            correct = truth[w.account[pos]].mean() if pos.any() else float("nan")
             out["weak"][f"{task}/{src}"] = {
                 "rows": int(sel.sum()),
                 "positives": int(pos.sum()),
-                "precision": None if np.isnan(correct) else round(float(correct), 4),
+                "precision": round(float(truth[w.account[pos]].mean()), 4) if pos.any() else None,
             }
-        h = lab.human
-        sel = h.task == task
+        sel = h.task == t
         out["human"][task] = {"rows": int(sel.sum()), "positives": int((sel & (h.label == 1)).sum())}
     return out

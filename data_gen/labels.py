@@ -19,9 +19,9 @@ from .config import Scenario
 @dataclass(frozen=True)
 class LabelRows:
     account: np.ndarray  # generation index
-    task: np.ndarray  # str
+    task: np.ndarray  # int8 index into the task tuple
     label: np.ndarray  # int8
-    source: np.ndarray  # str
+    source: np.ndarray  # int8 index into WEAK_SOURCES or HUMAN_SOURCES
 
 
 # (task, source, rule over observable statistics). Thresholds are the kind a trust and safety
@@ -45,20 +45,17 @@ HUMAN_SOURCES = ("audit", "report_review")
 def weak_labels(stats, tasks: tuple[str, ...], scn: Scenario, rng: np.random.Generator) -> LabelRows:
     n = len(stats["friends"])
     parts, fired = [], np.zeros(n, dtype=bool)
-    for task, source, rule in WEAK_RULES:
+    for code, (task, _source, rule) in enumerate(WEAK_RULES):
         if task not in tasks:
             continue
         mask = rule(stats)
-        idx = np.flatnonzero(mask)
         fired |= mask
-        parts.append((idx, task, 1, source))
+        parts.append((np.flatnonzero(mask), tasks.index(task), 1, code))
     # Rule-silent accounts sampled as negatives for every task (DEC's weak negatives).
     neg = np.flatnonzero(~fired & (rng.random(n) < scn.labels.weak_negative_share))
-    parts.extend((neg, t, 0, NO_RULE) for t in tasks)
+    parts.extend((neg, t, 0, WEAK_SOURCES.index(NO_RULE)) for t in range(len(tasks)))
     acc = np.concatenate([p[0] for p in parts])
-    task = np.concatenate([np.full(len(p[0]), p[1], dtype=object) for p in parts])
-    label = np.concatenate([np.full(len(p[0]), p[2], dtype=np.int8) for p in parts])
-    source = np.concatenate([np.full(len(p[0]), p[3], dtype=object) for p in parts])
+    task, label, source = (np.concatenate([np.full(len(p[0]), p[i], dtype=np.int8) for p in parts]) for i in (1, 2, 3))
     flip = rng.random(len(acc)) < scn.labels.weak_noise
     label = np.where(flip, 1 - label, label).astype(np.int8)
     return LabelRows(acc.astype(np.int64), task, label, source)
@@ -73,13 +70,11 @@ def human_labels(
     audit = rng.random(n) < lc.audit_share
     review = reported & ~audit & (rng.random(n) < lc.report_review_share)
     acc = np.concatenate([np.flatnonzero(audit), np.flatnonzero(review)])
-    source = np.concatenate(
-        [np.full(audit.sum(), HUMAN_SOURCES[0], dtype=object), np.full(review.sum(), HUMAN_SOURCES[1], dtype=object)]
-    )
+    source = np.concatenate([np.zeros(audit.sum(), np.int8), np.ones(review.sum(), np.int8)])  # HUMAN_SOURCES
     tasks = list(truth)
     k = len(tasks)
     acc_rows = np.repeat(acc, k)
-    task = np.tile(np.array(tasks, dtype=object), len(acc))
+    task = np.tile(np.arange(k, dtype=np.int8), len(acc))
     label = np.stack([truth[t][acc] for t in tasks], axis=1).ravel().astype(np.int8)
     err = rng.random(len(label)) < lc.reviewer_error
     label = np.where(err, 1 - label, label).astype(np.int8)

@@ -44,30 +44,32 @@ def _count(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
     return np.bincount(idx, weights=weights, minlength=n)[:n].astype(np.float64)
 
 
-def _distinct(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
-    """Number of distinct b per a."""
-    keys = unique_sorted(a * n + b)
-    return _count(keys // n, n)
-
-
 def account_stats(x: Interactions) -> dict[str, np.ndarray]:
     n = x.n
     one = x.msg_dst >= 0  # 1:1 messages; group messages have dst -1
     src, dst = x.msg_src[one], x.msg_dst[one]
     link = x.msg_media[one] == LINK
-    friend_keys = unique_sorted(np.minimum(x.friend_src, x.friend_dst) * n + np.maximum(x.friend_src, x.friend_dst))
-    pair = np.minimum(src, dst) * n + np.maximum(src, dst)
-    pos = np.minimum(np.searchsorted(friend_keys, pair), max(len(friend_keys) - 1, 0))
-    to_friend = friend_keys[pos] == pair if len(friend_keys) else np.zeros(len(pair), bool)
-    sent = _count(src, n)
+    # One sort of (sender, recipient, is-link) keys serves every per-pair statistic.
+    uk, cnt = unique_sorted((src * n + dst) * 2 + link, return_counts=True)
+    p_link = (uk & 1).astype(bool)
+    pair = uk >> 1
+    ps, pd = pair // n, pair % n
+    first = np.ones(len(pair), dtype=bool)  # first row of each (sender, recipient) pair
+    first[1:] = pair[1:] != pair[:-1]
+    # Directed friendship keys, sorted: the sorted pair keys then search them in order.
+    fk = np.sort(np.concatenate([x.friend_src * n + x.friend_dst, x.friend_dst * n + x.friend_src]))
+    pos = np.minimum(np.searchsorted(fk, pair), max(len(fk) - 1, 0))
+    stranger = fk[pos] != pair if len(fk) else np.ones(len(pair), bool)
+    sent = _count(ps, n, cnt)
+    links = _count(ps[p_link], n, cnt[p_link])
     req_sent = _count(x.req_src, n)
     rejected = _count(x.req_src[~x.req_accepted], n)
-    day = x.msg_ts[one] // DAY
-    day_keys, day_counts = unique_sorted(src[link] * (x.days + 1) + day[link], return_counts=True)
+    day = x.msg_ts[one][link] // DAY
+    day_keys, day_counts = unique_sorted(src[link] * (x.days + 1) + day, return_counts=True)
     per_day = _count(day_keys // (x.days + 1), n)  # days with any link sent
     max_daily_link = np.zeros(n)
     np.maximum.at(max_daily_link, day_keys // (x.days + 1), day_counts)
-    older = x.asserted_age[dst] >= 50
+    older_stranger_link = p_link & stranger & (x.asserted_age[pd] >= 50)
     stats = {
         "account_age_days": (x.days - x.signup_day).astype(np.float64),
         "profile_completeness": x.completeness.astype(np.float64),
@@ -79,12 +81,12 @@ def account_stats(x: Interactions) -> dict[str, np.ndarray]:
         "messages_sent": sent,
         "messages_received": _count(dst, n),
         "group_messages_sent": _count(x.msg_src[~one], n),
-        "links_sent": _count(src[link], n),
-        "link_share": np.divide(_count(src[link], n), sent, out=np.zeros(n), where=sent > 0),
-        "distinct_recipients": _distinct(src, dst, n),
-        "messages_to_non_friends": _count(src[~to_friend], n),
-        "distinct_non_friend_recipients": _distinct(src[~to_friend], dst[~to_friend], n),
-        "links_to_older_non_friends": _count(src[link & ~to_friend & older], n),
+        "links_sent": links,
+        "link_share": np.divide(links, sent, out=np.zeros(n), where=sent > 0),
+        "distinct_recipients": _count(ps[first], n),
+        "messages_to_non_friends": _count(ps[stranger], n, cnt[stranger]),
+        "distinct_non_friend_recipients": _count(ps[first & stranger], n),
+        "links_to_older_non_friends": _count(ps[older_stranger_link], n, cnt[older_stranger_link]),
         "max_daily_links": max_daily_link,
         "days_with_links": per_day,
         "reports_received": _count(x.reported, n),

@@ -26,6 +26,7 @@ STAGES = {
     "ids": 8,
     "layout": 9,
     "harm": 10,
+    "order": 11,
 }
 GLOBAL = 2**31 - 1  # partition slot used by streams that are not per partition
 

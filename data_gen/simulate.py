@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from . import actors
 from . import events as ev
@@ -81,44 +80,58 @@ def _collect(fn, state, n_parts: int, workers: int, stage: str, progress: Progre
     return out
 
 
-def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None) -> World:
-    n = scn.accounts
-    bounds = partition_bounds(n, scn.partition_size)
-    k = len(bounds)
-    layout = make_layout(scn, seed)
-    pop = Population.concat(_collect(_pop_part, (scn, layout, seed, bounds), k, workers, "population", progress))
-
-    n_comm = {
+def community_counts(layout: Layout) -> dict[int, int]:
+    return {
         SCHOOL: int(layout.school_count.sum()),
         WORK: int(layout.work_count.sum()),
         LOCAL: int(layout.local_count.sum()),
         REGION: layout.n_regions,
     }
-    gst = graph_state(scn, seed, bounds, pop, n_comm)
+
+
+def population(
+    scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None
+) -> tuple[Population, Layout]:
+    layout = make_layout(scn, seed)
+    bounds = partition_bounds(scn.accounts, scn.partition_size)
+    parts = _collect(_pop_part, (scn, layout, seed, bounds), len(bounds), workers, "population", progress)
+    return Population.concat(parts), layout
+
+
+def friendships(
+    scn: Scenario, seed: int, pop: Population, layout: Layout, workers: int = 1, progress: Progress | None = None
+) -> tuple[np.ndarray, dict[int, CommunityIndex]]:
+    """Background friendship keys (u*n+v, u<v, sorted) and the community indexes used."""
+    n = scn.accounts
+    bounds = partition_bounds(n, scn.partition_size)
+    k = len(bounds)
+    gst = graph_state(scn, seed, bounds, pop, community_counts(layout))
     stubs = _collect(stubs_partition, gst, k, workers, "friendships", progress)
     keys1 = canonical_keys(np.concatenate(stubs), n)
+    del stubs
     adj1 = adjacency(keys1, n)
     closed = _collect(closure_partition, (gst, adj1), k, workers, "closure", progress)
     keys = unique_sorted(np.concatenate([keys1, canonical_keys(np.concatenate(closed), n)]))
-    del stubs, closed, adj1, gst
-    days = background_days(keys, n, pop, scn, seed)
-    adj, edge_day = _adjacency_with_days(keys, days, n)
+    return keys, gst.indexes
 
+
+def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None) -> World:
+    n = scn.accounts
+    bounds = partition_bounds(n, scn.partition_size)
+    pop, layout = population(scn, seed, workers, progress)
+    keys, indexes = friendships(scn, seed, pop, layout, workers, progress)
+    days = background_days(keys, n, pop, scn, seed)
+    adj = adjacency(keys, n)
+    n_comm = community_counts(layout)
     groups = make_groups(scn, seed, n_comm[SCHOOL], n_comm[WORK], n_comm[LOCAL])
     w = pop.sociability.astype(np.float64)
-    indexes = {
-        SCHOOL: CommunityIndex.build(pop.school, w, n_comm[SCHOOL]),
-        WORK: CommunityIndex.build(pop.workplace, w, n_comm[WORK]),
-        LOCAL: CommunityIndex.build(pop.local, w, n_comm[LOCAL]),
-        REGION: CommunityIndex.build(pop.region, w, n_comm[REGION]),
-    }
     ast = ActivityState(
         scn=scn,
         seed=seed,
         bounds=bounds,
         pop=pop,
         adj=adj,
-        edge_day=edge_day,
+        days=days,
         keys=keys,
         indexes=indexes,
         groups=groups,
@@ -127,20 +140,8 @@ def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | No
         accepts_all=actors.accepts_all(pop),
         extras=actors.extras(pop),
     )
-    parts = _collect(_activity_part, ast, k, workers, "activity", progress)
+    parts = _collect(_activity_part, ast, len(bounds), workers, "activity", progress)
     return _assemble(scn, pop, keys, days, groups, parts)
-
-
-def _adjacency_with_days(keys: np.ndarray, days: np.ndarray, n: int) -> tuple[sp.csr_matrix, np.ndarray]:
-    """0/1 adjacency plus each stored entry's friendship day, aligned with `indices`."""
-    u, v = keys // n, keys % n
-    eid = np.arange(1, len(keys) + 1, dtype=np.int64)
-    m = sp.csr_matrix((np.concatenate([eid, eid]), (np.concatenate([u, v]), np.concatenate([v, u]))), shape=(n, n))
-    m.sort_indices()
-    edge_day = days[m.data - 1]
-    ones = sp.csr_matrix((np.ones(len(m.data), dtype=np.int32), m.indices, m.indptr), shape=(n, n))
-    ones.has_sorted_indices = True
-    return ones, edge_day
 
 
 def _activity_part(st: ActivityState, p: int) -> dict:
@@ -193,6 +194,20 @@ def _activity_part(st: ActivityState, p: int) -> dict:
     }
 
 
+def _earliest(keys: np.ndarray, days: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unique keys, each with its earliest day (one packed sort when it fits 63 bits)."""
+    day_bits, offset = 14, 1 << 13  # days in [-8192, 8192)
+    if len(keys) and int(n) ** 2 < 1 << (63 - day_bits):
+        packed = np.sort((keys << day_bits) | (days.astype(np.int64) + offset))
+        k, d = packed >> day_bits, (packed & ((1 << day_bits) - 1)) - offset
+    else:
+        order = np.lexsort((days, keys))
+        k, d = keys[order], days[order]
+    first = np.ones(len(k), dtype=bool)
+    first[1:] = k[1:] != k[:-1]
+    return k[first], d[first].astype(np.int32)
+
+
 def _assemble(scn: Scenario, pop: Population, keys: np.ndarray, days: np.ndarray, groups: Groups, parts: list) -> World:
     n = scn.accounts
     requests = ev.Requests.concat([p["requests"] for p in parts])
@@ -200,13 +215,7 @@ def _assemble(scn: Scenario, pop: Population, keys: np.ndarray, days: np.ndarray
     # Friendships made inside the window come from accepted requests; keep the earliest day.
     new_u, new_v = requests.src[accepted], requests.dst[accepted]
     new_keys = np.minimum(new_u, new_v) * n + np.maximum(new_u, new_v)
-    all_keys = np.concatenate([keys, new_keys])
-    all_days = np.concatenate([days, (requests.ts[accepted] // DAY).astype(np.int32)])
-    order = np.lexsort((all_days, all_keys))
-    all_keys, all_days = all_keys[order], all_days[order]
-    first = np.ones(len(all_keys), dtype=bool)
-    first[1:] = all_keys[1:] != all_keys[:-1]
-    fk, fd = all_keys[first], all_days[first]
+    fk, fd = _earliest(np.concatenate([keys, new_keys]), np.concatenate([days, requests.ts[accepted] // DAY]), n)
     return World(
         scn=scn,
         pop=pop,

@@ -7,6 +7,8 @@ made (PaySim's frauds were findable by id prefix; this is the guard against that
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +16,7 @@ import pyarrow as pa
 
 from . import actors
 from . import events as ev
+from .arrays import argsort_keys, time_order
 from .contract import SPLITS, schema_for
 from .labels import (
     HUMAN_SOURCES,
@@ -26,6 +29,7 @@ from .labels import (
 )
 from .observables import Interactions, account_stats
 from .partition import GLOBAL, rng_for
+from .rhythm import DAY
 from .simulate import World
 
 
@@ -75,112 +79,114 @@ def _dict(values: np.ndarray, names: tuple[str, ...]) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(values.astype(np.int8)), pa.array(list(names)))
 
 
-def _codes(strings: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    lookup = {s: i for i, s in enumerate(names)}
-    uniq, inv = np.unique(strings.astype(str), return_inverse=True)
-    return np.array([lookup[u] for u in uniq], dtype=np.int8)[inv]
+_GATHER = ThreadPoolExecutor(2)  # fancy-index gathers release the GIL: two columns at once
 
 
 def _table(name: str, cols: dict, order: np.ndarray | None = None) -> pa.Table:
+    """Arrow table in contract column order; `order` permutes rows. A (codes, names) tuple
+    is a dictionary column."""
     schema = schema_for(name, actors.TASKS)
-    arrays = []
-    for field in schema:
+
+    def build(field: pa.Field) -> pa.Array:
         col = cols[field.name]
-        if order is not None:
-            col = col.take(pa.array(order)) if isinstance(col, pa.Array) else col[order]
-        arrays.append(col if isinstance(col, pa.Array) else pa.array(col, type=field.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+        if isinstance(col, tuple):
+            return _dict(col[0] if order is None else col[0][order], col[1])
+        return pa.array(col if order is None else col[order], type=field.type)
 
-
-def _time_order(ts: np.ndarray, src: np.ndarray) -> np.ndarray:
-    """Order by (ts, src) through one int64 key: ts < 2**32 s and ids < 2**31."""
-    return np.argsort((ts.astype(np.int64) << 31) | src, kind="stable")
+    return pa.Table.from_arrays(list(_GATHER.map(build, schema)), schema=schema)
 
 
 def _label_table(name: str, rows: LabelRows, perm: np.ndarray, sources: tuple[str, ...]) -> pa.Table:
     aid = perm[rows.account]
-    task = _codes(rows.task, actors.TASKS)
-    src = _codes(rows.source, sources)
-    order = np.lexsort((src, task, aid))
-    cols = {"account_id": aid, "task": _dict(task, actors.TASKS), "label": rows.label, "source": _dict(src, sources)}
+    n_src = len(sources)
+    key = (aid * len(actors.TASKS) + rows.task) * n_src + rows.source
+    order = argsort_keys(key, (len(perm) * len(actors.TASKS) + 1) * n_src)
+    cols = {"account_id": aid, "task": (rows.task, actors.TASKS), "label": rows.label, "source": (rows.source, sources)}
     return _table(name, cols, order)
 
 
-def to_tables(world: World, lab: Labelled, seed: int) -> dict[str, pa.Table]:
+@dataclass(frozen=True)
+class Ids:
+    """Public account ids: a seeded permutation of the generation index."""
+
+    perm: np.ndarray  # generation index -> account id
+    inv: np.ndarray  # account id -> generation index
+
+    @staticmethod
+    def make(n: int, seed: int) -> Ids:
+        perm = rng_for(seed, GLOBAL, "ids").permutation(n).astype(np.int64)
+        inv = np.empty(n, dtype=np.int64)
+        inv[perm] = np.arange(n)
+        return Ids(perm, inv)
+
+
+def observable_tables(world: World, ids: Ids, seed: int) -> Iterator[tuple[str, pa.Table]]:
+    """The tables a model may read, biggest first so their encoding starts early."""
     pop, n = world.pop, len(world.pop)
-    perm = rng_for(seed, GLOBAL, "ids").permutation(n).astype(np.int64)
-    inv = np.empty(n, dtype=np.int64)
-    inv[perm] = np.arange(n)
-    aid = np.arange(n, dtype=np.int64)
-    t: dict[str, pa.Table] = {}
-    t["accounts"] = _table(
-        "accounts",
-        {
-            "account_id": aid,
-            "signup_day": pop.signup_day[inv],
-            "asserted_age": pop.asserted_age[inv],
-            "region": pop.region[inv],
-            "client": _dict(pop.client[inv], ("app", "web")),
-            "anonymizer": pop.anonymizer[inv],
-            "profile_completeness": pop.completeness[inv],
-        },
-    )
+    perm, inv = ids.perm, ids.inv
+    # Ties in time are broken at random, never by generation order (see arrays.time_order).
+    order_rng = rng_for(seed, GLOBAL, "order")
+    end = world.scn.activity.days * DAY
+    yield "messages", _messages_table(world.messages, perm, end, order_rng)
     u, v = perm[world.friends[0]], perm[world.friends[1]]
     src, dst = np.minimum(u, v), np.maximum(u, v)
-    t["friendships"] = _table(
-        "friendships", {"src": src, "dst": dst, "day": world.friends[2]}, np.argsort(src * n + dst)
-    )
+    del u, v
+    fcols = {"src": src, "dst": dst, "day": world.friends[2]}
+    yield "friendships", _table("friendships", fcols, argsort_keys(src * n + dst, n * n))
     rq = world.requests
-    src, dst = perm[rq.src], perm[rq.dst]
-    t["contact_requests"] = _table(
-        "contact_requests", {"src": src, "dst": dst, "ts": rq.ts, "accepted": world.accepted}, _time_order(rq.ts, src)
-    )
-    m = world.messages
-    src = perm[m.src]
-    dst = np.where(m.dst >= 0, perm[np.maximum(m.dst, 0)], ev.NO_DST)
-    t["messages"] = _table(
-        "messages",
-        {
-            "src": src,
-            "dst": dst,
-            "ts": m.ts,
-            "size_bytes": m.size_bytes,
-            "media": _dict(m.media, ev.MEDIA),
-            "group_id": m.group_id,
-            "forwarded": m.forwarded,
-        },
-        _time_order(m.ts, src),
-    )
-    g = world.groups
-    t["groups"] = _table("groups", {"group_id": np.arange(g.n, dtype=np.int64), "created_ts": g.created_ts})
+    rcols = {"src": perm[rq.src], "dst": perm[rq.dst], "ts": rq.ts, "accepted": world.accepted}
+    yield "contact_requests", _table("contact_requests", rcols, time_order(rq.ts, end, order_rng))
     acc, grp, joined = world.members
     macc = perm[acc]
-    t["group_members"] = _table(
-        "group_members", {"group_id": grp, "account_id": macc, "joined_ts": joined}, np.argsort(grp * n + macc)
-    )
+    g = world.groups
+    mcols = {"group_id": grp, "account_id": macc, "joined_ts": joined}
+    yield "group_members", _table("group_members", mcols, argsort_keys(grp * n + macc, g.n * n))
+    yield "groups", _table("groups", {"group_id": np.arange(g.n, dtype=np.int64), "created_ts": g.created_ts})
     r = world.reports
-    rep = perm[r.reporter]
-    t["reports"] = _table(
-        "reports",
-        {"reporter": rep, "reported": perm[r.reported], "ts": r.ts, "reason": _dict(r.reason, ev.REASONS)},
-        _time_order(r.ts, rep),
-    )
+    pcols = {"reporter": perm[r.reporter], "reported": perm[r.reported], "ts": r.ts, "reason": (r.reason, ev.REASONS)}
+    yield "reports", _table("reports", pcols, time_order(r.ts, end, order_rng))
+    acols = {
+        "account_id": np.arange(n, dtype=np.int64),
+        "signup_day": pop.signup_day[inv],
+        "asserted_age": pop.asserted_age[inv],
+        "region": pop.region[inv],
+        "client": (pop.client[inv], ("app", "web")),
+        "anonymizer": pop.anonymizer[inv],
+        "profile_completeness": pop.completeness[inv],
+    }
+    yield "accounts", _table("accounts", acols)
+
+
+def label_tables(world: World, lab: Labelled, ids: Ids) -> Iterator[tuple[str, pa.Table]]:
+    """Labels, splits and the evaluation-only tables (truth, harm events)."""
+    pop, n = world.pop, len(world.pop)
+    aid = np.arange(n, dtype=np.int64)
+    yield "weak_labels", _label_table("weak_labels", lab.weak, ids.perm, WEAK_SOURCES)
+    yield "human_labels", _label_table("human_labels", lab.human, ids.perm, HUMAN_SOURCES)
+    scols = {"account_id": aid, "split": (lab.split[ids.inv], SPLITS), "period": np.ones(n, dtype=np.int8)}
+    yield "splits", _table("splits", scols)
     truth = {
         "account_id": aid,
-        "true_age": pop.true_age[inv],
+        "true_age": pop.true_age[ids.inv],
         "sophistication": np.full(n, -1, np.int8),
         "is_victim": np.zeros(n, dtype=bool),
     }
-    truth.update({task: col[inv] for task, col in lab.truth.items()})
-    t["truth"] = _table("truth", truth)
+    truth.update({task: col[ids.inv] for task, col in lab.truth.items()})
+    yield "truth", _table("truth", truth)
     empty = np.zeros(0, dtype=np.int64)
-    t["harm_events"] = _table(
-        "harm_events",
-        {"offender": empty, "victim": empty, "ts": empty, "kind": _dict(np.zeros(0, np.int8), ("image_exchange",))},
-    )
-    t["weak_labels"] = _label_table("weak_labels", lab.weak, perm, WEAK_SOURCES)
-    t["human_labels"] = _label_table("human_labels", lab.human, perm, HUMAN_SOURCES)
-    t["splits"] = _table(
-        "splits", {"account_id": aid, "split": _dict(lab.split[inv], SPLITS), "period": np.ones(n, dtype=np.int8)}
-    )
-    return t
+    hcols = {"offender": empty, "victim": empty, "ts": empty, "kind": (np.zeros(0, np.int8), ("image_exchange",))}
+    yield "harm_events", _table("harm_events", hcols)
+
+
+def _messages_table(m: ev.Messages, perm: np.ndarray, end: int, rng: np.random.Generator) -> pa.Table:
+    dst = np.where(m.dst >= 0, perm[np.maximum(m.dst, 0)], ev.NO_DST)
+    cols = {
+        "src": perm[m.src],
+        "dst": dst,
+        "ts": m.ts,
+        "size_bytes": m.size_bytes,
+        "media": (m.media, ev.MEDIA),
+        "group_id": m.group_id,
+        "forwarded": m.forwarded,
+    }
+    return _table("messages", cols, time_order(m.ts, end, rng))

@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -90,31 +90,59 @@ def _write_one(tmp: Path, name: str, table: pa.Table) -> tuple[str, str]:
     return path.name, sha256_file(path)
 
 
-def write_dataset(tables: dict[str, pa.Table], meta: dict, out: Path, overwrite: bool, threads: int = 2) -> dict:
-    """Write tables + metadata atomically to `out`; return the metadata written."""
-    out = out.resolve()
-    check_target(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(out)
-    tmp = out.parent / f".{out.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
-        # Biggest first, so the thread pool finishes together.
-        names = sorted(tables, key=lambda k: -tables[k].nbytes)
-        with ThreadPoolExecutor(max(1, threads)) as pool:
-            done = list(pool.map(lambda k: _write_one(tmp, k, tables[k]), names))
-        files = dict(sorted(done))
+class DatasetWriter:
+    """Streams tables into a hidden temporary directory (parquet encoding runs in background
+    threads, overlapping whatever the caller computes next) and renames it into place on
+    `commit`. Leaving the `with` block without a commit removes the temporary directory."""
+
+    def __init__(self, out: Path, overwrite: bool, threads: int = 2):
+        self.out = Path(out).resolve()
+        self.overwrite = overwrite
+        self.threads = max(1, threads)
+        self.futures: list[Future] = []
+        self.rows: dict[str, int] = {}
+
+    def __enter__(self) -> DatasetWriter:
+        check_target(self.out, self.overwrite)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(self.out)
+        self.tmp = self.out.parent / f".{self.out.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+        self.tmp.mkdir()
+        self.pool = ThreadPoolExecutor(self.threads)
+        self.committed = False
+        return self
+
+    def submit(self, name: str, table: pa.Table) -> None:
+        self.rows[name] = table.num_rows
+        self.futures.append(self.pool.submit(_write_one, self.tmp, name, table))
+
+    def commit(self, meta: dict) -> dict:
+        """Wait for every file, write dataset.json (last), then swap the directory in."""
+        files = dict(sorted(f.result() for f in self.futures))
         meta = {**meta, "files": files, "fingerprint": fingerprint(files)}
-        with open(tmp / META, "w") as f:
+        with open(self.tmp / META, "w") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return meta
+        check_target(self.out, self.overwrite)  # the target may have been filled meanwhile
+        _swap_in(self.tmp, self.out)
+        self.committed = True
+        return meta
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if not self.committed:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def write_dataset(tables: dict[str, pa.Table], meta: dict, out: Path, overwrite: bool, threads: int = 2) -> dict:
+    """Write tables + metadata atomically to `out`; return the metadata written."""
+    with DatasetWriter(out, overwrite, threads) as w:
+        # Biggest first, so the threads finish together.
+        for name in sorted(tables, key=lambda k: -tables[k].nbytes):
+            w.submit(name, tables[name])
+        return w.commit(meta)
 
 
 def _swap_in(tmp: Path, out: Path) -> None:

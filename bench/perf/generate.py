@@ -1,0 +1,133 @@
+"""Generator performance, measured against references run in the same process tree.
+
+Prints, for each size: wall time and peak RSS of `lowbase generate` (a fresh child process
+per run, peak = the largest single process), the *floor* (drawing as many random values
+and writing the same rows, columns and types as parquet with the same writer options) and
+the ratio generate/floor. Then the friendship step at 100K accounts against networkx's
+Holme-Kim generator (`powerlaw_cluster_graph`, heavy-tailed with clustering) at the same
+size and mean degree.
+
+Targets (2 cores, 24 GB): 1M accounts <= 60 s and <= 8 GB; <= 3x the floor; the friendship
+step >= 50x faster than networkx.
+
+    python bench/perf/generate.py [--sizes 100000,1000000] [--workers 2] [--skip-networkx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_child(code: str, *args: str) -> tuple[float, float, str]:
+    """Run python code in a fresh process; return (wall s, peak RSS GB, stdout)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"child failed: {code[:60]}...")
+    return wall, usage.ru_maxrss / 1024**2, stdout
+
+
+GENERATE = """
+import sys, json, time
+from pathlib import Path
+from data_gen import generate, load_scenario
+scn = load_scenario("quick", accounts=int(sys.argv[1]))
+meta = generate(scn, 0, Path(sys.argv[2]), workers=int(sys.argv[3]), overwrite=True)
+print(json.dumps(meta["rows"]))
+"""
+
+FLOOR = """
+import sys, json
+from pathlib import Path
+import numpy as np, pyarrow as pa
+from data_gen.contract import schema_for
+from data_gen.writer import write_dataset
+rows = json.loads(sys.argv[1]); tasks = ("spam", "scam", "fake", "compromised")
+rng = np.random.default_rng(0)
+def col(field, n):
+    t = field.type
+    if pa.types.is_dictionary(t):
+        return pa.DictionaryArray.from_arrays(pa.array(rng.integers(0, 4, n).astype(np.int8)),
+                                              pa.array(["a", "b", "c", "d"]))
+    if pa.types.is_boolean(t):
+        return pa.array(rng.random(n) < 0.5)
+    if pa.types.is_floating(t):
+        return pa.array(rng.random(n).astype(t.to_pandas_dtype()))
+    return pa.array(rng.integers(0, max(n, 2), n).astype(t.to_pandas_dtype()))
+tables = {}
+for name, n in rows.items():
+    schema = schema_for(name, tasks)
+    tables[name] = pa.Table.from_arrays([col(f, n) for f in schema], schema=schema)
+write_dataset(tables, {}, Path(sys.argv[2]), overwrite=True)
+"""
+
+FRIENDS = """
+import sys, time
+from data_gen import load_scenario
+from data_gen.simulate import population, friendships
+scn = load_scenario("quick", accounts=int(sys.argv[1]))
+pop, layout = population(scn, 0)
+t = time.perf_counter()
+keys, _ = friendships(scn, 0, pop, layout)
+print(time.perf_counter() - t, len(keys))
+"""
+
+NETWORKX = """
+import sys, time
+import networkx as nx
+n, m = int(sys.argv[1]), int(sys.argv[2])
+t = time.perf_counter()
+g = nx.powerlaw_cluster_graph(n, m, 0.3, seed=0)
+print(time.perf_counter() - t, g.number_of_edges())
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--skip-networkx", action="store_true")
+    args = ap.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in [int(s) for s in args.sizes.split(",")]:
+            wall, rss, out = run_child(GENERATE, str(n), f"{tmp}/g{n}", str(args.workers))
+            rows = json.loads(out)
+            fwall, frss, _ = run_child(FLOOR, json.dumps(rows), f"{tmp}/f{n}")
+            total_rows = sum(rows.values())
+            results[n] = dict(seconds=wall, peak_gb=rss, floor_seconds=fwall, floor_peak_gb=frss, rows=total_rows)
+            print(
+                f"generate {n:>10,} accounts, workers={args.workers}: {wall:7.1f} s  peak {rss:5.2f} GB  "
+                f"rows {total_rows:,} | floor {fwall:6.1f} s peak {frss:5.2f} GB | ratio {wall / fwall:4.2f}x",
+                flush=True,
+            )
+        n = 100_000
+        _, _, out = run_child(FRIENDS, str(n))
+        ours, edges = out.split()
+        ours, edges = float(ours), int(edges)
+        print(f"friendship step {n:,} accounts: {ours:.2f} s, {edges:,} edges (mean degree {2 * edges / n:.1f})")
+        if not args.skip_networkx:
+            m = max(1, round(edges / n))
+            _, _, out = run_child(NETWORKX, str(n), str(m))
+            ref, ref_edges = out.split()
+            ref = float(ref)
+            print(
+                f"networkx powerlaw_cluster_graph({n:,}, m={m}): {ref:.2f} s, {int(ref_edges):,} edges | "
+                f"speed-up {ref / ours:.0f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
