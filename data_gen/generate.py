@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,14 @@ def generate(
     check_target(Path(out), overwrite)  # fail before minutes of work, not after
     world = simulate(scn, seed, workers, progress)
     ids = Ids.make(scn.accounts, seed)
-    with DatasetWriter(Path(out), overwrite, threads=2) as writer:
-        # Observable tables are encoded in background threads while labels are computed.
+    with DatasetWriter(Path(out), overwrite, threads=2) as writer, ThreadPoolExecutor(1) as labeller:
+        # Labels are computed in a thread while observable tables are laid out and encoded
+        # (numpy and parquet release the GIL); each has its own seeded stream, so thread
+        # timing cannot change a byte.
+        pending = labeller.submit(make_labels, world, seed)
         for name, table in observable_tables(world, ids, seed):
             writer.submit(name, table)
-        lab = make_labels(world, seed)
+        lab = pending.result()
         if progress:
             progress("labels", 1)
         for name, table in label_tables(world, lab, ids):

@@ -194,18 +194,21 @@ def _activity_part(st: ActivityState, p: int) -> dict:
     }
 
 
-def _earliest(keys: np.ndarray, days: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unique keys, each with its earliest day (one packed sort when it fits 63 bits)."""
-    day_bits, offset = 14, 1 << 13  # days in [-8192, 8192)
-    if len(keys) and int(n) ** 2 < 1 << (63 - day_bits):
-        packed = np.sort((keys << day_bits) | (days.astype(np.int64) + offset))
-        k, d = packed >> day_bits, (packed & ((1 << day_bits) - 1)) - offset
-    else:
-        order = np.lexsort((days, keys))
-        k, d = keys[order], days[order]
-    first = np.ones(len(k), dtype=bool)
-    first[1:] = k[1:] != k[:-1]
-    return k[first], d[first].astype(np.int32)
+def _union_earliest(keys: np.ndarray, days: np.ndarray, new_keys: np.ndarray, new_days: np.ndarray):
+    """Merge a few new (key, day) edges into sorted unique `keys`, keeping the earliest day.
+
+    The new edges are sorted and merged by position (np.insert), so the big background
+    array is never re-sorted."""
+    order = np.lexsort((new_days, new_keys))
+    nk, nd = new_keys[order], new_days[order].astype(np.int32)
+    first = np.ones(len(nk), dtype=bool)
+    first[1:] = nk[1:] != nk[:-1]
+    nk, nd = nk[first], nd[first]
+    pos = np.searchsorted(keys, nk)
+    hit = (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == nk) if len(keys) else np.zeros(len(nk), bool)
+    days = days.copy()
+    days[pos[hit]] = np.minimum(days[pos[hit]], nd[hit])
+    return np.insert(keys, pos[~hit], nk[~hit]), np.insert(days, pos[~hit], nd[~hit])
 
 
 def _assemble(scn: Scenario, pop: Population, keys: np.ndarray, days: np.ndarray, groups: Groups, parts: list) -> World:
@@ -215,7 +218,7 @@ def _assemble(scn: Scenario, pop: Population, keys: np.ndarray, days: np.ndarray
     # Friendships made inside the window come from accepted requests; keep the earliest day.
     new_u, new_v = requests.src[accepted], requests.dst[accepted]
     new_keys = np.minimum(new_u, new_v) * n + np.maximum(new_u, new_v)
-    fk, fd = _earliest(np.concatenate([keys, new_keys]), np.concatenate([days, requests.ts[accepted] // DAY]), n)
+    fk, fd = _union_earliest(keys, days, new_keys, requests.ts[accepted] // DAY)
     return World(
         scn=scn,
         pop=pop,

@@ -128,11 +128,7 @@ def observable_tables(world: World, ids: Ids, seed: int) -> Iterator[tuple[str, 
     order_rng = rng_for(seed, GLOBAL, "order")
     end = world.scn.activity.days * DAY
     yield "messages", _messages_table(world.messages, perm, end, order_rng)
-    u, v = perm[world.friends[0]], perm[world.friends[1]]
-    src, dst = np.minimum(u, v), np.maximum(u, v)
-    del u, v
-    fcols = {"src": src, "dst": dst, "day": world.friends[2]}
-    yield "friendships", _table("friendships", fcols, argsort_keys(src * n + dst, n * n))
+    yield "friendships", _friendships_table(world.friends, perm, n)
     rq = world.requests
     rcols = {"src": perm[rq.src], "dst": perm[rq.dst], "ts": rq.ts, "accepted": world.accepted}
     yield "contact_requests", _table("contact_requests", rcols, time_order(rq.ts, end, order_rng))
@@ -176,6 +172,23 @@ def label_tables(world: World, lab: Labelled, ids: Ids) -> Iterator[tuple[str, p
     empty = np.zeros(0, dtype=np.int64)
     hcols = {"offender": empty, "victim": empty, "ts": empty, "kind": (np.zeros(0, np.int8), ("image_exchange",))}
     yield "harm_events", _table("harm_events", hcols)
+
+
+def _friendships_table(friends, perm: np.ndarray, n: int) -> pa.Table:
+    """Edges as (src < dst) in public ids, sorted by (src, dst). Keys are unique, so the day
+    rides in the low bits of one packed sort key instead of an argsort."""
+    u, v, day = perm[friends[0]], perm[friends[1]], friends[2]
+    key = np.minimum(u, v) * n + np.maximum(u, v)
+    del u, v
+    day_bits, offset = 14, 1 << 13  # days in [-8192, 8192), see config limits
+    if n * n < 1 << (63 - day_bits):
+        key = np.sort((key << day_bits) | (day.astype(np.int64) + offset))
+        day = ((key & ((1 << day_bits) - 1)) - offset).astype(np.int32)
+        key >>= day_bits
+    else:
+        order = argsort_keys(key, n * n)
+        key, day = key[order], day[order]
+    return _table("friendships", {"src": key // n, "dst": key % n, "day": day})
 
 
 def _messages_table(m: ev.Messages, perm: np.ndarray, end: int, rng: np.random.Generator) -> pa.Table:
