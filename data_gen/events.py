@@ -63,13 +63,15 @@ class Reports(Table):
 
 _EMPTY = {
     Requests: dict(src=np.int64, dst=np.int64, ts=np.int64, decision=np.int8),
+    # Messages are the bulk of every dataset: held as int32 while simulating (ids < 2**31
+    # and timestamps < 2**31 s by the scenario limits), widened to int64 only on write.
     Messages: dict(
-        src=np.int64,
-        dst=np.int64,
-        ts=np.int64,
+        src=np.int32,
+        dst=np.int32,
+        ts=np.int32,
         size_bytes=np.int32,
         media=np.int8,
-        group_id=np.int64,
+        group_id=np.int32,
         forwarded=bool,
     ),
     Reports: dict(reporter=np.int64, reported=np.int64, ts=np.int64, reason=np.int8),

@@ -47,7 +47,7 @@ def _count(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
 def account_stats(x: Interactions) -> dict[str, np.ndarray]:
     n = x.n
     one = x.msg_dst >= 0  # 1:1 messages; group messages have dst -1
-    src, dst = x.msg_src[one], x.msg_dst[one]
+    src, dst = x.msg_src[one].astype(np.int64), x.msg_dst[one].astype(np.int64)
     link = x.msg_media[one] == LINK
     # One sort of (sender, recipient, is-link) keys serves every per-pair statistic.
     uk, cnt = unique_sorted((src * n + dst) * 2 + link, return_counts=True)
@@ -64,7 +64,7 @@ def account_stats(x: Interactions) -> dict[str, np.ndarray]:
     links = _count(ps[p_link], n, cnt[p_link])
     req_sent = _count(x.req_src, n)
     rejected = _count(x.req_src[~x.req_accepted], n)
-    day = x.msg_ts[one][link] // DAY
+    day = x.msg_ts[one][link].astype(np.int64) // DAY
     day_keys, day_counts = unique_sorted(src[link] * (x.days + 1) + day, return_counts=True)
     per_day = _count(day_keys // (x.days + 1), n)  # days with any link sent
     max_daily_link = np.zeros(n)
