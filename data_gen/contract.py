@@ -87,6 +87,23 @@ SCHEMAS: dict[str, pa.Schema] = {
     "splits": pa.schema([("account_id", pa.int64()), ("split", DICT_STR), ("period", pa.int8())]),
 }
 
+# The column each table is sorted by (rows are ordered by id or time, never by how or by
+# whom they were made). Written with delta encoding, which suits sorted integers.
+SORT_COLUMN = {
+    "accounts": "account_id",
+    "friendships": "src",
+    "contact_requests": "ts",
+    "messages": "ts",
+    "groups": "group_id",
+    "group_members": "group_id",
+    "reports": "ts",
+    "truth": "account_id",
+    "harm_events": "ts",
+    "weak_labels": "account_id",
+    "human_labels": "account_id",
+    "splits": "account_id",
+}
+
 # Tables a model may read; everything else is for evaluation only.
 OBSERVABLE = (
     "accounts",

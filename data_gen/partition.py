@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,40 @@ GLOBAL = 2**31 - 1  # partition slot used by streams that are not per partition
 def rng_for(seed: int, partition: int, stage: str) -> np.random.Generator:
     """The generator for one stage of one partition (or GLOBAL)."""
     ss = np.random.SeedSequence(entropy=seed, spawn_key=(partition, STAGES[stage]))
-    return np.random.default_rng(ss)
+    rng = np.random.default_rng(ss)
+    return rng if _DRAWS is None else _CountingGenerator(rng, _DRAWS)
+
+
+class _CountingGenerator:
+    """Proxy that counts the random variates a Generator returns (perf floor only)."""
+
+    def __init__(self, rng: np.random.Generator, counter: list[int]):
+        self._rng, self._counter = rng, counter
+
+    def __getattr__(self, name: str):
+        method = getattr(self._rng, name)
+
+        def counted(*args, **kwargs):
+            out = method(*args, **kwargs)
+            self._counter[0] += int(np.size(out))
+            return out
+
+        return counted
+
+
+_DRAWS: list[int] | None = None
+
+
+@contextmanager
+def count_draws() -> Iterator[list[int]]:
+    """Count every random variate drawn inside the block (single process only): the perf
+    benchmark's floor draws exactly this many values."""
+    global _DRAWS
+    _DRAWS = [0]
+    try:
+        yield _DRAWS
+    finally:
+        _DRAWS = None
 
 
 def partition_bounds(n: int, size: int) -> list[tuple[int, int]]:

@@ -19,6 +19,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .contract import SORT_COLUMN
+
 META = "dataset.json"
 TMP_MARK = ".lowbase-tmp-"
 OLD_MARK = ".lowbase-old-"
@@ -77,7 +79,14 @@ def remove_stale(out: Path) -> None:
 
 def _write_one(tmp: Path, name: str, table: pa.Table) -> tuple[str, str]:
     path = tmp / f"{name}.parquet"
-    # Fixed writer options: the same table always gives the same bytes.
+    # Fixed writer options: the same table always gives the same bytes. Dictionary encoding
+    # only where the column is categorical (trying it on ids and timestamps is wasted work),
+    # delta encoding for the sorted column.
+    dict_cols = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    sort_col = SORT_COLUMN.get(name)
+    encoding = {}
+    if sort_col in table.column_names and pa.types.is_integer(table.schema.field(sort_col).type):
+        encoding[sort_col] = "DELTA_BINARY_PACKED"
     pq.write_table(
         table,
         path,
@@ -85,7 +94,8 @@ def _write_one(tmp: Path, name: str, table: pa.Table) -> tuple[str, str]:
         compression_level=3,
         row_group_size=1 << 20,
         write_statistics=True,
-        use_dictionary=True,
+        use_dictionary=dict_cols,
+        column_encoding=encoding or None,
     )
     return path.name, sha256_file(path)
 

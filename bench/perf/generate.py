@@ -1,9 +1,11 @@
 """Generator performance, measured against references run in the same process tree.
 
-Prints, for each size: wall time and peak RSS of `lowbase generate` (a fresh child process
-per run, peak = the largest single process), the *floor* (drawing as many random values
-and writing the same rows, columns and types as parquet with the same writer options) and
-the ratio generate/floor. Then the friendship step at 100K accounts against networkx's
+Prints, for each size: wall time and peak RSS of `generate` (a fresh child process per
+run, peak = the largest single process), the *floor* and the ratio generate/floor. The
+floor draws as many random values as the generator drew (counted in a separate, untimed
+single-process run through `data_gen.partition.count_draws`) and writes the same rows,
+columns and types as parquet with the same writer, i.e. the cost of the randomness and the
+I/O with no simulation logic at all. Then the friendship step at 100K accounts against networkx's
 Holme-Kim generator (`powerlaw_cluster_graph`, heavy-tailed with clustering, a simpler
 model) at the same size and mean degree, and against the same friendship model written
 the usual way with networkx (a Python loop per edge stub).
@@ -40,6 +42,17 @@ def run_child(code: str, *args: str) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024**2, stdout
 
 
+COUNT = """
+import sys
+from pathlib import Path
+from data_gen import generate, load_scenario
+from data_gen.partition import count_draws
+scn = load_scenario("quick", accounts=int(sys.argv[1]))
+with count_draws() as draws:
+    generate(scn, 0, Path(sys.argv[2]), workers=1, overwrite=True)
+print(draws[0])
+"""
+
 GENERATE = """
 import sys, json, time
 from pathlib import Path
@@ -55,8 +68,15 @@ from pathlib import Path
 import numpy as np, pyarrow as pa
 from data_gen.contract import schema_for
 from data_gen.writer import write_dataset
-rows = json.loads(sys.argv[1]); tasks = ("spam", "scam", "fake", "compromised")
+rows = json.loads(sys.argv[1]); draws = int(sys.argv[3]); tasks = ("spam", "scam", "fake", "compromised")
 rng = np.random.default_rng(0)
+# Draw as many random values as the generator did: the table cells below, plus the rest.
+extra = draws - sum(n * len(schema_for(t, tasks)) for t, n in rows.items())
+sink = 0.0
+while extra > 0:
+    k = min(extra, 1 << 22)
+    sink += rng.random(k).sum()
+    extra -= k
 def col(field, n):
     t = field.type
     if pa.types.is_dictionary(t):
@@ -168,17 +188,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-networkx", action="store_true")
     args = ap.parse_args()
-    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(s) for s in args.sizes.split(",")]:
             wall, rss, out = run_child(GENERATE, str(n), f"{tmp}/g{n}", str(args.workers))
             rows = json.loads(out)
-            fwall, frss, _ = run_child(FLOOR, json.dumps(rows), f"{tmp}/f{n}")
+            _, _, out = run_child(COUNT, str(n), f"{tmp}/c{n}")
+            draws = int(out)
+            fwall, frss, _ = run_child(FLOOR, json.dumps(rows), f"{tmp}/f{n}", str(draws))
             total_rows = sum(rows.values())
-            results[n] = dict(seconds=wall, peak_gb=rss, floor_seconds=fwall, floor_peak_gb=frss, rows=total_rows)
             print(
                 f"generate {n:>10,} accounts, workers={args.workers}: {wall:7.1f} s  peak {rss:5.2f} GB  "
-                f"rows {total_rows:,} | floor {fwall:6.1f} s peak {frss:5.2f} GB | ratio {wall / fwall:4.2f}x",
+                f"rows {total_rows:,}  random values {draws:,} | floor {fwall:6.1f} s peak {frss:5.2f} GB | "
+                f"ratio {wall / fwall:4.2f}x",
                 flush=True,
             )
         n = 100_000
