@@ -7,6 +7,7 @@ made (PaySim's frauds were findable by id prefix; this is the guard against that
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -79,7 +80,17 @@ def _dict(values: np.ndarray, names: tuple[str, ...]) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(values.astype(np.int8)), pa.array(list(names)))
 
 
-_GATHER = ThreadPoolExecutor(2)  # fancy-index gathers release the GIL: two columns at once
+_GATHER: dict[int, ThreadPoolExecutor] = {}
+
+
+def _gather_pool() -> ThreadPoolExecutor:
+    """Two threads for column gathers (fancy indexing releases the GIL), one pool per
+    process: a forked child must never reuse its parent's pool, whose threads it lacks."""
+    pid = os.getpid()
+    if pid not in _GATHER:
+        _GATHER.clear()
+        _GATHER[pid] = ThreadPoolExecutor(2)
+    return _GATHER[pid]
 
 
 def _table(name: str, cols: dict, order: np.ndarray | None = None) -> pa.Table:
@@ -93,7 +104,7 @@ def _table(name: str, cols: dict, order: np.ndarray | None = None) -> pa.Table:
             return _dict(col[0] if order is None else col[0][order], col[1])
         return pa.array(col if order is None else col[order], type=field.type)
 
-    return pa.Table.from_arrays(list(_GATHER.map(build, schema)), schema=schema)
+    return pa.Table.from_arrays(list(_gather_pool().map(build, schema)), schema=schema)
 
 
 def _label_table(name: str, rows: LabelRows, perm: np.ndarray, sources: tuple[str, ...]) -> pa.Table:
