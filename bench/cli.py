@@ -93,17 +93,37 @@ def generate_cmd(
 def inspect_cmd(
     data: Annotated[Path, typer.Argument(help="Dataset directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    leakage: Annotated[
+        bool, typer.Option("--leakage", help="Also score every single observable statistic alone against truth.")
+    ] = False,
 ) -> None:
     """Check a dataset against the contract and print its realism and base-rate summary."""
     from bench.inspect import summary
+    from bench.leakage import single_stat_auroc
 
     with user_errors():
         ds = open_dataset(data)
         s = summary(ds)
+        if leakage:
+            s["leakage"] = {task: dict(rows) for task, rows in single_stat_auroc(ds).items()}
     if as_json:
         print(json.dumps(s, indent=2, sort_keys=True))
         return
     _print_summary(s)
+    if leakage:
+        _print_leakage(s["leakage"])
+
+
+def _print_leakage(report: dict[str, dict[str, float]], top: int = 5) -> None:
+    t = Table(title=f"leakage: AUROC of single statistics alone (top {top} per task, worst first)")
+    t.add_column("task")
+    t.add_column("statistic")
+    t.add_column("AUROC", justify="right")
+    for task, rows in report.items():
+        for i, (name, auc) in enumerate(list(rows.items())[:top]):
+            flag = " [bold red]near-perfect: leak?[/]" if auc >= 0.95 else ""
+            t.add_row(task if i == 0 else "", name, f"{auc:.3f}{flag}")
+    out.print(t)
 
 
 def _print_summary(s: dict) -> None:

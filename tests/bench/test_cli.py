@@ -87,3 +87,13 @@ def test_internal_error_exit_1(monkeypatch, tmp_path, capsys):
         cli.main()
     assert e.value.code == 1
     assert "kaboom" in capsys.readouterr().err
+
+
+def test_inspect_leakage(small_dir):
+    r = run("inspect", str(small_dir), "--leakage", "--json")
+    assert r.exit_code == 0, r.output
+    leak = json.loads(r.stdout)["leakage"]
+    assert set(leak) == {"spam", "scam", "fake", "compromised"}
+    assert all(0.5 <= v <= 1.0 for rows in leak.values() for v in rows.values())
+    r = run("inspect", str(small_dir), "--leakage")
+    assert r.exit_code == 0 and "leakage" in r.stdout
