@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 # The main job. Until `lowbase run` lands (issue 6) it generates the quick preset
 # and prints its realism summary.
 run: venv
-	$(VENV)/bin/lowbase generate --scenario quick --seed 0 --out data/quick --overwrite
+	$(VENV)/bin/lowbase generate --scenario quick --seed 0 --out data/quick --overwrite --workers 2
 	$(VENV)/bin/lowbase inspect data/quick
 
 test: venv

@@ -51,19 +51,34 @@ def interactions(ds: Dataset) -> Interactions:
     )
 
 
+def _ranked(stats: dict[str, np.ndarray], y: np.ndarray, keep: np.ndarray | None = None) -> list[tuple[str, float]]:
+    if keep is not None:
+        y = y[keep]
+    if y.all() or not y.any():
+        return []
+    rows = []
+    for name, x in stats.items():
+        a = roc_auc_score(y, x if keep is None else x[keep])
+        rows.append((name, float(max(a, 1 - a))))
+    return sorted(rows, key=lambda r: -r[1])
+
+
 def single_stat_auroc(ds: Dataset) -> dict[str, list[tuple[str, float]]]:
-    """Per task: (statistic, AUROC) for every observable statistic, worst (highest) first."""
+    """Per task: (statistic, AUROC) for every observable statistic, worst (highest) first.
+
+    Groomers are also scored per sophistication level (`groomer/L0` .. `groomer/L3`: that
+    level's groomers against every non-groomer). L0, the cartoon offender, is meant to be
+    easy and may be nearly separable alone; for every other row a near-perfect statistic
+    means the simulation leaks."""
     stats = account_stats(interactions(ds))
     truth = ds.table("truth")
     out: dict[str, list[tuple[str, float]]] = {}
     for task in ds.tasks:
-        y = truth[task].to_numpy(zero_copy_only=False)
-        if y.all() or not y.any():
-            out[task] = []
-            continue
-        rows = []
-        for name, x in stats.items():
-            a = roc_auc_score(y, x)
-            rows.append((name, float(max(a, 1 - a))))
-        out[task] = sorted(rows, key=lambda r: -r[1])
+        out[task] = _ranked(stats, truth[task].to_numpy(zero_copy_only=False))
+    if "groomer" in ds.tasks:
+        groomer = truth["groomer"].to_numpy(zero_copy_only=False)
+        level = truth["sophistication"].to_numpy()
+        for lvl in range(4):
+            keep = ~groomer | (level == lvl)
+            out[f"groomer/L{lvl}"] = _ranked(stats, groomer & (level == lvl), keep)
     return out

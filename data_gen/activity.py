@@ -135,7 +135,10 @@ def benign_requests(st: ActivityState, lo: int, hi: int, rng: np.random.Generato
     pop, ac = st.pop, st.scn.activity
     idx = np.arange(lo, hi)
     new = pop.signup_day[idx] >= 0
-    rate = ac.requests_per_account * np.where(new, 3.0, 1.0) * np.where(pop.band[idx] <= 1, 1.3, 1.0)
+    # Teens add contacts far more than adults; everyone's appetite varies a lot (a
+    # mean-one lognormal), so request counts are overdispersed as on real platforms.
+    rate = ac.requests_per_account * np.where(new, 3.0, 1.0) * np.where(pop.band[idx] <= 1, 2.0, 1.0)
+    rate = rate * rng.lognormal(-0.5, 1.0, len(idx))
     # Heavy requesters (new students, networkers) spread over a long tail that reaches
     # spam-like volumes: the benign overlap that keeps request counts from separating spam.
     heavy = np.where(pop.heavy_requester[idx], 12.0 * rng.lognormal(-0.25, 0.7, len(idx)), 1.0)
@@ -143,7 +146,7 @@ def benign_requests(st: ActivityState, lo: int, hi: int, rng: np.random.Generato
     src = np.repeat(idx, rng.poisson(rate))
     dst = request_targets(st, src, rng, fof=0.45, comm=0.35)
     t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
-    ts = sample_ts(rng, pop.true_age[src] < 18, t0, st.end)
+    ts = sample_ts(rng, pop.schedule_minor[src], t0, st.end)
     return ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE)
 
 
@@ -167,7 +170,7 @@ def decide(st: ActivityState, req: ev.Requests, rng: np.random.Generator) -> tup
 
 
 def media_probs(pop: Population, sender: np.ndarray) -> np.ndarray:
-    minor = (pop.true_age[sender] < 18)[:, None]
+    minor = pop.schedule_minor[sender][:, None]
     base = np.where(minor, [0.74, 0.17, 0.04, 0.05], [0.80, 0.10, 0.03, 0.07])
     return np.where(pop.link_sharer[sender][:, None], [0.55, 0.07, 0.03, 0.35], base)
 
@@ -197,7 +200,7 @@ def conversations(
         ev.Messages,
         src=src,
         dst=dst,
-        ts=sample_ts(rng, st.pop.true_age[src] < 18, start[conv], stop[conv]),
+        ts=sample_ts(rng, st.pop.schedule_minor[src], start[conv], stop[conv]),
         size_bytes=ev.message_sizes(rng, media),
         media=media,
         group_id=ev.NO_GROUP,
@@ -268,7 +271,7 @@ def group_messages(st: ActivityState, acc, grp, joined, rng: np.random.Generator
         ev.Messages,
         src=src,
         dst=ev.NO_DST,
-        ts=sample_ts(rng, st.pop.true_age[src] < 18, t0, st.end),
+        ts=sample_ts(rng, st.pop.schedule_minor[src], t0, st.end),
         size_bytes=ev.message_sizes(rng, media),
         media=media,
         group_id=grp[row],
@@ -283,12 +286,13 @@ def draw_reports(
     reported: np.ndarray,
     ts: np.ndarray,
     p: np.ndarray | float,
-    reason_probs: list[float],
+    reasons: dict[str, float],
 ) -> ev.Reports:
     """Each interaction is reported with probability p, after a delay (reports are late)."""
     hit = np.flatnonzero(rng.random(len(reporter)) < p)
     when = ts[hit] + rng.exponential(1.5 * DAY, len(hit)).astype(np.int64)
     keep = hit[when < st.end]
     when = when[when < st.end]
-    reason = rng.choice(len(ev.REASONS), size=len(keep), p=reason_probs).astype(np.int8)
+    probs = np.array([reasons.get(r, 0.0) for r in ev.REASONS])
+    reason = rng.choice(len(ev.REASONS), size=len(keep), p=probs / probs.sum()).astype(np.int8)
     return ev.typed(ev.Reports, reporter=reporter[keep], reported=reported[keep], ts=when, reason=reason)

@@ -96,6 +96,44 @@ class AbuseConfig(_Strict):
         return self
 
 
+class HarmConfig(_Strict):
+    """Rare groomers and the benign accounts that look like them (paper 7.2.3-7.2.7, 8.1).
+
+    Every default is a range from a biased sample (decoy chats, police cases, hotline
+    reports, surveys); the source is cited beside each. No default is tuned toward a
+    detection figure."""
+
+    # No measurement of the offender base rate exists (DESIGN.md): a knob, 1e-6 .. 1e-2.
+    groomer_rate: float = Field(1e-4, ge=1e-6, le=1e-2)
+    # L0 cartoon, L1 opportunist, L2 child persona, L3 competent persona. NCMEC 2017: ~20%
+    # of 5,863 enticement reports involved offenders pretending to be younger (L2 + L3).
+    sophistication_mix: tuple[float, float, float, float] = (0.3, 0.5, 0.12, 0.08)
+    # Response to a cold approach: most leave, block or ignore; ~1 in 4 stay in contact
+    # with someone who made them uncomfortable (YISS-2 Wolak 2006; Thorn 2022).
+    engage_cold: float = Field(0.25, ge=0.0, le=1.0)
+    # Personas that a child accepted as a peer keep the conversation far more often.
+    engage_persona: float = Field(0.7, ge=0.0, le=1.0)
+    # ~1 in 4 reached minors share images (Thorn 2022): the harm event.
+    image_exchange: float = Field(0.25, ge=0.0, le=1.0)
+    # ~2/3 of pairs are asked to move off-platform after rapport (Thorn 2022: 65%).
+    move_off_platform: float = Field(0.65, ge=0.0, le=1.0)
+    # Disclosure: most victims tell no one (56%), ~5% reach authorities (YISS-2); a report
+    # to the platform after harm is rare and late. Cold approaches are reported a little
+    # more often by the children who found them creepy.
+    report_after_harm: float = Field(0.08, ge=0.0, le=1.0)
+    report_cold_approach: float = Field(0.01, ge=0.0, le=1.0)
+    # Benign look-alikes, never positive: adults who message many children (coaches,
+    # teachers, relatives) and teen couples exchanging images. Share of accounts each.
+    lookalike_adults: float = Field(0.003, ge=0.0, le=0.05)
+    lookalike_teen_couples: float = Field(0.004, ge=0.0, le=0.05)
+
+    @model_validator(mode="after")
+    def _mix(self) -> HarmConfig:
+        if any(p < 0 for p in self.sophistication_mix) or abs(sum(self.sophistication_mix) - 1) > 1e-6:
+            raise ValueError("harm.sophistication_mix: four shares (L0..L3) >= 0 that sum to 1")
+        return self
+
+
 class LabelConfig(_Strict):
     # Probability that a weak label is flipped: the weak-label noise knob (paper 7.2.4).
     weak_noise: float = Field(0.1, ge=0.0, le=0.5)
@@ -128,12 +166,16 @@ class Scenario(_Strict):
     graph: GraphConfig = GraphConfig()
     activity: ActivityConfig = ActivityConfig()
     abuse: AbuseConfig = AbuseConfig()
+    harm: HarmConfig = HarmConfig()
     labels: LabelConfig = LabelConfig()
     splits: SplitConfig = SplitConfig()
 
     @property
     def n_partitions(self) -> int:
         return -(-self.accounts // self.partition_size)
+
+    def expected_groomers(self) -> float:
+        return self.accounts * self.harm.groomer_rate
 
     def flat(self) -> dict[str, Any]:
         """Flattened `section.field` view, for tracking params and dataset cards."""

@@ -12,7 +12,7 @@ import numpy as np
 
 MEDIA = ("text", "image", "video", "link")
 TEXT, IMAGE, VIDEO, LINK = range(4)
-REASONS = ("spam", "scam", "fake", "hacked", "harassment", "other")
+REASONS = ("spam", "scam", "fake", "hacked", "harassment", "other", "child_safety")
 NO_GROUP = -1  # group_id of a 1:1 message
 NO_DST = -1  # dst of a group message (it goes to the group)
 # Request acceptance decided by the recipient model, or forced by an actor's script.
@@ -93,6 +93,7 @@ class EventBuffer:
     requests: list = field(default_factory=list)
     messages: list = field(default_factory=list)
     reports: list = field(default_factory=list)
+    harm: list = field(default_factory=list)  # actors.groomer.HarmRows
 
     def build(self) -> tuple[Requests, Messages, Reports]:
         out = []

@@ -46,7 +46,7 @@ def generate(
         lab = pending.result()
         if progress:
             progress("labels", 1)
-        for name, table in label_tables(world, lab, ids):
+        for name, table in label_tables(world, lab, ids, seed):
             writer.submit(name, table)
         meta = writer.commit(
             {

@@ -36,6 +36,16 @@ WEAK_RULES: tuple[tuple[str, str, Callable[[dict], np.ndarray]], ...] = (
     ("fake", "reported_fake", lambda s: s["reports_fake"] >= 1),
     ("compromised", "established_link_burst", lambda s: (s["account_age_days"] > 365) & (s["max_daily_links"] >= 6)),
     ("compromised", "reported_hacked", lambda s: s["reports_hacked"] >= 1),
+    # Groomer rules (paper 7.2.4: weak labels for this harm catch the cartoon offender and
+    # many innocents): many rejected requests to children, an adult messaging many minors,
+    # a user report.
+    ("groomer", "rejected_requests_to_minors", lambda s: s["rejected_requests_to_apparent_minors"] >= 5),
+    (
+        "groomer",
+        "adult_messaging_many_minors",
+        lambda s: (s["asserted_age"] >= 18) & (s["distinct_apparent_minor_recipients"] >= 5),
+    ),
+    ("groomer", "reported_child_safety", lambda s: s["reports_child_safety"] >= 1),
 )
 NO_RULE = "no_rule_fired"
 WEAK_SOURCES = tuple(r[1] for r in WEAK_RULES) + (NO_RULE,)
@@ -62,9 +72,18 @@ def weak_labels(stats, tasks: tuple[str, ...], scn: Scenario, rng: np.random.Gen
 
 
 def human_labels(
-    truth: dict[str, np.ndarray], reported: np.ndarray, scn: Scenario, rng: np.random.Generator
+    truth: dict[str, np.ndarray],
+    reported: np.ndarray,
+    evidence: dict[str, np.ndarray],
+    scn: Scenario,
+    rng: np.random.Generator,
 ) -> LabelRows:
-    """Every task for each reviewed account; reviewers err with probability reviewer_error."""
+    """Every task for each reviewed account; reviewers err with probability reviewer_error.
+
+    `evidence[task]` marks accounts whose abuse a reviewer can actually see. Grooming can
+    only be confirmed from reported content (paper 7.2.5), so for `groomer` both a random
+    audit and a report review label 1 only where a child-safety report exists: positives
+    skew to careless offenders and late stages, and audits almost never find a groomer."""
     lc = scn.labels
     n = len(reported)
     audit = rng.random(n) < lc.audit_share
@@ -73,12 +92,15 @@ def human_labels(
     source = np.concatenate([np.zeros(audit.sum(), np.int8), np.ones(review.sum(), np.int8)])  # HUMAN_SOURCES
     tasks = list(truth)
     k = len(tasks)
-    acc_rows = np.repeat(acc, k)
+    # Reviewers miss a share of what they see, and wrongly confirm a share of what is put
+    # in front of them; for evidence-bound tasks only an account with evidence can be
+    # wrongly confirmed (no reviewer labels grooming without content).
+    seen = np.stack([truth[t] & evidence[t] if t in evidence else truth[t] for t in tasks], axis=1)[acc]
+    could = np.stack([evidence[t] if t in evidence else np.ones(n, bool) for t in tasks], axis=1)[acc]
+    err = rng.random(seen.shape) < lc.reviewer_error
+    label = np.where(err & (seen | could), ~seen, seen).ravel().astype(np.int8)
     task = np.tile(np.arange(k, dtype=np.int8), len(acc))
-    label = np.stack([truth[t][acc] for t in tasks], axis=1).ravel().astype(np.int8)
-    err = rng.random(len(label)) < lc.reviewer_error
-    label = np.where(err, 1 - label, label).astype(np.int8)
-    return LabelRows(acc_rows.astype(np.int64), task, label, np.repeat(source, k))
+    return LabelRows(np.repeat(acc, k).astype(np.int64), task, label, np.repeat(source, k))
 
 
 def stratified_splits(strata: np.ndarray, scn: Scenario, rng: np.random.Generator) -> np.ndarray:

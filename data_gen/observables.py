@@ -14,7 +14,7 @@ import numpy as np
 from .arrays import unique_sorted
 from .rhythm import DAY
 
-LINK = 3  # media code for links (events.LINK)
+IMAGE, LINK = 1, 3  # media codes (events.IMAGE, events.LINK)
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,9 @@ def account_stats(x: Interactions) -> dict[str, np.ndarray]:
     max_daily_link = np.zeros(n)
     np.maximum.at(max_daily_link, day_keys // (x.days + 1), day_counts)
     older_stranger_link = p_link & stranger & (x.asserted_age[pd] >= 50)
+    # What an offender targets is what the server sees: the recipient's asserted age.
+    to_minor_req = x.asserted_age[x.req_dst] < 18
+    minor_pair = first & (x.asserted_age[pd] < 18)
     stats = {
         "account_age_days": (x.days - x.signup_day).astype(np.float64),
         "profile_completeness": x.completeness.astype(np.float64),
@@ -90,6 +93,11 @@ def account_stats(x: Interactions) -> dict[str, np.ndarray]:
         "max_daily_links": max_daily_link,
         "days_with_links": per_day,
         "reports_received": _count(x.reported, n),
+        "asserted_age": x.asserted_age.astype(np.float64),
+        "requests_to_apparent_minors": _count(x.req_src[to_minor_req], n),
+        "rejected_requests_to_apparent_minors": _count(x.req_src[to_minor_req & ~x.req_accepted], n),
+        "distinct_apparent_minor_recipients": _count(ps[minor_pair], n),
+        "images_received": _count(dst[x.msg_media[one] == IMAGE], n),
     }
     for name in x.reason_names:
         hit = np.asarray(x.report_reason) == name

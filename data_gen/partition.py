@@ -28,6 +28,7 @@ STAGES = {
     "layout": 9,
     "harm": 10,
     "order": 11,
+    "roles": 12,
 }
 GLOBAL = 2**31 - 1  # partition slot used by streams that are not per partition
 

@@ -42,6 +42,9 @@ class Population:
     local: np.ndarray  # int32
     family: np.ndarray  # int32, generation index of the family's anchor parent, -1 none
     aux: np.ndarray  # float32, actor-specific parameter (batch id, change point, ...)
+    # Keeps a minor's daily schedule: true minors, and offenders living a child persona.
+    schedule_minor: np.ndarray  # bool
+    sophistication: np.ndarray  # int8, groomer level 0-3, -1 otherwise
 
     def __len__(self) -> int:
         return len(self.true_age)
@@ -166,6 +169,8 @@ def population_partition(scn: Scenario, layout: Layout, seed: int, p: int, lo: i
         local=local,
         family=_families(rng, true_age, region, lo),
         aux=np.zeros(n, dtype=np.float32),
+        schedule_minor=minor.copy(),
+        sophistication=np.full(n, -1, dtype=np.int8),
     )
 
 

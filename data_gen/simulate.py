@@ -61,13 +61,14 @@ class World:
     reports: ev.Reports
     groups: Groups
     members: tuple[np.ndarray, np.ndarray, np.ndarray]  # account, group, joined_ts
+    harm: actors.HarmRows  # harm events (evaluation only)
 
 
 def _pop_part(args: tuple[Scenario, Layout, int, list], p: int) -> Population:
     scn, layout, seed, bounds = args
     lo, hi = bounds[p]
     pop = population_partition(scn, layout, seed, p, lo, hi)
-    actors.assign_roles(pop, rng_for(seed, p, "population"), scn, p)
+    actors.assign_roles(pop, rng_for(seed, p, "roles"), scn, p)
     return pop
 
 
@@ -183,15 +184,33 @@ def _activity_part(st: ActivityState, p: int) -> dict:
         msgs.src[one],
         msgs.ts[one],
         st.scn.activity.benign_report_rate,
-        [0.2, 0.05, 0.05, 0.02, 0.38, 0.3],
+        {
+            "spam": 0.2,
+            "scam": 0.05,
+            "fake": 0.05,
+            "hacked": 0.02,
+            "harassment": 0.36,
+            "other": 0.3,
+            "child_safety": 0.02,
+        },
     )
     return {
+        "harm": _concat_harm(buf.harm),
         "requests": requests,
         "accepted": accepted,
         "messages": msgs,
         "reports": ev.Reports.concat([reports, benign_reports]),
         "members": (acc, grp, joined),
     }
+
+
+def _concat_harm(rows: list[actors.HarmRows]) -> actors.HarmRows:
+    if not rows:
+        e = np.zeros(0, dtype=np.int64)
+        return actors.HarmRows(e, e, e, np.zeros(0, dtype=np.int8))
+    return actors.HarmRows(
+        *(np.concatenate([getattr(r, f) for r in rows]) for f in ("offender", "victim", "ts", "kind"))
+    )
 
 
 def _union_earliest(keys: np.ndarray, days: np.ndarray, new_keys: np.ndarray, new_days: np.ndarray):
@@ -229,4 +248,5 @@ def _assemble(scn: Scenario, pop: Population, keys: np.ndarray, days: np.ndarray
         reports=ev.Reports.concat([p["reports"] for p in parts]),
         groups=groups,
         members=tuple(np.concatenate([p["members"][i] for p in parts]) for i in range(3)),
+        harm=_concat_harm([p["harm"] for p in parts]),
     )

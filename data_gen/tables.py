@@ -70,8 +70,12 @@ def make_labels(world: World, seed: int) -> Labelled:
     truth = actors.truth_columns(world.pop)
     stats = account_stats(interactions(world))
     weak = weak_labels(stats, actors.TASKS, world.scn, rng)
-    reported = np.bincount(world.reports.reported, minlength=len(world.pop)) > 0
-    human = human_labels(truth, reported, world.scn, rng)
+    n = len(world.pop)
+    r = world.reports
+    reported = np.bincount(r.reported, minlength=n) > 0
+    child_safety = r.reason == ev.REASONS.index("child_safety")
+    evidence = {"groomer": np.bincount(r.reported[child_safety], minlength=n) > 0}
+    human = human_labels(truth, reported, evidence, world.scn, rng)
     split = stratified_splits(strata_of(truth), world.scn, rng)
     return Labelled(truth, weak, human, split)
 
@@ -164,7 +168,7 @@ def observable_tables(world: World, ids: Ids, seed: int) -> Iterator[tuple[str, 
     yield "accounts", _table("accounts", acols)
 
 
-def label_tables(world: World, lab: Labelled, ids: Ids) -> Iterator[tuple[str, pa.Table]]:
+def label_tables(world: World, lab: Labelled, ids: Ids, seed: int) -> Iterator[tuple[str, pa.Table]]:
     """Labels, splits and the evaluation-only tables (truth, harm events)."""
     pop, n = world.pop, len(world.pop)
     aid = np.arange(n, dtype=np.int64)
@@ -172,17 +176,25 @@ def label_tables(world: World, lab: Labelled, ids: Ids) -> Iterator[tuple[str, p
     yield "human_labels", _label_table("human_labels", lab.human, ids.perm, HUMAN_SOURCES)
     scols = {"account_id": aid, "split": (lab.split[ids.inv], SPLITS), "period": np.ones(n, dtype=np.int8)}
     yield "splits", _table("splits", scols)
+    harm = world.harm
+    victim = np.zeros(n, dtype=bool)
+    victim[harm.victim] = True  # a victim is a minor with at least one harm event
     truth = {
         "account_id": aid,
         "true_age": pop.true_age[ids.inv],
-        "sophistication": np.full(n, -1, np.int8),
-        "is_victim": np.zeros(n, dtype=bool),
+        "sophistication": pop.sophistication[ids.inv],
+        "is_victim": victim[ids.inv],
     }
     truth.update({task: col[ids.inv] for task, col in lab.truth.items()})
     yield "truth", _table("truth", truth)
-    empty = np.zeros(0, dtype=np.int64)
-    hcols = {"offender": empty, "victim": empty, "ts": empty, "kind": (np.zeros(0, np.int8), ("image_exchange",))}
-    yield "harm_events", _table("harm_events", hcols)
+    hcols = {
+        "offender": ids.perm[harm.offender],
+        "victim": ids.perm[harm.victim],
+        "ts": harm.ts,
+        "kind": (harm.kind, actors.HARM_KINDS),
+    }
+    order = time_order(harm.ts, world.scn.activity.days * DAY, rng_for(seed, GLOBAL, "harm"))
+    yield "harm_events", _table("harm_events", hcols, order)
 
 
 def _friendships_table(friends, perm: np.ndarray, n: int) -> pa.Table:

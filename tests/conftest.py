@@ -28,6 +28,17 @@ def small(small_dir):
 
 
 @pytest.fixture(scope="session")
+def harmful(tmp_path_factory):
+    """40K accounts at the top groomer rate (1e-2): ~400 groomers, ~40-200 per level, so
+    per-level statistics rest on enough accounts."""
+    out = tmp_path_factory.mktemp("harmful") / "ds"
+    scn = load_scenario("quick", accounts=40_000)
+    scn = scn.model_copy(update={"harm": scn.harm.model_copy(update={"groomer_rate": 0.01})})
+    generate(scn, seed=11, out=out, workers=2)
+    return open_dataset(out)
+
+
+@pytest.fixture(scope="session")
 def medium(tmp_path_factory):
     """40K accounts: enough for graph statistics and single-statistic AUROCs to settle."""
     out = tmp_path_factory.mktemp("medium") / "ds"

@@ -13,11 +13,14 @@ from ..population import Population
 from .base import Actor
 from .compromised import Compromised
 from .fake import Fake
+from .groomer import HARM_KINDS, Groomer, HarmRows
+from .lookalikes import ChildContactAdult, TeenCouple
 from .scam import Scam
 from .spam import Spam
 
-ACTORS: tuple[Actor, ...] = (Spam(), Scam(), Fake(), Compromised())
-TASKS: tuple[str, ...] = tuple(a.task for a in ACTORS)
+ACTORS: tuple[Actor, ...] = (Spam(), Scam(), Fake(), Compromised(), Groomer(), ChildContactAdult(), TeenCouple())
+# Look-alikes carry no task: they are benign by definition and never positive.
+TASKS: tuple[str, ...] = tuple(a.task for a in ACTORS if a.task)
 
 
 def assign_roles(pop: Population, rng: np.random.Generator, scn: Scenario, p: int) -> None:
@@ -53,8 +56,22 @@ def accepts_all(pop: Population) -> np.ndarray:
 
 def extras(pop: Population) -> dict[str, np.ndarray]:
     """Global read-only indexes actors need (built once, shared with workers)."""
-    return {"older_adults": np.flatnonzero(pop.asserted_age >= 50).astype(np.int64)}
+    # Children as an offender sees them (asserted < 18) who really are children.
+    kids = np.flatnonzero((pop.asserted_age < 18) & (pop.true_age < 18) & (pop.role == 0)).astype(np.int64)
+    by_region = kids[np.argsort(pop.region[kids], kind="stable")]
+    counts = np.bincount(pop.region[kids], minlength=int(pop.region.max()) + 1)
+    last = np.cumsum(counts)
+    return {
+        "older_adults": np.flatnonzero(pop.asserted_age >= 50).astype(np.int64),
+        "apparent_minors": kids,
+        "apparent_minors_by_region": by_region,
+        "apparent_minors_region_first": last - counts,
+        "apparent_minors_region_last": last,
+    }
 
 
 def truth_columns(pop: Population) -> dict[str, np.ndarray]:
-    return {a.task: pop.role == a.code for a in ACTORS}
+    return {a.task: pop.role == a.code for a in ACTORS if a.task}
+
+
+__all__ = ["ACTORS", "HARM_KINDS", "TASKS", "Actor", "HarmRows", "accepts_all", "assign_roles", "everyday", "extras"]

@@ -54,7 +54,7 @@ class Compromised(Actor):
             )
         )
         p = st.scn.abuse.report_rate * np.where(m, 0.4, 1.2)
-        buf.reports.append(draw_reports(rng, st, dst, src, ts, p, [0.4, 0.1, 0.0, 0.5, 0, 0.0]))
+        buf.reports.append(draw_reports(rng, st, dst, src, ts, p, {"spam": 0.4, "scam": 0.1, "hacked": 0.5}))
         src = np.repeat(members, rng.poisson(np.where(mimic, 1.0, 12.0 * intensity)))
         dst = uniform_others(rng, st.n, src)
         ts = np.minimum(pop.aux[src].astype(np.int64) * DAY + rng.integers(0, 3 * DAY, len(src)), st.end - 1)

@@ -74,7 +74,9 @@ class Fake(Actor):
             )
         )
         p = st.scn.abuse.report_rate * np.where(pop.mimic[src], 0.3, 0.6)
-        buf.reports.append(draw_reports(rng, st, dst, src, ts, p, [0.4, 0.05, 0.5, 0, 0, 0.05]))
+        buf.reports.append(
+            draw_reports(rng, st, dst, src, ts, p, {"spam": 0.4, "scam": 0.05, "fake": 0.5, "other": 0.05})
+        )
 
     @staticmethod
     def _times(st, src, t0, rng):

@@ -65,7 +65,9 @@ class Scam(Actor):
             )
         )
         p = st.scn.abuse.report_rate * np.where(m, 0.5, 1.5)
-        buf.reports.append(draw_reports(rng, st, dst, src, start, p, [0.3, 0.6, 0.05, 0, 0, 0.05]))
+        buf.reports.append(
+            draw_reports(rng, st, dst, src, start, p, {"spam": 0.3, "scam": 0.6, "fake": 0.05, "other": 0.05})
+        )
 
 
 def _steps(k: np.ndarray) -> np.ndarray:

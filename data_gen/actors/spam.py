@@ -42,7 +42,15 @@ class Spam(Actor):
         ts = sample_ts(rng, np.zeros(len(src), bool), t0, st.end)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))
         buf.reports.append(
-            draw_reports(rng, st, dst, src, ts, st.scn.abuse.report_rate * 0.3, [0.7, 0.1, 0.15, 0, 0, 0.05])
+            draw_reports(
+                rng,
+                st,
+                dst,
+                src,
+                ts,
+                st.scn.abuse.report_rate * 0.3,
+                {"spam": 0.7, "scam": 0.1, "fake": 0.15, "other": 0.05},
+            )
         )
         # Message requests to strangers (plain) or mostly to friends (mimic).
         src = per_member(rng, members, 60.0, 2.0, mimic)
@@ -68,4 +76,6 @@ class Spam(Actor):
             )
         )
         p = st.scn.abuse.report_rate * np.where(m, 0.4, 1.0)
-        buf.reports.append(draw_reports(rng, st, dst, src, ts, p, [0.8, 0.08, 0.07, 0, 0, 0.05]))
+        buf.reports.append(
+            draw_reports(rng, st, dst, src, ts, p, {"spam": 0.8, "scam": 0.08, "fake": 0.07, "other": 0.05})
+        )

@@ -93,7 +93,9 @@ def test_inspect_leakage(small_dir):
     r = run("inspect", str(small_dir), "--leakage", "--json")
     assert r.exit_code == 0, r.output
     leak = json.loads(r.stdout)["leakage"]
-    assert set(leak) == {"spam", "scam", "fake", "compromised"}
+    tasks = {"spam", "scam", "fake", "compromised", "groomer"}
+    assert set(leak) == tasks | {f"groomer/L{i}" for i in range(4)}
     assert all(0.5 <= v <= 1.0 for rows in leak.values() for v in rows.values())
+    assert all(leak[t] for t in tasks - {"groomer"}), "every prevalent task has rows"
     r = run("inspect", str(small_dir), "--leakage")
     assert r.exit_code == 0 and "leakage" in r.stdout

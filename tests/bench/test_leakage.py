@@ -1,19 +1,28 @@
-"""No single observable statistic may separate a prevalent-abuse task almost perfectly."""
+"""No single observable statistic may separate a task almost perfectly (L0 groomers excepted)."""
 
 from bench.leakage import single_stat_auroc
 
 NEAR_PERFECT = 0.95
+EASY_BY_DESIGN = {"groomer/L0"}  # the cartoon offender (paper 8.1.1) is meant to be easy
 
 
-def test_no_single_statistic_separates_a_task(medium):
-    report = single_stat_auroc(medium)
-    assert set(report) == set(medium.tasks)
+def test_no_single_statistic_separates_a_task(harmful):
+    report = single_stat_auroc(harmful)
+    assert set(harmful.tasks) <= set(report)
     for task, rows in report.items():
         assert rows, task
         name, auc = rows[0]
+        if task in EASY_BY_DESIGN:
+            continue
         assert auc < NEAR_PERFECT, f"{task}: '{name}' alone reaches AUROC {auc:.3f}"
         # ... but the tasks are not invisible either: something carries signal.
         assert auc > 0.7, f"{task}: no statistic carries signal (best {name} {auc:.3f})"
+
+
+def test_cartoon_groomers_are_easy(harmful):
+    """Documented, not hoped for: L0 sends ~100 requests to children, ~95% rejected."""
+    name, auc = single_stat_auroc(harmful)["groomer/L0"][0]
+    assert auc > 0.95, (name, auc)
 
 
 def test_auroc_is_orientation_free(medium):

@@ -45,7 +45,7 @@ def test_contract_and_metadata(small):
     assert all(len(h) == 64 for h in meta["files"].values())
     for t in TABLES:
         assert small.table(t).num_rows == meta["rows"][t]
-    assert set(meta["base_rates"]) == set(small.tasks) == {"spam", "scam", "fake", "compromised"}
+    assert set(meta["base_rates"]) == set(small.tasks) == {"spam", "scam", "fake", "compromised", "groomer"}
 
 
 def test_ids_are_a_permutation_and_tables_are_ordered(small):
@@ -110,6 +110,18 @@ def test_accepted_requests_became_friendships(small):
     assert 0.05 < acc.mean() < 0.95
 
 
+def test_nobody_interacts_before_signing_up(harmful):
+    signup = harmful.table("accounts")["signup_day"].to_numpy().astype(np.int64) * DAY
+    m = harmful.table("messages")
+    src, dst, ts = (m[c].to_numpy() for c in ("src", "dst", "ts"))
+    assert (signup[src] <= ts).all()
+    one = dst >= 0
+    assert (signup[dst[one]] <= ts[one]).all()
+    r = harmful.table("contact_requests")
+    for col in ("src", "dst"):
+        assert (signup[r[col].to_numpy()] <= r["ts"].to_numpy()).all(), col
+
+
 def test_friendship_day_after_both_signups(small):
     acc = small.table("accounts")["signup_day"].to_numpy()
     f = small.table("friendships")
@@ -125,13 +137,15 @@ def test_population_shape(small):
     assert kids.any()
     asserted = small.table("accounts")["asserted_age"].to_numpy()
     assert np.all(asserted[kids] >= 13), "under-13s lie about their age to sign up"
-    assert truth["sophistication"].to_numpy().max() == -1
-    assert not truth["is_victim"].to_numpy().any()
+    soph = truth["sophistication"].to_numpy()
+    groomer = truth["groomer"].to_numpy()
+    assert np.all((soph >= 0) == groomer) and soph.max() <= 3
 
 
-@pytest.mark.parametrize("task", ["spam", "scam", "fake", "compromised"])
+@pytest.mark.parametrize("task", ["spam", "scam", "fake", "compromised", "groomer"])
 def test_base_rates_within_binomial_bounds(medium, task):
-    rate = medium.meta["scenario"]["abuse"][task]
+    section = "harm" if task == "groomer" else "abuse"
+    rate = medium.meta["scenario"][section]["groomer_rate" if task == "groomer" else task]
     n = medium.meta["rows"]["accounts"]
     k = int(medium.table("truth")[task].to_numpy().sum())
     lo, hi = binom.ppf(1e-6, n, rate), binom.isf(1e-6, n, rate)
@@ -140,7 +154,8 @@ def test_base_rates_within_binomial_bounds(medium, task):
 
 
 def test_combined_prevalence_about_five_percent(medium):
-    assert 0.04 < sum(medium.meta["base_rates"].values()) < 0.06
+    prevalent = ("spam", "scam", "fake", "compromised")
+    assert 0.04 < sum(medium.meta["base_rates"][t] for t in prevalent) < 0.06
 
 
 def test_labels(small):
@@ -158,10 +173,13 @@ def test_labels(small):
 
 
 def test_weak_labels_are_imprecise(medium):
+    """Pooled over its rules, each task's weak positives are far from all correct."""
     q = medium.meta["label_quality"]["weak"]
-    precisions = [v["precision"] for k, v in q.items() if v["precision"] is not None and "no_rule" not in k]
-    assert precisions and max(precisions) < 0.97
-    assert np.mean(precisions) < 0.8
+    for task in medium.tasks:
+        rules = [v for k, v in q.items() if k.startswith(f"{task}/") and v["precision"] is not None]
+        pos = sum(v["positives"] for v in rules)
+        correct = sum(v["precision"] * v["positives"] for v in rules)
+        assert pos > 0 and correct / pos < 0.9, (task, correct / pos)
 
 
 def test_splits_are_stratified(medium):
