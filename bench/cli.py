@@ -77,6 +77,7 @@ def generate_cmd(
     """Build a dataset: a directory of parquet tables plus dataset.json."""
     with user_errors():
         scn = load_scenario(scenario, accounts)
+        _warn_groomers(scn)
         bar, update = _progress(scn, quiet)
         with bar:
             meta = generate(scn, seed, out_dir, workers=workers, overwrite=overwrite, progress=update)
@@ -87,6 +88,20 @@ def generate_cmd(
         f"fingerprint {meta['fingerprint'][:16]}",
         highlight=False,
     )
+
+
+def _warn_groomers(scn) -> None:
+    """Say so when the population is too small for the groomer rate: never silently empty."""
+    expected = scn.expected_groomers()
+    what = f"{scn.accounts:,} accounts x harm.groomer_rate {scn.harm.groomer_rate:g} = {expected:.2f} expected groomers"
+    if expected < 1:
+        err.print(
+            f"[bold yellow]warning:[/] {what}: the dataset will most likely hold no groomer, so groomer "
+            "metrics will be empty; raise --accounts or harm.groomer_rate.",
+            highlight=False,
+        )
+    elif expected < 30:
+        err.print(f"[bold yellow]warning:[/] {what}: groomer figures will rest on very few positives.", highlight=False)
 
 
 @app.command("inspect")
@@ -126,6 +141,21 @@ def _print_leakage(report: dict[str, dict[str, float]], top: int = 5) -> None:
     out.print(t)
 
 
+def _print_groomers(gr: dict) -> None:
+    t = Table(title="groomers (truth)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("expected (accounts x rate)", f"{gr['expected']:.2f}")
+    t.add_row("realised", f"{gr['count']:,}")
+    for lvl, k in gr["by_level"].items():
+        t.add_row(f"  {lvl}", f"{k:,}")
+    t.add_row("victims", f"{gr['victims']:,}")
+    t.add_row("harm events", f"{gr['harm_events']:,}")
+    out.print(t)
+    if gr["count"] == 0:
+        out.print("[bold yellow]no groomer in this dataset:[/] groomer metrics will be empty", highlight=False)
+
+
 def _print_summary(s: dict) -> None:
     out.print(
         f"[bold]{s['path']}[/]  scenario={s['scenario']} seed={s['seed']} "
@@ -144,6 +174,7 @@ def _print_summary(s: dict) -> None:
     for task, rate in s["base_rates"].items():
         b.add_row(task, f"{s['positives'].get(task, 0):,}", f"{rate:.3g}")
     out.print(b)
+    _print_groomers(s["groomers"])
     d, c = s["degree"], s["clustering"]
     g = Table(title="friendship graph")
     g.add_column("statistic")

@@ -61,6 +61,7 @@ def summary(ds: Dataset, clustering_sample: int = CLUSTERING_SAMPLE) -> dict:
     coo = adj.tocoo()
     from_minor = minor[coo.row]
     clustering, sampled = average_clustering(adj, clustering_sample)
+    groomers = _groomers(ds)
     msgs = ds.table("messages", ["dst", "media"])
     one_to_one = int(pc.sum(pc.greater_equal(msgs["dst"], 0)).as_py() or 0)
     return {
@@ -89,4 +90,19 @@ def summary(ds: Dataset, clustering_sample: int = CLUSTERING_SAMPLE) -> dict:
         "minor_share": float(minor.mean()),
         "minors_friends_minor_share": float(minor[coo.col][from_minor].mean()) if from_minor.any() else float("nan"),
         "messages": {"one_to_one": one_to_one, "group": int(msgs.num_rows - one_to_one)},
+        "groomers": groomers,
+    }
+
+
+def _groomers(ds: Dataset) -> dict:
+    """Counts behind every groomer figure, stated even when they are zero."""
+    truth = ds.table("truth", ["sophistication", "is_victim"])
+    level = truth["sophistication"].to_numpy()
+    scn = ds.meta["scenario"]
+    return {
+        "expected": scn["accounts"] * scn.get("harm", {}).get("groomer_rate", 0.0),
+        "count": int((level >= 0).sum()),
+        "by_level": {f"L{i}": int((level == i).sum()) for i in range(4)},
+        "victims": int(truth["is_victim"].to_numpy().sum()),
+        "harm_events": ds.meta["rows"].get("harm_events", 0),
     }

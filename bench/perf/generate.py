@@ -13,7 +13,11 @@ the usual way with networkx (a Python loop per edge stub).
 Targets (2 cores, 24 GB): 1M accounts <= 60 s and <= 8 GB; <= 3x the floor; the friendship
 step >= 50x faster than networkx.
 
+Then the harm model's cost: the same size with and without groomers and look-alikes
+(target: at most +20% at 1M accounts).
+
     python bench/perf/generate.py [--sizes 100000,1000000] [--workers 2] [--skip-networkx]
+                                  [--harm-cost 1000000]
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ import sys, json, time
 from pathlib import Path
 from data_gen import generate, load_scenario
 scn = load_scenario("quick", accounts=int(sys.argv[1]))
+if len(sys.argv) > 4 and sys.argv[4] == "no-harm":  # the harm model at its minimum
+    scn = scn.model_copy(update={"harm": scn.harm.model_copy(
+        update={"groomer_rate": 1e-6, "lookalike_adults": 0.0, "lookalike_teen_couples": 0.0})})
 meta = generate(scn, 0, Path(sys.argv[2]), workers=int(sys.argv[3]), overwrite=True)
 print(json.dumps(meta["rows"]))
 """
@@ -187,6 +194,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-networkx", action="store_true")
+    ap.add_argument("--harm-cost", type=int, default=1_000_000, help="accounts for the harm-cost pair (0: skip)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(s) for s in args.sizes.split(",")]:
@@ -201,6 +209,14 @@ def main() -> None:
                 f"rows {total_rows:,}  random values {draws:,} | floor {fwall:6.1f} s peak {frss:5.2f} GB | "
                 f"ratio {wall / fwall:4.2f}x",
                 flush=True,
+            )
+        if args.harm_cost:
+            n = args.harm_cost
+            with_harm, _, _ = run_child(GENERATE, str(n), f"{tmp}/h{n}", str(args.workers))
+            without, _, _ = run_child(GENERATE, str(n), f"{tmp}/n{n}", str(args.workers), "no-harm")
+            print(
+                f"harm model cost at {n:,} accounts: {with_harm:.1f} s with groomers (rate 1.2e-3) and "
+                f"look-alikes vs {without:.1f} s without | +{100 * (with_harm / without - 1):.0f}%"
             )
         n = 100_000
         _, _, out = run_child(FRIENDS, str(n))

@@ -99,3 +99,14 @@ def test_inspect_leakage(small_dir):
     assert all(leak[t] for t in tasks - {"groomer"}), "every prevalent task has rows"
     r = run("inspect", str(small_dir), "--leakage")
     assert r.exit_code == 0 and "leakage" in r.stdout
+
+
+def test_generate_warns_when_no_groomer_is_expected(tmp_path):
+    out = tmp_path / "ds"
+    r = run("generate", "--accounts", "300", "--out", str(out), "--quiet")
+    assert r.exit_code == 0
+    assert "expected groomers" in r.output and "no groomer" in r.output
+    r = run("inspect", str(out), "--json")
+    gr = json.loads(r.stdout)["groomers"]
+    assert gr["expected"] == pytest.approx(300 * 0.0012)
+    assert gr["count"] == sum(gr["by_level"].values())
