@@ -1,8 +1,9 @@
 """The one dataset reader every consumer uses: contract checks before any data is read.
 
 `open_dataset` refuses a directory that is not a complete, intact lowbase dataset with a
-`DatasetError` naming the file and the problem. (Metadata visibility, applied here before
-any model sees data, arrives with the harm model.)
+`DatasetError` naming the file and the problem. `Dataset` gives evaluation code every table;
+model code takes `Dataset.view(visibility)`, which applies the metadata visibility level
+and never returns `truth` or `harm_events` (visibility.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .contract import TABLES, schema_for
+from .visibility import ObservableView
 from .writer import META, fingerprint, sha256_file
 
 
@@ -35,6 +37,10 @@ class Dataset:
         if name not in TABLES:
             raise DatasetError(f"unknown table '{name}' (expected one of {', '.join(TABLES)})")
         return pq.read_table(self.path / f"{name}.parquet", columns=columns)
+
+    def view(self, visibility: str = "full") -> ObservableView:
+        """What a model may read, at a metadata visibility level."""
+        return ObservableView(self, visibility)
 
 
 def _load_meta(path: Path) -> dict:

@@ -1,0 +1,105 @@
+"""Metadata visibility: what a server still sees under end-to-end encryption (paper 3.4).
+
+Every model reads a dataset through `ObservableView` (from `Dataset.view(level)`), which
+applies the level before any data leaves the reader and never returns `truth` or
+`harm_events`:
+
+- `full`: every observable table as generated.
+- `sealed_sender`: the sender of end-to-end-encrypted messages is hidden from the server
+  (Signal's sealed sender); all messages are treated as E2EE, so `messages.src` is -1.
+  Recipients, times, sizes and media types remain.
+- `minimal`: account fields and per-account counts only; no edge table is visible.
+
+Labels and splits are the platform's own records and stay visible at every level; note
+that the weak labels were computed with full metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+
+from .contract import EVALUATION, OBSERVABLE
+
+Visibility = Literal["full", "sealed_sender", "minimal"]
+LEVELS: tuple[str, ...] = ("full", "sealed_sender", "minimal")
+UNKNOWN_SENDER = -1
+# Tables that are edges between accounts: gone under `minimal`.
+EDGE_TABLES = ("friendships", "contact_requests", "messages", "group_members", "reports")
+COUNTS_SCHEMA = pa.schema(
+    [
+        ("account_id", pa.int64()),
+        ("friends", pa.int64()),
+        ("requests_sent", pa.int64()),
+        ("requests_received", pa.int64()),
+        ("messages_sent", pa.int64()),
+        ("messages_received", pa.int64()),
+        ("groups_joined", pa.int64()),
+        ("reports_received", pa.int64()),
+    ]
+)
+
+
+class VisibilityError(ValueError):
+    """A table asked for is not visible at this level, or is evaluation-only."""
+
+
+def check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise VisibilityError(f"visibility '{level}': expected one of {', '.join(LEVELS)}")
+    return level
+
+
+class ObservableView:
+    """The model-facing side of a dataset at one visibility level."""
+
+    def __init__(self, dataset, level: str):
+        self.dataset = dataset
+        self.level = check_level(level)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.dataset.tasks
+
+    @property
+    def n_accounts(self) -> int:
+        return self.dataset.meta["rows"]["accounts"]
+
+    def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        if name in EVALUATION:
+            raise VisibilityError(f"'{name}' is evaluation-only and never returned to model code")
+        if name not in OBSERVABLE:
+            raise VisibilityError(f"unknown table '{name}' (visible tables: {', '.join(OBSERVABLE)})")
+        if self.level == "minimal" and name in EDGE_TABLES:
+            raise VisibilityError(f"'{name}' is not visible under 'minimal' (account fields and counts only)")
+        t = self.dataset.table(name, columns)
+        if self.level == "sealed_sender" and name == "messages" and "src" in t.column_names:
+            i = t.column_names.index("src")
+            t = t.set_column(i, "src", pa.array(np.full(t.num_rows, UNKNOWN_SENDER, dtype=np.int64)))
+        return t
+
+    def counts(self) -> pa.Table:
+        """Per-account counts, the one relational signal left under `minimal` (a server
+        still meters traffic per account). Computed from the full tables; under sealed
+        sender `messages_sent` is what the sender's own client reports to the server."""
+        ds, n = self.dataset, self.n_accounts
+
+        def count(table: str, col: str) -> np.ndarray:
+            x = ds.table(table, [col])[col].to_numpy()
+            return np.bincount(x[x >= 0], minlength=n).astype(np.int64)
+
+        f = ds.table("friendships", ["src", "dst"])
+        friends = np.bincount(np.concatenate([f["src"].to_numpy(), f["dst"].to_numpy()]), minlength=n)
+        cols = {
+            "account_id": np.arange(n, dtype=np.int64),
+            "friends": friends.astype(np.int64),
+            "requests_sent": count("contact_requests", "src"),
+            "requests_received": count("contact_requests", "dst"),
+            "messages_sent": count("messages", "src"),
+            "messages_received": count("messages", "dst"),
+            "groups_joined": count("group_members", "account_id"),
+            "reports_received": count("reports", "reported"),
+        }
+        return pa.Table.from_arrays([pa.array(cols[f.name]) for f in COUNTS_SCHEMA], schema=COUNTS_SCHEMA)
