@@ -134,6 +134,27 @@ class HarmConfig(_Strict):
         return self
 
 
+class DriftConfig(_Strict):
+    """An optional second period for train-on-period-1, test-on-period-2 evaluation.
+
+    Tradecraft evolves, often invisibly until a report or an arrest reveals it (paper
+    7.2.4): in period 2 the groomer mix shifts toward L2/L3 and offenders move what they
+    control (profile, account age, anonymiser, how many children they cold-contact)
+    toward the benign distribution. `adaptation` 0 keeps period-1 behaviour, 1 is fully
+    benign-looking on those features."""
+
+    enabled: bool = False
+    period2_share: float = Field(0.5, gt=0.0, lt=1.0)
+    sophistication_mix: tuple[float, float, float, float] = (0.05, 0.25, 0.35, 0.35)
+    adaptation: float = Field(0.5, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _mix(self) -> DriftConfig:
+        if any(p < 0 for p in self.sophistication_mix) or abs(sum(self.sophistication_mix) - 1) > 1e-6:
+            raise ValueError("drift.sophistication_mix: four shares (L0..L3) >= 0 that sum to 1")
+        return self
+
+
 class LabelConfig(_Strict):
     # Probability that a weak label is flipped: the weak-label noise knob (paper 7.2.4).
     weak_noise: float = Field(0.1, ge=0.0, le=0.5)
@@ -167,6 +188,7 @@ class Scenario(_Strict):
     activity: ActivityConfig = ActivityConfig()
     abuse: AbuseConfig = AbuseConfig()
     harm: HarmConfig = HarmConfig()
+    drift: DriftConfig = DriftConfig()
     labels: LabelConfig = LabelConfig()
     splits: SplitConfig = SplitConfig()
 

@@ -45,6 +45,7 @@ class Population:
     # Keeps a minor's daily schedule: true minors, and offenders living a child persona.
     schedule_minor: np.ndarray  # bool
     sophistication: np.ndarray  # int8, groomer level 0-3, -1 otherwise
+    period: np.ndarray  # int8, 1 or 2 (drift cohort)
 
     def __len__(self) -> int:
         return len(self.true_age)
@@ -171,6 +172,7 @@ def population_partition(scn: Scenario, layout: Layout, seed: int, p: int, lo: i
         aux=np.zeros(n, dtype=np.float32),
         schedule_minor=minor.copy(),
         sophistication=np.full(n, -1, dtype=np.int8),
+        period=np.ones(n, dtype=np.int8),
     )
 
 

@@ -76,7 +76,9 @@ def make_labels(world: World, seed: int) -> Labelled:
     child_safety = r.reason == ev.REASONS.index("child_safety")
     evidence = {"groomer": np.bincount(r.reported[child_safety], minlength=n) > 0}
     human = human_labels(truth, reported, evidence, world.scn, rng)
-    split = stratified_splits(strata_of(truth), world.scn, rng)
+    # Stratified within each period, so both periods have train/val/test shares.
+    strata = strata_of(truth) * 2 + (world.pop.period - 1)
+    split = stratified_splits(strata, world.scn, rng)
     return Labelled(truth, weak, human, split)
 
 
@@ -174,7 +176,7 @@ def label_tables(world: World, lab: Labelled, ids: Ids, seed: int) -> Iterator[t
     aid = np.arange(n, dtype=np.int64)
     yield "weak_labels", _label_table("weak_labels", lab.weak, ids.perm, WEAK_SOURCES)
     yield "human_labels", _label_table("human_labels", lab.human, ids.perm, HUMAN_SOURCES)
-    scols = {"account_id": aid, "split": (lab.split[ids.inv], SPLITS), "period": np.ones(n, dtype=np.int8)}
+    scols = {"account_id": aid, "split": (lab.split[ids.inv], SPLITS), "period": pop.period[ids.inv]}
     yield "splits", _table("splits", scols)
     harm = world.harm
     victim = np.zeros(n, dtype=bool)

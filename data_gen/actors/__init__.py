@@ -26,6 +26,8 @@ TASKS: tuple[str, ...] = tuple(a.task for a in ACTORS if a.task)
 def assign_roles(pop: Population, rng: np.random.Generator, scn: Scenario, p: int) -> None:
     """Draw each account's role independently (one categorical draw per account), mark the
     mimic variant, then let each actor rewrite its members' fields."""
+    if scn.drift.enabled:
+        pop.period[:] = np.where(rng.random(len(pop)) < scn.drift.period2_share, 2, 1)
     rates = np.array([a.rate(scn) for a in ACTORS])
     cdf = np.cumsum(rates)
     u = rng.random(len(pop))

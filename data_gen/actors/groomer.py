@@ -64,6 +64,8 @@ class Groomer(Actor):
 
     def adjust(self, pop, idx, rng, scn, p):
         level = rng.choice(4, size=len(idx), p=np.asarray(scn.harm.sophistication_mix)).astype(np.int8)
+        later = pop.period[idx] == 2
+        level[later] = rng.choice(4, size=int(later.sum()), p=np.asarray(scn.drift.sophistication_mix))
         pop.sophistication[idx] = level
         mean = DIRECT_FIRST[level]
         pop.aux[idx] = np.where(mean > 0, rng.beta(0.5, 0.5, len(idx)) * 2 * mean, 0.0).clip(0, 1)
@@ -80,6 +82,7 @@ class Groomer(Actor):
                 fn(pop, sel, rng, days, lvl)
         # Personas make friends like the child they claim to be.
         pop.band[idx] = band_of(np.where(level >= 2, pop.asserted_age[idx], age))
+        _adapt(pop, idx[later], rng, scn.drift.adaptation)
 
     def everyday(self, mimic):
         return np.ones(len(mimic))
@@ -112,6 +115,18 @@ class Groomer(Actor):
             )
         )
         _timelines(st, g[engaged], v[engaged], first[engaged], lvl[engaged], rng, buf)
+
+
+def _adapt(pop, idx, rng, adaptation: float) -> None:
+    """Period-2 offenders move the features they control toward the benign distribution:
+    each feature is replaced by a benign-looking draw with probability `adaptation`."""
+    n = len(idx)
+    swap = rng.random(n) < adaptation
+    pop.completeness[idx[swap]] = np.round(rng.beta(5.0, 2.0, swap.sum()), 2)
+    swap = rng.random(n) < adaptation
+    pop.anonymizer[idx[swap]] = False
+    swap = rng.random(n) < adaptation
+    pop.signup_day[idx[swap]] = np.minimum(pop.signup_day[idx[swap]], -rng.integers(200, 1500, swap.sum()))
 
 
 def _cartoon(pop, idx, rng, days, lvl):
@@ -153,7 +168,11 @@ def _targets(st, members, level, rng):
     """(offender, target) pairs. Offenders see asserted ages, so targets are apparent
     children (asserted under 18) who really are children. (Reported victims are mostly
     12-15, mean ~13.5, Quayle & Newman 2016; here the age follows the platform's minors.)"""
-    k = np.maximum(1, np.rint(rng.lognormal(np.log(TARGETS_MEDIAN[level]), TARGETS_SIGMA[level])))
+    median = TARGETS_MEDIAN[level]
+    # Adaptive offenders in period 2 cold-contact fewer children (they control that count).
+    later = st.pop.period[members] == 2
+    median = np.where(later, median * (1 - 0.5 * st.scn.drift.adaptation), median)
+    k = np.maximum(1, np.rint(rng.lognormal(np.log(median), TARGETS_SIGMA[level])))
     g = np.repeat(members, k.astype(np.int64))
     lvl = st.pop.sophistication[g]
     kids = st.extras["apparent_minors"]
