@@ -122,6 +122,8 @@ class HarmConfig(_Strict):
     # more often by the children who found them creepy.
     report_after_harm: float = Field(0.08, ge=0.0, le=1.0)
     report_cold_approach: float = Field(0.01, ge=0.0, le=1.0)
+    # Share of groomers in small offender clusters with a closed group of their own.
+    cluster_share: float = Field(0.2, ge=0.0, le=1.0)
     # Benign look-alikes, never positive: adults who message many children (coaches,
     # teachers, relatives) and teen couples exchanging images. Share of accounts each.
     lookalike_adults: float = Field(0.003, ge=0.0, le=0.05)

@@ -15,6 +15,7 @@ TEXT, IMAGE, VIDEO, LINK = range(4)
 REASONS = ("spam", "scam", "fake", "hacked", "harassment", "other", "child_safety")
 NO_GROUP = -1  # group_id of a 1:1 message
 NO_DST = -1  # dst of a group message (it goes to the group)
+CLOSED_GROUP = -2  # local id of the first actor-created group in a partition (then -3, ...)
 # Request acceptance decided by the recipient model, or forced by an actor's script.
 DECIDE, REJECT, ACCEPT = -1, 0, 1
 
@@ -94,6 +95,9 @@ class EventBuffer:
     messages: list = field(default_factory=list)
     reports: list = field(default_factory=list)
     harm: list = field(default_factory=list)  # actors.groomer.HarmRows
+    # (account, group, joined_ts) memberships of groups an actor creates; such groups get
+    # partition-local ids CLOSED_GROUP - k until the assembly numbers them globally.
+    members: list = field(default_factory=list)
 
     def build(self) -> tuple[Requests, Messages, Reports]:
         out = []

@@ -200,8 +200,34 @@ def _activity_part(st: ActivityState, p: int) -> dict:
         "accepted": accepted,
         "messages": msgs,
         "reports": ev.Reports.concat([reports, benign_reports]),
-        "members": (acc, grp, joined),
+        "members": tuple(np.concatenate([m[i] for m in [(acc, grp, joined), *buf.members]]) for i in range(3)),
     }
+
+
+def _number_closed_groups(groups: Groups, parts: list) -> Groups:
+    """Give actor-created groups (partition-local ids CLOSED_GROUP - k) global ids after
+    the built-in groups, in partition order; a group is created when its first member joins."""
+    created = [groups.created_ts]
+    next_id = groups.n
+    for p in parts:
+        acc, grp, joined = p["members"]
+        local = grp <= ev.CLOSED_GROUP
+        k = int(ev.CLOSED_GROUP - grp[local].min() + 1) if local.any() else 0
+        if k == 0:
+            continue
+        first = np.full(k, np.iinfo(np.int64).max)
+        np.minimum.at(first, ev.CLOSED_GROUP - grp[local], joined[local])
+        created.append(first)
+        p["members"] = (acc, _remap_closed(grp, next_id), joined)
+        m = p["messages"]
+        m.group_id = _remap_closed(m.group_id, next_id).astype(m.group_id.dtype)
+        next_id += k
+    ct = np.concatenate(created)
+    return Groups(ct, groups.school_base, groups.work_base, groups.local_base, groups.interest_base, next_id)
+
+
+def _remap_closed(gid: np.ndarray, base: int) -> np.ndarray:
+    return np.where(gid <= ev.CLOSED_GROUP, base + ev.CLOSED_GROUP - gid, gid)
 
 
 def _concat_harm(rows: list[actors.HarmRows]) -> actors.HarmRows:
@@ -238,6 +264,7 @@ def _assemble(scn: Scenario, pop: Population, keys: np.ndarray, days: np.ndarray
     new_u, new_v = requests.src[accepted], requests.dst[accepted]
     new_keys = np.minimum(new_u, new_v) * n + np.maximum(new_u, new_v)
     fk, fd = _union_earliest(keys, days, new_keys, requests.ts[accepted] // DAY)
+    groups = _number_closed_groups(groups, parts)
     return World(
         scn=scn,
         pop=pop,

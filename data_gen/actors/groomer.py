@@ -115,6 +115,7 @@ class Groomer(Actor):
             )
         )
         _timelines(st, g[engaged], v[engaged], first[engaged], lvl[engaged], rng, buf)
+        _clusters(st, members, rng, buf)
 
 
 def _adapt(pop, idx, rng, adaptation: float) -> None:
@@ -127,6 +128,50 @@ def _adapt(pop, idx, rng, adaptation: float) -> None:
     pop.anonymizer[idx[swap]] = False
     swap = rng.random(n) < adaptation
     pop.signup_day[idx[swap]] = np.minimum(pop.signup_day[idx[swap]], -rng.integers(200, 1500, swap.sum()))
+
+
+def _clusters(st, members, rng, buf) -> None:
+    """Offender-to-offender: small dense clusters that befriend each other and share media in
+    a closed group only they belong to (DESIGN.md; the offender-to-offender image-sharing
+    archetype of the paper's section 2)."""
+    share, size = st.scn.harm.cluster_share, 4
+    joiners = members[rng.random(len(members)) < share]
+    n_clusters = max(1, len(joiners) // size) if len(joiners) >= 2 else 0
+    if n_clusters == 0:
+        return
+    joiners = rng.permutation(joiners)
+    cid = np.arange(len(joiners)) % n_clusters
+    order = np.argsort(cid, kind="stable")
+    joiners, cid = joiners[order], cid[order]
+    # Every pair inside a cluster: befriended early in the window (requests accepted).
+    a, b = np.meshgrid(np.arange(len(joiners)), np.arange(len(joiners)), indexing="ij")
+    pair = (cid[a] == cid[b]) & (a < b)
+    src, dst = joiners[a[pair]], joiners[b[pair]]
+    t0 = np.maximum(0, np.maximum(st.pop.signup_day[src], st.pop.signup_day[dst]).astype(np.int64) * DAY)
+    ts = t0 + np.floor(rng.random(len(src)) * (st.end - t0) * 0.3).astype(np.int64)
+    fresh = ~are_friends(st, src, dst)
+    buf.requests.append(ev.typed(ev.Requests, src=src[fresh], dst=dst[fresh], ts=ts[fresh], decision=ev.ACCEPT))
+    # The closed group: joined after signing up, then media posted to it.
+    t_join = np.maximum(0, st.pop.signup_day[joiners].astype(np.int64) * DAY)
+    joined = t_join + np.floor(rng.random(len(joiners)) * (st.end - t_join) * 0.5).astype(np.int64)
+    gid = ev.CLOSED_GROUP - cid
+    buf.members.append((joiners, gid.astype(np.int64), joined))
+    k = rng.poisson(5.0, len(joiners))
+    row = np.repeat(np.arange(len(joiners)), k)
+    ts = joined[row] + np.floor(rng.random(len(row)) * (st.end - joined[row])).astype(np.int64)
+    media = ev.draw_media(rng, np.tile([0.1, 0.6, 0.2, 0.1], (len(row), 1)))
+    buf.messages.append(
+        ev.typed(
+            ev.Messages,
+            src=joiners[row],
+            dst=ev.NO_DST,
+            ts=ts,
+            size_bytes=ev.message_sizes(rng, media),
+            media=media,
+            group_id=gid[row],
+            forwarded=rng.random(len(row)) < 0.5,
+        )
+    )
 
 
 def _cartoon(pop, idx, rng, days, lvl):

@@ -131,3 +131,23 @@ def test_bad_harm_knobs_name_the_field(tmp_path, harm, needle):
     p.write_text(yaml.safe_dump({"accounts": 5000, "harm": harm}))
     with pytest.raises(ScenarioError, match=needle.replace(".", r"\.")):
         load_scenario(str(p))
+
+
+def test_offender_clusters_have_closed_groups(harmful):
+    gm = harmful.table("group_members")
+    groomer = harmful.table("truth")["groomer"].to_numpy()
+    gid, acc = gm["group_id"].to_numpy(), gm["account_id"].to_numpy()
+    all_groomer = np.ones(gid.max() + 1, dtype=bool)
+    np.logical_and.at(all_groomer, gid, groomer[acc])
+    size = np.bincount(gid)
+    closed = np.flatnonzero(all_groomer & (size >= 2))
+    assert len(closed) > 0, "some groups hold offenders only"
+    assert harmful.table("groups").num_rows > gid.max()
+    m = harmful.table("messages")
+    assert np.isin(m["group_id"].to_numpy(), closed).any(), "media is shared inside them"
+    # Cluster members are friends with each other.
+    f = harmful.table("friendships")
+    n = harmful.meta["rows"]["accounts"]
+    keys = set((f["src"].to_numpy() * n + f["dst"].to_numpy()).tolist())
+    members = np.sort(acc[gid == closed[0]])
+    assert all(int(a * n + b) in keys for i, a in enumerate(members) for b in members[i + 1 :])
