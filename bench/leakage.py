@@ -28,7 +28,7 @@ def interactions(ds: Dataset) -> Interactions:
     acc = ds.table("accounts")
     f = ds.table("friendships", ["src", "dst"])
     r = ds.table("contact_requests", ["src", "dst", "accepted"])
-    m = ds.table("messages", ["src", "dst", "ts", "media"])
+    m = ds.table("messages", ["src", "dst", "ts", "media", "forwarded"])
     rep = ds.table("reports", ["reported", "reason"])
     return Interactions(
         n=acc.num_rows,
@@ -45,6 +45,7 @@ def interactions(ds: Dataset) -> Interactions:
         msg_dst=m["dst"].to_numpy(),
         msg_ts=m["ts"].to_numpy(),
         msg_media=_codes(m["media"], MEDIA_CODES),
+        msg_forwarded=m["forwarded"].to_numpy(zero_copy_only=False),
         reported=rep["reported"].to_numpy(),
         report_reason=np.asarray(pc.cast(rep["reason"], "string").to_pylist(), dtype=object),
         reason_names=tuple(pc.unique(pc.cast(rep["reason"], "string")).to_pylist()),

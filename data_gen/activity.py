@@ -49,6 +49,7 @@ class ActivityState:
     # scripted actors that exist to abuse. Set by the actors, read here.
     everyday: np.ndarray
     accepts_all: np.ndarray  # bool: accounts that accept any request (fake rings)
+    forwarding: np.ndarray  # per-account forwarding propensity (mean-one lognormal)
     extras: dict  # global indexes prepared by actors (actors.extras)
 
     @property
@@ -175,8 +176,10 @@ def media_probs(pop: Population, sender: np.ndarray) -> np.ndarray:
     return np.where(pop.link_sharer[sender][:, None], [0.55, 0.07, 0.03, 0.35], base)
 
 
-def forwarded(rng: np.random.Generator, media: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    return rng.random(len(media)) < np.array([0.01, 0.06, 0.08, 0.2])[media] * scale
+def forwarded(rng: np.random.Generator, media: np.ndarray, scale=1.0) -> np.ndarray:
+    # Forwarding memes, clips and links is everyday behaviour (messaging apps cap forwards
+    # for a reason); text is rarely forwarded.
+    return rng.random(len(media)) < np.array([0.01, 0.15, 0.2, 0.25])[media] * scale
 
 
 def conversations(
@@ -204,7 +207,8 @@ def conversations(
         size_bytes=ev.message_sizes(rng, media),
         media=media,
         group_id=ev.NO_GROUP,
-        forwarded=forwarded(rng, media),
+        # Meme and news sharers forward far more than others.
+        forwarded=forwarded(rng, media, st.forwarding[src] * np.where(st.pop.link_sharer[src], 3.0, 1.0)),
     )
 
 

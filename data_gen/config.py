@@ -124,6 +124,15 @@ class HarmConfig(_Strict):
     report_cold_approach: float = Field(0.01, ge=0.0, le=1.0)
     # Share of groomers in small offender clusters with a closed group of their own.
     cluster_share: float = Field(0.2, ge=0.0, le=1.0)
+    # Viral media cascades (viral_sharer task): cascades started per account, friends the
+    # first poster and each later sharer send it to, chance a recipient forwards it on
+    # (fanout x forward ~ 1: cascades neither die at once nor swallow the platform), and
+    # chance a recipient reports it.
+    viral_cascades_per_account: float = Field(3e-5, ge=0.0, le=1e-2)
+    viral_seed_fanout: float = Field(10.0, ge=0.0, le=500.0)
+    viral_fanout: float = Field(1.5, ge=0.0, le=50.0)
+    viral_forward: float = Field(0.65, ge=0.0, le=1.0)
+    viral_report: float = Field(0.03, ge=0.0, le=1.0)
     # Benign look-alikes, never positive: adults who message many children (coaches,
     # teachers, relatives) and teen couples exchanging images. Share of accounts each.
     lookalike_adults: float = Field(0.003, ge=0.0, le=0.05)

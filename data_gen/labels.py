@@ -46,6 +46,9 @@ WEAK_RULES: tuple[tuple[str, str, Callable[[dict], np.ndarray]], ...] = (
         lambda s: (s["asserted_age"] >= 18) & (s["distinct_apparent_minor_recipients"] >= 5),
     ),
     ("groomer", "reported_child_safety", lambda s: s["reports_child_safety"] >= 1),
+    # Viral sharing: forwarding much media, or being reported for it.
+    ("viral_sharer", "forwards_much_media", lambda s: s["forwarded_media_sent"] >= 3),
+    ("viral_sharer", "reported_child_safety_share", lambda s: s["reports_child_safety"] >= 1),
 )
 NO_RULE = "no_rule_fired"
 WEAK_SOURCES = tuple(r[1] for r in WEAK_RULES) + (NO_RULE,)

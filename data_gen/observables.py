@@ -35,6 +35,7 @@ class Interactions:
     msg_dst: np.ndarray
     msg_ts: np.ndarray
     msg_media: np.ndarray
+    msg_forwarded: np.ndarray
     reported: np.ndarray
     report_reason: np.ndarray  # str or int codes, compared against `reason_names`
     reason_names: tuple[str, ...]
@@ -98,6 +99,7 @@ def account_stats(x: Interactions) -> dict[str, np.ndarray]:
         "rejected_requests_to_apparent_minors": _count(x.req_src[to_minor_req & ~x.req_accepted], n),
         "distinct_apparent_minor_recipients": _count(ps[minor_pair], n),
         "images_received": _count(dst[x.msg_media[one] == IMAGE], n),
+        "forwarded_media_sent": _count(x.msg_src[x.msg_forwarded & (x.msg_media != LINK) & (x.msg_media != 0)], n),
     }
     for name in x.reason_names:
         hit = np.asarray(x.report_reason) == name

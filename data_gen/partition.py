@@ -29,6 +29,8 @@ STAGES = {
     "harm": 10,
     "order": 11,
     "roles": 12,
+    "viral": 13,
+    "propensity": 14,
 }
 GLOBAL = 2**31 - 1  # partition slot used by streams that are not per partition
 

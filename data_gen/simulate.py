@@ -29,6 +29,7 @@ from .activity import (
     stranger_conversations,
 )
 from .arrays import unique_sorted
+from .cascade import viral_cascades
 from .config import Scenario
 from .friendships import (
     LOCAL,
@@ -43,7 +44,7 @@ from .friendships import (
     graph_state,
     stubs_partition,
 )
-from .partition import map_partitions, partition_bounds, rng_for
+from .partition import GLOBAL, map_partitions, partition_bounds, rng_for
 from .population import Layout, Population, make_layout, population_partition
 from .rhythm import DAY
 
@@ -62,6 +63,7 @@ class World:
     groups: Groups
     members: tuple[np.ndarray, np.ndarray, np.ndarray]  # account, group, joined_ts
     harm: actors.HarmRows  # harm events (evaluation only)
+    viral_sharer: np.ndarray  # bool per account: forwarded a viral cascade's media
 
 
 def _pop_part(args: tuple[Scenario, Layout, int, list], p: int) -> Population:
@@ -138,11 +140,14 @@ def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | No
         groups=groups,
         activity=np.sqrt(w / w.mean()),
         everyday=actors.everyday(pop),
+        # How much each person forwards: heavy-tailed, as forwarding habits are.
+        forwarding=rng_for(seed, GLOBAL, "propensity").lognormal(-0.5, 1.0, n),
         accepts_all=actors.accepts_all(pop),
         extras=actors.extras(pop),
     )
     parts = _collect(_activity_part, ast, len(bounds), workers, "activity", progress)
-    return _assemble(scn, pop, keys, days, groups, parts)
+    viral = viral_cascades(scn, seed, pop, adj)
+    return _assemble(scn, pop, keys, days, groups, parts, viral)
 
 
 def _activity_part(st: ActivityState, p: int) -> dict:
@@ -256,7 +261,9 @@ def _union_earliest(keys: np.ndarray, days: np.ndarray, new_keys: np.ndarray, ne
     return np.insert(keys, pos[~hit], nk[~hit]), np.insert(days, pos[~hit], nd[~hit])
 
 
-def _assemble(scn: Scenario, pop: Population, keys: np.ndarray, days: np.ndarray, groups: Groups, parts: list) -> World:
+def _assemble(
+    scn: Scenario, pop: Population, keys: np.ndarray, days: np.ndarray, groups: Groups, parts: list, viral
+) -> World:
     n = scn.accounts
     requests = ev.Requests.concat([p["requests"] for p in parts])
     accepted = np.concatenate([p["accepted"] for p in parts])
@@ -271,9 +278,10 @@ def _assemble(scn: Scenario, pop: Population, keys: np.ndarray, days: np.ndarray
         friends=(fk // n, fk % n, fd),
         requests=requests,
         accepted=accepted,
-        messages=ev.Messages.concat([p["messages"] for p in parts]),
-        reports=ev.Reports.concat([p["reports"] for p in parts]),
+        messages=ev.Messages.concat([p["messages"] for p in parts] + [viral[0]]),
+        reports=ev.Reports.concat([p["reports"] for p in parts] + [viral[1]]),
         groups=groups,
         members=tuple(np.concatenate([p["members"][i] for p in parts]) for i in range(3)),
         harm=_concat_harm([p["harm"] for p in parts]),
+        viral_sharer=viral[2],
     )

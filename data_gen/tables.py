@@ -59,6 +59,7 @@ def interactions(world: World) -> Interactions:
         msg_dst=m.dst,
         msg_ts=m.ts,
         msg_media=m.media,
+        msg_forwarded=m.forwarded,
         reported=r.reported,
         report_reason=np.asarray(ev.REASONS)[r.reason],
         reason_names=ev.REASONS,
@@ -68,13 +69,16 @@ def interactions(world: World) -> Interactions:
 def make_labels(world: World, seed: int) -> Labelled:
     rng = rng_for(seed, GLOBAL, "labels")
     truth = actors.truth_columns(world.pop)
+    truth["viral_sharer"] = world.viral_sharer
     stats = account_stats(interactions(world))
     weak = weak_labels(stats, actors.TASKS, world.scn, rng)
     n = len(world.pop)
     r = world.reports
     reported = np.bincount(r.reported, minlength=n) > 0
     child_safety = r.reason == ev.REASONS.index("child_safety")
-    evidence = {"groomer": np.bincount(r.reported[child_safety], minlength=n) > 0}
+    # Child-sexual-abuse material and grooming are confirmed only from reported content.
+    seen = np.bincount(r.reported[child_safety], minlength=n) > 0
+    evidence = {"groomer": seen, "viral_sharer": seen}
     human = human_labels(truth, reported, evidence, world.scn, rng)
     # Stratified within each period, so both periods have train/val/test shares.
     strata = strata_of(truth) * 2 + (world.pop.period - 1)

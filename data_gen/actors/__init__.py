@@ -20,7 +20,8 @@ from .spam import Spam
 
 ACTORS: tuple[Actor, ...] = (Spam(), Scam(), Fake(), Compromised(), Groomer(), ChildContactAdult(), TeenCouple())
 # Look-alikes carry no task: they are benign by definition and never positive.
-TASKS: tuple[str, ...] = tuple(a.task for a in ACTORS if a.task)
+# viral_sharer is not a role but membership of a cascade (cascade.py); it comes last.
+TASKS: tuple[str, ...] = tuple(a.task for a in ACTORS if a.task) + ("viral_sharer",)
 
 
 def assign_roles(pop: Population, rng: np.random.Generator, scn: Scenario, p: int) -> None:

@@ -93,10 +93,10 @@ def test_inspect_leakage(small_dir):
     r = run("inspect", str(small_dir), "--leakage", "--json")
     assert r.exit_code == 0, r.output
     leak = json.loads(r.stdout)["leakage"]
-    tasks = {"spam", "scam", "fake", "compromised", "groomer"}
+    tasks = {"spam", "scam", "fake", "compromised", "groomer", "viral_sharer"}
     assert set(leak) == tasks | {f"groomer/L{i}" for i in range(4)}
     assert all(0.5 <= v <= 1.0 for rows in leak.values() for v in rows.values())
-    assert all(leak[t] for t in tasks - {"groomer"}), "every prevalent task has rows"
+    assert all(leak[t] for t in tasks - {"groomer", "viral_sharer"}), "every prevalent task has rows"
     r = run("inspect", str(small_dir), "--leakage")
     assert r.exit_code == 0 and "leakage" in r.stdout
 

@@ -45,7 +45,11 @@ def test_contract_and_metadata(small):
     assert all(len(h) == 64 for h in meta["files"].values())
     for t in TABLES:
         assert small.table(t).num_rows == meta["rows"][t]
-    assert set(meta["base_rates"]) == set(small.tasks) == {"spam", "scam", "fake", "compromised", "groomer"}
+    assert (
+        set(meta["base_rates"])
+        == set(small.tasks)
+        == {"spam", "scam", "fake", "compromised", "groomer", "viral_sharer"}
+    )
 
 
 def test_ids_are_a_permutation_and_tables_are_ordered(small):

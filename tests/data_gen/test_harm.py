@@ -151,3 +151,15 @@ def test_offender_clusters_have_closed_groups(harmful):
     keys = set((f["src"].to_numpy() * n + f["dst"].to_numpy()).tolist())
     members = np.sort(acc[gid == closed[0]])
     assert all(int(a * n + b) in keys for i, a in enumerate(members) for b in members[i + 1 :])
+
+
+def test_viral_sharers_forwarded_media(harmful):
+    truth = harmful.table("truth")
+    sharer = truth["viral_sharer"].to_numpy()
+    assert sharer.sum() > 0
+    m = harmful.table("messages")
+    media = _col(m, "media")
+    fwd = m["forwarded"].to_numpy() & np.isin(media, ["image", "video"]) & (m["dst"].to_numpy() >= 0)
+    senders = np.zeros(len(sharer), dtype=bool)
+    senders[m["src"].to_numpy()[fwd]] = True
+    assert senders[sharer].all(), "every viral sharer forwarded image or video media"

@@ -1,0 +1,89 @@
+"""Viral media cascades: the `viral_sharer` task (paper 2.3.2 and 8.2).
+
+An image starts from a random account and is forwarded along friendships: each sharer
+forwards it to a few friends, some of whom forward it on. Most sharers have no sexual
+interest in the content (shock, outrage, misguided attempts to help), which is why this
+is the one archetype where metadata may work: it is one-to-many and draws reports
+(paper 8.2.4). Run once over the whole graph after the activity stage, from its own
+seeded stream, so it does not depend on partitions or workers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import events as ev
+from .config import Scenario
+from .friendships import random_neighbour
+from .partition import GLOBAL, rng_for
+from .population import Population
+from .rhythm import DAY, HOUR
+
+MAX_ROUNDS = 10  # a cascade's reach is bounded: content gets removed, interest fades
+
+
+def viral_cascades(
+    scn: Scenario, seed: int, pop: Population, adj: sp.csr_matrix
+) -> tuple[ev.Messages, ev.Reports, np.ndarray]:
+    """(forward messages, reports, mask of accounts that forwarded the media)."""
+    hc = scn.harm
+    rng = rng_for(seed, GLOBAL, "viral")
+    n, end = len(pop), scn.activity.days * DAY
+    reached = np.zeros(n, dtype=bool)  # already holds the media: does not forward it again
+    k = rng.poisson(hc.viral_cascades_per_account * n)
+    frontier = rng.integers(0, n, k).astype(np.int64)
+    t = rng.integers(0, end - 7 * DAY, k).astype(np.int64) if end > 7 * DAY else np.zeros(k, np.int64)
+    t = np.maximum(t, pop.signup_day[frontier].astype(np.int64) * DAY)
+    reached[frontier] = True
+    src_all, dst_all, ts_all = [], [], []
+    first_round = True  # the original poster sends it to many at once
+    for _ in range(MAX_ROUNDS):
+        if len(frontier) == 0:
+            break
+        # People differ: many pass it to one friend, a few to many (mean-one lognormal).
+        mean = hc.viral_seed_fanout if first_round else hc.viral_fanout
+        fan = rng.poisson(mean * rng.lognormal(-0.5, 1.0, len(frontier)))
+        first_round = False
+        src = np.repeat(frontier, fan)
+        ts = np.repeat(t, fan) + rng.exponential(3 * HOUR, len(src)).astype(np.int64)
+        dst = random_neighbour(adj, src, rng)
+        ok = (dst >= 0) & (ts < end)
+        ok[ok] &= pop.signup_day[dst[ok]].astype(np.int64) * DAY <= ts[ok]
+        src, dst, ts = src[ok], dst[ok], ts[ok]
+        src_all.append(src)
+        dst_all.append(dst)
+        ts_all.append(ts)
+        # Recipients who had not shared yet forward it on with probability viral_forward.
+        on = ~reached[dst] & (rng.random(len(dst)) < hc.viral_forward)
+        nxt, first = np.unique(dst[on], return_index=True)
+        reached[nxt] = True
+        frontier, t = nxt, ts[on][first]
+    src = np.concatenate(src_all) if src_all else np.zeros(0, np.int64)
+    dst = np.concatenate(dst_all) if dst_all else np.zeros(0, np.int64)
+    ts = np.concatenate(ts_all) if ts_all else np.zeros(0, np.int64)
+    media = np.where(rng.random(len(src)) < 0.8, ev.IMAGE, ev.VIDEO).astype(np.int8)
+    msgs = ev.typed(
+        ev.Messages,
+        src=src,
+        dst=dst,
+        ts=ts,
+        size_bytes=ev.message_sizes(rng, media),
+        media=media,
+        group_id=ev.NO_GROUP,
+        forwarded=True,
+    )
+    # Some recipients report what they were sent (reports come later).
+    hit = rng.random(len(src)) < hc.viral_report
+    when = ts[hit] + rng.exponential(DAY, hit.sum()).astype(np.int64)
+    keep = when < end
+    reports = ev.typed(
+        ev.Reports,
+        reporter=dst[hit][keep],
+        reported=src[hit][keep],
+        ts=when[keep],
+        reason=ev.REASONS.index("child_safety"),
+    )
+    forwarded_any = np.zeros(n, dtype=bool)
+    forwarded_any[src] = True  # a sharer is whoever actually passed it on
+    return msgs, reports, forwarded_any
