@@ -128,7 +128,7 @@ class HarmConfig(_Strict):
     # first poster and each later sharer send it to, chance a recipient forwards it on
     # (fanout x forward ~ 1: cascades neither die at once nor swallow the platform), and
     # chance a recipient reports it.
-    viral_cascades_per_account: float = Field(3e-5, ge=0.0, le=1e-2)
+    viral_cascades_per_account: float = Field(1e-4, ge=0.0, le=1e-2)
     viral_seed_fanout: float = Field(10.0, ge=0.0, le=500.0)
     viral_fanout: float = Field(1.5, ge=0.0, le=50.0)
     viral_forward: float = Field(0.65, ge=0.0, le=1.0)

@@ -163,3 +163,22 @@ def test_viral_sharers_forwarded_media(harmful):
     senders = np.zeros(len(sharer), dtype=bool)
     senders[m["src"].to_numpy()[fwd]] = True
     assert senders[sharer].all(), "every viral sharer forwarded image or video media"
+
+
+def test_lookalikes_overlap_groomers_on_the_obvious_statistics():
+    """Adults who talk with many children reach as many apparent minors as opportunist
+    groomers do: the overlap that makes precision hard."""
+    from data_gen.observables import account_stats
+    from data_gen.simulate import simulate
+    from data_gen.tables import interactions
+
+    scn = load_scenario("quick", accounts=30_000)
+    scn = scn.model_copy(update={"harm": scn.harm.model_copy(update={"groomer_rate": 0.01})})
+    world = simulate(scn, 3)
+    s = account_stats(interactions(world))["distinct_apparent_minor_recipients"]
+    pop = world.pop
+    look = s[pop.role == 6]
+    l1 = s[(pop.role == 5) & (pop.sophistication == 1)]
+    assert len(look) > 20 and len(l1) > 20
+    assert np.median(look) >= np.percentile(l1, 25)
+    assert np.percentile(look, 90) >= np.median(l1)
