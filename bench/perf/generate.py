@@ -64,7 +64,8 @@ from data_gen import generate, load_scenario
 scn = load_scenario("quick", accounts=int(sys.argv[1]))
 if len(sys.argv) > 4 and sys.argv[4] == "no-harm":  # the harm model at its minimum
     scn = scn.model_copy(update={"harm": scn.harm.model_copy(
-        update={"groomer_rate": 1e-6, "lookalike_adults": 0.0, "lookalike_teen_couples": 0.0})})
+        update={"groomer_rate": 1e-6, "lookalike_adults": 0.0, "lookalike_teen_couples": 0.0,
+                "viral_cascades_per_account": 0.0})})
 meta = generate(scn, 0, Path(sys.argv[2]), workers=int(sys.argv[3]), overwrite=True)
 print(json.dumps(meta["rows"]))
 """
