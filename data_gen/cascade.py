@@ -63,16 +63,7 @@ def viral_cascades(
     dst = np.concatenate(dst_all) if dst_all else np.zeros(0, np.int64)
     ts = np.concatenate(ts_all) if ts_all else np.zeros(0, np.int64)
     media = np.where(rng.random(len(src)) < 0.8, ev.IMAGE, ev.VIDEO).astype(np.int8)
-    msgs = ev.typed(
-        ev.Messages,
-        src=src,
-        dst=dst,
-        ts=ts,
-        size_bytes=ev.message_sizes(rng, media),
-        media=media,
-        group_id=ev.NO_GROUP,
-        forwarded=True,
-    )
+    msgs = ev.direct_messages(rng, src, dst, ts, media, True)
     # Some recipients report what they were sent (reports come later).
     hit = rng.random(len(src)) < hc.viral_report
     when = ts[hit] + rng.exponential(DAY, hit.sum()).astype(np.int64)

@@ -96,6 +96,11 @@ class AbuseConfig(_Strict):
         return self
 
 
+def _check_mix(mix: tuple[float, ...], section: str) -> None:
+    if any(p < 0 for p in mix) or abs(sum(mix) - 1) > 1e-6:
+        raise ValueError(f"{section}.sophistication_mix: four shares (L0..L3) >= 0 that sum to 1")
+
+
 class HarmConfig(_Strict):
     """Rare groomers and the benign accounts that look like them (paper 7.2.3-7.2.7, 8.1).
 
@@ -140,8 +145,7 @@ class HarmConfig(_Strict):
 
     @model_validator(mode="after")
     def _mix(self) -> HarmConfig:
-        if any(p < 0 for p in self.sophistication_mix) or abs(sum(self.sophistication_mix) - 1) > 1e-6:
-            raise ValueError("harm.sophistication_mix: four shares (L0..L3) >= 0 that sum to 1")
+        _check_mix(self.sophistication_mix, "harm")
         return self
 
 
@@ -161,8 +165,7 @@ class DriftConfig(_Strict):
 
     @model_validator(mode="after")
     def _mix(self) -> DriftConfig:
-        if any(p < 0 for p in self.sophistication_mix) or abs(sum(self.sophistication_mix) - 1) > 1e-6:
-            raise ValueError("drift.sophistication_mix: four shares (L0..L3) >= 0 that sum to 1")
+        _check_mix(self.sophistication_mix, "drift")
         return self
 
 

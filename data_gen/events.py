@@ -113,6 +113,20 @@ def message_sizes(rng: np.random.Generator, media: np.ndarray) -> np.ndarray:
     return np.minimum(rng.lognormal(np.log(median), sigma), 2**31 - 1).astype(np.int32)
 
 
+def direct_messages(rng: np.random.Generator, src, dst, ts, media: np.ndarray, forwarded=False) -> Messages:
+    """1:1 messages (no group) with payload sizes drawn for their media types."""
+    return typed(
+        Messages,
+        src=src,
+        dst=dst,
+        ts=ts,
+        size_bytes=message_sizes(rng, media),
+        media=media,
+        group_id=NO_GROUP,
+        forwarded=forwarded,
+    )
+
+
 def draw_media(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One media code per row from per-row probabilities (n, 4)."""
     cdf = np.cumsum(probs, axis=1)

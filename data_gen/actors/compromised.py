@@ -41,18 +41,7 @@ class Compromised(Actor):
         m = pop.mimic[src]
         link = rng.random(len(src)) < np.where(m, 0.45, 0.8)
         media = np.where(link, ev.LINK, ev.TEXT).astype(np.int8)
-        buf.messages.append(
-            ev.typed(
-                ev.Messages,
-                src=src,
-                dst=dst,
-                ts=ts,
-                size_bytes=ev.message_sizes(rng, media),
-                media=media,
-                group_id=ev.NO_GROUP,
-                forwarded=rng.random(len(src)) < np.where(m, 0.25, 0.6),
-            )
-        )
+        buf.messages.append(ev.direct_messages(rng, src, dst, ts, media, rng.random(len(src)) < np.where(m, 0.25, 0.6)))
         p = st.scn.abuse.report_rate * np.where(m, 0.4, 1.2)
         buf.reports.append(draw_reports(rng, st, dst, src, ts, p, {"spam": 0.4, "scam": 0.1, "hacked": 0.5}))
         src = np.repeat(members, rng.poisson(np.where(mimic, 1.0, 12.0 * intensity)))

@@ -61,18 +61,7 @@ class Fake(Actor):
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = self._times(st, src, t0, rng)
         media = ev.draw_media(rng, np.tile([0.5, 0.1, 0.0, 0.4], (len(src), 1)))
-        buf.messages.append(
-            ev.typed(
-                ev.Messages,
-                src=src,
-                dst=dst,
-                ts=ts,
-                size_bytes=ev.message_sizes(rng, media),
-                media=media,
-                group_id=ev.NO_GROUP,
-                forwarded=rng.random(len(src)) < 0.2,
-            )
-        )
+        buf.messages.append(ev.direct_messages(rng, src, dst, ts, media, rng.random(len(src)) < 0.2))
         p = st.scn.abuse.report_rate * np.where(pop.mimic[src], 0.3, 0.6)
         buf.reports.append(
             draw_reports(rng, st, dst, src, ts, p, {"spam": 0.4, "scam": 0.05, "fake": 0.5, "other": 0.05})

@@ -267,7 +267,7 @@ def _first_contact(st, g, v, ts, rng, buf) -> np.ndarray:
     decision = np.where(accepted[ask], ev.ACCEPT, ev.REJECT)
     buf.requests.append(ev.typed(ev.Requests, src=g[req], dst=v[req], ts=ts[req], decision=decision))
     dm = cold[~ask]
-    buf.messages.append(_messages(st, g[dm], v[dm], ts[dm], np.zeros(len(dm), np.int8), rng))
+    buf.messages.append(ev.direct_messages(rng, g[dm], v[dm], ts[dm], np.zeros(len(dm), np.int8)))
     contact = friends.copy()
     contact[cold] = accepted
     return contact
@@ -279,19 +279,6 @@ def _reporter(st, victim, rng):
     parent = st.pop.family[victim].astype(np.int64)
     use_parent = (parent >= 0) & (parent != victim) & (rng.random(len(victim)) < 0.59)
     return np.where(use_parent, parent, victim)
-
-
-def _messages(st, src, dst, ts, media, rng):
-    return ev.typed(
-        ev.Messages,
-        src=src,
-        dst=dst,
-        ts=ts,
-        size_bytes=ev.message_sizes(rng, media),
-        media=media,
-        group_id=ev.NO_GROUP,
-        forwarded=False,
-    )
 
 
 def _timelines(st, g, v, t0, lvl, rng, buf):
@@ -311,13 +298,13 @@ def _timelines(st, g, v, t0, lvl, rng, buf):
     ts[slow] = sample_ts(rng, st.pop.schedule_minor[src[slow]], np.maximum(day0, t0[row][slow]), day0 + DAY)
     media = ev.draw_media(rng, np.tile([0.9, 0.08, 0.01, 0.01], (len(row), 1)))
     live = ts < st.end
-    buf.messages.append(_messages(st, src[live], dst[live], ts[live], media[live], rng))
+    buf.messages.append(ev.direct_messages(rng, src[live], dst[live], ts[live], media[live]))
     t_harm = t0 + dur
     off_first = rng.random(n) < OFF_BEFORE_IMAGE[lvl]
     image = ~off_first & (rng.random(n) < hc.image_exchange) & (t_harm < st.end) & (st.pop.true_age[v] < 18)
     hits = np.flatnonzero(image)
     # The harm event: a media message from victim to offender.
-    buf.messages.append(_messages(st, v[hits], g[hits], t_harm[hits], np.full(len(hits), ev.IMAGE, np.int8), rng))
+    buf.messages.append(ev.direct_messages(rng, v[hits], g[hits], t_harm[hits], np.full(len(hits), ev.IMAGE, np.int8)))
     harm = [HarmRows(g[hits], v[hits], t_harm[hits], np.zeros(len(hits), np.int8))]
     # After rapport most pairs move off-platform (silence here); the rest escalate.
     escalate = hits[rng.random(len(hits)) >= hc.move_off_platform]
@@ -330,7 +317,7 @@ def _timelines(st, g, v, t0, lvl, rng, buf):
     media = ev.draw_media(rng, np.tile([0.7, 0.25, 0.05, 0.0], (len(row), 1)))
     live = ts < st.end
     src, dst, ts, media = src[live], dst[live], ts[live], media[live]
-    buf.messages.append(_messages(st, src, dst, ts, media, rng))
+    buf.messages.append(ev.direct_messages(rng, src, dst, ts, media))
     again = (~from_g[live]) & (media == ev.IMAGE)  # further images from the victim
     harm.append(HarmRows(dst[again], src[again], ts[again], np.ones(again.sum(), np.int8)))
     buf.harm.extend(harm)

@@ -52,18 +52,7 @@ class Scam(Actor):
         late = step >= (k[row] - 1)
         link = late & (rng.random(len(row)) < np.where(m[row], 0.35, 0.7))
         media = np.where(link, ev.LINK, ev.TEXT).astype(np.int8)
-        buf.messages.append(
-            ev.typed(
-                ev.Messages,
-                src=src[row],
-                dst=dst[row],
-                ts=ts,
-                size_bytes=ev.message_sizes(rng, media),
-                media=media,
-                group_id=ev.NO_GROUP,
-                forwarded=rng.random(len(row)) < 0.05,
-            )
-        )
+        buf.messages.append(ev.direct_messages(rng, src[row], dst[row], ts, media, rng.random(len(row)) < 0.05))
         p = st.scn.abuse.report_rate * np.where(m, 0.5, 1.5)
         buf.reports.append(
             draw_reports(rng, st, dst, src, start, p, {"spam": 0.3, "scam": 0.6, "fake": 0.05, "other": 0.05})

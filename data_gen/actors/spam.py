@@ -64,16 +64,7 @@ class Spam(Actor):
             rng, np.stack([0.9 - link, np.full(len(src), 0.08), np.full(len(src), 0.02), link], axis=1)
         )
         buf.messages.append(
-            ev.typed(
-                ev.Messages,
-                src=src,
-                dst=dst,
-                ts=ts,
-                size_bytes=ev.message_sizes(rng, media),
-                media=media,
-                group_id=ev.NO_GROUP,
-                forwarded=rng.random(len(src)) < np.where(m, 0.12, 0.35),
-            )
+            ev.direct_messages(rng, src, dst, ts, media, rng.random(len(src)) < np.where(m, 0.12, 0.35))
         )
         p = st.scn.abuse.report_rate * np.where(m, 0.4, 1.0)
         buf.reports.append(
