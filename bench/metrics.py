@@ -1,0 +1,122 @@
+"""Metrics at the operating points platforms use, with stratified bootstrap intervals.
+
+Every metric is a plain function of `(y_true, score)` whose docstring states its exact
+definition; all go through one validation helper, and all are exact on tied scores because
+they are read off scikit-learn's curves, which put tied scores in one threshold.
+Definitions follow DESIGN.md "Metrics"; `evaluate_task` gives the JSON keys of
+`lowbase evaluate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.stats import bootstrap
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+PRECISIONS = {"recall_at_p90": 0.90, "recall_at_p95": 0.95, "recall_at_p99": 0.99}
+RECALLS = {"precision_at_r50": 0.5, "precision_at_r80": 0.8}
+
+
+def check_scores(y_true, score) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 labels and finite scores of equal length, as 1-d arrays; ValueError otherwise."""
+    y = np.asarray(y_true)
+    s = np.asarray(score, dtype=np.float64)
+    if y.ndim != 1 or s.ndim != 1:
+        raise ValueError(f"y_true and score must be 1-d, got shapes {y.shape} and {s.shape}")
+    if len(y) != len(s):
+        raise ValueError(f"y_true and score differ in length: {len(y)} vs {len(s)}")
+    if len(y) and not np.isin(y, (0, 1)).all():
+        raise ValueError("y_true must hold only 0/1 (or booleans)")
+    if not np.isfinite(s).all():
+        raise ValueError("score holds NaN or infinite values")
+    return y.astype(np.int8), s
+
+
+def _curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall at every distinct threshold (the artificial recall-0 endpoint
+    scikit-learn appends is dropped: it is not an operating point)."""
+    precision, recall, _ = precision_recall_curve(y, s)
+    return precision[:-1], recall[:-1]
+
+
+def recall_at_precision(y_true, score, p: float) -> float:
+    """The largest recall among thresholds whose precision is at least `p`; 0 if no
+    threshold reaches `p` or there is no positive."""
+    y, s = check_scores(y_true, score)
+    if y.sum() == 0:
+        return 0.0
+    precision, recall = _curve(y, s)
+    ok = precision >= p
+    return float(recall[ok].max()) if ok.any() else 0.0
+
+
+def precision_at_recall(y_true, score, r: float) -> float:
+    """The largest precision among thresholds whose recall is at least `r`; 0 if there is
+    no positive."""
+    y, s = check_scores(y_true, score)
+    if y.sum() == 0:
+        return 0.0
+    precision, recall = _curve(y, s)
+    ok = recall >= r
+    return float(precision[ok].max()) if ok.any() else 0.0
+
+
+def auroc(y_true, score) -> float:
+    """Area under the ROC curve (ties count one half); NaN without both classes."""
+    y, s = check_scores(y_true, score)
+    return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def auprc(y_true, score) -> float:
+    """Average precision (step-wise area under the PR curve, scikit-learn's definition);
+    NaN without a positive."""
+    y, s = check_scores(y_true, score)
+    return float(average_precision_score(y, s)) if y.sum() > 0 else float("nan")
+
+
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "auroc": auroc,
+    "auprc": auprc,
+    **{k: (lambda y, s, p=p: recall_at_precision(y, s, p)) for k, p in PRECISIONS.items()},
+    **{k: (lambda y, s, r=r: precision_at_recall(y, s, r)) for k, r in RECALLS.items()},
+}
+
+
+def stratified_interval(
+    metric: Callable, y, s, n_resamples: int = 200, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval that resamples positives and negatives separately, so
+    every replicate keeps the base rate (a plain bootstrap of a rare class would often
+    draw replicates without positives). NaN when a class is missing."""
+    y, s = check_scores(y, s)
+    pos, neg = s[y == 1], s[y == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan"), float("nan")
+    labels = np.concatenate([np.ones(len(pos), np.int8), np.zeros(len(neg), np.int8)])
+
+    def stat(p, n):
+        return metric(labels, np.concatenate([p, n]))
+
+    res = bootstrap(
+        (pos, neg),
+        stat,
+        n_resamples=n_resamples,
+        confidence_level=level,
+        method="percentile",
+        vectorized=False,
+        paired=False,
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def evaluate_task(y_true, score, n_resamples: int = 200, seed: int = 0) -> dict:
+    """Every metric with its 95% stratified bootstrap interval and the counts it rests on."""
+    y, s = check_scores(y_true, score)
+    out: dict = {"n_positive": int(y.sum()), "n_negative": int(len(y) - y.sum())}
+    for name, fn in METRICS.items():
+        lo, hi = stratified_interval(fn, y, s, n_resamples, seed=seed)
+        out[name] = {"value": fn(y, s), "ci_low": lo, "ci_high": hi}
+    return out
