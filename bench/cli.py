@@ -22,7 +22,11 @@ from rich.table import Table
 from data_gen import GENERATOR_VERSION, ScenarioError, generate, load_scenario
 from data_gen.generate import stage_plan
 from data_gen.reader import DatasetError, open_dataset
+from data_gen.visibility import VisibilityError
 from data_gen.writer import OutputExistsError
+from models.protocol import ModelError
+
+from .evaluate import PredictionsError
 
 app = typer.Typer(
     name="lowbase",
@@ -34,7 +38,7 @@ app = typer.Typer(
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
-USER_ERRORS = (ScenarioError, DatasetError, OutputExistsError)
+USER_ERRORS = (ScenarioError, DatasetError, OutputExistsError, VisibilityError, ModelError, PredictionsError)
 
 
 @contextmanager
@@ -200,6 +204,88 @@ def _print_summary(s: dict) -> None:
     for k, v in rows:
         g.add_row(k, v)
     out.print(g)
+
+
+@app.command("train")
+def train_cmd(
+    data: Annotated[Path, typer.Option(help="Dataset directory.")],
+    model: Annotated[str, typer.Option(help="dec, gbdt-raw, logreg, rules or random.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to create.")],
+    seed: Annotated[int, typer.Option(min=0, max=2**31 - 1, help="Random seed.")] = 0,
+    visibility: Annotated[str, typer.Option(help="Metadata visibility: full, sealed_sender, minimal.")] = "full",
+) -> None:
+    """Fit a model on the dataset's train split and save it (no pickle)."""
+    from models import TrainingData, make_model, save_model
+
+    with user_errors():
+        m = make_model(model)
+        ds = open_dataset(data)
+        td = TrainingData(ds.view(visibility))
+        with err.status(f"training {model} on {data}"):
+            m.fit(td, seed)
+        path = save_model(m, td, seed, out_dir)
+    err.print(
+        f"saved {model} to {path} ({len(td.features.names)} features, tasks {', '.join(td.tasks)})", highlight=False
+    )
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    data: Annotated[Path, typer.Option(help="Dataset directory.")],
+    model: Annotated[Path | None, typer.Option(help="A model directory from `lowbase train`.")] = None,
+    predictions: Annotated[Path | None, typer.Option(help="Parquet or CSV: account_id, task, score.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
+    resamples: Annotated[int, typer.Option(min=10, max=100_000, help="Bootstrap resamples per interval.")] = 200,
+) -> None:
+    """Metrics per task on the test split, with 95% stratified bootstrap intervals."""
+    from bench.evaluate import evaluate, read_predictions
+    from models import TrainingData, load_model
+
+    with user_errors():
+        if (model is None) == (predictions is None):
+            raise PredictionsError("give exactly one of --model or --predictions")
+        ds = open_dataset(data)
+        if model is not None:
+            card = load_card_for(model)
+            td = TrainingData(ds.view(card["visibility"]))
+            m, _ = load_model(model, td)
+            pred, origin = m.predict_scores(td), str(model)
+        else:
+            pred, origin = read_predictions(predictions), str(predictions)
+        result = evaluate(pred, ds, n_resamples=resamples, origin=origin)
+    _print_metrics(result)
+    if json_out is not None:
+        json_out.write_text(json.dumps(_json_safe(result), indent=2, sort_keys=True) + "\n")
+
+
+def _json_safe(x):
+    """NaN (a metric without both classes) becomes null: strict JSON has no NaN."""
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, float) and x != x:
+        return None
+    return x
+
+
+def load_card_for(path: Path) -> dict:
+    from models.protocol import load_card
+
+    return load_card(path)
+
+
+def _print_metrics(result: dict) -> None:
+    t = Table(title="test split: value [95% stratified bootstrap interval]")
+    t.add_column("task", no_wrap=True)
+    t.add_column("pos / neg", justify="right")
+    for key in ("auroc", "auprc", "recall_at_p95", "recall_at_p99", "precision_at_r50"):
+        t.add_column(key, justify="right")
+    for task, m in result.items():
+        cells = [
+            f"{m[k]['value']:.3f} [{m[k]['ci_low']:.2f}, {m[k]['ci_high']:.2f}]"
+            for k in ("auroc", "auprc", "recall_at_p95", "recall_at_p99", "precision_at_r50")
+        ]
+        t.add_row(task, f"{m['n_positive']:,} / {m['n_negative']:,}", *cells)
+    out.print(t)
 
 
 @app.callback(invoke_without_command=True)

@@ -89,10 +89,10 @@ def stratified_interval(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval that resamples positives and negatives separately, so
     every replicate keeps the base rate (a plain bootstrap of a rare class would often
-    draw replicates without positives). NaN when a class is missing."""
+    draw replicates without positives). NaN when a class has fewer than two members."""
     y, s = check_scores(y, s)
     pos, neg = s[y == 1], s[y == 0]
-    if len(pos) == 0 or len(neg) == 0:
+    if len(pos) < 2 or len(neg) < 2:  # nothing to resample from
         return float("nan"), float("nan")
     labels = np.concatenate([np.ones(len(pos), np.int8), np.zeros(len(neg), np.int8)])
 

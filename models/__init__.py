@@ -1,0 +1,33 @@
+"""Features and classifiers: DEC and the baselines, behind one protocol (protocol.py).
+
+Imports `data_gen` only for the dataset reader; knows nothing of `bench`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .baselines import GbdtRawModel, LogRegModel, RandomModel, RulesModel
+from .data import TrainingData
+from .dec import DecModel
+from .protocol import ModelError, check_compatible, load_card, save_model
+
+MODELS = {m.name: m for m in (DecModel, GbdtRawModel, LogRegModel, RulesModel, RandomModel)}
+
+
+def make_model(name: str):
+    if name not in MODELS:
+        raise ModelError(f"model '{name}': expected one of {', '.join(MODELS)}")
+    return MODELS[name]()
+
+
+def load_model(path: Path, data: TrainingData):
+    """A saved model, checked against the data it is about to score."""
+    card = load_card(path)
+    if card["model"] not in MODELS:
+        raise ModelError(f"{Path(path) / 'model.json'}: unknown model '{card['model']}'")
+    check_compatible(card, data, Path(path))
+    return MODELS[card["model"]].from_state(card["state"], Path(path)), card
+
+
+__all__ = ["MODELS", "ModelError", "TrainingData", "load_model", "make_model", "save_model"]

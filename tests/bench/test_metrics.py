@@ -123,3 +123,9 @@ def test_intervals_are_ordered_and_seeded():
     for key in ("auroc", "auprc"):
         assert out[key]["ci_low"] <= out[key]["value"] <= out[key]["ci_high"], key
     assert evaluate_task(y, s, n_resamples=100, seed=1) == out
+
+
+def test_interval_needs_two_of_each_class():
+    y = np.array([0, 0, 0, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.9])
+    assert all(np.isnan(v) for v in stratified_interval(auroc, y, s))

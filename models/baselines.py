@@ -1,0 +1,183 @@
+"""Honest baselines, run through the same protocol and splits as DEC (GADBench's lesson:
+simple neighbour aggregation with trees stays beside the deep model in every table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from .data import TrainingData
+from .protocol import scores_frame
+
+
+class RandomModel:
+    """Seeded uniform scores: the floor every metric is read against."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, data: TrainingData, seed: int) -> None:
+        self.seed = seed
+
+    def predict_scores(self, data: TrainingData):
+        rng = np.random.default_rng(self.seed)
+        return scores_frame(data.tasks, {t: rng.random(data.n) for t in data.tasks})
+
+    def state(self, out: Path) -> dict:
+        return {"seed": self.seed}
+
+    @classmethod
+    def from_state(cls, state: dict, path: Path):
+        return cls(state["seed"])
+
+
+class RulesModel:
+    """The weak labelers as a scorer: how many rules fired positive on the account for the
+    task (ties are many; the metrics treat them exactly)."""
+
+    name = "rules"
+
+    def fit(self, data: TrainingData, seed: int) -> None:
+        pass
+
+    def predict_scores(self, data: TrainingData):
+        t = data.view.table("weak_labels")
+        acc, label = t["account_id"].to_numpy(), t["label"].to_numpy()
+        tasks = np.asarray(t["task"].cast("string").to_pylist(), dtype=object)
+        scores = {}
+        for task in data.tasks:
+            hit = (tasks == task) & (label == 1)
+            scores[task] = np.bincount(acc[hit], minlength=data.n).astype(np.float64)
+        return scores_frame(data.tasks, scores)
+
+    def state(self, out: Path) -> dict:
+        return {}
+
+    @classmethod
+    def from_state(cls, state: dict, path: Path):
+        return cls()
+
+
+def _design(data: TrainingData) -> np.ndarray:
+    """log1p of the (non-negative, heavy-tailed) features: counts span orders of magnitude."""
+    return np.log1p(np.maximum(data.features.X, 0)).astype(np.float32)
+
+
+class LogRegModel:
+    """scikit-learn logistic regression per task on standardised log features, trained on
+    the human labels of the train split. Stored as JSON coefficients (no pickle)."""
+
+    name = "logreg"
+
+    def __init__(self, params: dict | None = None):
+        self.params = params or {}
+
+    def fit(self, data: TrainingData, seed: int) -> None:
+        x = _design(data)
+        mean, scale = x.mean(axis=0), x.std(axis=0)
+        scale[scale == 0] = 1.0
+        self.params = {"mean": mean.tolist(), "scale": scale.tolist(), "tasks": {}}
+        for task in data.tasks:
+            acc, y = data.human(task, "train")
+            if len(np.unique(y)) < 2:
+                self.params["tasks"][task] = None  # nothing to learn from: constant score
+                continue
+            clf = LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000, random_state=seed)
+            clf.fit((x[acc] - mean) / scale, y)
+            self.params["tasks"][task] = {"coef": clf.coef_[0].tolist(), "intercept": float(clf.intercept_[0])}
+
+    def predict_scores(self, data: TrainingData):
+        x = (_design(data) - np.asarray(self.params["mean"])) / np.asarray(self.params["scale"])
+        scores = {}
+        for task in data.tasks:
+            p = self.params["tasks"].get(task)
+            scores[task] = np.zeros(data.n) if p is None else x @ np.asarray(p["coef"]) + p["intercept"]
+        return scores_frame(data.tasks, scores)
+
+    def state(self, out: Path) -> dict:
+        return self.params
+
+    @classmethod
+    def from_state(cls, state: dict, path: Path):
+        return cls(state)
+
+
+LGB_PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 10,
+    "feature_fraction": 0.7,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "num_threads": 2,
+    "deterministic": True,
+    "force_row_wise": True,
+}
+
+
+def fit_lgb(x: np.ndarray, data: TrainingData, task: str, seed: int) -> lgb.Booster | None:
+    """LightGBM on the human labels of the train split, early stopping on val (DEC stage 2)."""
+    tr, ytr = data.human(task, "train")
+    va, yva = data.human(task, "val")
+    if len(np.unique(ytr)) < 2:
+        return None
+    params = {**LGB_PARAMS, "seed": seed, "scale_pos_weight": max(1.0, (ytr == 0).sum() / max((ytr == 1).sum(), 1))}
+    dtrain = lgb.Dataset(x[tr], ytr, free_raw_data=True)
+    callbacks, valid = [], []
+    if len(np.unique(yva)) == 2:
+        valid = [lgb.Dataset(x[va], yva, reference=dtrain)]
+        callbacks = [lgb.early_stopping(30, verbose=False)]
+    return lgb.train(params, dtrain, num_boost_round=400, valid_sets=valid, callbacks=callbacks)
+
+
+class GbdtRawModel:
+    """LightGBM per task on raw + deep features with human labels: DEC without stage 1."""
+
+    name = "gbdt-raw"
+
+    def __init__(self, boosters: dict | None = None):
+        self.boosters = boosters or {}
+
+    def fit(self, data: TrainingData, seed: int) -> None:
+        x = data.features.X
+        self.boosters = {t: fit_lgb(x, data, t, seed) for t in data.tasks}
+
+    def predict_scores(self, data: TrainingData):
+        x = data.features.X
+        return scores_frame(data.tasks, {t: _predict(b, x) for t, b in self.boosters.items()})
+
+    def state(self, out: Path) -> dict:
+        return {"boosters": save_boosters(self.boosters, out)}
+
+    @classmethod
+    def from_state(cls, state: dict, path: Path):
+        return cls(load_boosters(state["boosters"], path))
+
+
+def _predict(booster: lgb.Booster | None, x: np.ndarray) -> np.ndarray:
+    return np.zeros(len(x)) if booster is None else booster.predict(x, num_iteration=booster.best_iteration or None)
+
+
+def save_boosters(boosters: dict, out: Path) -> dict:
+    """LightGBM text models, one file per task (never pickle)."""
+    files = {}
+    for i, (task, b) in enumerate(boosters.items()):
+        if b is None:
+            files[task] = None
+            continue
+        name = f"lgb_{i}.txt"
+        b.save_model(str(out / name), num_iteration=b.best_iteration or None)
+        files[task] = name
+    return files
+
+
+def load_boosters(files: dict, path: Path) -> dict:
+    return {t: (None if f is None else lgb.Booster(model_file=str(Path(path) / f))) for t, f in files.items()}

@@ -1,0 +1,72 @@
+"""What a model trains on: features, splits and the two kinds of labels, from one view.
+
+Models never see `truth`; supervision is the platform's own: human labels (a small,
+biased reviewed sample, DEC stage 2) and weak rule labels (cheap and noisy, DEC stage 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pyarrow.compute as pc
+
+from .features import Features, build_features
+
+SPLITS = ("train", "val", "test")
+
+
+def _strings(col) -> np.ndarray:
+    return np.asarray(pc.cast(col, "string").to_pylist(), dtype=object)
+
+
+@dataclass
+class TrainingData:
+    view: object  # data_gen ObservableView
+    as_of: int | None = None
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.view.tasks
+
+    @property
+    def n(self) -> int:
+        return self.view.n_accounts
+
+    @cached_property
+    def features(self) -> Features:
+        return build_features(self.view, self.as_of)
+
+    @cached_property
+    def split(self) -> np.ndarray:
+        """Split name per account_id."""
+        sp = self.view.table("splits")
+        out = np.empty(self.n, dtype=object)
+        out[sp["account_id"].to_numpy()] = _strings(sp["split"])
+        return out
+
+    def _labels(self, table: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = self.view.table(table)
+        return t["account_id"].to_numpy(), _strings(t["task"]), t["label"].to_numpy()
+
+    def human(self, task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(account ids, 0/1 labels) of the human labels for `task` in `split`."""
+        acc, tasks, label = self._labels("human_labels")
+        keep = (tasks == task) & (self.split[acc] == split)
+        return acc[keep], label[keep].astype(np.int8)
+
+    @cached_property
+    def weak_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """(targets, mask) of shape (n, tasks): the mean weak label per account and task
+        where any weak labeler spoke, for the masked multi-task loss of DEC stage 1."""
+        acc, tasks, label = self._labels("weak_labels")
+        k = len(self.tasks)
+        col = np.array([self.tasks.index(t) if t in self.tasks else -1 for t in tasks], dtype=np.int64)
+        ok = col >= 0
+        flat = acc[ok] * k + col[ok]
+        total = np.bincount(flat, weights=label[ok].astype(np.float64), minlength=self.n * k)
+        count = np.bincount(flat, minlength=self.n * k)
+        mask = (count > 0).reshape(self.n, k)
+        target = np.divide(total, count, out=np.zeros_like(total), where=count > 0).reshape(self.n, k)
+        return target.astype(np.float32), mask

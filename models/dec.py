@@ -1,0 +1,121 @@
+"""DEC, the two-stage pipeline of Xu et al. 2021 as the paper summarises it (7.1.2).
+
+Stage 1: a multi-task MLP on all (raw + deep) features, trained on cheap weak labels for
+every task at once with a masked loss (an account contributes to a task only where some
+weak labeler spoke). Its last hidden layer is the low-dimensional embedding.
+Stage 2: one LightGBM per task on the embedding plus the few raw features DEC keeps,
+trained on the small set of human labels (train split), early stopping on val.
+
+Seeded and deterministic on CPU: fixed torch seed, deterministic algorithms, one thread
+count, full-batch order drawn from the seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .baselines import _predict, fit_lgb, load_boosters, save_boosters
+from .data import TrainingData
+from .protocol import scores_frame
+
+HIDDEN = (256, 64)
+EPOCHS = 6
+BATCH = 2048
+STATE_FILE = "dec_stage1.pt"
+
+
+class MultiTaskNet(nn.Module):
+    def __init__(self, n_in: int, n_tasks: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n_in, HIDDEN[0]), nn.ReLU(), nn.Linear(HIDDEN[0], HIDDEN[1]), nn.ReLU())
+        self.heads = nn.Linear(HIDDEN[1], n_tasks)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.body(x)
+        return z, self.heads(z)
+
+
+def _standardise(x: np.ndarray, mean=None, scale=None):
+    x = np.log1p(np.maximum(x, 0))
+    if mean is None:
+        mean, scale = x.mean(axis=0), x.std(axis=0)
+        scale[scale == 0] = 1.0
+    return ((x - mean) / scale).astype(np.float32), mean, scale
+
+
+class DecModel:
+    name = "dec"
+
+    def __init__(self, net: MultiTaskNet | None = None, norm=None, boosters=None, n_raw: int = 0):
+        self.net, self.norm, self.boosters, self.n_raw = net, norm, boosters or {}, n_raw
+
+    def fit(self, data: TrainingData, seed: int) -> None:
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True)
+        x, mean, scale = _standardise(data.features.X)
+        self.norm = (mean, scale)
+        target, mask = data.weak_matrix
+        seen = np.isin(data.split, ("train", "val")) & mask.any(axis=1)
+        self.net = MultiTaskNet(x.shape[1], len(data.tasks))
+        _train_stage1(self.net, x[seen], target[seen], mask[seen], seed)
+        self.n_raw = _n_raw(data)
+        z = self._stage2_input(x, data.features.X)
+        self.boosters = {t: fit_lgb(z, data, t, seed) for t in data.tasks}
+
+    def _stage2_input(self, x_std: np.ndarray, x_raw: np.ndarray) -> np.ndarray:
+        self.net.eval()
+        with torch.no_grad():
+            z = np.vstack(
+                [self.net(torch.from_numpy(x_std[i : i + 65536]))[0].numpy() for i in range(0, len(x_std), 65536)]
+            )
+        return np.hstack([z, x_raw[:, : self.n_raw]]).astype(np.float32)
+
+    def predict_scores(self, data: TrainingData):
+        x, _, _ = _standardise(data.features.X, *self.norm)
+        z = self._stage2_input(x, data.features.X)
+        return scores_frame(data.tasks, {t: _predict(b, z) for t, b in self.boosters.items()})
+
+    def state(self, out: Path) -> dict:
+        torch.save(self.net.state_dict(), out / STATE_FILE)
+        return {
+            "n_in": self.net.body[0].in_features,
+            "n_tasks": self.net.heads.out_features,
+            "mean": self.norm[0].tolist(),
+            "scale": self.norm[1].tolist(),
+            "n_raw": self.n_raw,
+            "boosters": save_boosters(self.boosters, out),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict, path: Path):
+        net = MultiTaskNet(state["n_in"], state["n_tasks"])
+        net.load_state_dict(torch.load(Path(path) / STATE_FILE, weights_only=True))
+        norm = (np.asarray(state["mean"]), np.asarray(state["scale"]))
+        return cls(net, norm, load_boosters(state["boosters"], path), state["n_raw"])
+
+
+def _n_raw(data: TrainingData) -> int:
+    """The raw (non-aggregate) block comes first in the feature order."""
+    return sum(1 for n in data.features.names if "/" not in n)
+
+
+def _train_stage1(net: MultiTaskNet, x: np.ndarray, y: np.ndarray, mask: np.ndarray, seed: int) -> None:
+    """Masked multi-task BCE: a task's loss counts only where a weak labeler spoke."""
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-5)
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt, mt = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask.astype(np.float32))
+    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
+    net.train()
+    for _ in range(EPOCHS):
+        order = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(order), BATCH):
+            b = order[i : i + BATCH]
+            _, logits = net(xt[b])
+            loss = (loss_fn(logits, yt[b]) * mt[b]).sum() / mt[b].sum().clamp(min=1.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()

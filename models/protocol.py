@@ -1,0 +1,115 @@
+"""The one model protocol every classifier implements (and leaderboard plugins will too).
+
+A model is fitted on a `TrainingData` (an observable view of a dataset) and scores every
+account for every task. It saves itself without pickle: JSON for parameters, LightGBM text
+models, torch state dicts; the dataset fingerprint, the visibility level and the feature
+schema go with it, and loading against an incompatible dataset fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from .data import TrainingData
+
+MODEL_FORMAT = "lowbase-model/1"
+CARD = "model.json"
+
+
+class ModelError(ValueError):
+    """A model directory that is missing, malformed or incompatible (the CLI exits 2)."""
+
+
+class Model(Protocol):
+    name: str
+
+    def fit(self, data: TrainingData, seed: int) -> None: ...
+
+    def predict_scores(self, data: TrainingData) -> pd.DataFrame:
+        """Columns account_id, task, score: one row per account and task."""
+        ...
+
+    def state(self, out: Path) -> dict:
+        """Write any binary parts into `out` and return the JSON-able rest."""
+        ...
+
+    @classmethod
+    def from_state(cls, state: dict, path: Path) -> Model: ...
+
+
+def scores_frame(tasks: tuple[str, ...], scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    n = len(next(iter(scores.values())))
+    return pd.DataFrame(
+        {
+            "account_id": np.tile(np.arange(n, dtype=np.int64), len(tasks)),
+            "task": np.repeat(np.array(tasks, dtype=object), n),
+            "score": np.concatenate([np.asarray(scores[t], dtype=np.float64) for t in tasks]),
+        }
+    )
+
+
+def save_model(model: Model, data: TrainingData, seed: int, out: Path) -> Path:
+    """Write atomically: a hidden temporary sibling, model.json last, then one rename."""
+    out = Path(out).resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ModelError(f"--out {out}: exists and is not an empty directory")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.lowbase-tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        card = {
+            "format": MODEL_FORMAT,
+            "model": model.name,
+            "seed": seed,
+            "dataset_fingerprint": data.view.dataset.meta["fingerprint"],
+            "visibility": data.view.level,
+            "feature_names": list(data.features.names),
+            "tasks": list(data.tasks),
+            "state": model.state(tmp),
+        }
+        (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        if out.is_dir():
+            out.rmdir()
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def load_card(path: Path) -> dict:
+    path = Path(path)
+    card_path = path / CARD
+    if not card_path.is_file():
+        raise ModelError(f"{card_path}: missing (not a lowbase model directory)")
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{card_path}: not valid JSON ({err})") from None
+    for key in ("format", "model", "dataset_fingerprint", "visibility", "feature_names", "tasks", "state"):
+        if key not in card:
+            raise ModelError(f"{card_path}: missing key '{key}'")
+    if card["format"] != MODEL_FORMAT:
+        raise ModelError(f"{card_path}: format '{card['format']}', expected '{MODEL_FORMAT}'")
+    return card
+
+
+def check_compatible(card: dict, data: TrainingData, path: Path) -> None:
+    """A model scores only the dataset family it was trained for: same tasks and the same
+    feature schema (fingerprints may differ, e.g. a drift period or another seed)."""
+    if list(data.tasks) != card["tasks"]:
+        raise ModelError(f"{path}: trained for tasks {card['tasks']}, dataset has {list(data.tasks)}")
+    if data.view.level != card["visibility"]:
+        raise ModelError(f"{path}: trained at visibility '{card['visibility']}', asked for '{data.view.level}'")
+    names = list(data.features.names)
+    if names != card["feature_names"]:
+        missing = sorted(set(card["feature_names"]) - set(names))[:5]
+        raise ModelError(f"{path}: feature schema differs from the dataset's (e.g. missing {missing})")
