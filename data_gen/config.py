@@ -85,7 +85,10 @@ class AbuseConfig(_Strict):
     # full profiles). DEC reports AUROC ~0.90 only with many features together, so no
     # single statistic may separate a task; this knob and the benign look-alikes are the
     # calibration levers for the spam operating point (paper 7.2.2).
-    mimicry_share: float = Field(0.35, ge=0.0, le=1.0)
+    mimicry_share: float = Field(0.15, ge=0.0, le=1.0)
+    # Spread of plain actors' intensity (sigma of a mean-one lognormal): the larger, the more
+    # plain actors run at benign-like volumes. The second calibration lever with mimicry_share.
+    intensity_sigma: float = Field(2.0, ge=0.0, le=3.0)
     # Per-recipient probability of reporting an abusive interaction.
     report_rate: float = Field(0.01, ge=0.0, le=1.0)
 

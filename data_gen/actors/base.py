@@ -42,13 +42,23 @@ def uniform_others(rng: np.random.Generator, n_total: int, src: np.ndarray) -> n
     return dst + (dst >= src)
 
 
+def intensity(rng: np.random.Generator, n: int, sigma: float) -> np.ndarray:
+    """Mean-one lognormal factor: how hard each plain actor runs (`abuse.intensity_sigma`)."""
+    return rng.lognormal(-0.5 * sigma * sigma, sigma, n)
+
+
 def per_member(
-    rng: np.random.Generator, members: np.ndarray, mean_plain: float, mean_mimic: float, mimic: np.ndarray
+    rng: np.random.Generator,
+    members: np.ndarray,
+    mean_plain: float,
+    mean_mimic: float,
+    mimic: np.ndarray,
+    sigma: float = 1.0,
 ) -> np.ndarray:
     """Repeat each member a Poisson number of times.
 
     Plain actors differ in intensity (a lognormal factor with mean 1: some run hard, many
     barely), so their volumes reach down into the benign range; mimics stay at benign-like
     volumes throughout."""
-    intensity = rng.lognormal(-0.5, 1.0, len(members))
-    return np.repeat(members, rng.poisson(np.where(mimic, mean_mimic, mean_plain * intensity)))
+    factor = intensity(rng, len(members), sigma)
+    return np.repeat(members, rng.poisson(np.where(mimic, mean_mimic, mean_plain * factor)))

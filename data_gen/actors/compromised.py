@@ -14,6 +14,7 @@ from ..activity import draw_reports
 from ..friendships import random_neighbour
 from ..rhythm import DAY
 from .base import Actor, uniform_others
+from .base import intensity as plain_intensity
 
 
 class Compromised(Actor):
@@ -31,7 +32,7 @@ class Compromised(Actor):
         pop = st.pop
         mimic = pop.mimic[members]
         deg = st.adj.indptr[members + 1] - st.adj.indptr[members]
-        intensity = rng.lognormal(-0.5, 1.0, len(members))
+        intensity = plain_intensity(rng, len(members), st.scn.abuse.intensity_sigma)
         k = rng.poisson(np.where(mimic, 2.0, np.minimum(deg, 40) * intensity) + 1)
         src = np.repeat(members, k)
         dst = random_neighbour(st.adj, src, rng)

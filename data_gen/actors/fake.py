@@ -50,13 +50,13 @@ class Fake(Actor):
         mimic = pop.mimic[members]
         plain = members[~mimic]
         self._rings(st, plain, rng, buf)
-        src = per_member(rng, members, 20.0, 1.0, mimic)
+        src = per_member(rng, members, 20.0, 1.0, mimic, st.scn.abuse.intensity_sigma)
         m = pop.mimic[src]
         dst = np.where(m, request_targets(st, src, rng, fof=0.3, comm=0.4), uniform_others(rng, st.n, src))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = self._times(st, src, t0, rng)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))
-        src = per_member(rng, members, 15.0, 1.0, mimic)
+        src = per_member(rng, members, 15.0, 1.0, mimic, st.scn.abuse.intensity_sigma)
         dst = uniform_others(rng, st.n, src)
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
         ts = self._times(st, src, t0, rng)

@@ -33,7 +33,7 @@ class Scam(Actor):
     def act(self, st, members, rng, buf):
         pop = st.pop
         mimic = pop.mimic[members]
-        src = per_member(rng, members, 18.0, 1.0, mimic)
+        src = per_member(rng, members, 18.0, 1.0, mimic, st.scn.abuse.intensity_sigma)
         m = pop.mimic[src]
         dst = uniform_others(rng, st.n, src)
         older = st.extras["older_adults"]

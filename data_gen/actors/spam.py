@@ -35,7 +35,7 @@ class Spam(Actor):
     def act(self, st, members, rng, buf):
         pop = st.pop
         mimic = pop.mimic[members]
-        src = per_member(rng, members, 45.0, 1.0, mimic)
+        src = per_member(rng, members, 45.0, 1.0, mimic, st.scn.abuse.intensity_sigma)
         m = pop.mimic[src]
         dst = np.where(m, request_targets(st, src, rng, fof=0.4, comm=0.3), uniform_others(rng, st.n, src))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
@@ -53,7 +53,7 @@ class Spam(Actor):
             )
         )
         # Message requests to strangers (plain) or mostly to friends (mimic).
-        src = per_member(rng, members, 60.0, 2.0, mimic)
+        src = per_member(rng, members, 60.0, 2.0, mimic, st.scn.abuse.intensity_sigma)
         m = pop.mimic[src]
         friend = random_neighbour(st.adj, src, rng)
         dst = np.where(m & (friend >= 0) & (rng.random(len(src)) < 0.7), friend, uniform_others(rng, st.n, src))
