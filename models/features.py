@@ -205,27 +205,30 @@ def _row_max(a: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _moments(deg, s, sq) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation from count, sum and sum of squares (0 where no one)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(deg > 0, s / deg, 0.0)
+        var = np.where(deg > 0, sq / deg - mean * mean, 0.0)
+    return mean, np.sqrt(np.maximum(var, 0.0))
+
+
+def _first_order(prefix: str, names: tuple[str, ...], deg, s, sq, mx) -> tuple[list[str], list[np.ndarray]]:
+    mean, std = _moments(deg, s, sq)
+    cols = [f"{prefix}/count"] + [f"{prefix}/{stat}/{c}" for stat in ("sum", "mean", "max", "std") for c in names]
+    return cols, [deg, s, mean, mx, std]
+
+
 def aggregate(a: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Features:
     """First-order count, sum, mean, max, std and second-order mean of x over relation a."""
     deg = np.asarray(a.sum(axis=1)).ravel().astype(np.float32)[:, None]
     s = np.asarray(a @ x, dtype=np.float32)
-    sq = np.asarray(a @ (x * x), dtype=np.float32)
+    cols, blocks = _first_order(prefix, names, deg, s, np.asarray(a @ (x * x), dtype=np.float32), _row_max(a, x))
+    walks = np.asarray(a @ deg, dtype=np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(deg > 0, s / deg, 0.0)
-        var = np.where(deg > 0, sq / deg - mean * mean, 0.0)
-        walks = np.asarray(a @ deg, dtype=np.float32)
         mean2 = np.where(walks > 0, np.asarray(a @ s, dtype=np.float32) / walks, 0.0)
-    blocks = [deg, s, mean, _row_max(a, x), np.sqrt(np.maximum(var, 0.0)), walks, mean2]
-    cols = (
-        [f"{prefix}/count"]
-        + [f"{prefix}/sum/{c}" for c in names]
-        + [f"{prefix}/mean/{c}" for c in names]
-        + [f"{prefix}/max/{c}" for c in names]
-        + [f"{prefix}/std/{c}" for c in names]
-        + [f"{prefix}/2hop_count"]
-        + [f"{prefix}/2hop_mean/{c}" for c in names]
-    )
-    return Features(tuple(cols), np.hstack(blocks).astype(np.float32))
+    cols += [f"{prefix}/2hop_count"] + [f"{prefix}/2hop_mean/{c}" for c in names]
+    return Features(tuple(cols), np.hstack([*blocks, walks, mean2]).astype(np.float32))
 
 
 def aggregate_groups(m: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Features:
@@ -235,21 +238,10 @@ def aggregate_groups(m: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[
     k = np.asarray(m.sum(axis=1), dtype=np.float32)  # groups joined
     size = np.asarray(m.sum(axis=0), dtype=np.float32).ravel()
     deg = np.asarray(m @ size, dtype=np.float32)[:, None] - k
-    gsum = np.asarray(m.T @ x, dtype=np.float32)
-    s = np.asarray(m @ gsum, dtype=np.float32) - k * x
+    s = np.asarray(m @ np.asarray(m.T @ x, dtype=np.float32), dtype=np.float32) - k * x
     sq = np.asarray(m @ np.asarray(m.T @ (x * x), dtype=np.float32), dtype=np.float32) - k * x * x
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(deg > 0, s / deg, 0.0)
-        var = np.where(deg > 0, sq / deg - mean * mean, 0.0)
-    gmax = _row_max(m.T.tocsr(), x)
-    blocks = [deg, s, mean, _row_max(m, gmax), np.sqrt(np.maximum(var, 0.0))]
-    cols = (
-        [f"{prefix}/count"]
-        + [f"{prefix}/sum/{c}" for c in names]
-        + [f"{prefix}/mean/{c}" for c in names]
-        + [f"{prefix}/max/{c}" for c in names]
-        + [f"{prefix}/std/{c}" for c in names]
-    )
+    mx = _row_max(m, _row_max(m.T.tocsr(), x))
+    cols, blocks = _first_order(prefix, names, deg, s, sq, mx)
     return Features(tuple(cols), np.hstack(blocks).astype(np.float32))
 
 
