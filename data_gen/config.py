@@ -142,7 +142,8 @@ class HarmConfig(_Strict):
     viral_forward: float = Field(0.65, ge=0.0, le=1.0)
     viral_report: float = Field(0.03, ge=0.0, le=1.0)
     # Benign look-alikes, never positive: adults who message many children (coaches,
-    # teachers, relatives) and teen couples exchanging images. Share of accounts each.
+    # teachers, relatives) and teen couples exchanging images. Share of accounts drawn for
+    # each role; only minors keep the teen-couple role, so its realised share is lower.
     lookalike_adults: float = Field(0.003, ge=0.0, le=0.05)
     lookalike_teen_couples: float = Field(0.004, ge=0.0, le=0.05)
 
