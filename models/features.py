@@ -219,6 +219,35 @@ def _first_order(prefix: str, names: tuple[str, ...], deg, s, sq, mx) -> tuple[l
     return cols, [deg, s, mean, mx, std]
 
 
+# Columns whose neighbour quantiles are kept (quantiles need a sort per column, so a few).
+QUANTILE_COLUMNS = ("account_age_days", "asserted_age", "friends", "requests_sent", "messages_received")
+QUANTILES = (0.5, 0.9)
+
+
+def _ordered_bits(v: np.ndarray) -> np.ndarray:
+    """float32 -> int64 whose order is the float order (flip the sign bit, or all bits of
+    negatives), so values sort inside one packed integer key."""
+    b = v.astype(np.float32).view(np.uint32).astype(np.int64)
+    return np.where(b & 0x80000000, b ^ 0xFFFFFFFF, b | 0x80000000)
+
+
+def _row_quantiles(a: sp.csr_matrix, v: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+    """Lower quantiles of v over each row's neighbours (the value at rank floor(q*(k-1))),
+    0 for rows without neighbours; one sort of (row, value) packed keys."""
+    n = a.shape[0]
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(a.indptr))
+    key = np.sort((rows << 32) | _ordered_bits(v[a.indices]))
+    deg = np.diff(a.indptr)
+    out = np.zeros((n, len(qs)), dtype=np.float32)
+    has = deg > 0
+    bits = key & 0xFFFFFFFF
+    back = np.where(bits & 0x80000000, bits ^ 0x80000000, bits ^ 0xFFFFFFFF).astype(np.uint32).view(np.float32)
+    for j, q in enumerate(qs):
+        pos = a.indptr[:-1][has] + np.floor(q * (deg[has] - 1)).astype(np.int64)
+        out[has, j] = back[pos]
+    return out
+
+
 def aggregate(a: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Features:
     """First-order count, sum, mean, max, std and second-order mean of x over relation a."""
     deg = np.asarray(a.sum(axis=1)).ravel().astype(np.float32)[:, None]
@@ -228,7 +257,12 @@ def aggregate(a: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ..
     with np.errstate(invalid="ignore", divide="ignore"):
         mean2 = np.where(walks > 0, np.asarray(a @ s, dtype=np.float32) / walks, 0.0)
     cols += [f"{prefix}/2hop_count"] + [f"{prefix}/2hop_mean/{c}" for c in names]
-    return Features(tuple(cols), np.hstack([*blocks, walks, mean2]).astype(np.float32))
+    quant = []
+    for c in QUANTILE_COLUMNS:
+        if c in names:
+            quant.append(_row_quantiles(a, x[:, names.index(c)], QUANTILES))
+            cols += [f"{prefix}/p{round(q * 100)}/{c}" for q in QUANTILES]
+    return Features(tuple(cols), np.hstack([*blocks, walks, mean2, *quant]).astype(np.float32))
 
 
 def aggregate_groups(m: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Features:

@@ -67,7 +67,7 @@ def test_friend_aggregates_match_reference(small, full, raw):
         np.testing.assert_allclose(row[1 + 2 * k : 1 + 3 * k], ref["max"], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(row[1 + 3 * k : 1 + 4 * k], ref["std"], rtol=1e-2, atol=2e-2)
         assert row[1 + 4 * k] == ref["walks"]
-        np.testing.assert_allclose(row[2 + 4 * k :], ref["mean2"], rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(row[2 + 4 * k : 2 + 5 * k], ref["mean2"], rtol=1e-4, atol=1e-3)
 
 
 def test_group_aggregates_match_reference(small, full, raw):
@@ -113,3 +113,17 @@ def test_visibility_levels(small):
 def test_deterministic(full):
     a, b = build_features(full), build_features(full)
     assert a.names == b.names and np.array_equal(a.X, b.X)
+
+
+def test_neighbour_quantiles_match_numpy(small, full, raw):
+    from models.features import QUANTILE_COLUMNS, _row_quantiles
+
+    a = edge_types(full)["friend"]
+    col = raw.names.index(QUANTILE_COLUMNS[0])
+    v = raw.X[:, col].copy()
+    v[::7] *= -1  # negative values sort correctly too
+    got = _row_quantiles(a, v, (0.5, 0.9))
+    for i in np.random.default_rng(2).choice(a.shape[0], 200, replace=False):
+        nb = np.sort(v[a.indices[a.indptr[i] : a.indptr[i + 1]]])
+        want = [nb[int(np.floor(q * (len(nb) - 1)))] if len(nb) else 0.0 for q in (0.5, 0.9)]
+        np.testing.assert_array_equal(got[i], np.asarray(want, dtype=np.float32))
