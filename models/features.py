@@ -232,20 +232,23 @@ def _ordered_bits(v: np.ndarray) -> np.ndarray:
     return np.where(b & 0x80000000, b ^ 0xFFFFFFFF, b | 0x80000000)
 
 
-def _row_quantiles(a: sp.csr_matrix, v: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+def _row_quantiles(a: sp.csr_matrix, v: np.ndarray, qs: tuple[float, ...], rows: np.ndarray | None = None):
     """Lower quantiles of v over each row's neighbours (the value at rank floor(q*(k-1))),
-    0 for rows without neighbours; one sort of (row, value) packed keys."""
+    0 for rows without neighbours; one sort of (row, value) packed keys. The value bits are
+    encoded per node and gathered, and decoded only at the picked ranks."""
     n = a.shape[0]
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(a.indptr))
-    key = np.sort((rows << 32) | _ordered_bits(v[a.indices]))
+    if rows is None:
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(a.indptr))
+    key = np.sort((rows << 32) | _ordered_bits(v)[a.indices])
     deg = np.diff(a.indptr)
     out = np.zeros((n, len(qs)), dtype=np.float32)
     has = deg > 0
-    bits = key & 0xFFFFFFFF
-    back = np.where(bits & 0x80000000, bits ^ 0x80000000, bits ^ 0xFFFFFFFF).astype(np.uint32).view(np.float32)
     for j, q in enumerate(qs):
         pos = a.indptr[:-1][has] + np.floor(q * (deg[has] - 1)).astype(np.int64)
-        out[has, j] = back[pos]
+        bits = key[pos] & 0xFFFFFFFF
+        out[has, j] = (
+            np.where(bits & 0x80000000, bits ^ 0x80000000, bits ^ 0xFFFFFFFF).astype(np.uint32).view(np.float32)
+        )
     return out
 
 
@@ -288,9 +291,10 @@ def _aggregate(a: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, .
         mean2 = np.where(walks > 0, np.asarray(a @ s, dtype=np.float32) / walks, 0.0)
     cols += [f"{prefix}/2hop_count"] + [f"{prefix}/2hop_mean/{c}" for c in names]
     quant = []
+    rows = np.repeat(np.arange(a.shape[0], dtype=np.int64), np.diff(a.indptr))
     for c in QUANTILE_COLUMNS:
         if c in names:
-            quant.append(_row_quantiles(a, x[:, names.index(c)], QUANTILES))
+            quant.append(_row_quantiles(a, x[:, names.index(c)], QUANTILES, rows))
             cols += [f"{prefix}/p{round(q * 100)}/{c}" for q in QUANTILES]
     return Blocks(cols, [*blocks, walks, mean2, *quant])
 
