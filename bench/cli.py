@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,7 +25,7 @@ from data_gen.generate import stage_plan
 from data_gen.reader import DatasetError, open_dataset
 from data_gen.visibility import VisibilityError
 from data_gen.writer import OutputExistsError
-from models.protocol import ModelError
+from models.protocol import ModelError, load_card
 
 from .evaluate import PredictionsError
 
@@ -47,7 +48,7 @@ def user_errors():
     try:
         yield
     except USER_ERRORS as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -246,7 +247,7 @@ def evaluate_cmd(
             raise PredictionsError("give exactly one of --model or --predictions")
         ds = open_dataset(data)
         if model is not None:
-            card = load_card_for(model)
+            card = load_card(model)
             td = TrainingData(ds.view(card["visibility"]))
             m, _ = load_model(model, td)
             pred, origin = m.predict_scores(td), str(model)
@@ -265,12 +266,6 @@ def _json_safe(x):
     if isinstance(x, float) and x != x:
         return None
     return x
-
-
-def load_card_for(path: Path) -> dict:
-    from models.protocol import load_card
-
-    return load_card(path)
 
 
 def _print_metrics(result: dict) -> None:
@@ -307,7 +302,7 @@ def main() -> None:
         err.print("interrupted")
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - the contract maps every other failure to exit 1
-        err.print(f"[bold red]internal error:[/] {type(e).__name__}: {e}", highlight=False)
+        err.print(f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))}", highlight=False)
         if os.environ.get("LOWBASE_DEBUG"):
             traceback.print_exc()
         sys.exit(1)

@@ -107,3 +107,12 @@ def test_bad_model_inputs_exit_2(small_dir, tmp_path):
     assert r.exit_code == 2 and "model.json" in r.output
     r = run("train", "--data", small_dir, "--model", "random", "--out", tmp_path / "m", "--visibility", "opaque")
     assert r.exit_code == 2 and "visibility" in r.output
+
+
+def test_incompatible_model_exit_2_with_the_whole_message(small_dir, tmp_path):
+    assert run("train", "--data", small_dir, "--model", "random", "--out", tmp_path / "m").exit_code == 0
+    card = tmp_path / "m" / "model.json"
+    card.write_text(card.read_text().replace('"friends"', '"gone"'))
+    r = run("evaluate", "--data", small_dir, "--model", tmp_path / "m")
+    assert r.exit_code == 2
+    assert "feature schema differs" in r.output and "['gone']" in r.output, "brackets survive rich markup"
