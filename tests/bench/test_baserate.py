@@ -1,0 +1,64 @@
+"""Base-rate analyses against hand-computed cases."""
+
+import numpy as np
+import pytest
+
+from bench.baserate import (
+    BASE_RATES,
+    fpr_needed,
+    hash_matching_projection,
+    platform_projection,
+    precision_at_base_rate,
+)
+
+
+def test_precision_hand_computed():
+    # TPR 0.5, FPR 0.01 at pi 0.05: 0.025 / (0.025 + 0.0095) = 0.724637...
+    assert precision_at_base_rate(0.5, 0.01, 0.05) == pytest.approx(0.025 / 0.0345)
+    # The same classifier at pi 1e-4: 5e-5 / (5e-5 + 0.009999) ~ 0.004975
+    assert precision_at_base_rate(0.5, 0.01, 1e-4) == pytest.approx(5e-5 / (5e-5 + 0.01 * (1 - 1e-4)))
+
+
+def test_precision_falls_with_the_base_rate():
+    p = precision_at_base_rate(0.5, 1e-3, np.array(BASE_RATES))
+    assert np.all(np.diff(p) < 0)
+    assert precision_at_base_rate(0.0, 0.0, 0.1) == 0.0
+
+
+def test_fpr_needed_inverts_precision():
+    for pi in BASE_RATES:
+        for p in (0.95, 0.99):
+            f = fpr_needed(p, 0.5, pi)
+            assert 0 < f < 1
+            assert precision_at_base_rate(0.5, f, pi) == pytest.approx(p)
+    # Hand: p 0.99, TPR 0.5, pi 1e-6 -> 0.5e-6*0.01/(0.99*(1-1e-6)) ~ 5.05e-9
+    assert fpr_needed(0.99, 0.5, 1e-6) == pytest.approx(0.5e-6 * 0.01 / (0.99 * (1 - 1e-6)))
+
+
+def test_platform_projection_hand_computed():
+    pr = platform_projection(0.5, 1e-3, 1e-5, accounts=3e9, minutes_per_review=6)
+    assert pr.offenders == pytest.approx(3e4)
+    assert pr.true_flagged == pytest.approx(1.5e4)
+    assert pr.innocent_flagged == pytest.approx(3e9 * 1e-3 * (1 - 1e-5))
+    assert pr.innocent_per_offender_found == pytest.approx(pr.innocent_flagged / 1.5e4)
+    assert pr.reviewer_hours == pytest.approx(pr.flagged / 10)
+    assert platform_projection(0.0, 1e-3, 1e-5).innocent_per_offender_found == float("inf")
+
+
+def test_hash_matching_reference_row():
+    pr = hash_matching_projection(1e-5)
+    assert pr.innocent_flagged == pytest.approx(3e9 / 5e10 * (1 - 1e-5))
+    assert pr.innocent_per_offender_found < 1e-3
+
+
+@pytest.mark.parametrize("args", [(1.5, 0.1, 0.1), (0.5, -0.1, 0.1), (0.5, 0.1, np.nan)])
+def test_bad_rates(args):
+    with pytest.raises(ValueError, match="must lie in"):
+        precision_at_base_rate(*args)
+
+
+def test_bad_projection_inputs():
+    with pytest.raises(ValueError, match="precision must be > 0"):
+        fpr_needed(0.0, 0.5, 0.1)
+    with pytest.raises(ValueError, match="accounts"):
+        platform_projection(0.5, 0.1, 0.1, accounts=0)
