@@ -62,7 +62,7 @@ def summary(ds: Dataset, clustering_sample: int = CLUSTERING_SAMPLE) -> dict:
     from_minor = minor[coo.row]
     clustering, sampled = average_clustering(adj, clustering_sample)
     groomers = _groomers(ds)
-    msgs = ds.table("messages", ["dst", "media"])
+    msgs = ds.table("messages", ["dst"])
     one_to_one = int(pc.sum(pc.greater_equal(msgs["dst"], 0)).as_py() or 0)
     return {
         "path": str(ds.path),

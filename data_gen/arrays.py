@@ -11,7 +11,7 @@ def unique_sorted(keys: np.ndarray, return_counts: bool = False):
     numpy >= 2.3 answers `np.unique` on large int64 arrays with a hash table that is several
     times slower than sorting for the tens of millions of edge keys handled here.
     """
-    s = np.sort(keys, kind="stable" if keys.dtype.kind == "O" else None)
+    s = np.sort(keys)
     if len(s) == 0:
         return (s, np.zeros(0, dtype=np.int64)) if return_counts else s
     first = np.empty(len(s), dtype=bool)

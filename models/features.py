@@ -263,16 +263,21 @@ class Blocks:
         return _stack([self])
 
 
+def _write(out: np.ndarray, j: int, part: Blocks) -> int:
+    """Copy a part's blocks into out from column j on; returns the next free column."""
+    for b in part.blocks:
+        b = b.reshape(len(out), -1)
+        out[:, j : j + b.shape[1]] = b
+        j += b.shape[1]
+    return j
+
+
 def _stack(parts: list[Blocks]) -> Features:
     names = tuple(c for p in parts for c in p.names)
-    n = parts[0].blocks[0].shape[0]
-    out = np.empty((n, len(names)), dtype=np.float32)
+    out = np.empty((parts[0].blocks[0].shape[0], len(names)), dtype=np.float32)
     j = 0
     for p in parts:
-        for b in p.blocks:
-            b = b.reshape(n, -1)
-            out[:, j : j + b.shape[1]] = b
-            j += b.shape[1]
+        j = _write(out, j, p)
     assert j == len(names)
     return Features(names, out)
 
@@ -341,10 +346,7 @@ def build_features(view, as_of: int | None = None, recent_days: int = 7) -> Feat
         agg = _aggregate_groups if name == "group" else _aggregate
         part = agg(mats.pop(name), raw.X, name, raw.names)
         assert len(part.names) == widths[name], name
-        for b in part.blocks:
-            b = b.reshape(len(out), -1)
-            out[:, j : j + b.shape[1]] = b
-            j += b.shape[1]
+        j = _write(out, j, part)
         names += part.names
         del part
     return Features(tuple(names), out)
