@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from . import events as ev
 from .arrays import unique_sorted
 from .config import Scenario
-from .friendships import LOCAL, REGION, SCHOOL, WORK, CommunityIndex, edge_days, random_neighbour
+from .friendships import LOCAL, REGION, SCHOOL, WORK, CommunityIndex, edge_days, edge_key, random_neighbour
 from .partition import rng_for
 from .population import Population
 from .rhythm import DAY, sample_ts
@@ -74,7 +74,7 @@ def make_groups(scn: Scenario, seed: int, n_school: int, n_work: int, n_local: i
 
 
 def are_friends(st: ActivityState, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    key = np.minimum(a, b) * st.n + np.maximum(a, b)
+    key = edge_key(a, b, st.n)
     pos = np.minimum(np.searchsorted(st.keys, key), max(len(st.keys) - 1, 0))
     return (st.keys[pos] == key) if len(st.keys) else np.zeros(len(a), bool)
 

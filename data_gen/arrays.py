@@ -23,7 +23,7 @@ def unique_sorted(keys: np.ndarray, return_counts: bool = False):
     return s[first], np.diff(np.append(starts, len(s)))
 
 
-def _bits(x: int) -> int:
+def bits(x: int) -> int:
     return max(1, int(x).bit_length())
 
 
@@ -35,8 +35,8 @@ def argsort_keys(key: np.ndarray, key_max: int) -> np.ndarray:
     latter when key and index do not fit 63 bits together.
     """
     n = len(key)
-    idx_bits = _bits(max(n - 1, 1))
-    if _bits(max(key_max - 1, 1)) + idx_bits > 63:
+    idx_bits = bits(max(n - 1, 1))
+    if bits(max(key_max - 1, 1)) + idx_bits > 63:
         return np.argsort(key, kind="stable")
     packed = (key.astype(np.int64) << idx_bits) | np.arange(n, dtype=np.int64)
     packed.sort()
@@ -49,6 +49,6 @@ def time_order(ts: np.ndarray, ts_max: int, rng: np.random.Generator) -> np.ndar
     Ties are common (tens of millions of events over a few million seconds); breaking them
     by generation order would let a row's position hint at the stage or actor that made it.
     """
-    tie_bits = max(0, min(16, 63 - _bits(max(len(ts) - 1, 1)) - _bits(ts_max)))
+    tie_bits = max(0, min(16, 63 - bits(max(len(ts) - 1, 1)) - bits(ts_max)))
     noise = rng.integers(0, 1 << tie_bits, len(ts), dtype=np.int64) if tie_bits else 0
     return argsort_keys((ts.astype(np.int64) << tie_bits) | noise, ts_max << tie_bits)

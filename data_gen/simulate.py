@@ -28,7 +28,6 @@ from .activity import (
     memberships,
     stranger_conversations,
 )
-from .arrays import unique_sorted
 from .cascade import viral_cascades
 from .config import Scenario
 from .friendships import (
@@ -39,9 +38,11 @@ from .friendships import (
     CommunityIndex,
     adjacency,
     background_days,
-    canonical_keys,
     closure_partition,
+    edge_ends,
+    edge_key,
     graph_state,
+    merge_keys,
     stubs_partition,
 )
 from .partition import GLOBAL, map_partitions, partition_bounds, rng_for
@@ -104,18 +105,17 @@ def population(
 def friendships(
     scn: Scenario, seed: int, pop: Population, layout: Layout, workers: int = 1, progress: Progress | None = None
 ) -> tuple[np.ndarray, dict[int, CommunityIndex]]:
-    """Background friendship keys (u*n+v, u<v, sorted) and the community indexes used."""
+    """Background friendship keys (`friendships.edge_key`, sorted) and the community indexes used."""
     n = scn.accounts
     bounds = partition_bounds(n, scn.partition_size)
     k = len(bounds)
     gst = graph_state(scn, seed, bounds, pop, community_counts(layout))
-    stubs = _collect(stubs_partition, gst, k, workers, "friendships", progress)
-    keys1 = canonical_keys(np.concatenate(stubs), n)
-    del stubs
+    # Partitions return edge keys; the parent sorts and deduplicates them once per round.
+    keys1 = merge_keys(_collect(stubs_partition, gst, k, workers, "friendships", progress))
     adj1 = adjacency(keys1, n)
     closed = _collect(closure_partition, (gst, adj1), k, workers, "closure", progress)
-    keys = unique_sorted(np.concatenate([keys1, canonical_keys(np.concatenate(closed), n)]))
-    return keys, gst.indexes
+    del adj1
+    return merge_keys([keys1, *closed]), gst.indexes
 
 
 def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None) -> World:
@@ -269,13 +269,13 @@ def _assemble(
     accepted = np.concatenate([p["accepted"] for p in parts])
     # Friendships made inside the window come from accepted requests; keep the earliest day.
     new_u, new_v = requests.src[accepted], requests.dst[accepted]
-    new_keys = np.minimum(new_u, new_v) * n + np.maximum(new_u, new_v)
+    new_keys = edge_key(new_u, new_v, n)
     fk, fd = _union_earliest(keys, days, new_keys, requests.ts[accepted] // DAY)
     groups = _number_closed_groups(groups, parts)
     return World(
         scn=scn,
         pop=pop,
-        friends=(fk // n, fk % n, fd),
+        friends=(*edge_ends(fk, n), fd),
         requests=requests,
         accepted=accepted,
         messages=ev.Messages.concat([p["messages"] for p in parts] + [viral[0]]),

@@ -1,7 +1,7 @@
 import networkx as nx
 import numpy as np
 
-from data_gen.friendships import CommunityIndex, adjacency, canonical_keys, random_neighbour
+from data_gen.friendships import CommunityIndex, adjacency, canonical_keys, edge_ends, edge_key, random_neighbour
 
 
 def test_community_sampling_stays_inside_the_community():
@@ -22,7 +22,8 @@ def test_community_sampling_stays_inside_the_community():
 def test_canonical_keys_drop_self_loops_and_duplicates():
     pairs = np.array([[1, 2], [2, 1], [3, 3], [0, 4], [-1, 2], [4, 0]])
     keys = canonical_keys(pairs, 5)
-    np.testing.assert_array_equal(keys, [0 * 5 + 4, 1 * 5 + 2])
+    np.testing.assert_array_equal(keys, edge_key(np.array([0, 1]), np.array([4, 2]), 5))
+    np.testing.assert_array_equal(np.stack(edge_ends(keys, 5)), [[0, 1], [4, 2]])
 
 
 def test_adjacency_and_random_neighbour_match_networkx():
@@ -35,3 +36,37 @@ def test_adjacency_and_random_neighbour_match_networkx():
     nb = random_neighbour(adj, nodes, rng)
     for a, b in zip(nodes, nb, strict=True):
         assert (b == -1 and g.degree(a) == 0) or g.has_edge(a, b)
+
+
+def test_adjacency_is_the_sorted_symmetric_csr():
+    rng = np.random.default_rng(3)
+    n = 300
+    pairs = rng.integers(0, n, (2000, 2))
+    keys = canonical_keys(pairs, n)
+    adj = adjacency(keys, n)
+    u, v = edge_ends(keys, n)
+    ref = np.zeros((n, n), dtype=np.int32)
+    ref[u, v] = ref[v, u] = 1
+    np.testing.assert_array_equal(adj.toarray(), ref)
+    for r in range(n):  # neighbours in ascending order in every row
+        row = adj.indices[adj.indptr[r] : adj.indptr[r + 1]]
+        assert np.all(np.diff(row) > 0)
+
+
+def test_weighted_search_matches_searchsorted():
+    from data_gen.friendships import search_right
+
+    rng = np.random.default_rng(4)
+    cum = np.cumsum(rng.lognormal(0, 1, 5000))
+    u = rng.random(100_000) * cum[-1]
+    u[:50] = cum[:50]  # exact ties go right
+    np.testing.assert_array_equal(search_right(cum, u), np.searchsorted(cum, u, side="right"))
+
+
+def test_unit_weight_index_samples_uniformly():
+    comm = np.array([0, 1, 0, 1, 0, 2, -1])
+    idx = CommunityIndex.build(comm, None, 4)
+    got = idx.sample(np.array([0] * 3000 + [2, 3, -1]), np.random.default_rng(0))
+    assert set(got[:3000]) == {0, 2, 4}
+    assert np.all(np.bincount(got[:3000])[[0, 2, 4]] > 900)
+    assert got[3000] == 5 and got[3001] == -1 and got[3002] == -1
