@@ -8,9 +8,13 @@ the simulation can hold is carried to the base rates the paper argues about (1e-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
+from sklearn.metrics import roc_curve
+
+from .harm import Share, wilson_share
+from .metrics import check_scores
 
 # Content hash matching (PhotoDNA, paper 7.2.2): false-positive rate ~1 in 50 billion,
 # true-positive rate > 99%, in a non-adversarial setting.
@@ -82,3 +86,46 @@ def platform_projection(
 def hash_matching_projection(base_rate: float, accounts: float = 3e9, minutes_per_review: float = 5.0) -> Projection:
     """The content-scanning reference row: hash matching at FPR 1/5e10, TPR 0.99."""
     return platform_projection(HASH_TPR, HASH_FPR, base_rate, accounts, minutes_per_review)
+
+
+def analytic_curve(tpr: Share, fpr: Share, rates=BASE_RATES) -> list[dict]:
+    """Per base rate pi: precision(pi) at the operating threshold, with an interval carried
+    from the intervals of TPR and FPR (precision rises with TPR and falls with FPR, so the
+    bounds are precision(TPR_low, FPR_high) and precision(TPR_high, FPR_low)); and the FPR a
+    classifier with this TPR would need for precision 0.95 and 0.99 at pi."""
+    rows = []
+    for pi in rates:
+        rows.append(
+            {
+                "base_rate": float(pi),
+                "precision": float(precision_at_base_rate(tpr.value, fpr.value, pi)),
+                "ci_low": float(precision_at_base_rate(tpr.ci_low, fpr.ci_high, pi)),
+                "ci_high": float(precision_at_base_rate(tpr.ci_high, fpr.ci_low, pi)),
+                "fpr_needed_p95": float(fpr_needed(0.95, tpr.value, pi)),
+                "fpr_needed_p99": float(fpr_needed(0.99, tpr.value, pi)),
+            }
+        )
+    return rows
+
+
+def empirical_point(y_true, score, fpr: float) -> dict:
+    """What a classifier retrained at another base rate gives at the same false-positive
+    budget: the threshold is the lowest score whose FPR on this test split is <= `fpr`
+    (flag score >= threshold); returns the realised base rate, TPR and precision there with
+    Wilson intervals. Comparing this precision with `analytic_curve` at the same base rate
+    shows where the projection (TPR and FPR fixed) and retraining part."""
+    y, s = check_scores(y_true, score)
+    f, t, thr = roc_curve(y, s, drop_intermediate=False) if 0 < y.sum() < len(y) else (None, None, None)
+    if f is None:
+        raise ValueError("empirical_point needs both positives and negatives")
+    i = int(np.flatnonzero(f <= fpr).max())
+    flagged = s >= thr[i]
+    tp = int((flagged & (y == 1)).sum())
+    return {
+        "base_rate": float(y.mean()),
+        "fpr_target": float(fpr),
+        "threshold": float(thr[i]),
+        "fpr": float(f[i]),
+        "tpr": asdict(wilson_share(tp, int(y.sum()))),
+        "precision": asdict(wilson_share(tp, int(flagged.sum()))),
+    }

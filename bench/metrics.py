@@ -10,6 +10,7 @@ Definitions follow DESIGN.md "Metrics"; `evaluate_task` gives the JSON keys of
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import bootstrap
@@ -112,11 +113,79 @@ def stratified_interval(
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def all_metrics(y_true, score) -> np.ndarray:
+    """Every metric of `METRICS`, in its order, read off one PR curve and one ROC AUC.
+
+    The same definitions as the single functions above (tested equal), computed once per
+    bootstrap replicate instead of once per metric: the curve is the expensive part."""
+    y, s = check_scores(y_true, score)
+    if y.sum() == 0:
+        return np.array([np.nan, np.nan, *(0.0 for _ in PRECISIONS), *(0.0 for _ in RECALLS)])
+    precision, recall = _curve(y, s)
+    # Average precision exactly as scikit-learn defines it: sum over thresholds of
+    # (R_n - R_{n-1}) * P_n, the curve running from high to low thresholds.
+    r_desc, p_desc = recall[::-1], precision[::-1]
+    ap = float(np.sum(np.diff(np.concatenate([[0.0], r_desc])) * p_desc))
+    at_p = [float(recall[precision >= p].max()) if (precision >= p).any() else 0.0 for p in PRECISIONS.values()]
+    at_r = [float(precision[recall >= r].max()) if (recall >= r).any() else 0.0 for r in RECALLS.values()]
+    roc = float(roc_auc_score(y, s)) if y.sum() < len(y) else float("nan")
+    return np.array([roc, ap, *at_p, *at_r])
+
+
 def evaluate_task(y_true, score, n_resamples: int = 200, seed: int = 0) -> dict:
-    """Every metric with its 95% stratified bootstrap interval and the counts it rests on."""
+    """Every metric with its 95% stratified bootstrap interval and the counts it rests on.
+
+    One bootstrap for all metrics (scipy's vector-valued statistic), resampling positives
+    and negatives separately as `stratified_interval` does."""
     y, s = check_scores(y_true, score)
     out: dict = {"n_positive": int(y.sum()), "n_negative": int(len(y) - y.sum())}
-    for name, fn in METRICS.items():
-        lo, hi = stratified_interval(fn, y, s, n_resamples, seed=seed)
-        out[name] = {"value": fn(y, s), "ci_low": lo, "ci_high": hi}
+    values = all_metrics(y, s)
+    pos, neg = s[y == 1], s[y == 0]
+    lo = hi = np.full(len(values), np.nan)
+    if len(pos) >= 2 and len(neg) >= 2:
+        labels = np.concatenate([np.ones(len(pos), np.int8), np.zeros(len(neg), np.int8)])
+        res = bootstrap(
+            (pos, neg),
+            lambda p, n: all_metrics(labels, np.concatenate([p, n])),
+            n_resamples=n_resamples,
+            confidence_level=0.95,
+            method="percentile",
+            vectorized=False,
+            paired=False,
+            rng=np.random.default_rng(seed),
+        )
+        lo, hi = res.confidence_interval.low, res.confidence_interval.high
+    for i, name in enumerate(METRICS):
+        out[name] = {"value": float(values[i]), "ci_low": float(lo[i]), "ci_high": float(hi[i])}
     return out
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A score threshold and what it gives: accounts with score >= threshold are flagged."""
+
+    precision_target: float
+    threshold: float  # +inf when no threshold reaches the target: nothing is flagged
+    tpr: float
+    fpr: float
+    precision: float
+    n_positive: int
+    n_negative: int
+
+
+def operating_point(y_true, score, precision: float = 0.95) -> OperatingPoint:
+    """The threshold that realises `recall_at_precision(y, s, precision)`: the lowest score
+    threshold whose precision is at least `precision` (largest recall), with its TPR, FPR
+    and precision. Nothing flagged (threshold +inf, TPR = FPR = 0) when none reaches it."""
+    y, s = check_scores(y_true, score)
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    if n_pos:
+        prec, rec, thr = precision_recall_curve(y, s)
+        ok = np.flatnonzero(prec[:-1] >= precision)
+        if len(ok):
+            i = ok[np.argmax(rec[:-1][ok])]
+            t = float(thr[i])
+            flag = s >= t
+            fp = int((flag & (y == 0)).sum())
+            return OperatingPoint(precision, t, float(rec[i]), fp / max(n_neg, 1), float(prec[i]), n_pos, n_neg)
+    return OperatingPoint(precision, float("inf"), 0.0, 0.0, 0.0, n_pos, n_neg)

@@ -25,6 +25,9 @@ def _strings(col) -> np.ndarray:
 class TrainingData:
     view: object  # data_gen ObservableView
     as_of: int | None = None
+    # Train on one period only (drift analysis, paper 7.2.4): accounts of other periods are
+    # put in no split, so no label of theirs reaches fit(); they are still scored.
+    label_period: int | None = None
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -44,6 +47,16 @@ class TrainingData:
         sp = self.view.table("splits")
         out = np.empty(self.n, dtype=object)
         out[sp["account_id"].to_numpy()] = _strings(sp["split"])
+        if self.label_period is not None:
+            out[self.period != self.label_period] = "none"
+        return out
+
+    @cached_property
+    def period(self) -> np.ndarray:
+        """Period (1 or 2) per account_id."""
+        sp = self.view.table("splits", ["account_id", "period"])
+        out = np.ones(self.n, dtype=np.int8)
+        out[sp["account_id"].to_numpy()] = sp["period"].to_numpy()
         return out
 
     def _labels(self, table: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

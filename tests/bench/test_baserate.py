@@ -62,3 +62,29 @@ def test_bad_projection_inputs():
         fpr_needed(0.0, 0.5, 0.1)
     with pytest.raises(ValueError, match="accounts"):
         platform_projection(0.5, 0.1, 0.1, accounts=0)
+
+
+def test_analytic_curve_interval_from_tpr_fpr_bounds():
+    from bench.baserate import analytic_curve
+    from bench.harm import Share
+
+    tpr, fpr = Share(0.5, 0.4, 0.6, 5, 10), Share(0.01, 0.005, 0.02, 1, 100)
+    (row,) = analytic_curve(tpr, fpr, rates=(0.01,))
+    assert row["precision"] == pytest.approx(0.005 / (0.005 + 0.01 * 0.99))
+    assert row["ci_low"] == pytest.approx(0.004 / (0.004 + 0.02 * 0.99))
+    assert row["ci_high"] == pytest.approx(0.006 / (0.006 + 0.005 * 0.99))
+    assert row["fpr_needed_p95"] == pytest.approx(0.5 * 0.01 * 0.05 / (0.95 * 0.99))
+
+
+def test_empirical_point_matches_fpr_budget():
+    from bench.baserate import empirical_point
+
+    y = np.array([1, 1, 0, 1, 0, 0, 0, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.8, 0.5, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0])
+    p = empirical_point(y, s, fpr=1 / 7)  # one false positive allowed: threshold 0.8
+    assert p["threshold"] == 0.8 and p["fpr"] == pytest.approx(1 / 7)
+    assert (p["tpr"]["k"], p["tpr"]["n"]) == (2, 3)
+    assert (p["precision"]["k"], p["precision"]["n"]) == (2, 3)
+    assert p["base_rate"] == pytest.approx(0.3)
+    p0 = empirical_point(y, s, fpr=0.0)  # no false positive allowed: only 0.9
+    assert (p0["precision"]["k"], p0["precision"]["n"]) == (1, 1)

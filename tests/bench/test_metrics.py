@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 
 from bench.metrics import (
+    METRICS,
+    all_metrics,
     auprc,
     auroc,
     check_scores,
@@ -60,6 +62,16 @@ def test_against_brute_force_on_heavily_tied_scores(rows):
         assert precision_at_recall(y, s, r) == pytest.approx(_brute_precision_at_recall(y, s, r))
     if 0 < y.sum() < len(y):
         assert auroc(y, s) == pytest.approx(roc_auc_score(y, s))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 5)), min_size=1, max_size=40))
+def test_all_metrics_at_once_equal_the_single_functions(rows):
+    """evaluate_task's one-curve shortcut must give exactly the per-metric definitions."""
+    y = np.array([r[0] for r in rows])
+    s = np.array([r[1] for r in rows], dtype=float)
+    single = np.array([fn(y, s) for fn in METRICS.values()])
+    np.testing.assert_allclose(all_metrics(y, s), single, rtol=1e-12, atol=0, equal_nan=True)
 
 
 def test_one_positive():
