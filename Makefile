@@ -17,11 +17,11 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The main job. Until `lowbase run` lands (issue 6) it generates the quick preset
-# and prints its realism summary.
+# The main job: generate (cached), train DEC and every baseline, evaluate, analyse, log
+# to MLflow (sqlite:///mlflow.db here unless MLFLOW_TRACKING_URI says otherwise), print the
+# headline table and write the report under lowbase-work/reports/.
 run: venv
-	$(VENV)/bin/lowbase generate --scenario quick --seed 0 --out data/quick --overwrite --workers 2
-	$(VENV)/bin/lowbase inspect data/quick
+	$(VENV)/bin/lowbase run --preset quick --seed 0
 
 test: venv
 	$(VENV)/bin/ruff check .
@@ -32,6 +32,7 @@ lint: venv
 
 perf: venv
 	$(PY) bench/perf/generate.py
+	$(PY) bench/perf/run.py --preset quick
 
 clean:
-	rm -rf data .pytest_cache .ruff_cache
+	rm -rf data lowbase-work reports mlflow.db .pytest_cache .ruff_cache

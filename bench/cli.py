@@ -10,23 +10,21 @@ import json
 import os
 import sys
 import traceback
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from data_gen import GENERATOR_VERSION, ScenarioError, generate, load_scenario
+from data_gen import GENERATOR_VERSION, generate, load_scenario
 from data_gen.generate import stage_plan
-from data_gen.reader import DatasetError, open_dataset
-from data_gen.visibility import VisibilityError
-from data_gen.writer import OutputExistsError
-from models.protocol import ModelError, load_card
+from data_gen.reader import open_dataset
+from models.protocol import load_card
 
+from .config import RunConfigError
+from .console import err, out, user_errors
 from .evaluate import PredictionsError
 
 app = typer.Typer(
@@ -36,20 +34,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, soft_wrap=True)
-out = Console()
-
-USER_ERRORS = (ScenarioError, DatasetError, OutputExistsError, VisibilityError, ModelError, PredictionsError)
-
-
-@contextmanager
-def user_errors():
-    """Bad input -> one clear message and exit 2; nothing else is caught here."""
-    try:
-        yield
-    except USER_ERRORS as e:
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
-        raise typer.Exit(2) from None
 
 
 def _progress(scn, quiet: bool):
@@ -281,6 +265,211 @@ def _print_metrics(result: dict) -> None:
         ]
         t.add_row(task, f"{m['n_positive']:,} / {m['n_negative']:,}", *cells)
     out.print(t)
+
+
+def _fmt(cell, digits: int = 3) -> str:
+    """A figure with its interval when it has one; small or large numbers in e-notation."""
+    if cell is None:
+        return ""
+    if isinstance(cell, dict):
+        v = _fmt(cell.get("value"), digits)
+        lo, hi = cell.get("ci_low"), cell.get("ci_high")
+        if lo is None or hi is None:
+            return v
+        return f"{v} [{_fmt(lo, 2)}, {_fmt(hi, 2)}]"
+    if cell == "inf" or cell == float("inf"):
+        return "inf (none found)"
+    if isinstance(cell, float):
+        return f"{cell:.{digits}g}" if cell and (abs(cell) < 1e-3 or abs(cell) >= 1e4) else f"{cell:.{digits}f}"
+    return str(cell)
+
+
+HEADLINE_COLUMNS = (
+    ("task", "task"),
+    ("scenario", "scenario"),
+    ("n_positive", "n pos"),
+    ("auroc", "AUROC"),
+    ("recall_at_p95", "recall@P0.95"),
+    ("recall_at_p99", "recall@P0.99"),
+    ("precision_at_base_rate", "precision at base rate"),
+    ("innocent_per_offender", "innocent flagged per offender found"),
+    ("detection_before_harm", "detection before harm"),
+)
+
+
+def _print_headline(rows: list[dict], title: str) -> None:
+    t = Table(title=title)
+    for _, label in HEADLINE_COLUMNS:
+        t.add_column(label, justify="left" if label in ("task", "scenario") else "right")
+    for row in rows:
+        t.add_row(*(escape(_fmt(row.get(key))) for key, _ in HEADLINE_COLUMNS))
+    out.print(t)
+
+
+def _step_printer(quiet: bool):
+    import time
+
+    start = time.perf_counter()
+
+    def step(msg: str) -> None:
+        if not quiet:
+            err.print(f"[dim]{time.perf_counter() - start:7.1f}s[/] {escape(msg)}", highlight=False)
+
+    return step
+
+
+def _overrides(items: list[str]) -> dict:
+    """KEY=VALUE pairs, values read as YAML (numbers, booleans, lists)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise RunConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. harm.groomer_rate=0.01")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise RunConfigError(f"--set {item!r}: value is not valid YAML") from None
+    return out
+
+
+@app.command("run")
+def run_cmd(
+    preset: Annotated[str, typer.Option(help="Preset (quick, standard) or a scenario YAML file.")] = "quick",
+    seed: Annotated[int, typer.Option(min=0, max=2**31 - 1, help="Random seed (data and models).")] = 0,
+    accounts: Annotated[int | None, typer.Option(min=200, help="Override the scenario's number of accounts.")] = None,
+    models: Annotated[str, typer.Option(help="Comma-separated models; the first is the primary.")] = (
+        "dec,gbdt-raw,logreg,rules,random"
+    ),
+    visibility: Annotated[str, typer.Option(help="Metadata visibility: full, sealed_sender, minimal.")] = "full",
+    workdir: Annotated[Path, typer.Option(help="Dataset cache, models and reports go here.")] = Path("lowbase-work"),
+    workers: Annotated[int, typer.Option(min=1, max=256, help="Generator processes.")] = 2,
+    resamples: Annotated[int, typer.Option(min=10, max=100_000, help="Bootstrap resamples per interval.")] = 200,
+    drift: Annotated[bool, typer.Option(help="Also train on period 1 and test on period 2 of a drift variant.")] = True,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Scenario field override KEY=VALUE, e.g. harm.groomer_rate=0.01 (repeatable)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
+) -> None:
+    """The main job: generate (or reuse), train DEC and every baseline, evaluate, analyse,
+    log to MLflow, print the headline table and write the report."""
+    from bench.config import make_run_config, resolve_scenario
+    from bench.runner import run_and_log
+
+    with user_errors():
+        cfg = make_run_config(
+            preset=preset,
+            seed=seed,
+            accounts=accounts,
+            models=tuple(m for m in models.split(",") if m),
+            visibility=visibility,
+            workers=workers,
+            resamples=resamples,
+            drift=drift,
+            overrides=_overrides(set_ or []),
+        )
+        resolve_scenario(cfg)  # a bad --set fails now, before any work
+        done = run_and_log(cfg, workdir, _step_printer(quiet))
+    _print_headline(
+        done.results["headline"],
+        f"lowbase run: {done.results['scenario']['name']}, seed {seed}, "
+        f"primary model {done.results['primary']} (value [95% interval])",
+    )
+    err.print(
+        f"report: {done.report / 'report.html'}\nMLflow run {done.run_id} in experiment lowbase-run "
+        f"({done.uri}); `lowbase ui` to browse. {done.timing}",
+        highlight=False,
+    )
+
+
+@app.command("sweep")
+def sweep_cmd(
+    sweep_file: Annotated[
+        Path, typer.Argument(help="Sweep YAML: name, base (run fields), grid (run or dotted scenario fields).")
+    ],
+    jobs: Annotated[int, typer.Option(min=1, max=64, help="Children computed in parallel (processes).")] = 1,
+    workdir: Annotated[Path, typer.Option(help="Dataset cache, models and reports go here.")] = Path("lowbase-work"),
+    quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
+) -> None:
+    """A grid of runs as one MLflow parent run with nested children; a rerun skips the
+    children that already finished."""
+    from bench.sweep import SweepError, expand, load_sweep, run_sweep
+
+    step = _step_printer(quiet)
+    with user_errors():
+        try:
+            n = len(expand(load_sweep(sweep_file), str(sweep_file)))
+            step(f"sweep {sweep_file}: {n} children, {jobs} at a time")
+            res = run_sweep(sweep_file, workdir, jobs, on_child=lambda key, status: step(f"child {key}: {status}"))
+        except SweepError as e:
+            raise RunConfigError(str(e)) from None
+    t = Table(title=f"sweep {sweep_file.name}: {len(res['ran'])} ran, {len(res['skipped'])} skipped (finished before)")
+    rows = res["summary"]
+    for col in rows[0]:
+        t.add_column(col, justify="left" if col in rows[0] and not col.count("/") else "right")
+    for row in rows:
+        t.add_row(*(escape(_fmt(v)) if v is not None else "" for v in row.values()))
+    out.print(t)
+    err.print(f"MLflow parent run {res['parent']} in experiment lowbase-sweep", highlight=False)
+
+
+@app.command("report")
+def report_cmd(
+    run_id: Annotated[
+        str | None, typer.Option(help="MLflow run id (default: the latest finished lowbase run).")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default reports/RUN_ID).")] = None,
+) -> None:
+    """HTML and Markdown report with plots, rebuilt from a run's results in MLflow."""
+    import mlflow
+
+    from bench.report import write_report
+    from bench.tracking import latest_run, setup, tracking_uri
+
+    with user_errors():
+        client = setup()
+        rid = run_id or latest_run(client)
+        if rid is None:
+            raise RunConfigError(
+                f"no finished run in experiment lowbase-run at {tracking_uri()}; run `lowbase run` first"
+            )
+        try:
+            client.get_run(rid)
+        except mlflow.exceptions.MlflowException:
+            raise RunConfigError(f"--run-id {rid}: no such run at {tracking_uri()}") from None
+        try:
+            local = client.download_artifacts(rid, "results/results.json")
+        except (mlflow.exceptions.MlflowException, OSError):
+            raise RunConfigError(f"run {rid} has no results/results.json artifact (not a lowbase run?)") from None
+        results = json.loads(Path(local).read_text())
+        target = out_dir or Path("reports") / rid
+        write_report(results, target)
+    err.print(f"report: {target / 'report.html'} and {target / 'report.md'}", highlight=False)
+
+
+@app.command("ui")
+def ui_cmd(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 5000,
+) -> None:
+    """Start the MLflow UI on the tracking store (MLFLOW_TRACKING_URI or sqlite:///mlflow.db)."""
+    from bench.tracking import setup, tracking_uri
+    from bench.ui import serve
+
+    setup()  # the experiments exist even before the first run, so the UI is not empty
+    err.print(f"MLflow UI for {tracking_uri()} at http://{host}:{port} (Ctrl-C stops it)", highlight=False)
+    serve(tracking_uri(), host, port)
+
+
+def _add_leaderboard() -> None:
+    from .leaderboard.cli import app as leaderboard
+
+    app.add_typer(leaderboard, name="leaderboard")
+
+
+_add_leaderboard()
 
 
 @app.callback(invoke_without_command=True)

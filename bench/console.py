@@ -1,0 +1,49 @@
+"""What every `lowbase` command shares: the two consoles and the bad-input contract.
+
+Bad input (any error type below) prints one message naming the field or file and exits 2;
+everything else propagates to `cli.main`, which maps it to exit 1.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from data_gen import ScenarioError
+from data_gen.reader import DatasetError
+from data_gen.visibility import VisibilityError
+from data_gen.writer import OutputExistsError
+from models.protocol import ModelError
+
+from .config import RunConfigError
+from .evaluate import PredictionsError
+from .leaderboard.submission import SubmissionError
+from .leaderboard.suite import SuiteError
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console()
+
+USER_ERRORS = (
+    ScenarioError,
+    DatasetError,
+    OutputExistsError,
+    VisibilityError,
+    ModelError,
+    PredictionsError,
+    RunConfigError,
+    SuiteError,
+    SubmissionError,
+)
+
+
+@contextmanager
+def user_errors():
+    """Bad input -> one clear message and exit 2; nothing else is caught here."""
+    try:
+        yield
+    except USER_ERRORS as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        raise typer.Exit(2) from None

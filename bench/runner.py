@@ -1,0 +1,83 @@
+"""One `lowbase run`: pipeline -> results.json -> report -> MLflow, with its timings.
+
+Kept apart from the pipeline so a sweep can run many pipelines in worker processes and
+log them all from one process (the only writer to the SQLite store).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import RunConfig, resolve_scenario, run_name
+from .pipeline import json_safe, run_pipeline
+
+
+@dataclass
+class Done:
+    results: dict
+    run_id: str | None
+    report: Path
+    uri: str
+    timing: str
+
+
+def write_json_atomic(obj, path: Path) -> Path:
+    """Write to a temporary sibling, then rename: never a half-written JSON file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(json_safe(obj), indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, dict, Path, Path]:
+    """Run the pipeline and write results.json and the report; no MLflow (safe in any
+    process). Returns (name, results, results path, report dir)."""
+    from .report import write_report
+
+    workdir = Path(workdir)
+    name = run_name(cfg, resolve_scenario(cfg))
+    t0 = time.perf_counter()
+    results = run_pipeline(cfg, workdir / "datasets", workdir / "models" / name, step)
+    results["timing"] = {"pipeline_s": time.perf_counter() - t0}
+    results = json_safe(results)
+    path = write_json_atomic(results, workdir / "runs" / name / "results.json")
+    step("writing the report")
+    report = workdir / "reports" / name
+    write_report(results, report)
+    return name, results, path, report
+
+
+def log(client, name: str, results: dict, results_path: Path, report: Path, **kw) -> str:
+    from .tracking import log_run
+
+    artifacts = {
+        "report": report,
+        "results": results_path,
+        "dataset": Path(results["dataset"]["path"]) / "dataset.json",
+    }
+    return log_run(client, results, artifacts, run_name=name, **kw)
+
+
+def run_and_log(cfg: RunConfig, workdir: Path, step) -> Done:
+    """The main job: set up the store first (a bad MLFLOW_TRACKING_URI fails in seconds, not
+    after the run), compute, then log in batches and record how long logging took."""
+    from .tracking import log_batch, setup, tracking_uri
+
+    t0 = time.perf_counter()
+    client = setup()
+    t_setup = time.perf_counter() - t0
+    name, results, path, report = compute(cfg, workdir, step)
+    step("logging to MLflow")
+    t1 = time.perf_counter()
+    rid = log(client, name, results, path, report)
+    t_log = time.perf_counter() - t1 + t_setup
+    total = time.perf_counter() - t0
+    log_batch(client, rid, {"timing/total_s": total, "timing/mlflow_s": t_log, "timing/mlflow_share": t_log / total})
+    timing = f"total {total:.0f} s, of which MLflow {t_log:.1f} s ({t_log / total:.1%})"
+    return Done(results, rid, report, tracking_uri(), timing)
