@@ -42,7 +42,7 @@ def prepare_cmd(
         s = load_suite(suite)
         ds = prepare(s, root, workers, _step)
     for name, d in ds.items():
-        out.print(f"{s.suite}/{name}: {d.path} fingerprint {d.meta['fingerprint'][:16]} ok", highlight=False)
+        print(f"{s.suite}/{name}: {d.path} fingerprint {d.meta['fingerprint'][:16]} ok")
 
 
 @app.command("submit")

@@ -28,7 +28,6 @@ from .submission import sha256_file
 from .suite import Suite, scored_ids, split_ids, truth_for
 
 ENTRY_FORMAT = "lowbase-entry/1"
-SHOWN = ("auroc", "recall_at_p95", "recall_at_p99")
 
 
 class EntryError(ValueError):
@@ -188,34 +187,42 @@ def _same(a, b, tol: float = 1e-12) -> bool:
     return a == b
 
 
-def _cell(f: dict | None) -> str:
+def _mean(f: dict | None, std: bool = False) -> str:
     if not f or f.get("mean") is None:
         return "n/a"
-    return f"{f['mean']:.3f} ± {f['std']:.3f}" if f.get("std") else f"{f['mean']:.3f}"
+    return f"{f['mean']:.3f} ± {f['std']:.3f}" if std and f.get("std") else f"{f['mean']:.3f}"
 
 
 def table_rows(entries: list[dict], suite: Suite) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: one row per entry, one column per scenario/task/metric shown,
-    sorted by the first groomer recall@P0.95 column (then name)."""
-    cols = [(sc, task, m) for sc, spec in suite.scenarios.items() for task in spec.tasks[:1] for m in SHOWN]
-    header = ["entry", "seeds", *(f"{sc}/{task} {m}" for sc, task, m in cols)]
-    key_col = next((c for c in cols if c[1] == "groomer" and c[2] == "recall_at_p95"), cols[0])
+    """Header and rows: one row per entry, one column per scenario (its first task) with
+    AUROC (mean ± std over seeds) / recall@P0.95 (mean); sorted by the groomer scenario's
+    recall@P0.95, then AUROC, then name."""
+    cols = [(sc, spec.tasks[0]) for sc, spec in suite.scenarios.items()]
+    header = ["entry", "seeds", *(f"{sc}: {task}" for sc, task in cols)]
+    first = next((c for c in cols if c[1] == "groomer"), cols[0])
+
+    def fig(e, sc, task, m):
+        return e["figures"].get(sc, {}).get(task, {}).get(m)
 
     def key(e):
-        v = e["figures"].get(key_col[0], {}).get(key_col[1], {}).get(key_col[2], {}).get("mean")
-        return (-(v if v is not None else -1), e["name"])
+        r, a = (fig(e, *first, m) or {} for m in ("recall_at_p95", "auroc"))
+        return (-(r.get("mean") or 0.0), -(a.get("mean") or 0.0), e["name"])
 
     rows = []
     for e in sorted(entries, key=key):
-        rows.append(
-            [e["name"], str(len(e["seeds"])), *(_cell(e["figures"].get(sc, {}).get(t, {}).get(m)) for sc, t, m in cols)]
-        )
+        cells = [
+            f"{_mean(fig(e, sc, t, 'auroc'), std=True)} / {_mean(fig(e, sc, t, 'recall_at_p95'))}" for sc, t in cols
+        ]
+        rows.append([e["name"], str(len(e["seeds"])), *cells])
     return header, rows
+
+
+LEGEND = "Cells: AUROC (mean ± std over seeds) / recall at precision 0.95 (mean), on each scenario's test split."
 
 
 def markdown(entries: list[dict], suite: Suite) -> str:
     header, rows = table_rows(entries, suite)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [LEGEND, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
@@ -228,7 +235,7 @@ def html_table(entries: list[dict], suite: Suite) -> str:
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(suite.suite)} leaderboard</title>"
         "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
         "td:first-child{text-align:left}table{border-collapse:collapse}</style>"
-        f"<h1>{html.escape(suite.suite)}</h1><p>mean ± std over seeds; test split of each scenario.</p>"
+        f"<h1>{html.escape(suite.suite)}</h1><p>{html.escape(LEGEND)}</p>"
         f"<table><tr>{th}</tr>{body}</table>\n"
     )
 
