@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arrays import unique_sorted
+from .arrays import bits, unique_sorted
 from .rhythm import DAY
 
 IMAGE, LINK = 1, 3  # media codes (events.IMAGE, events.LINK)
@@ -47,20 +47,35 @@ def _count(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
 
 def account_stats(x: Interactions) -> dict[str, np.ndarray]:
     n = x.n
+    sh = bits(max(n - 1, 1))  # pair key (a << sh) | b: ordered like (a, b), no division
     one = x.msg_dst >= 0  # 1:1 messages; group messages have dst -1
     src, dst = x.msg_src[one].astype(np.int64), x.msg_dst[one].astype(np.int64)
     link = x.msg_media[one] == LINK
     # One sort of (sender, recipient, is-link) keys serves every per-pair statistic.
-    uk, cnt = unique_sorted((src * n + dst) * 2 + link, return_counts=True)
+    key = src << (sh + 1)
+    key |= dst << 1
+    key |= link
+    uk, cnt = unique_sorted(key, return_counts=True)
+    del key
     p_link = (uk & 1).astype(bool)
     pair = uk >> 1
-    ps, pd = pair // n, pair % n
+    del uk
+    ps, pd = pair >> sh, pair & ((1 << sh) - 1)
     first = np.ones(len(pair), dtype=bool)  # first row of each (sender, recipient) pair
-    first[1:] = pair[1:] != pair[:-1]
+    np.not_equal(pair[1:], pair[:-1], out=first[1:])
     # Directed friendship keys, sorted: the sorted pair keys then search them in order.
-    fk = np.sort(np.concatenate([x.friend_src * n + x.friend_dst, x.friend_dst * n + x.friend_src]))
-    pos = np.minimum(np.searchsorted(fk, pair), max(len(fk) - 1, 0))
+    fs, fd = x.friend_src.astype(np.int64, copy=False), x.friend_dst.astype(np.int64, copy=False)
+    nf = len(fs)
+    fk = np.empty(2 * nf, dtype=np.int64)
+    np.left_shift(fs, sh, out=fk[:nf])
+    fk[:nf] |= fd
+    np.left_shift(fd, sh, out=fk[nf:])
+    fk[nf:] |= fs
+    fk.sort()
+    pos = np.searchsorted(fk, pair)
+    np.minimum(pos, max(len(fk) - 1, 0), out=pos)
     stranger = fk[pos] != pair if len(fk) else np.ones(len(pair), bool)
+    del fk, pos
     sent = _count(ps, n, cnt)
     links = _count(ps[p_link], n, cnt[p_link])
     req_sent = _count(x.req_src, n)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from . import actors
 from . import events as ev
-from .arrays import argsort_keys, time_order
+from .arrays import BLOCK, argsort_keys, bits, time_order
 from .contract import SPLITS, schema_for
 from .labels import (
     HUMAN_SOURCES,
@@ -205,30 +205,67 @@ def label_tables(world: World, lab: Labelled, ids: Ids, seed: int) -> Iterator[t
 
 def _friendships_table(friends, perm: np.ndarray, n: int) -> pa.Table:
     """Edges as (src < dst) in public ids, sorted by (src, dst). Keys are unique, so the day
-    rides in the low bits of one packed sort key instead of an argsort."""
+    rides in the low bits of one packed sort key instead of an argsort. In-place arithmetic
+    on two buffers: fresh temporaries of this size cost more in page faults than in work."""
     u, v, day = perm[friends[0]], perm[friends[1]], friends[2]
-    key = np.minimum(u, v) * n + np.maximum(u, v)
-    del u, v
+    s = bits(max(n - 1, 1))  # key = (min << s) | max: ordered like (min, max)
+    key = np.minimum(u, v)
+    np.maximum(u, v, out=v)
+    del u
+    key <<= s
+    key |= v
     day_bits, offset = 14, 1 << 13  # days in [-8192, 8192), see config limits
-    if n * n < 1 << (63 - day_bits):
-        key = np.sort((key << day_bits) | (day.astype(np.int64) + offset))
-        day = ((key & ((1 << day_bits) - 1)) - offset).astype(np.int32)
+    if 2 * s + day_bits <= 63:
+        key <<= day_bits
+        np.add(day, offset, out=v)
+        key |= v
+        key.sort()
+        np.bitwise_and(key, (1 << day_bits) - 1, out=v)
+        v -= offset
+        day = v.astype(np.int32)
         key >>= day_bits
     else:
-        order = argsort_keys(key, n * n)
+        order = argsort_keys(key, 1 << (2 * s))
         key, day = key[order], day[order]
-    return _table("friendships", {"src": key // n, "dst": key % n, "day": day})
+    np.bitwise_and(key, (1 << s) - 1, out=v)
+    key >>= s
+    return _table("friendships", {"src": key, "dst": v, "day": day})
 
 
 def _messages_table(m: ev.Messages, perm: np.ndarray, end: int, rng: np.random.Generator) -> pa.Table:
-    dst = np.where(m.dst >= 0, perm[np.maximum(m.dst, 0)], ev.NO_DST)
+    """Messages in time order. The biggest table: its columns are gathered block by block
+    into preallocated arrays (a block of the order stays in cache across the columns), ids
+    through an int32 copy of `perm`, and the timestamps come sorted out of the sort itself."""
+    n = len(m)
+    order, ts = time_order(m.ts, end, rng, sorted_ts=True)
+    perm32 = perm.astype(np.int32) if len(perm) < 2**31 else perm
+    src = np.empty(n, dtype=perm32.dtype)
+    dst = np.empty(n, dtype=perm32.dtype)
+    size = np.empty(n, dtype=m.size_bytes.dtype)
+    group = np.empty(n, dtype=m.group_id.dtype)
+    media = np.empty(n, dtype=m.media.dtype)
+    forwarded = np.empty(n, dtype=bool)
+    for lo in range(0, n, BLOCK):
+        hi = min(lo + BLOCK, n)
+        o = order[lo:hi]
+        np.take(perm32, m.src[o], out=src[lo:hi])
+        d = m.dst[o]
+        group_msg = d < 0
+        d[group_msg] = 0
+        np.take(perm32, d, out=dst[lo:hi])
+        dst[lo:hi][group_msg] = ev.NO_DST
+        np.take(m.size_bytes, o, out=size[lo:hi])
+        np.take(m.group_id, o, out=group[lo:hi])
+        np.take(m.media, o, out=media[lo:hi])
+        np.take(m.forwarded, o, out=forwarded[lo:hi])
+    del order
     cols = {
-        "src": perm[m.src],
+        "src": src,
         "dst": dst,
-        "ts": m.ts,
-        "size_bytes": m.size_bytes,
-        "media": (m.media, ev.MEDIA),
-        "group_id": m.group_id,
-        "forwarded": m.forwarded,
+        "ts": ts,
+        "size_bytes": size,
+        "media": (media, ev.MEDIA),
+        "group_id": group,
+        "forwarded": forwarded,
     }
-    return _table("messages", cols, time_order(m.ts, end, rng))
+    return _table("messages", cols)
