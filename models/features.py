@@ -4,19 +4,32 @@ DEC (Xu et al. 2021; paper 7.1.2) describes each account by how it sits in the g
 behaves towards its first- and second-order neighbours. Here: raw per-account features
 (account fields and counts, computed with bincounts), then for several edge types
 (friendship, accepted request, message, group co-membership) the count, sum, mean, max and
-standard deviation of the neighbours' raw features, and the mean over second-order
-neighbours, all through scipy sparse products (max through `np.maximum.reduceat` over CSR
-rows). Message and request edges also get a recent-window variant.
+standard deviation of the neighbours' raw features, a few neighbour quantiles, and the
+mean over second-order neighbours. Message and request edges also get a recent-window
+variant.
+
+How each aggregate is computed (all exact, all vectorised):
+
+- count, sum, mean, std and the second-order mean come from scipy sparse products: one
+  `A @ [X | X*X]` per relation (sum and sum of squares in one pass over A) and `A @ (A @ X)`
+  for two hops; groups go through the account x group matrix M, `M @ (M^T @ [X | X*X])`.
+- max and the quantiles are not products. Rows are taken in blocks of equal degree d, the
+  neighbours' raw rows are gathered into a (d, rows, k) block that fits in cache, and the
+  block is reduced over its first axis (max) or sorted along it (quantiles: the value at
+  rank floor(q*(d-1)), a lower quantile). Each block costs about what the product spends on
+  the same rows, with no per-row or per-column Python work.
 
 Everything is read through a dataset `ObservableView`, so metadata visibility applies:
 under `sealed_sender` message edges (which need the sender) disappear, under `minimal`
 only account fields and per-account counts remain. `as_of` (seconds since the window
 start) restricts every event to what had happened by then, for scoring at checkpoints.
+Each table is read once per `build_features` call.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow.compute as pc
@@ -48,43 +61,64 @@ def _count(idx: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(idx, minlength=n)[:n].astype(np.float64)
 
 
-def _adjacency(u: np.ndarray, v: np.ndarray, n: int, symmetric: bool = True) -> sp.csr_matrix:
-    """0/1 CSR adjacency (duplicates collapse), symmetric unless said otherwise."""
+def _pair_keys(u: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
+    """Sorted distinct undirected pairs (u != v, both known) as keys lo * n + hi."""
     ok = (u >= 0) & (v >= 0) & (u != v)
-    u, v = u[ok], v[ok]
-    if symmetric:
-        u, v = np.concatenate([u, v]), np.concatenate([v, u])
-    m = sp.csr_matrix((np.ones(len(u), dtype=np.float32), (u, v)), shape=(n, n))
-    m.data[:] = 1.0
-    m.sort_indices()
+    u, v = u[ok].astype(np.int64), v[ok].astype(np.int64)
+    key = np.minimum(u, v) * n + np.maximum(u, v)
+    if len(key) > 1 and not (key[1:] > key[:-1]).all():  # friendships arrive sorted and distinct
+        key = unique_sorted(key)
+    return key
+
+
+def _symmetric(key: np.ndarray, n: int) -> sp.csr_matrix:
+    """0/1 symmetric CSR adjacency from sorted distinct undirected keys, with sorted rows.
+
+    Each row r holds the pairs (lo, r) then (r, hi); listing the first kind before the
+    second, each in key order, lets the counting sort of coo -> csr (which keeps the input
+    order within a row) produce sorted rows with no sort and no duplicates to sum."""
+    lo, hi = np.divmod(key, n)
+    rows, cols = np.concatenate([hi, lo]), np.concatenate([lo, hi])
+    m = sp.coo_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, n)).tocsr()
+    assert m.has_canonical_format
     return m
 
 
+def _adjacency(u: np.ndarray, v: np.ndarray, n: int) -> sp.csr_matrix:
+    """0/1 symmetric CSR adjacency (duplicates and self-loops dropped)."""
+    return _symmetric(_pair_keys(u, v, n), n)
+
+
 class _Events:
-    """The visible event tables, cut at `as_of`."""
+    """The visible event tables, cut at `as_of`, each read once."""
 
     def __init__(self, view, as_of: int | None):
         self.view, self.n = view, view.n_accounts
         self.as_of = as_of
         self.edges = view.level != "minimal"
+        self.days = view.dataset.meta["scenario"]["activity"]["days"]
+        self.end = self.days * DAY if as_of is None else as_of
 
     def _cut(self, table, ts_col: str):
         if self.as_of is None:
             return table
         return table.filter(pc.less(table[ts_col], self.as_of))
 
+    @cached_property
     def friendships(self):
-        f = self.view.table("friendships")
+        f = self.view.table("friendships", ["src", "dst", "day"])
         if self.as_of is not None:
             f = f.filter(pc.less(pc.multiply(f["day"].cast("int64"), DAY), self.as_of))
         return f["src"].to_numpy(), f["dst"].to_numpy()
 
+    @cached_property
     def requests(self):
-        r = self._cut(self.view.table("contact_requests"), "ts")
+        r = self._cut(self.view.table("contact_requests", ["src", "dst", "ts", "accepted"]), "ts")
         return r["src"].to_numpy(), r["dst"].to_numpy(), r["ts"].to_numpy(), r["accepted"].to_numpy(False)
 
+    @cached_property
     def messages(self):
-        m = self._cut(self.view.table("messages", ["src", "dst", "ts", "media", "forwarded", "group_id"]), "ts")
+        m = self._cut(self.view.table("messages", ["src", "dst", "ts", "media", "forwarded"]), "ts")
         return (
             m["src"].to_numpy(),
             m["dst"].to_numpy(),
@@ -93,8 +127,16 @@ class _Events:
             m["forwarded"].to_numpy(False),
         )
 
+    @cached_property
+    def direct_pairs(self) -> np.ndarray:
+        """Sorted distinct (sender, recipient) keys src * n + dst of visible 1:1 messages."""
+        ms, md = self.messages[:2]
+        ok = (md >= 0) & (ms >= 0)
+        return unique_sorted(ms[ok].astype(np.int64) * self.n + md[ok])
+
+    @cached_property
     def memberships(self):
-        g = self._cut(self.view.table("group_members"), "joined_ts")
+        g = self._cut(self.view.table("group_members", ["account_id", "group_id", "joined_ts"]), "joined_ts")
         return g["account_id"].to_numpy(), g["group_id"].to_numpy()
 
     def reports(self):
@@ -104,10 +146,13 @@ class _Events:
 
 def raw_features(view, as_of: int | None = None) -> Features:
     """Account fields and per-account counts: DEC's non-graph features."""
-    n = view.n_accounts
+    return _raw(_Events(view, as_of))
+
+
+def _raw(ev: _Events) -> Features:
+    view, n = ev.view, ev.n
     acc = view.table("accounts")
-    days = view.dataset.meta["scenario"]["activity"]["days"]
-    now_day = days if as_of is None else as_of / DAY
+    now_day = ev.days if ev.as_of is None else ev.as_of / DAY
     cols: dict[str, np.ndarray] = {
         "account_age_days": now_day - acc["signup_day"].to_numpy().astype(np.float64),
         "asserted_age": acc["asserted_age"].to_numpy().astype(np.float64),
@@ -116,41 +161,47 @@ def raw_features(view, as_of: int | None = None) -> Features:
         "anonymizer": acc["anonymizer"].to_numpy(False).astype(np.float64),
         "profile_completeness": acc["profile_completeness"].to_numpy().astype(np.float64),
     }
-    ev = _Events(view, as_of)
     if not ev.edges:
         c = view.counts()
         for name in c.column_names[1:]:
             cols[name] = c[name].to_numpy().astype(np.float64)
         return _pack(cols)
-    fs, fd = ev.friendships()
-    cols["friends"] = _count(np.concatenate([fs, fd]), n)
-    rs, rd, _, acc_r = ev.requests()
+    fs, fd = ev.friendships
+    cols["friends"] = _count(fs, n) + _count(fd, n)
+    rs, rd, _, acc_r = ev.requests
     cols["requests_sent"] = _count(rs, n)
     cols["requests_received"] = _count(rd, n)
     cols["requests_accepted"] = _count(rs[acc_r], n)
     cols["request_reject_rate"] = _rate(cols["requests_sent"] - cols["requests_accepted"], cols["requests_sent"])
-    ms, md, mts, media, fwd = ev.messages()
+    ms, md, mts, media, fwd = ev.messages
     one = md >= 0
     known = ms >= 0  # the sender is hidden under sealed sender
-    cols["messages_received"] = _count(md[one], n)
     hour = (mts // 3600) % 24
-    night_recv = one & ((hour < 6) | (hour >= 23))
-    cols["night_received_share"] = _rate(_count(md[night_recv], n), cols["messages_received"])
+    night = (hour < 6) | (hour >= 23)
+    # One bincount per direction: key = (media code, night) * n + account.
+    slot = np.where(media >= 0, media, len(MEDIA)).astype(np.int64) * 2 + night
+    recv = np.bincount(slot[one] * n + md[one], minlength=2 * (len(MEDIA) + 1) * n).reshape(-1, 2, n)
+    recv = recv.astype(np.float64)
+    cols["messages_received"] = recv.sum(axis=(0, 1))
+    cols["night_received_share"] = _rate(recv[:, 1].sum(axis=0), cols["messages_received"])
     # The schema depends on the visibility level only, never on what the data happens to
     # hold, so a model's feature schema is stable across checkpoints and datasets.
     if view.level == "full":
-        cols["messages_sent"] = _count(ms[one & known], n)
-        cols["group_messages_sent"] = _count(ms[~one & known], n)
+        k = known & one
+        sent = np.bincount(slot[k] * n + ms[k], minlength=2 * (len(MEDIA) + 1) * n).reshape(-1, 2, n)
+        sent = sent.astype(np.float64)
+        cols["messages_sent"] = sent.sum(axis=(0, 1))
+        group_sent = np.bincount(ms[known & ~one] * 2 + night[known & ~one], minlength=2 * n).reshape(n, 2)
+        cols["group_messages_sent"] = group_sent.sum(axis=1).astype(np.float64)
         for code, name in enumerate(MEDIA):
-            cols[f"{name}_sent"] = _count(ms[one & known & (media == code)], n)
+            cols[f"{name}_sent"] = sent[code].sum(axis=0)
         cols["forwarded_sent"] = _count(ms[known & fwd], n)
-        night = known & ((hour < 6) | (hour >= 23))
-        cols["night_sent_share"] = _rate(_count(ms[night], n), _count(ms[known], n))
-        pairs = unique_sorted(ms[one & known].astype(np.int64) * n + md[one & known])
-        cols["distinct_recipients"] = _count(pairs // n, n)
+        night_sent = sent[:, 1].sum(axis=0) + group_sent[:, 1]
+        cols["night_sent_share"] = _rate(night_sent, cols["messages_sent"] + cols["group_messages_sent"])
+        cols["distinct_recipients"] = _count(ev.direct_pairs // n, n)
     for code, name in enumerate(MEDIA):
-        cols[f"{name}_received"] = _count(md[one & (media == code)], n)
-    ga, _ = ev.memberships()
+        cols[f"{name}_received"] = recv[code].sum(axis=0)
+    ga, _ = ev.memberships
     cols["groups_joined"] = _count(ga, n)
     cols["reports_received"] = _count(ev.reports(), n)
     return _pack(cols)
@@ -166,187 +217,205 @@ def _pack(cols: dict[str, np.ndarray]) -> Features:
 
 def edge_types(view, as_of: int | None = None, recent_days: int = 7) -> dict[str, sp.csr_matrix]:
     """Visible neighbour relations as sparse adjacency matrices (none under `minimal`)."""
-    ev = _Events(view, as_of)
+    return _edges(_Events(view, as_of), recent_days)
+
+
+def _edges(ev: _Events, recent_days: int) -> dict[str, sp.csr_matrix]:
     if not ev.edges:
         return {}
-    n = view.n_accounts
-    fs, fd = ev.friendships()
-    rs, rd, rts, acc_r = ev.requests()
-    end = (view.dataset.meta["scenario"]["activity"]["days"] * DAY) if as_of is None else as_of
-    recent = rts >= end - recent_days * DAY
+    n, since = ev.n, ev.end - recent_days * DAY
+    fs, fd = ev.friendships
+    rs, rd, rts, acc_r = ev.requests
+    recent = rts >= since
     mats = {
         "friend": _adjacency(fs, fd, n),
         "request": _adjacency(rs[acc_r], rd[acc_r], n),
         "request_recent": _adjacency(rs[recent], rd[recent], n),
     }
-    ms, md, mts, _, _ = ev.messages()
-    one = (md >= 0) & (ms >= 0)
-    if view.level == "full":  # message edges need the sender: gone under sealed sender
-        mats["message"] = _adjacency(ms[one], md[one], n)
-        r = one & (mts >= end - recent_days * DAY)
+    if ev.view.level == "full":  # message edges need the sender: gone under sealed sender
+        ms, md, mts = ev.messages[:3]
+        pairs = ev.direct_pairs
+        mats["message"] = _adjacency(pairs // n, pairs % n, n)
+        r = (md >= 0) & (ms >= 0) & (mts >= since)
         mats["message_recent"] = _adjacency(ms[r], md[r], n)
-    ga, gg = ev.memberships()
+    ga, gg = ev.memberships
     # Group co-membership stays bipartite (account x group): the product M M^T would hold
     # every pair of members of every group (aggregate_groups works through M).
-    n_groups = view.dataset.meta["rows"]["groups"]
+    n_groups = ev.view.dataset.meta["rows"]["groups"]
     mats["group"] = sp.csr_matrix((np.ones(len(ga), dtype=np.float32), (ga, gg)), shape=(n, n_groups))
+    mats["group"].data[:] = 1.0
     return mats
 
 
-def _row_max(a: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
-    """Max of x over each row's neighbours (0 for rows without neighbours). One column at a
-    time: reduceat over a 1-d gather is markedly faster than over a 2-d block."""
-    out = np.zeros((a.shape[0], x.shape[1]), dtype=np.float32)
-    nonempty = np.flatnonzero(np.diff(a.indptr) > 0)
-    if len(nonempty):
-        starts = a.indptr[nonempty]
-        xt = np.ascontiguousarray(x.T)  # contiguous columns gather much faster
-        for j in range(x.shape[1]):
-            out[nonempty, j] = np.maximum.reduceat(xt[j][a.indices], starts)
-    return out
-
-
-def _moments(deg, s, sq) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation from count, sum and sum of squares (0 where no one)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(deg > 0, s / deg, 0.0)
-        var = np.where(deg > 0, sq / deg - mean * mean, 0.0)
-    return mean, np.sqrt(np.maximum(var, 0.0))
-
-
-def _first_order(prefix: str, names: tuple[str, ...], deg, s, sq, mx) -> tuple[list[str], list[np.ndarray]]:
-    mean, std = _moments(deg, s, sq)
-    cols = [f"{prefix}/count"] + [f"{prefix}/{stat}/{c}" for stat in ("sum", "mean", "max", "std") for c in names]
-    return cols, [deg, s, mean, mx, std]
-
-
-# Columns whose neighbour quantiles are kept (quantiles need a sort per column, so a few).
+# Columns whose neighbour quantiles are kept (a sort per column and block, so a few).
 QUANTILE_COLUMNS = ("account_age_days", "asserted_age", "friends", "requests_sent", "messages_received")
 QUANTILES = (0.5, 0.9)
+_BLOCK = 1 << 15  # neighbour entries gathered at a time: (entries x k) float32 stays in cache
+_ROWS = 1 << 16  # rows per chunk of the elementwise steps, for the same reason
 
 
-def _ordered_bits(v: np.ndarray) -> np.ndarray:
-    """float32 -> int64 whose order is the float order (flip the sign bit, or all bits of
-    negatives), so values sort inside one packed integer key."""
-    b = v.astype(np.float32).view(np.uint32).astype(np.int64)
-    return np.where(b & 0x80000000, b ^ 0xFFFFFFFF, b | 0x80000000)
-
-
-def _row_quantiles(a: sp.csr_matrix, v: np.ndarray, qs: tuple[float, ...], rows: np.ndarray | None = None):
-    """Lower quantiles of v over each row's neighbours (the value at rank floor(q*(k-1))),
-    0 for rows without neighbours; one sort of (row, value) packed keys. The value bits are
-    encoded per node and gathered, and decoded only at the picked ranks."""
-    n = a.shape[0]
-    if rows is None:
-        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(a.indptr))
-    key = np.sort((rows << 32) | _ordered_bits(v)[a.indices])
+def _degree_blocks(a: sp.csr_matrix):
+    """(d, rows) for blocks of rows with exactly d > 0 stored entries, at most _BLOCK
+    entries (or one row) per block; rows ascending within a degree."""
     deg = np.diff(a.indptr)
-    out = np.zeros((n, len(qs)), dtype=np.float32)
-    has = deg > 0
-    for j, q in enumerate(qs):
-        pos = a.indptr[:-1][has] + np.floor(q * (deg[has] - 1)).astype(np.int64)
-        bits = key[pos] & 0xFFFFFFFF
-        out[has, j] = (
-            np.where(bits & 0x80000000, bits ^ 0x80000000, bits ^ 0xFFFFFFFF).astype(np.uint32).view(np.float32)
-        )
-    return out
+    order = np.argsort(deg, kind="stable")
+    ds = deg[order]
+    cuts = np.flatnonzero(ds[1:] != ds[:-1]) + 1
+    for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(ds)], strict=True):
+        d = int(ds[s])
+        if d == 0:
+            continue
+        step = max(1, _BLOCK // d)
+        for b in range(s, e, step):
+            yield d, order[b : min(b + step, e)]
 
 
-@dataclass(frozen=True)
-class Blocks:
-    """Named column blocks, stacked into one matrix only once (copies dominate the cost)."""
+def _neighbour_stats(a: sp.csr_matrix, x: np.ndarray, qcols: list[int], qs=QUANTILES, mx=None, qv=None):
+    """Max of every column of x over each row's neighbours, and lower quantiles (the value at
+    rank floor(q*(d-1)) of the d neighbours) of the columns qcols; 0 for rows without
+    neighbours. Writes into (or allocates) mx (n, k) and qv (n, len(qcols) * len(qs)),
+    quantiles grouped by column; returns both."""
+    n, k = a.shape[0], x.shape[1]
+    mx = np.empty((n, k), dtype=np.float32) if mx is None else mx
+    qv = np.empty((n, len(qcols) * len(qs)), dtype=np.float32) if qv is None else qv
+    empty = np.flatnonzero(np.diff(a.indptr) == 0)
+    mx[empty] = 0.0
+    qv[empty] = 0.0
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    xq = np.ascontiguousarray(x[:, qcols].T)  # (len(qcols), n): one contiguous row per column
+    buf = np.empty(max(_BLOCK, int(np.diff(a.indptr).max(initial=0))) * k, dtype=np.float32)
+    for d, rows in _degree_blocks(a):
+        nb = a.indices[a.indptr[rows] + np.arange(d)[:, None]]  # (d, rows): j-th neighbour of each row
+        g = buf[: nb.size * k].reshape(d, len(rows), k)
+        np.take(x, nb, axis=0, out=g)
+        mx[rows] = g.max(axis=0)
+        if qcols:
+            v = np.take(xq, nb.T, axis=1)  # (column, row, neighbour)
+            v.sort(axis=-1)
+            pos = [int(np.floor(q * (d - 1))) for q in qs]
+            qv[rows] = v[:, :, pos].transpose(1, 0, 2).reshape(len(rows), -1)
+    return mx, qv
 
-    names: list[str]
-    blocks: list[np.ndarray]
 
-    def stack(self) -> Features:
-        return _stack([self])
-
-
-def _write(out: np.ndarray, j: int, part: Blocks) -> int:
-    """Copy a part's blocks into out from column j on; returns the next free column."""
-    for b in part.blocks:
-        b = b.reshape(len(out), -1)
-        out[:, j : j + b.shape[1]] = b
-        j += b.shape[1]
-    return j
+def _row_max(a: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
+    """Max of x over each row's neighbours (0 for rows without neighbours)."""
+    return _neighbour_stats(a, x, [])[0]
 
 
-def _stack(parts: list[Blocks]) -> Features:
-    names = tuple(c for p in parts for c in p.names)
-    out = np.empty((parts[0].blocks[0].shape[0], len(names)), dtype=np.float32)
-    j = 0
-    for p in parts:
-        j = _write(out, j, p)
-    assert j == len(names)
-    return Features(names, out)
+def _row_quantiles(a: sp.csr_matrix, v: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+    """Lower quantiles of the 1-d v over each row's neighbours, (n, len(qs))."""
+    return _neighbour_stats(a, v[:, None], [0], qs)[1]
+
+
+def _squares(x: np.ndarray) -> np.ndarray:
+    """[x | x*x]: sums and sums of squares come out of one product."""
+    return np.hstack([x, x * x]).astype(np.float32)
+
+
+def _first_order(out: np.ndarray, deg: np.ndarray, both: np.ndarray, k: int) -> None:
+    """Write count, sum, mean and std (columns 0, 1.., 1+k.., 1+3k.. of out) from the
+    neighbour count deg (n, 1) and both = [sum | sum of squares] (n, 2k), which is used as
+    scratch. Mean and std are 0 where there is no one; row chunks keep it in cache."""
+    out[:, 0] = deg[:, 0]
+    out[:, 1 : 1 + k] = both[:, :k]
+    for r in range(0, len(out), _ROWS):
+        b, d = both[r : r + _ROWS], deg[r : r + _ROWS]
+        b /= np.maximum(d, 1.0)
+        b[d[:, 0] <= 0] = 0.0
+        mean, var = b[:, :k], b[:, k:]
+        var -= mean * mean
+        np.maximum(var, 0.0, out=var)
+        np.sqrt(var, out=var)
+        out[r : r + _ROWS, 1 + k : 1 + 2 * k] = mean
+        out[r : r + _ROWS, 1 + 3 * k : 1 + 4 * k] = var
+
+
+def _names(prefix: str, names: tuple[str, ...], kind: str) -> list[str]:
+    """Column names a relation contributes, in output order."""
+    cols = [f"{prefix}/count"] + [f"{prefix}/{stat}/{c}" for stat in ("sum", "mean", "max", "std") for c in names]
+    if kind == "group":
+        return cols
+    cols += [f"{prefix}/2hop_count"] + [f"{prefix}/2hop_mean/{c}" for c in names]
+    for c in QUANTILE_COLUMNS:
+        if c in names:
+            cols += [f"{prefix}/p{round(q * 100)}/{c}" for q in QUANTILES]
+    return cols
 
 
 def aggregate(a: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Features:
-    """First-order count, sum, mean, max, std and second-order mean of x over relation a."""
-    return _aggregate(a, x, prefix, names).stack()
+    """First-order count, sum, mean, max, std, quantiles and second-order mean of x over a."""
+    cols = _names(prefix, names, "edge")
+    out = np.empty((a.shape[0], len(cols)), dtype=np.float32)
+    _aggregate(a, x, _squares(x), names, out)
+    return Features(tuple(cols), out)
 
 
-def _aggregate(a: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Blocks:
-    deg = np.asarray(a.sum(axis=1)).ravel().astype(np.float32)[:, None]
-    s = np.asarray(a @ x, dtype=np.float32)
-    cols, blocks = _first_order(prefix, names, deg, s, np.asarray(a @ (x * x), dtype=np.float32), _row_max(a, x))
+def _aggregate(a: sp.csr_matrix, x: np.ndarray, xx: np.ndarray, names: tuple[str, ...], out: np.ndarray) -> None:
+    """Write a relation's columns (see _names) into out; xx = [x | x*x]."""
+    k = len(names)
+    deg = np.diff(a.indptr).astype(np.float32)[:, None]  # a is 0/1 with no stored zeros
+    both = np.asarray(a @ xx, dtype=np.float32)
     walks = np.asarray(a @ deg, dtype=np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean2 = np.where(walks > 0, np.asarray(a @ s, dtype=np.float32) / walks, 0.0)
-    cols += [f"{prefix}/2hop_count"] + [f"{prefix}/2hop_mean/{c}" for c in names]
-    quant = []
-    rows = np.repeat(np.arange(a.shape[0], dtype=np.int64), np.diff(a.indptr))
-    for c in QUANTILE_COLUMNS:
-        if c in names:
-            quant.append(_row_quantiles(a, x[:, names.index(c)], QUANTILES, rows))
-            cols += [f"{prefix}/p{round(q * 100)}/{c}" for q in QUANTILES]
-    return Blocks(cols, [*blocks, walks, mean2, *quant])
+    out[:, 1 + 4 * k] = walks[:, 0]
+    two = np.asarray(a @ both[:, :k], dtype=np.float32)  # two-hop sums
+    np.divide(two, np.maximum(walks, 1.0), out=out[:, 2 + 4 * k : 2 + 5 * k])
+    del two
+    _first_order(out, deg, both, k)
+    del both
+    # Into compact arrays first: scattered row writes straight into the wide out are slow.
+    mx, qv = _neighbour_stats(a, x, [names.index(c) for c in QUANTILE_COLUMNS if c in names])
+    out[:, 1 + 2 * k : 1 + 3 * k] = mx
+    out[:, 2 + 5 * k :] = qv
 
 
 def aggregate_groups(m: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Features:
     """Aggregates over group co-members through the account x group matrix m: count, sum,
     mean and std over the multiset of co-members (one entry per shared group, self
     excluded), and the max over the members of the account's groups (self included)."""
-    return _aggregate_groups(m, x, prefix, names).stack()
+    cols = _names(prefix, names, "group")
+    out = np.empty((m.shape[0], len(cols)), dtype=np.float32)
+    _aggregate_groups(m, x, _squares(x), names, out)
+    return Features(tuple(cols), out)
 
 
-def _aggregate_groups(m: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Blocks:
-    k = np.asarray(m.sum(axis=1), dtype=np.float32)  # groups joined
-    size = np.asarray(m.sum(axis=0), dtype=np.float32).ravel()
-    deg = np.asarray(m @ size, dtype=np.float32)[:, None] - k
-    s = np.asarray(m @ np.asarray(m.T @ x, dtype=np.float32), dtype=np.float32) - k * x
-    sq = np.asarray(m @ np.asarray(m.T @ (x * x), dtype=np.float32), dtype=np.float32) - k * x * x
-    mx = _row_max(m, _row_max(m.T.tocsr(), x))
-    cols, blocks = _first_order(prefix, names, deg, s, sq, mx)
-    return Blocks(cols, blocks)
-
-
-def _width(kind: str, names: tuple[str, ...]) -> int:
-    """Columns a relation contributes (must match _aggregate / _aggregate_groups)."""
+def _aggregate_groups(m: sp.csr_matrix, x: np.ndarray, xx: np.ndarray, names: tuple[str, ...], out: np.ndarray):
     k = len(names)
-    if kind == "group":
-        return 1 + 4 * k
-    return 2 + 5 * k + len(QUANTILES) * sum(c in names for c in QUANTILE_COLUMNS)
+    joined = np.asarray(m.sum(axis=1), dtype=np.float32)  # groups joined
+    size = np.asarray(m.sum(axis=0), dtype=np.float32).ravel()
+    deg = np.asarray(m @ size, dtype=np.float32)[:, None] - joined
+    both = np.asarray(m @ np.asarray(m.T @ xx, dtype=np.float32), dtype=np.float32)
+    both -= joined * xx
+    _first_order(out, deg, both, k)
+    del both
+    out[:, 1 + 2 * k : 1 + 3 * k] = _row_max(m, _row_max(m.T.tocsr(), x))
 
 
 def build_features(view, as_of: int | None = None, recent_days: int = 7) -> Features:
-    """Raw plus deep features for every account, in account_id order.
+    """Raw plus deep features for every account, in account_id order."""
+    return deep_features(*feature_inputs(view, as_of, recent_days))
 
-    The output is allocated once and each relation's blocks are written into it and freed
-    before the next relation is computed: at a million accounts the matrix is ~3.6 GB,
-    and a second full copy would double both the peak memory and the time."""
-    raw = raw_features(view, as_of)
-    mats = edge_types(view, as_of, recent_days)
-    widths = {name: _width(name, raw.names) for name in mats}
-    out = np.empty((view.n_accounts, len(raw.names) + sum(widths.values())), dtype=np.float32)
+
+def feature_inputs(view, as_of: int | None = None, recent_days: int = 7) -> tuple[Features, dict[str, sp.csr_matrix]]:
+    """The raw block and the relation matrices, reading each visible table once."""
+    ev = _Events(view, as_of)
+    return _raw(ev), _edges(ev, recent_days)
+
+
+def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
+    """The raw block followed by each relation's aggregates (consumes mats).
+
+    The output is allocated once and every aggregate is written straight into it: at a
+    million accounts the matrix is ~3.6 GB, and a second full copy would double both the
+    peak memory and the time."""
+    kinds = {name: "group" if name == "group" else "edge" for name in mats}
+    cols = {name: _names(name, raw.names, kinds[name]) for name in mats}
+    names = list(raw.names) + [c for name in mats for c in cols[name]]
+    out = np.empty((len(raw.X), len(names)), dtype=np.float32)
     out[:, : len(raw.names)] = raw.X
-    names, j = list(raw.names), len(raw.names)
+    xx = _squares(raw.X)
+    j = len(raw.names)
     for name in list(mats):
-        agg = _aggregate_groups if name == "group" else _aggregate
-        part = agg(mats.pop(name), raw.X, name, raw.names)
-        assert len(part.names) == widths[name], name
-        j = _write(out, j, part)
-        names += part.names
-        del part
+        agg = _aggregate_groups if kinds[name] == "group" else _aggregate
+        agg(mats.pop(name), raw.X, xx, raw.names, out[:, j : j + len(cols[name])])
+        j += len(cols[name])
     return Features(tuple(names), out)

@@ -5,7 +5,17 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from models.features import aggregate, aggregate_groups, build_features, edge_types, raw_features
+from models.features import (
+    QUANTILE_COLUMNS,
+    QUANTILES,
+    aggregate,
+    aggregate_groups,
+    build_features,
+    deep_features,
+    edge_types,
+    feature_inputs,
+    raw_features,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +37,38 @@ def test_raw_counts_match_the_tables(small, raw):
     acc = r["accepted"].to_numpy()
     np.testing.assert_array_equal(raw.column("requests_accepted"), np.bincount(r["src"].to_numpy()[acc], minlength=n))
     m = small.table("messages")
-    one = m["dst"].to_numpy() >= 0
-    np.testing.assert_array_equal(raw.column("messages_sent"), np.bincount(m["src"].to_numpy()[one], minlength=n))
+    src, dst, ts = m["src"].to_numpy(), m["dst"].to_numpy(), m["ts"].to_numpy()
+    media = np.asarray(m["media"].to_pylist())
+    one = dst >= 0
+    np.testing.assert_array_equal(raw.column("messages_sent"), np.bincount(src[one], minlength=n))
+    np.testing.assert_array_equal(raw.column("group_messages_sent"), np.bincount(src[~one], minlength=n))
+    for kind in ("text", "image", "video", "link"):
+        sel = media == kind
+        np.testing.assert_array_equal(raw.column(f"{kind}_sent"), np.bincount(src[one & sel], minlength=n))
+        np.testing.assert_array_equal(raw.column(f"{kind}_received"), np.bincount(dst[one & sel], minlength=n))
+    hour = (ts // 3600) % 24
+    night = (hour < 6) | (hour >= 23)
+    sent, recv = np.bincount(src, minlength=n), np.bincount(dst[one], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want_sent = np.where(sent > 0, np.bincount(src[night], minlength=n) / sent, 0)
+        want_recv = np.where(recv > 0, np.bincount(dst[one & night], minlength=n) / recv, 0)
+    np.testing.assert_allclose(raw.column("night_sent_share"), want_sent, rtol=1e-6)
+    np.testing.assert_allclose(raw.column("night_received_share"), want_recv, rtol=1e-6)
+    pairs = {(int(u), int(v)) for u, v in zip(src[one], dst[one], strict=True) if u != v}
+    np.testing.assert_array_equal(raw.column("distinct_recipients"), np.bincount([u for u, _ in pairs], minlength=n))
+
+
+def test_message_adjacency_is_the_set_of_pairs(small, full):
+    """The sort-free symmetric build gives sorted rows, no duplicates and exactly the pairs."""
+    a = edge_types(full)["message"]
+    assert a.has_sorted_indices and (a.data == 1).all()
+    m = small.table("messages")
+    src, dst = m["src"].to_numpy(), m["dst"].to_numpy()
+    ok = (dst >= 0) & (src != dst)
+    want = {(int(u), int(v)) for u, v in zip(src[ok], dst[ok], strict=True)}
+    want |= {(v, u) for u, v in want}
+    coo = a.tocoo()
+    assert set(zip(coo.row.tolist(), coo.col.tolist(), strict=True)) == want
 
 
 def _reference(neigh: dict, x: np.ndarray, i: int):
@@ -68,6 +108,11 @@ def test_friend_aggregates_match_reference(small, full, raw):
         np.testing.assert_allclose(row[1 + 3 * k : 1 + 4 * k], ref["std"], rtol=1e-2, atol=2e-2)
         assert row[1 + 4 * k] == ref["walks"]
         np.testing.assert_allclose(row[2 + 4 * k : 2 + 5 * k], ref["mean2"], rtol=1e-4, atol=1e-3)
+        for c in QUANTILE_COLUMNS:  # lower quantiles: the value at rank floor(q * (count - 1))
+            vals = np.sort(x[neigh[i], raw.names.index(c)]) if neigh[i] else None
+            for q in QUANTILES:
+                want = vals[int(np.floor(q * (len(vals) - 1)))] if neigh[i] else 0.0
+                assert row[feats.names.index(f"friend/p{round(q * 100)}/{c}")] == np.float32(want)
 
 
 def test_group_aggregates_match_reference(small, full, raw):
@@ -113,6 +158,14 @@ def test_visibility_levels(small):
 def test_deterministic(full):
     a, b = build_features(full), build_features(full)
     assert a.names == b.names and np.array_equal(a.X, b.X)
+    c = deep_features(*feature_inputs(full))
+    assert c.names == a.names and np.array_equal(c.X, a.X)
+    parts = [
+        aggregate(m, raw.X, name, raw.names) if name != "group" else aggregate_groups(m, raw.X, name, raw.names)
+        for raw in [raw_features(full)]
+        for name, m in edge_types(full).items()
+    ]
+    assert np.array_equal(np.hstack([raw_features(full).X, *[p.X for p in parts]]), a.X)
 
 
 def test_neighbour_quantiles_match_numpy(small, full, raw):
