@@ -170,10 +170,13 @@ def decide(st: ActivityState, req: ev.Requests, rng: np.random.Generator) -> tup
     return req, accepted
 
 
-def media_probs(pop: Population, sender: np.ndarray) -> np.ndarray:
-    minor = pop.schedule_minor[sender][:, None]
-    base = np.where(minor, [0.74, 0.17, 0.04, 0.05], [0.80, 0.10, 0.03, 0.07])
-    return np.where(pop.link_sharer[sender][:, None], [0.55, 0.07, 0.03, 0.35], base)
+# Media mix per sender category (media_category): minors, adults, meme and link sharers.
+MEDIA_MIX = np.array([[0.74, 0.17, 0.04, 0.05], [0.80, 0.10, 0.03, 0.07], [0.55, 0.07, 0.03, 0.35]])
+
+
+def media_category(pop: Population, sender: np.ndarray) -> np.ndarray:
+    """Row of MEDIA_MIX for each sender."""
+    return np.where(pop.link_sharer[sender], 2, np.where(pop.schedule_minor[sender], 0, 1))
 
 
 def forwarded(rng: np.random.Generator, media: np.ndarray, scale=1.0) -> np.ndarray:
@@ -198,7 +201,7 @@ def conversations(
     from_a = rng.random(len(conv)) < 0.55
     src = np.where(from_a, a[conv], b[conv])
     dst = np.where(from_a, b[conv], a[conv])
-    media = ev.draw_media(rng, media_probs(st.pop, src))
+    media = ev.draw_media_by(rng, MEDIA_MIX, media_category(st.pop, src))
     return ev.typed(
         ev.Messages,
         src=src,
@@ -269,7 +272,7 @@ def group_messages(st: ActivityState, acc, grp, joined, rng: np.random.Generator
     k = rng.poisson(per * st.activity[acc] * st.everyday[acc])
     row = np.repeat(np.arange(len(acc)), k)
     src = acc[row]
-    media = ev.draw_media(rng, media_probs(st.pop, src) * [1.0, 1.6, 1.6, 1.6])
+    media = ev.draw_media_by(rng, MEDIA_MIX * [1.0, 1.6, 1.6, 1.6], media_category(st.pop, src))
     t0 = np.maximum(joined[row], 0)
     return ev.typed(
         ev.Messages,

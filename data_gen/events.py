@@ -132,3 +132,16 @@ def draw_media(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     cdf = np.cumsum(probs, axis=1)
     u = rng.random(len(probs)) * cdf[:, -1]
     return (u[:, None] > cdf).sum(axis=1).astype(np.int8)
+
+
+def draw_media_by(rng: np.random.Generator, table: np.ndarray, cat: np.ndarray) -> np.ndarray:
+    """`draw_media(rng, table[cat])` without the (n, 4) arrays: the rows of a category share
+    one CDF, so the same floats are compared (the same draws give the same codes)."""
+    cdf = np.cumsum(table, axis=1)
+    cat = np.asarray(cat, dtype=np.intp)
+    u = rng.random(len(cat))
+    u *= cdf[:, -1].take(cat)
+    media = np.zeros(len(cat), dtype=np.int8)
+    for j in range(cdf.shape[1]):
+        media += u > cdf[:, j].take(cat)
+    return media
