@@ -267,42 +267,26 @@ def _print_metrics(result: dict) -> None:
     out.print(t)
 
 
-def _fmt(cell, digits: int = 3) -> str:
-    """A figure with its interval when it has one; small or large numbers in e-notation."""
+def _fmt(cell) -> str:
+    """A sweep summary cell: numbers to 3 decimals, nothing for missing."""
     if cell is None:
         return ""
-    if isinstance(cell, dict):
-        v = _fmt(cell.get("value"), digits)
-        lo, hi = cell.get("ci_low"), cell.get("ci_high")
-        if lo is None or hi is None:
-            return v
-        return f"{v} [{_fmt(lo, 2)}, {_fmt(hi, 2)}]"
-    if cell == "inf" or cell == float("inf"):
-        return "inf (none found)"
-    if isinstance(cell, float):
-        return f"{cell:.{digits}g}" if cell and (abs(cell) < 1e-3 or abs(cell) >= 1e4) else f"{cell:.{digits}f}"
-    return str(cell)
-
-
-HEADLINE_COLUMNS = (
-    ("task", "task"),
-    ("scenario", "scenario"),
-    ("n_positive", "n pos"),
-    ("auroc", "AUROC"),
-    ("recall_at_p95", "recall@P0.95"),
-    ("recall_at_p99", "recall@P0.99"),
-    ("precision_at_base_rate", "precision at base rate"),
-    ("innocent_per_offender", "innocent flagged per offender found"),
-    ("detection_before_harm", "detection before harm"),
-)
+    return f"{cell:.3f}" if isinstance(cell, float) else str(cell)
 
 
 def _print_headline(rows: list[dict], title: str) -> None:
+    """The same cells as the report's headline table (bench.report): a rich table on a
+    terminal, Markdown (full width, pipeable) otherwise."""
+    from bench.report import HEADLINE_COLUMNS, headline_cells, headline_markdown
+
+    if not out.is_terminal:
+        print(f"{title}\n\n{headline_markdown(rows)}")
+        return
     t = Table(title=title)
-    for _, label in HEADLINE_COLUMNS:
-        t.add_column(label, justify="left" if label in ("task", "scenario") else "right")
-    for row in rows:
-        t.add_row(*(escape(_fmt(row.get(key))) for key, _ in HEADLINE_COLUMNS))
+    for i, (_, label) in enumerate(HEADLINE_COLUMNS):
+        t.add_column(label, justify="left" if i < 2 else "right")
+    for cells in headline_cells(rows):
+        t.add_row(*(escape(c) for c in cells))
     out.print(t)
 
 
@@ -458,9 +442,20 @@ def ui_cmd(
     from bench.tracking import setup, tracking_uri
     from bench.ui import serve
 
-    setup()  # the experiments exist even before the first run, so the UI is not empty
-    err.print(f"MLflow UI for {tracking_uri()} at http://{host}:{port} (Ctrl-C stops it)", highlight=False)
-    serve(tracking_uri(), host, port)
+    client = setup()  # the experiments exist even before the first run, so the UI is not empty
+    exp_id = client.get_experiment_by_name("lowbase-run").experiment_id
+
+    def ready(url: str) -> None:
+        err.print(
+            f"MLflow UI for {tracking_uri()} at {url}/#/experiments/{exp_id}/runs (Ctrl-C stops it)", highlight=False
+        )
+
+    try:
+        code = serve(tracking_uri(), host, port, on_ready=ready)
+    except TimeoutError as e:
+        err.print(f"[bold red]error:[/] the MLflow UI did not come up: {escape(str(e))}", highlight=False)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
 
 
 def _add_leaderboard() -> None:

@@ -38,7 +38,7 @@ from .harm import LEVELS, Share, detection_before_harm, first_flag_times, recall
 from .metrics import evaluate_task, operating_point
 
 Step = Callable[[str], None]  # progress: called with a description at each step
-CURVE_POINTS = 200  # curves are downsampled to this many points for plots and artifacts
+MAX_CURVE_POINTS = 2000  # curves longer than this are thinned for plots and artifacts
 
 
 # ---------------------------------------------------------------- scenarios and datasets
@@ -89,16 +89,21 @@ def _scores_matrix(pred, tasks: tuple[str, ...], n: int) -> dict[str, np.ndarray
 
 
 def _curves(y: np.ndarray, s: np.ndarray) -> dict:
-    """ROC and PR points, downsampled evenly along the curve for plots."""
+    """ROC corners (scikit-learn's drop_intermediate) and one PR point per recall step:
+    at most ~2 points per positive, so the high-precision corner where platforms operate is
+    kept exactly; thinned evenly only beyond MAX_CURVE_POINTS."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     if not 0 < y.sum() < len(y):
         return {}
-    fpr, tpr, _ = roc_curve(y, s)
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=True)
     prec, rec, _ = precision_recall_curve(y, s)
+    step = np.r_[np.diff(rec) != 0, True]  # last of each equal-recall run: its best precision
+    prec, rec = prec[step], rec[step]
 
     def thin(*cols):
-        idx = np.unique(np.linspace(0, len(cols[0]) - 1, min(CURVE_POINTS, len(cols[0]))).astype(int))
+        n = len(cols[0])
+        idx = np.unique(np.linspace(0, n - 1, min(MAX_CURVE_POINTS, n)).astype(int))
         return [np.asarray(c)[idx].round(6).tolist() for c in cols]
 
     f, t = thin(fpr, tpr)
@@ -146,6 +151,19 @@ def _projections(op: dict, rates: list[float], cfg: RunConfig) -> list[dict]:
     def proj(tpr, fpr, pi):
         return platform_projection(tpr, fpr, pi, cfg.platform_accounts, cfg.minutes_per_review)
 
+    if not (op["n_positive"] and op["n_negative"]):  # no positive (or negative) in test: nothing to project
+        nan = _bounded(float("nan"), float("nan"), float("nan"))
+        hm = [hash_matching_projection(pi, cfg.platform_accounts, cfg.minutes_per_review) for pi in rates]
+        return [
+            {
+                "base_rate": pi,
+                "classifier": None,
+                "precision": nan,
+                "innocent_per_offender": nan,
+                "hash_matching": asdict(h),
+            }
+            for pi, h in zip(rates, hm, strict=True)
+        ]
     rows = []
     for pi in rates:
         mid, worst, best = (

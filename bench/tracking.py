@@ -95,7 +95,8 @@ def analysis_metrics(results: dict) -> dict[str, float]:
                 v = _num(r[key]["value"])
                 if v is not None:
                     out[f"{task}/{key}_at_{tag}"] = v
-            out[f"{task}/reviewer_hours_at_{tag}"] = float(r["classifier"]["reviewer_hours"])
+            if r.get("classifier"):
+                out[f"{task}/reviewer_hours_at_{tag}"] = float(r["classifier"]["reviewer_hours"])
     dbh = an.get("detection_before_harm")
     if dbh:
         for k in ("value", "ci_low", "ci_high"):

@@ -1,0 +1,441 @@
+"""`bench.report`: files, formatting, figures, missing pieces and the atomic write.
+
+The results dict is built here, small and synthetic, in the schema `bench.pipeline` writes
+(strict JSON: NaN as null, infinity as "inf"), so the test depends on no run.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import re
+
+import pytest
+from PIL import Image
+
+from bench import report
+from bench.report import ReportError, fmt_count, fmt_interval, fmt_value, headline_markdown, write_report
+from data_gen.writer import OutputExistsError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _iv(v, lo, hi, **kw):
+    return {"value": v, "ci_low": lo, "ci_high": hi, **kw}
+
+
+def _metrics(npos, nneg, auroc=0.9):
+    m = {"n_positive": npos, "n_negative": nneg, "auroc": _iv(auroc, auroc - 0.03, auroc + 0.03)}
+    m["auprc"] = _iv(0.5, 0.4, 0.6)
+    for k in ("recall_at_p90", "recall_at_p95", "recall_at_p99"):
+        m[k] = _iv(0.3, 0.2, 0.4)
+    return m
+
+
+def _curves():
+    return {
+        "roc": {"fpr": [0.0, 0.0, 0.1, 0.5, 1.0], "tpr": [0.0, 0.3, 0.6, 0.9, 1.0]},
+        "pr": {"precision": [0.02, 0.2, 0.5, 1.0, 1.0], "recall": [1.0, 0.9, 0.6, 0.3, 0.0]},
+    }
+
+
+def _operating(npos, nneg):
+    op = {
+        "precision_target": 0.95,
+        "threshold": 0.8,
+        "tpr": 0.3,
+        "fpr": 0.0,
+        "precision": 1.0,
+        "n_positive": npos,
+        "n_negative": nneg,
+        "tpr_share": _iv(0.3, 0.15, 0.5, k=6, n=npos),
+        "fpr_share": _iv(0.0, 0.0, 0.002, k=0, n=nneg),
+    }
+    return {"p95": op, "p99": {**op, "precision_target": 0.99}}
+
+
+def _model(auroc, with_groomer_curve=True):
+    return {
+        "path": "/nowhere",
+        "metrics": {
+            "spam": _metrics(50, 950, auroc),
+            "groomer": _metrics(20, 980, auroc - 0.1),
+            # one positive: AUROC without an interval, no curve
+            "viral_sharer": {
+                "n_positive": 0,
+                "n_negative": 1000,
+                "auroc": _iv(None, None, None),
+                "recall_at_p95": _iv(0.0, None, None),
+            },
+        },
+        "operating": {"spam": _operating(50, 950), "groomer": _operating(20, 980)},
+        "curves": {"spam": _curves(), "groomer": _curves() if with_groomer_curve else {}, "viral_sharer": {}},
+        "recall_by_level": {
+            "L0": _iv(0.6, 0.4, 0.8, k=6, n=10),
+            "L1": _iv(0.2, 0.05, 0.5, k=1, n=5),
+            "L2": _iv(0.0, 0.0, 0.5, k=0, n=4),
+            "L3": _iv(None, None, None, k=0, n=0),  # no L3 groomer in test
+        },
+    }
+
+
+def _projection(pi):
+    return {
+        "base_rate": pi,
+        "classifier": {
+            "accounts": 3e9,
+            "base_rate": pi,
+            "offenders": 3e9 * pi,
+            "flagged": 3e9 * pi * 0.3,
+            "true_flagged": 3e9 * pi * 0.3,
+            "innocent_flagged": 0.0,
+            "innocent_per_offender_found": 0.0,
+            "reviewer_hours": 1.0e5,
+        },
+        "precision": _iv(1.0, 0.0023, 1.0),
+        "innocent_per_offender": _iv(0.0, 0.0, 4397.4),
+        "hash_matching": {
+            "accounts": 3e9,
+            "base_rate": pi,
+            "offenders": 3e9 * pi,
+            "flagged": 3e9 * pi * 0.99 + 0.06,
+            "true_flagged": 3e9 * pi * 0.99,
+            "innocent_flagged": 0.06,
+            "innocent_per_offender_found": 2.02e-05,
+            "reviewer_hours": 2.5e4,
+        },
+    }
+
+
+HEADLINE = [
+    {
+        "task": "spam",
+        "scenario": "measured at 0.05",
+        "n_positive": 50,
+        "auroc": _iv(0.912, 0.88, 0.94),
+        "recall_at_p95": _iv(0.5, 0.4, 0.6),
+        "recall_at_p99": _iv(0.25, 0.15, 0.35),
+        "precision_at_base_rate": _iv(0.958, 0.74, 0.99),
+        "innocent_per_offender": _iv(0.0433, 0.0054, 0.358),
+        "detection_before_harm": None,
+    },
+    {
+        "task": "scam",
+        "scenario": "measured at 0.01",
+        "n_positive": 10,
+        "auroc": _iv(0.75, 0.71, 0.8),
+        "recall_at_p95": _iv(0.0, 0.0, 0.0),
+        "recall_at_p99": _iv(0.0, 0.0, 0.0),
+        "precision_at_base_rate": _iv(None, 0.0, 1.0),
+        "innocent_per_offender": _iv("inf", 0.0, "inf"),
+        "detection_before_harm": None,
+    },
+    {
+        "task": "groomer",
+        "scenario": "projected at 1e-06",
+        "n_positive": None,
+        "auroc": None,
+        "recall_at_p95": None,
+        "recall_at_p99": None,
+        "precision_at_base_rate": _iv(1.0, 0.00023, 1.0),
+        "innocent_per_offender": _iv(0.0, 0.0, 4397.4),
+        "detection_before_harm": None,
+    },
+    {"task": "groomer L0", "scenario": "measured", "n_positive": 10, "recall_at_p95": _iv(0.6, 0.4, 0.8, k=6, n=10)},
+    {
+        "task": "groomer (content hash matching)",
+        "scenario": "projected at 1e-06",
+        "precision_at_base_rate": {"value": 0.99998},
+        "innocent_per_offender": {"value": 2.02e-05},
+    },
+]
+
+
+def full_results() -> dict:
+    return {
+        "config": {
+            "preset": "quick",
+            "seed": 7,
+            "models": ["dec", "logreg"],
+            "visibility": "full",
+            "precision": 0.95,
+            "resamples": 50,
+            "platform_accounts": 3e9,
+            "minutes_per_review": 5.0,
+            "overrides": {"harm.groomer_rate": 0.02},
+        },
+        "scenario": {
+            "name": "quick",
+            "accounts": 1000,
+            "harm": {"groomer_rate": 0.02, "sophistication_mix": [0.3] * 4},
+        },
+        "dataset": {"path": "/nowhere", "fingerprint": "f" * 64, "rows": {"accounts": 1000}},
+        "base_rates": {"spam": 0.05, "groomer": 0.02, "viral_sharer": 0.0},
+        "models": {"dec": _model(0.91), "logreg": _model(0.85, with_groomer_curve=False)},
+        "primary": "dec",
+        "analysis": {
+            "operating_precision": 0.95,
+            "base_rate_curve": [
+                {
+                    "base_rate": 10.0**-k,
+                    "precision": 1.0,
+                    "ci_low": 0.9 / k,
+                    "ci_high": 1.0,
+                    "fpr_needed_p95": 1e-3 / 10 ** (k - 1),
+                    "fpr_needed_p99": 2e-4 / 10 ** (k - 1),
+                }
+                for k in range(1, 8)
+            ],
+            "projections": {"groomer": [_projection(0.02), _projection(1e-6)], "spam": [_projection(0.05)]},
+            "platform_accounts": 3e9,
+            "minutes_per_review": 5.0,
+            "detection_before_harm": {
+                "threshold": 0.8,
+                "checkpoint_days": [7, 14, 21, 28],
+                "share": _iv(0.25, 0.1, 0.5, k=3, n=12),
+                "ci_by_offender": [0.0, 0.55],
+                "harm_share_by": [0.0, 0.25, 0.5, 1.0],
+                "flagged_before_harm_by": [0.0, 0.0, 0.25, 0.25],
+                "offenders_with_harm": 5,
+                "test_groomers": 20,
+                "test_groomers_flagged_by_end": 7,
+            },
+            "empirical_base_rate": [
+                {
+                    "knob": 0.05,
+                    "base_rate": 0.049,
+                    "fpr_target": 0.0,
+                    "threshold": 0.7,
+                    "fpr": 0.0,
+                    "tpr": _iv(0.4, 0.3, 0.5, k=20, n=50),
+                    "precision": _iv(0.9, 0.75, 0.97, k=18, n=20),
+                },
+                {
+                    "knob": 0.02,
+                    "own": True,
+                    "base_rate": 0.02,
+                    "fpr_target": 0.0,
+                    "threshold": 0.8,
+                    "fpr": 0.0,
+                    "tpr": _iv(0.3, 0.15, 0.5, k=6, n=20),
+                    "precision": _iv(1.0, 0.6, 1.0, k=6, n=6),
+                },
+            ],
+            "drift": {
+                "fingerprint": "d" * 64,
+                "tasks": {
+                    "spam": {"period1": _metrics(30, 470, 0.9), "period2": _metrics(25, 475, 0.8)},
+                    "viral_sharer": {
+                        "period1": {"n_positive": 0, "n_negative": 500, "auroc": _iv(None, None, None)},
+                        "period2": {"n_positive": 1, "n_negative": 499, "auroc": _iv(0.5, None, None)},
+                    },
+                },
+            },
+        },
+        "headline": HEADLINE,
+    }
+
+
+def bare_results() -> dict:
+    """No drift, no harm analysis, no empirical sweep, no headline, groomer without curves."""
+    r = full_results()
+    for name in r["models"]:
+        r["models"][name]["curves"]["groomer"] = {}
+    an = r["analysis"]
+    del an["drift"], an["detection_before_harm"]
+    an["empirical_base_rate"] = []
+    del r["headline"]
+    return r
+
+
+EXPECTED = {"report.md", "report.html", "headline.md", "headline.html", "headline.json", "manifest.json"}
+
+
+def _check_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, path
+    img = Image.open(io.BytesIO(data))
+    img.verify()
+    img = Image.open(io.BytesIO(data))
+    assert img.width > 300 and img.height > 200
+    lo, hi = img.convert("L").getextrema()
+    assert lo < hi, f"{path.name} is blank"
+
+
+def test_full_report(tmp_path):
+    results = full_results()
+    before = copy.deepcopy(results)
+    out = tmp_path / "report"
+    files = write_report(results, out)
+    assert results == before, "the results dict is not modified"
+    assert set(files) >= EXPECTED
+    pngs = {n for n in files if n.endswith(".png")}
+    assert {"roc_spam.png", "pr_spam.png", "roc_groomer.png", "pr_groomer.png", "base_rate.png"} <= pngs
+    assert {"detection_before_harm.png", "recall_by_level.png", "drift.png"} <= pngs
+    assert "roc_viral_sharer.png" not in pngs, "no curve without positives"
+    assert set(p.name for p in out.iterdir()) == set(files)
+    for name, path in files.items():
+        assert path == out.resolve() / name and path.is_file()
+        if name.endswith(".png"):
+            _check_png(path)
+
+    md = (out / "report.md").read_text()
+    assert "| spam | measured at 0.05 | 50 | 0.912 [0.88, 0.94] |" in md
+    assert "| groomer L0 | measured | 10 |" in md and "0.600 [0.40, 0.80] (6/10)" in md
+    assert "groomer (content hash matching)" in md
+    for png in pngs:
+        assert f"]({png})" in md, f"{png} not referenced in report.md"
+    assert 'DESIGN.md, section "Metrics"' in md
+    for needle in ("`quick`", "seed", "`dec`, `logreg`", "`full`", "f" * 64, "d" * 64, "harm.groomer_rate=0.02"):
+        assert needle in md, needle
+    assert "No curve: the test split has no positive" in md and "`viral_sharer`" in md
+
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(pngs), "every figure embedded"
+    srcs = re.findall(r'src="([^"]*)"', page)
+    assert len(srcs) == len(pngs) and all(s.startswith("data:image/png;base64,") for s in srcs), "self-contained"
+    assert "<table>" in page and "0.912 [0.88, 0.94]" in page
+
+    assert (out / "headline.md").read_text() == headline_markdown(HEADLINE)
+    assert "0.912 [0.88, 0.94]" in (out / "headline.html").read_text()
+    assert json.loads((out / "headline.json").read_text()) == HEADLINE
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["files"]) | {"manifest.json"} == set(files)
+
+
+def test_missing_pieces(tmp_path):
+    files = write_report(bare_results(), tmp_path / "r")
+    pngs = {n for n in files if n.endswith(".png")}
+    assert "drift.png" not in pngs and "detection_before_harm.png" not in pngs
+    assert "roc_groomer.png" not in pngs and "base_rate.png" in pngs
+    md = files["report.md"].read_text()
+    assert "the run had drift off" in md
+    assert "no precision-0.95 threshold for groomers" in md
+    assert "No empirical sweep points" in md
+    assert "No headline rows" in md
+    assert json.loads(files["headline.json"].read_text()) == []
+    # An empty dict (e.g. a failed run's artifact) still gives a report that says so.
+    files = write_report({}, tmp_path / "empty")
+    assert set(files) >= EXPECTED
+    assert not [n for n in files if n.endswith(".png")]
+
+
+def test_in_memory_floats_are_written_as_strict_json(tmp_path):
+    r = bare_results()
+    r["headline"] = [
+        {
+            "task": "scam",
+            "precision_at_base_rate": _iv(float("nan"), 0.0, 1.0),
+            "innocent_per_offender": _iv(float("inf"), 0.0, float("inf")),
+        }
+    ]
+    files = write_report(r, tmp_path / "r")
+    text = files["headline.json"].read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)[0]["innocent_per_offender"] == {"value": "inf", "ci_low": 0.0, "ci_high": "inf"}
+    assert "none found [0, ∞]" in files["headline.md"].read_text()
+
+
+def test_deterministic_figures(tmp_path):
+    a = write_report(full_results(), tmp_path / "a")
+    b = write_report(full_results(), tmp_path / "b")
+    for name in a:
+        assert a[name].read_bytes() == b[name].read_bytes(), name
+
+
+def test_atomic_replace_and_refusal(tmp_path, monkeypatch):
+    out = tmp_path / "report"
+    write_report(bare_results(), out)
+    (out / "stale.txt").write_text("from an older report")
+    files = write_report(full_results(), out)
+    assert not (out / "stale.txt").exists(), "an existing report is replaced, not merged"
+    assert "drift.png" in files and (out / "drift.png").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"], "no temporary sibling left"
+
+    # A failure midway leaves the previous report whole and no temporary directory.
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def boom(*_):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(report, "_fig_drift", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_report(full_results(), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+    # A directory that is not a report is never replaced; nor is a file. ReportError is an
+    # OutputExistsError, which the CLI already maps to exit 2.
+    assert issubclass(ReportError, OutputExistsError)
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(ReportError, match="not a lowbase report"):
+        write_report(full_results(), other)
+    assert (other / "keep.txt").read_text() == "mine"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ReportError, match="not a directory"):
+        write_report(full_results(), tmp_path / "afile")
+    # An empty directory is fine.
+    (tmp_path / "empty").mkdir()
+    assert (write_report(bare_results(), tmp_path / "empty")["report.md"]).is_file()
+
+
+def test_stale_temporary_directories_of_dead_writers_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".report.lowbase-tmp-{dead.pid}-abcd"
+    stale.mkdir()
+    (stale / "report.md").write_text("half")
+    write_report(bare_results(), tmp_path / "report")
+    assert not stale.exists()
+
+
+def test_headline_markdown_formatting():
+    md = headline_markdown(HEADLINE)
+    lines = md.strip().splitlines()
+    assert lines[0].startswith("| task | scenario | n+ | AUROC | recall@P0.95 | recall@P0.99 |")
+    assert len(lines) == 2 + len(HEADLINE)
+    spam = lines[2]
+    assert "0.912 [0.88, 0.94]" in spam and "0.958 [0.74, 0.99]" in spam and "0.0433 [0.0054, 0.358]" in spam
+    scam = lines[3]
+    assert "nothing flagged [0.00, 1.00]" in scam and "none found [0, ∞]" in scam
+    projected = lines[4]
+    assert "| — | — | — | — |" in projected and "1.000 [0.00023, 1.00]" in projected and "[0, 4,397]" in projected
+    assert "(6/10)" in lines[5]
+    assert "2.02e-05" in lines[6]
+    assert headline_markdown([]).count("\n") == 2
+    assert headline_markdown(None) == headline_markdown([])
+
+
+@pytest.mark.parametrize(
+    "x, expected",
+    [
+        (0.91234, "0.912"),
+        (0.0, "0.000"),
+        (None, "n/a"),
+        ("inf", "∞"),
+        (0.085, "0.085"),
+        (2.3e-5, "2.3e-05"),
+        (123456.0, "1.23e+05"),
+        (1234.0, "1,234"),
+    ],
+)
+def test_fmt_value(x, expected):
+    assert fmt_value(x) == expected
+
+
+def test_fmt_count_and_interval():
+    assert fmt_count(3e9) == "3.00e+09"
+    assert fmt_count(4397.4) == "4,397"
+    assert fmt_count(0.0433) == "0.0433"
+    assert fmt_count(2.02e-5) == "2.02e-05"
+    assert fmt_count("inf") == "∞"
+    assert fmt_interval(None) == "—"
+    assert fmt_interval(_iv(0.5, None, None)) == "0.500 (no interval)"
+    assert fmt_interval(_iv("inf", 0, "inf"), "innocent") == "none found [0, ∞]"
+    assert fmt_interval(_iv(0.25, 0.1, 0.5, k=3, n=12)) == "0.250 [0.10, 0.50] (3/12)"

@@ -1,0 +1,179 @@
+"""`lowbase run` and `lowbase sweep` end to end on a tiny scenario, against a temporary MLflow store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.config import RunConfigError, make_run_config
+
+runner = CliRunner()
+# 3000 accounts at groomer rate 1e-2: ~30 groomers, ~6 in test; a few seconds per model.
+TINY = ["--preset", "quick", "--accounts", "3000", "--set", "harm.groomer_rate=0.01", "--resamples", "20", "--quiet"]
+TINY_BASE = {
+    "preset": "quick",
+    "accounts": 3000,
+    "resamples": 20,
+    "checkpoint_days": 28,
+    "empirical_rates": [],
+    "drift": False,
+    "models": ["rules", "random"],
+}
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A private tracking store: MLFLOW_TRACKING_URI is what `lowbase` honours."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def _client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri)
+
+
+@pytest.mark.slow
+def test_run_end_to_end(tmp_path, store):
+    work = tmp_path / "work"
+    r = runner.invoke(app, ["run", *TINY, "--models", "dec,rules,random", "--workdir", str(work)])
+    assert r.exit_code == 0, r.output
+    assert "groomer" in r.stdout and "recall@P0.95" in r.stdout
+    client = _client(store)
+    exp = client.get_experiment_by_name("lowbase-run")
+    runs = client.search_runs([exp.experiment_id])
+    top = [x for x in runs if "mlflow.parentRunId" not in x.data.tags]
+    children = [x for x in runs if x.data.tags.get("mlflow.parentRunId") == top[0].info.run_id]
+    assert len(top) == 1 and sorted(c.data.tags["lowbase.model"] for c in children) == ["dec", "random", "rules"]
+    m = top[0].data.metrics
+    for key in ("spam/auroc", "spam/recall_at_p95", "groomer/auroc", "groomer/recall_at_p95", "timing/mlflow_share"):
+        assert key in m, key
+    assert top[0].data.params["scenario.accounts"] == "3000"
+    assert top[0].inputs.dataset_inputs, "dataset lineage not logged"
+    arts = {a.path for a in client.list_artifacts(top[0].info.run_id)}
+    assert {"report", "results", "dataset"} <= arts
+    results = json.loads(next((work / "runs").glob("*/results.json")).read_text())
+    assert results["primary"] == "dec"
+    assert {"base_rate_curve", "projections", "empirical_base_rate", "drift"} <= set(results["analysis"])
+    # The cached dataset is reused by a second run (same fingerprint, no regeneration).
+    r2 = runner.invoke(app, ["run", *TINY, "--models", "rules", "--no-drift", "--workdir", str(work)])
+    assert r2.exit_code == 0, r2.output
+    assert len([p for p in (work / "datasets").iterdir() if not p.name.startswith(".")]) == 2  # main + drift
+    # The report can be rebuilt from MLflow alone.
+    out = tmp_path / "rep"
+    r3 = runner.invoke(app, ["report", "--run-id", top[0].info.run_id, "--out", str(out)])
+    assert r3.exit_code == 0, r3.output
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()
+
+
+def _sweep_file(tmp_path: Path, **over) -> Path:
+    doc = {"name": "tiny", "base": TINY_BASE, "grid": {"harm.groomer_rate": [0.01, 0.005]}, **over}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.mark.slow
+def test_sweep_resumes_without_duplicates(tmp_path, store):
+    path = _sweep_file(tmp_path)
+    work = tmp_path / "work"
+    r = runner.invoke(app, ["sweep", str(path), "--workdir", str(work), "--quiet"])
+    assert r.exit_code == 0, r.output
+    client = _client(store)
+    exp = client.get_experiment_by_name("lowbase-sweep")
+
+    def children():
+        runs = client.search_runs([exp.experiment_id])
+        parents = [x for x in runs if "lowbase.sweep_key" in x.data.tags]
+        assert len(parents) == 1
+        pid = parents[0].info.run_id
+        return [x for x in runs if x.data.tags.get("mlflow.parentRunId") == pid]
+
+    first = children()
+    assert len(first) == 2 and all(c.info.status == "FINISHED" for c in first)
+    assert {c.data.tags["knob.harm.groomer_rate"] for c in first} == {"0.01", "0.005"}
+    # Rerun: nothing new. Then widen the grid: only the new point runs.
+    r = runner.invoke(app, ["sweep", str(path), "--workdir", str(work), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "0 ran, 2 skipped" in r.stdout
+    assert sorted(c.info.run_id for c in children()) == sorted(c.info.run_id for c in first)
+
+
+@pytest.mark.slow
+def test_sweep_parallel_jobs_lose_nothing(tmp_path, store):
+    path = _sweep_file(tmp_path, grid={"seed": [1, 2, 3]})
+    r = runner.invoke(app, ["sweep", str(path), "--jobs", "2", "--workdir", str(tmp_path / "w"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    client = _client(store)
+    exp = client.get_experiment_by_name("lowbase-sweep")
+    kids = [x for x in client.search_runs([exp.experiment_id]) if "lowbase.child_key" in x.data.tags]
+    assert len(kids) == 3 and len({k.data.tags["lowbase.child_key"] for k in kids}) == 3
+
+
+@pytest.mark.parametrize(
+    "doc, needle",
+    [
+        ("name: x\nbase: {}\ngrid: {harm.groomer_rate: [2.0]}\n", "groomer_rate"),
+        ("name: x\ngrid: {harm.nope: [1]}\n", "harm.nope"),
+        ("name: x\ngrid: {colour: [1]}\n", "'colour'"),
+        ("name: x\ngrid: {visibility: [opaque]}\n", "visibility"),
+        ("name: x\nbase: {models: [svm]}\ngrid: {seed: [0]}\n", "models"),
+        ("name: x\ngrid: {seed: []}\n", "grid"),
+        ("name: x\n", "grid"),
+        ("name: x\ngrid: {seed: [0]}\nextra: 1\n", "extra"),
+        ("name: [x\n", "broken YAML"),
+        ("- a\n- b\n", "mapping"),
+    ],
+)
+def test_bad_sweep_files_exit_2_naming_the_field(tmp_path, store, doc, needle):
+    path = tmp_path / "bad.yaml"
+    path.write_text(doc)
+    r = runner.invoke(app, ["sweep", str(path), "--workdir", str(tmp_path / "w")])
+    assert r.exit_code == 2, r.output
+    assert needle in r.output
+    assert not (tmp_path / "w").exists(), "nothing may be written for a bad sweep file"
+
+
+def test_missing_sweep_file_exits_2(tmp_path, store):
+    r = runner.invoke(app, ["sweep", str(tmp_path / "none.yaml")])
+    assert r.exit_code == 2 and "no such sweep file" in r.output
+
+
+@pytest.mark.parametrize(
+    "fields, needle",
+    [
+        ({"models": ("svm",)}, "models"),
+        ({"visibility": "opaque"}, "visibility"),
+        ({"precision": 1.5}, "precision"),
+        ({"project_rates": (0.0,)}, "project_rates"),
+        ({"colour": 1}, "colour"),
+    ],
+)
+def test_bad_run_config_names_the_field(fields, needle):
+    with pytest.raises(RunConfigError, match=needle):
+        make_run_config(**fields)
+
+
+def test_bad_run_options_exit_2(tmp_path, store):
+    r = runner.invoke(app, ["run", "--models", "dec,svm", "--workdir", str(tmp_path / "w")])
+    assert r.exit_code == 2 and "svm" in r.output
+    r = runner.invoke(app, ["run", "--preset", "nope", "--workdir", str(tmp_path / "w")])
+    assert r.exit_code == 2 and "not a preset" in r.output
+
+
+def test_set_overrides_are_validated(tmp_path, store):
+    r = runner.invoke(app, ["run", "--set", "harm.groomer_rate=7", "--workdir", str(tmp_path / "w")])
+    assert r.exit_code == 2 and "harm.groomer_rate" in r.output
+    r = runner.invoke(app, ["run", "--set", "harm.groomer_rate", "--workdir", str(tmp_path / "w")])
+    assert r.exit_code == 2 and "KEY=VALUE" in r.output

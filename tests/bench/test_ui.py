@@ -1,0 +1,167 @@
+"""`lowbase ui`: the MLflow UI on a temporary store, driven by Debian's headless Chromium.
+
+The UI is a single-page app, so the check renders it (`--dump-dom` after a virtual-time
+budget long enough for its API calls) and reads the DOM: the experiment's runs table shows
+the run, the run page shows its `<task>/<metric>` metrics. A screenshot of the run page is
+kept in `$LOWBASE_TEST_ARTIFACTS` (default `tests/artifacts/`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.ui import serve, stop, ui_command, ui_env, ui_url, wait_until_up
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("LOWBASE_TEST_ARTIFACTS") or Path(__file__).resolve().parents[1] / "artifacts")
+RUN_NAME = "ui-check-quick-s0"
+METRICS = {"spam/auroc": 0.912, "groomer/recall_at_p95": 0.237}
+
+
+def test_ui_command_flags():
+    cmd = ui_command("sqlite:///x/mlflow.db", "127.0.0.1", 5123)
+    assert cmd[:4] == [sys.executable, "-m", "mlflow", "server"]
+    assert cmd[cmd.index("--backend-store-uri") + 1] == "sqlite:///x/mlflow.db"
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--port") + 1] == "5123"
+    with pytest.raises(ValueError, match="port"):
+        ui_command("sqlite:///x.db", "127.0.0.1", 70000)
+    assert ui_url("0.0.0.0", 80) == "http://127.0.0.1:80"
+    assert ui_env({})["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert ui_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"})["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"
+
+
+def test_serve_returns_the_server_exit_code(monkeypatch):
+    monkeypatch.setattr("bench.ui.ui_command", lambda *a: [sys.executable, "-c", "raise SystemExit(3)"])
+    assert serve("sqlite:///unused.db", "127.0.0.1", 5000) == 3
+
+
+def test_wait_until_up_times_out_and_notices_a_dead_server():
+    port = _free_port()
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match="did not answer"):
+        wait_until_up(f"http://127.0.0.1:{port}/health", timeout=0.5)
+    assert time.monotonic() - t0 < 5
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with pytest.raises(RuntimeError, match="exited"):
+        wait_until_up(f"http://127.0.0.1:{port}/health", timeout=5, proc=dead)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log_run(uri: str, artifacts: Path) -> tuple[str, str]:
+    """One finished run with a couple of metrics in `lowbase-run`, through a client bound to
+    `uri` (the process-wide tracking URI is left alone)."""
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    eid = client.create_experiment("lowbase-run", artifact_location=artifacts.as_uri())
+    run = client.create_run(eid, run_name=RUN_NAME)
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in METRICS.items()],
+        params=[Param("run.preset", "quick"), Param("run.seed", "0")],
+    )
+    client.set_terminated(run.info.run_id)
+    return eid, run.info.run_id
+
+
+def _chromium(profile: Path, *args: str, timeout: float = 40) -> str:
+    """Run headless Chromium; returns stdout. Its whole process group is ended on timeout."""
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=15000",
+        *args,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, f"chromium exited {proc.returncode}: {' '.join(cmd)}"
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium missing (Debian package `chromium`)")
+def test_ui_shows_the_run_and_its_metrics(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    eid, run_id = _log_run(uri, tmp_path / "artifacts")
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed in finally
+    # Own session, so the server and its workers are ended together by process group.
+    server = subprocess.Popen(
+        ui_command(uri, "127.0.0.1", port),
+        env=ui_env(),
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        base = ui_url("127.0.0.1", port)
+        try:
+            wait_until_up(base + "/health", timeout=45, proc=server)
+        except (TimeoutError, RuntimeError) as err:
+            pytest.fail(f"{err}\n{(tmp_path / 'server.log').read_text()[-3000:]}")
+
+        runs_dom = _chromium(tmp_path / "profile", "--dump-dom", f"{base}/#/experiments/{eid}/runs")
+        assert "lowbase-run" in runs_dom, "experiment name not rendered"
+        assert RUN_NAME in runs_dom, "run missing from the experiment's runs table"
+
+        # One load of the run page gives both its DOM and the screenshot; the window is tall
+        # enough for the screenshot to show the metrics table below "About this run".
+        run_page = f"{base}/#/experiments/{eid}/runs/{run_id}"
+        shot = tmp_path / "mlflow-ui-run.png"
+        run_dom = _chromium(
+            tmp_path / "profile", "--dump-dom", f"--screenshot={shot}", "--window-size=1400,1500", run_page
+        )
+        for name, value in METRICS.items():
+            assert name in run_dom, f"metric {name} not shown on the run page"
+            assert str(value) in run_dom, f"value {value} of {name} not shown"
+        data = shot.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, "screenshot missing or blank"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, ARTIFACTS / shot.name)
+    finally:
+        # SIGINT (Ctrl-C) to the server's own process group, then make sure nothing of it is left.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            stop(server, grace=5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+    assert server.poll() is not None
