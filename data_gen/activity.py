@@ -17,7 +17,17 @@ import scipy.sparse as sp
 from . import events as ev
 from .arrays import unique_sorted
 from .config import Scenario
-from .friendships import LOCAL, REGION, SCHOOL, WORK, CommunityIndex, edge_days, edge_key, random_neighbour
+from .friendships import (
+    LOCAL,
+    REGION,
+    SCHOOL,
+    WORK,
+    CommunityIndex,
+    edge_days,
+    edge_key,
+    ordered_search,
+    random_neighbour,
+)
 from .partition import rng_for
 from .population import Population
 from .rhythm import DAY, sample_ts
@@ -75,7 +85,7 @@ def make_groups(scn: Scenario, seed: int, n_school: int, n_work: int, n_local: i
 
 def are_friends(st: ActivityState, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     key = edge_key(a, b, st.n)
-    pos = np.minimum(np.searchsorted(st.keys, key), max(len(st.keys) - 1, 0))
+    pos = np.minimum(ordered_search(st.keys, key), max(len(st.keys) - 1, 0))
     return (st.keys[pos] == key) if len(st.keys) else np.zeros(len(a), bool)
 
 
@@ -83,7 +93,9 @@ def mutual_friends(adj: sp.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarr
     """|N(a) ∩ N(b)| per pair, via a row-wise product of sparse rows."""
     if len(a) == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.asarray(adj[a].multiply(adj[b]).sum(axis=1)).ravel().astype(np.int64)
+    # The product of 0/1 rows stores only the common neighbours: count them per row.
+    both = adj[a].multiply(adj[b]).tocsr()
+    return np.diff(both.indptr).astype(np.int64)
 
 
 def community_targets(st: ActivityState, src: np.ndarray, rng: np.random.Generator) -> np.ndarray:

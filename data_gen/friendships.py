@@ -98,21 +98,31 @@ class CommunityIndex:
 
 
 def search_right(cum: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """`np.searchsorted(cum, u, side="right")` for non-negative floats `u`, answered in
-    ascending order of `u`: the same positions, several times faster on large arrays
+    """`np.searchsorted(cum, u, side="right")` for non-negative floats `u` (ordered_search)."""
+    return ordered_search(cum, u, "right")
+
+
+def ordered_search(a: np.ndarray, q: np.ndarray, side: str = "left") -> np.ndarray:
+    """`np.searchsorted(a, q, side)` for non-negative float64 or integer `q`, answered in
+    ascending order of `q`: the same positions, several times faster on large arrays
     (random queries defeat branch prediction and cache; ordered ones do not). The order
-    comes from one integer sort of the floats' bit patterns (monotone for u >= 0) with the
-    row index packed into the low bits."""
-    n = len(u)
+    comes from one integer sort of the values' bit patterns (monotone for q >= 0), high
+    bits only, with the row index packed into the low bits; the search itself uses the
+    exact values."""
+    n = len(q)
     if n < 1 << 14:
-        return np.searchsorted(cum, u, side="right")
+        return np.searchsorted(a, q, side=side)
     b = bits(n - 1)
-    key = u.view(np.int64) >> b << b
-    key |= np.arange(n, dtype=np.int64)
+    key = q.view(np.int64) if q.dtype == np.float64 else q.astype(np.int64, copy=False)
+    key = key >> b
+    key <<= b
+    for lo in range(0, n, 1 << 20):
+        hi = min(lo + (1 << 20), n)
+        key[lo:hi] |= np.arange(lo, hi, dtype=np.int64)
     key.sort()
     key &= (1 << b) - 1
     out = np.empty(n, dtype=np.int64)
-    out[key] = np.searchsorted(cum, u[key], side="right")
+    out[key] = np.searchsorted(a, q[key], side=side)
     return out
 
 
@@ -361,7 +371,7 @@ def adjacency(keys: np.ndarray, n: int) -> sp.csr_matrix:
 
 def edge_days(keys: np.ndarray, days: np.ndarray, a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     """Day each friendship (a, b) formed, looked up in the sorted canonical keys."""
-    pos = np.searchsorted(keys, edge_key(a, b, n))
+    pos = ordered_search(keys, edge_key(a, b, n))
     return days[pos]
 
 
