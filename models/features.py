@@ -176,10 +176,11 @@ def _raw(ev: _Events) -> Features:
     ms, md, mts, media, fwd = ev.messages
     one = md >= 0
     known = ms >= 0  # the sender is hidden under sealed sender
-    hour = (mts // 3600) % 24
-    night = (hour < 6) | (hour >= 23)
+    tod = mts % DAY
+    night = (tod < 6 * 3600) | (tod >= 23 * 3600)  # 23:00-06:00
+    del tod
     # One bincount per direction: key = (media code, night) * n + account.
-    slot = np.where(media >= 0, media, len(MEDIA)).astype(np.int64) * 2 + night
+    slot = (np.where(media >= 0, media, len(MEDIA)).astype(np.int8) * 2 + night).astype(np.int64)
     recv = np.bincount(slot[one] * n + md[one], minlength=2 * (len(MEDIA) + 1) * n).reshape(-1, 2, n)
     recv = recv.astype(np.float64)
     cols["messages_received"] = recv.sum(axis=(0, 1))
@@ -251,7 +252,7 @@ def _edges(ev: _Events, recent_days: int) -> dict[str, sp.csr_matrix]:
 QUANTILE_COLUMNS = ("account_age_days", "asserted_age", "friends", "requests_sent", "messages_received")
 QUANTILES = (0.5, 0.9)
 _BLOCK = 1 << 15  # neighbour entries gathered at a time: (entries x k) float32 stays in cache
-_ROWS = 1 << 16  # rows per chunk of the elementwise steps, for the same reason
+_ROWS = 1 << 13  # rows per chunk when assembling a relation's output columns, for the same reason
 
 
 def _degree_blocks(a: sp.csr_matrix):
@@ -282,7 +283,6 @@ def _neighbour_stats(a: sp.csr_matrix, x: np.ndarray, qcols: list[int], qs=QUANT
     mx[empty] = 0.0
     qv[empty] = 0.0
     x = np.ascontiguousarray(x, dtype=np.float32)
-    xq = np.ascontiguousarray(x[:, qcols].T)  # (len(qcols), n): one contiguous row per column
     buf = np.empty(max(_BLOCK, int(np.diff(a.indptr).max(initial=0))) * k, dtype=np.float32)
     for d, rows in _degree_blocks(a):
         nb = a.indices[a.indptr[rows] + np.arange(d)[:, None]]  # (d, rows): j-th neighbour of each row
@@ -290,7 +290,7 @@ def _neighbour_stats(a: sp.csr_matrix, x: np.ndarray, qcols: list[int], qs=QUANT
         np.take(x, nb, axis=0, out=g)
         mx[rows] = g.max(axis=0)
         if qcols:
-            v = np.take(xq, nb.T, axis=1)  # (column, row, neighbour)
+            v = np.take(g, qcols, axis=2).transpose(2, 1, 0).copy()  # (column, row, neighbour), from cache
             v.sort(axis=-1)
             pos = [int(np.floor(q * (d - 1))) for q in qs]
             qv[rows] = v[:, :, pos].transpose(1, 0, 2).reshape(len(rows), -1)
@@ -312,22 +312,33 @@ def _squares(x: np.ndarray) -> np.ndarray:
     return np.hstack([x, x * x]).astype(np.float32)
 
 
-def _first_order(out: np.ndarray, deg: np.ndarray, both: np.ndarray, k: int) -> None:
-    """Write count, sum, mean and std (columns 0, 1.., 1+k.., 1+3k.. of out) from the
-    neighbour count deg (n, 1) and both = [sum | sum of squares] (n, 2k), which is used as
-    scratch. Mean and std are 0 where there is no one; row chunks keep it in cache."""
-    out[:, 0] = deg[:, 0]
-    out[:, 1 : 1 + k] = both[:, :k]
+def _write_relation(out, k, deg, both, mx, walks=None, two=None, qv=None) -> None:
+    """Write a relation's columns (see _names) into out, one chunk of rows at a time: each
+    chunk is assembled in a small contiguous buffer and copied once, so every output row
+    gets its relation's columns in one contiguous write. deg (n, 1) neighbour count,
+    both = [sum | sum of squares] (n, 2k, used as scratch), mx the maxima; for edge
+    relations also walks (n, 1), two (n, k) two-hop sums and qv the quantiles. Means and
+    std are 0 where there is no one."""
+    buf = np.empty((min(_ROWS, len(out)), out.shape[1]), dtype=np.float32)
     for r in range(0, len(out), _ROWS):
         b, d = both[r : r + _ROWS], deg[r : r + _ROWS]
+        t = buf[: len(b)]
+        t[:, 0] = d[:, 0]
+        t[:, 1 : 1 + k] = b[:, :k]
         b /= np.maximum(d, 1.0)
         b[d[:, 0] <= 0] = 0.0
         mean, var = b[:, :k], b[:, k:]
+        t[:, 1 + k : 1 + 2 * k] = mean
+        t[:, 1 + 2 * k : 1 + 3 * k] = mx[r : r + _ROWS]
         var -= mean * mean
         np.maximum(var, 0.0, out=var)
-        np.sqrt(var, out=var)
-        out[r : r + _ROWS, 1 + k : 1 + 2 * k] = mean
-        out[r : r + _ROWS, 1 + 3 * k : 1 + 4 * k] = var
+        np.sqrt(var, out=t[:, 1 + 3 * k : 1 + 4 * k])
+        if walks is not None:
+            w = walks[r : r + _ROWS]
+            t[:, 1 + 4 * k] = w[:, 0]
+            np.divide(two[r : r + _ROWS], np.maximum(w, 1.0), out=t[:, 2 + 4 * k : 2 + 5 * k])
+            t[:, 2 + 5 * k :] = qv[r : r + _ROWS]
+        out[r : r + _ROWS] = t
 
 
 def _names(prefix: str, names: tuple[str, ...], kind: str) -> list[str]:
@@ -356,16 +367,9 @@ def _aggregate(a: sp.csr_matrix, x: np.ndarray, xx: np.ndarray, names: tuple[str
     deg = np.diff(a.indptr).astype(np.float32)[:, None]  # a is 0/1 with no stored zeros
     both = np.asarray(a @ xx, dtype=np.float32)
     walks = np.asarray(a @ deg, dtype=np.float32)
-    out[:, 1 + 4 * k] = walks[:, 0]
     two = np.asarray(a @ both[:, :k], dtype=np.float32)  # two-hop sums
-    np.divide(two, np.maximum(walks, 1.0), out=out[:, 2 + 4 * k : 2 + 5 * k])
-    del two
-    _first_order(out, deg, both, k)
-    del both
-    # Into compact arrays first: scattered row writes straight into the wide out are slow.
     mx, qv = _neighbour_stats(a, x, [names.index(c) for c in QUANTILE_COLUMNS if c in names])
-    out[:, 1 + 2 * k : 1 + 3 * k] = mx
-    out[:, 2 + 5 * k :] = qv
+    _write_relation(out, k, deg, both, mx, walks, two, qv)
 
 
 def aggregate_groups(m: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Features:
@@ -385,9 +389,7 @@ def _aggregate_groups(m: sp.csr_matrix, x: np.ndarray, xx: np.ndarray, names: tu
     deg = np.asarray(m @ size, dtype=np.float32)[:, None] - joined
     both = np.asarray(m @ np.asarray(m.T @ xx, dtype=np.float32), dtype=np.float32)
     both -= joined * xx
-    _first_order(out, deg, both, k)
-    del both
-    out[:, 1 + 2 * k : 1 + 3 * k] = _row_max(m, _row_max(m.T.tocsr(), x))
+    _write_relation(out, k, deg, both, _row_max(m, _row_max(m.T.tocsr(), x)))
 
 
 def build_features(view, as_of: int | None = None, recent_days: int = 7) -> Features:
