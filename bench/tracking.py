@@ -168,7 +168,7 @@ def log_run(
     if adopted:  # started by `mlflow run` (MLproject): fill the run MLflow opened for us
         rid = adopted
         exp_id = client.get_run(rid).info.experiment_id
-        log_batch(client, rid, tags=base_tags)
+        log_batch(client, rid, tags={**base_tags, **({"mlflow.runName": run_name} if run_name else {})})
     else:
         exp_id = client.get_experiment_by_name(experiment).experiment_id
         rid = client.create_run(exp_id, run_name=run_name, tags=base_tags).info.run_id

@@ -71,7 +71,7 @@ def test_all_metrics_at_once_equal_the_single_functions(rows):
     y = np.array([r[0] for r in rows])
     s = np.array([r[1] for r in rows], dtype=float)
     single = np.array([fn(y, s) for fn in METRICS.values()])
-    np.testing.assert_allclose(all_metrics(y, s), single, rtol=1e-12, atol=0, equal_nan=True)
+    np.testing.assert_allclose(all_metrics(y, s), single, rtol=1e-12, atol=1e-15, equal_nan=True)
 
 
 def test_one_positive():
