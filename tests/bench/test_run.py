@@ -177,3 +177,24 @@ def test_set_overrides_are_validated(tmp_path, store):
     assert r.exit_code == 2 and "harm.groomer_rate" in r.output
     r = runner.invoke(app, ["run", "--set", "harm.groomer_rate", "--workdir", str(tmp_path / "w")])
     assert r.exit_code == 2 and "KEY=VALUE" in r.output
+
+
+@pytest.mark.slow
+def test_mlproject_entry_point_runs(tmp_path, store):
+    """`mlflow run mlflow -e generate` works from the repository root (the `run` entry point
+    is the same mechanism with a longer job; DESIGN.md "MLflow")."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = tmp_path / "ds"
+    cmd = [sys.executable, "-m", "mlflow", "run", "mlflow", "-e", "generate", "-P", "accounts=2000", "-P", f"out={out}",
+           "--env-manager", "local", "--experiment-name", "lowbase-run"]  # fmt: skip
+    r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "dataset.json").is_file()
+    exp = _client(store).get_experiment_by_name("lowbase-run")
+    (run,) = _client(store).search_runs([exp.experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags.get("mlflow.project.entryPoint") == "generate"
