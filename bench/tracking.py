@@ -161,6 +161,8 @@ def log_run(
     """One run for the results (the primary model's figures and the analyses), one nested
     child per model with its metrics and fitted model files. `artifacts` maps an artifact
     folder to a local file or directory (report, headline, dataset card...). Returns the id."""
+    from models import hyperparameters
+
     base_tags = {"lowbase.primary": results["primary"], **(tags or {})}
     if parent_id:
         base_tags["mlflow.parentRunId"] = parent_id
@@ -174,7 +176,13 @@ def log_run(
         rid = client.create_run(exp_id, run_name=run_name, tags=base_tags).info.run_id
     try:
         primary = results["models"][results["primary"]]
-        log_batch(client, rid, {**model_metrics(primary), **analysis_metrics(results)}, flat_params(results))
+        primary_params = {f"model.{k}": v for k, v in hyperparameters(results["primary"]).items()}
+        log_batch(
+            client,
+            rid,
+            {**model_metrics(primary), **analysis_metrics(results)},
+            {**flat_params(results), **primary_params},
+        )
         _log_dataset(rid, results)
         for dest, path in artifacts.items():
             path = Path(path)
@@ -184,7 +192,8 @@ def log_run(
                 client.log_artifact(rid, str(path), dest)
         for name, entry in results["models"].items():
             child = client.create_run(exp_id, run_name=name, tags={"mlflow.parentRunId": rid, "lowbase.model": name})
-            log_batch(client, child.info.run_id, model_metrics(entry), {"model": name, **flat_params(results)})
+            params = {"model": name, **{f"model.{k}": v for k, v in hyperparameters(name).items()}}
+            log_batch(client, child.info.run_id, model_metrics(entry), {**params, **flat_params(results)})
             if log_models and Path(entry["path"]).is_dir():
                 client.log_artifacts(child.info.run_id, entry["path"], f"model/{name}")
             client.set_terminated(child.info.run_id, "FINISHED")

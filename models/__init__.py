@@ -21,6 +21,25 @@ def make_model(name: str):
     return MODELS[name]()
 
 
+def hyperparameters(name: str) -> dict:
+    """The settings a model trains with, flat, for tracking params (MLflow) and reports."""
+    from . import baselines, dec
+
+    lgb = {f"lightgbm.{k}": v for k, v in baselines.LGB_PARAMS.items() if k != "verbose"}
+    lgb["lightgbm.threads_below_50k_rows"] = 1
+    table = {
+        "dec": {"stage1.hidden": "-".join(map(str, dec.HIDDEN)), "stage1.epochs": dec.EPOCHS,
+                "stage1.batch": dec.BATCH, "stage1.optimiser": "adam lr 1e-3 wd 1e-5", **lgb},
+        "gbdt-raw": lgb,
+        "logreg": {"C": 0.1, "class_weight": "balanced", "features": "standardised log1p"},
+        "rules": {"score": "weak rules fired positive"},
+        "random": {"score": "uniform"},
+    }  # fmt: skip
+    if name not in table:
+        raise ModelError(f"model '{name}': expected one of {', '.join(MODELS)}")
+    return table[name]
+
+
 def load_model(path: Path, data: TrainingData):
     """A saved model, checked against the data it is about to score."""
     card = load_card(path)
@@ -30,4 +49,4 @@ def load_model(path: Path, data: TrainingData):
     return MODELS[card["model"]].from_state(card["state"], Path(path)), card
 
 
-__all__ = ["MODELS", "ModelError", "TrainingData", "load_model", "make_model", "save_model"]
+__all__ = ["MODELS", "ModelError", "TrainingData", "hyperparameters", "load_model", "make_model", "save_model"]

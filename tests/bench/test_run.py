@@ -60,6 +60,7 @@ def test_run_end_to_end(tmp_path, store):
     for key in ("spam/auroc", "spam/recall_at_p95", "groomer/auroc", "groomer/recall_at_p95", "timing/mlflow_share"):
         assert key in m, key
     assert top[0].data.params["scenario.accounts"] == "3000"
+    assert top[0].data.params["model.stage1.epochs"] and children[0].data.params["model"]
     assert top[0].inputs.dataset_inputs, "dataset lineage not logged"
     arts = {a.path for a in client.list_artifacts(top[0].info.run_id)}
     assert {"report", "results", "dataset"} <= arts
