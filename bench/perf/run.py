@@ -33,7 +33,13 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="Keep the temporary working directory.")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lowbase-perf-run-"))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "COLUMNS": "200"}
+    root = Path(__file__).resolve().parents[2]  # time this checkout's code, wherever it is installed
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+        "COLUMNS": "200",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+    }
     cmd = [sys.executable, "-m", "bench.cli", "run", "--preset", args.preset, "--models", args.models,
            "--workdir", str(tmp / "work")]  # fmt: skip
     t0 = time.perf_counter()
