@@ -24,6 +24,7 @@ from data_gen.config import Scenario
 from data_gen.reader import DatasetError, open_dataset
 from data_gen.rhythm import DAY
 from models import TrainingData, make_model, save_model
+from models.distributed import current_client, use_client
 
 from .baserate import (
     BASE_RATES,
@@ -32,6 +33,8 @@ from .baserate import (
     hash_matching_projection,
     platform_projection,
 )
+from .cluster import dask_client
+from .cluster import executor as cluster_executor
 from .config import RunConfig, resolve_scenario, scenario_with
 from .evaluate import evaluate, heldout_truth
 from .harm import LEVELS, Share, detection_before_harm, first_flag_times, recall_by_level, wilson_share
@@ -50,9 +53,11 @@ def dataset_key(scn: Scenario, seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def cached_dataset(scn: Scenario, seed: int, cache: Path, workers: int, step: Step):
+def cached_dataset(scn: Scenario, seed: int, cache: Path, workers: int, step: Step, executor=None):
     """Open the cached dataset for (scenario, seed), generating it when missing or invalid.
-    A cached directory is reused only if its contract and hashes check out."""
+    A cached directory is reused only if its contract and hashes check out. Generation runs
+    on `executor`, else on the Dask client of the run (`--dask`), else on `workers` processes:
+    the bytes, hence the cache key, are the same either way."""
     path = Path(cache) / f"{scn.name}-s{seed}-{dataset_key(scn, seed)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     # One generator per cache entry at a time: parallel sweep jobs wanting the same
@@ -66,7 +71,9 @@ def cached_dataset(scn: Scenario, seed: int, cache: Path, workers: int, step: St
             except DatasetError:
                 shutil.rmtree(path, ignore_errors=True)
         step(f"generating {scn.name} ({scn.accounts:,} accounts)")
-        generate(scn, seed, path, workers=workers, overwrite=True)
+        if executor is None:
+            executor = cluster_executor(current_client())
+        generate(scn, seed, path, workers=workers, overwrite=True, executor=executor)
         return open_dataset(path, verify_hashes=False)
 
 
@@ -193,9 +200,10 @@ def _bounded(value: float, low: float, high: float) -> dict:
     return {"value": value, "ci_low": low, "ci_high": high}
 
 
-def _harm_analysis(model, ds, cfg: RunConfig, threshold: float, step: Step) -> dict:
+def _harm_analysis(model, ds, cfg: RunConfig, threshold: float, final: np.ndarray, step: Step) -> dict:
     """Score test accounts on data up to each checkpoint (features `as_of`) with the model
-    trained on the whole window; count harm events preceded by a flag."""
+    trained on the whole window; count harm events preceded by a flag. `final`: the groomer
+    scores on the whole window, per account id."""
     days = ds.meta["scenario"]["activity"]["days"]
     cps = list(range(cfg.checkpoint_days, days + 1, cfg.checkpoint_days))
     if cps[-1] != days:
@@ -207,6 +215,9 @@ def _harm_analysis(model, ds, cfg: RunConfig, threshold: float, step: Step) -> d
     keep = np.isin(offender, test_ids)
     scores = []
     for d in cps:
+        if d == days:  # the whole window: the scores the model already gave
+            scores.append(final)
+            continue
         step(f"detection-before-harm: scoring as of day {d}")
         td = TrainingData(ds.view(cfg.visibility), as_of=d * DAY)
         pred = model.predict_scores(td)
@@ -285,6 +296,13 @@ def _drift(cfg: RunConfig, scn: Scenario, cache: Path, step: Step) -> dict:
 def run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step = lambda _: None) -> dict:
     """Generate or reuse the dataset (under `cache`), train every model (saved under
     `models_dir`), evaluate, analyse. Returns the JSON-able results."""
+    with dask_client(cfg.dask) as client, use_client(client):
+        if client is not None:
+            step(f"Dask: {cfg.dask} ({len(client.scheduler_info()['workers'])} workers)")
+        return _run_pipeline(cfg, cache, models_dir, step)
+
+
+def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> dict:
     cache = Path(cache)
     scn = resolve_scenario(cfg)
     ds = cached_dataset(scn, cfg.seed, cache, cfg.workers, step)
@@ -301,7 +319,7 @@ def run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step = lam
         "base_rates": {t: float(truth[t].mean()) for t in ds.tasks},
         "models": {},
     }
-    fitted = {}
+    fitted, groomer_scores = {}, {}
     for name in cfg.models:
         step(f"training {name}")
         mdir = Path(models_dir) / name
@@ -311,6 +329,7 @@ def run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step = lam
         step(f"evaluating {name}")
         metrics = evaluate(pred, ds, n_resamples=cfg.resamples, origin=name)
         scores = _scores_matrix(pred, ds.tasks, td.n)
+        groomer_scores[name] = scores["groomer"]
         entry: dict = {"path": str(mdir), "metrics": metrics, "operating": {}, "curves": {}}
         for task in ds.tasks:
             y, s = truth[task][test].astype(np.int8), scores[task][test]
@@ -323,12 +342,15 @@ def run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step = lam
         results["models"][name] = entry
     primary = cfg.models[0]
     results["primary"] = primary
-    results["analysis"] = _analyses(cfg, scn, ds, results, fitted[primary], cache, step)
+    results["analysis"] = _analyses(cfg, scn, ds, results, fitted[primary], groomer_scores[primary], cache, step)
     results["headline"] = headline(results)
     return results
 
 
-def _analyses(cfg: RunConfig, scn: Scenario, ds, results: dict, model, cache: Path, step: Step) -> dict:
+def _analyses(
+    cfg: RunConfig, scn: Scenario, ds, results: dict, model, final: np.ndarray, cache: Path, step: Step
+) -> dict:
+    """The primary model's analyses; `final` is its groomer score per account id."""
     key = f"p{round(cfg.precision * 100)}"
     ops = results["models"][results["primary"]]["operating"]
     g = ops["groomer"][key]
@@ -344,25 +366,18 @@ def _analyses(cfg: RunConfig, scn: Scenario, ds, results: dict, model, cache: Pa
         "platform_accounts": cfg.platform_accounts,
         "minutes_per_review": cfg.minutes_per_review,
     }
+    test = TrainingData(ds.view(cfg.visibility)).split == "test"
+    y, s = _truth(ds, "groomer")[test].astype(np.int8), final[test]
     if g["threshold"] != float("inf") and g["n_positive"]:
-        out["detection_before_harm"] = _harm_analysis(model, ds, cfg, g["threshold"], step)
+        out["detection_before_harm"] = _harm_analysis(model, ds, cfg, g["threshold"], final, step)
     own = {"knob": results["base_rates"]["groomer"], "own": True}
     emp = _empirical_sweep(cfg, scn, g["fpr"], cache, step) if g["n_positive"] else []
-    y, s = _test_scores(ds, model, cfg)
     if 0 < y.sum() < len(y):
         emp.append({**own, **empirical_point(y, s, g["fpr"])})
     out["empirical_base_rate"] = sorted(emp, key=lambda r: -r["base_rate"])
     if cfg.drift:
         out["drift"] = _drift(cfg, scn, cache, step)
     return out
-
-
-def _test_scores(ds, model, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
-    td = TrainingData(ds.view(cfg.visibility))
-    pred = model.predict_scores(td)
-    s = _scores_matrix(pred, ("groomer",), td.n)["groomer"]
-    test = _test_mask(td)
-    return _truth(ds, "groomer")[test].astype(np.int8), s[test]
 
 
 # ---------------------------------------------------------------- headline
