@@ -23,9 +23,12 @@ from data_gen.generate import stage_plan
 from data_gen.reader import open_dataset
 from models.protocol import load_card
 
+from .cluster import dask_client, executor, parse_dask
 from .config import RunConfigError
 from .console import err, out, user_errors
 from .evaluate import PredictionsError
+
+DASK_HELP = "local:K (a local Dask cluster of K worker processes) or a scheduler address HOST:PORT"
 
 app = typer.Typer(
     name="lowbase",
@@ -62,14 +65,23 @@ def generate_cmd(
     workers: Annotated[int, typer.Option(min=1, max=256, help="Processes; output is identical for any value.")] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out directory.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask", help=f"{DASK_HELP}."
+        ),
+    ] = None,
 ) -> None:
     """Build a dataset: a directory of parquet tables plus dataset.json."""
     with user_errors():
+        spec = parse_dask(dask)
         scn = load_scenario(scenario, accounts)
         _warn_groomers(scn)
         bar, update = _progress(scn, quiet)
-        with bar:
-            meta = generate(scn, seed, out_dir, workers=workers, overwrite=overwrite, progress=update)
+        with dask_client(spec) as client, bar:
+            meta = generate(
+                scn, seed, out_dir, workers=workers, overwrite=overwrite, progress=update, executor=executor(client)
+            )
     rows = meta["rows"]
     err.print(
         f"wrote {out_dir} ({scn.name}, {scn.accounts:,} accounts, seed {seed}): "
@@ -198,15 +210,23 @@ def train_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to create.")],
     seed: Annotated[int, typer.Option(min=0, max=2**31 - 1, help="Random seed.")] = 0,
     visibility: Annotated[str, typer.Option(help="Metadata visibility: full, sealed_sender, minimal.")] = "full",
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask", help=f"{DASK_HELP}: features and LightGBM run there."
+        ),
+    ] = None,
 ) -> None:
     """Fit a model on the dataset's train split and save it (no pickle)."""
     from models import TrainingData, make_model, save_model
+    from models.distributed import use_client
 
     with user_errors():
+        spec = parse_dask(dask)
         m = make_model(model)
         ds = open_dataset(data)
         td = TrainingData(ds.view(visibility))
-        with err.status(f"training {model} on {data}"):
+        with err.status(f"training {model} on {data}"), dask_client(spec) as client, use_client(client):
             m.fit(td, seed)
         path = save_model(m, td, seed, out_dir)
     err.print(
@@ -221,12 +241,20 @@ def evaluate_cmd(
     predictions: Annotated[Path | None, typer.Option(help="Parquet or CSV: account_id, task, score.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
     resamples: Annotated[int, typer.Option(min=10, max=100_000, help="Bootstrap resamples per interval.")] = 200,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask", help=f"{DASK_HELP}: the model's features are built there."
+        ),
+    ] = None,
 ) -> None:
     """Metrics per task on the test split, with 95% stratified bootstrap intervals."""
     from bench.evaluate import evaluate, read_predictions
     from models import TrainingData, load_model
+    from models.distributed import use_client
 
     with user_errors():
+        spec = parse_dask(dask)
         if (model is None) == (predictions is None):
             raise PredictionsError("give exactly one of --model or --predictions")
         ds = open_dataset(data)
@@ -234,6 +262,8 @@ def evaluate_cmd(
             card = load_card(model)
             td = TrainingData(ds.view(card["visibility"]))
             m, _ = load_model(model, td)
+            with dask_client(spec) as client, use_client(client):
+                td.features  # noqa: B018 - built on the cluster when --dask is given
             pred, origin = m.predict_scores(td), str(model)
         else:
             pred, origin = read_predictions(predictions), str(predictions)
@@ -336,6 +366,12 @@ def run_cmd(
         typer.Option("--set", help="Scenario field override KEY=VALUE, e.g. harm.groomer_rate=0.01 (repeatable)."),
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask", help=f"{DASK_HELP}: generation, features and LightGBM run there."
+        ),
+    ] = None,
 ) -> None:
     """The main job: generate (or reuse), train DEC and every baseline, evaluate, analyse,
     log to MLflow, print the headline table and write the report."""
@@ -343,7 +379,9 @@ def run_cmd(
     from bench.runner import run_and_log
 
     with user_errors():
+        parse_dask(dask)
         cfg = make_run_config(
+            dask=dask,
             preset=preset,
             seed=seed,
             accounts=accounts,

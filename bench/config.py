@@ -39,6 +39,10 @@ class RunConfig(BaseModel):
     drift: bool = True  # also train on period 1 and test on period 2 of a drift variant
     resamples: int = Field(200, ge=10)
     workers: int = Field(2, ge=1, le=256)
+    # `--dask local:K | ADDRESS`: where generation, features and LightGBM run. Excluded from
+    # dumps (so from run names, sweep hashes and logged params): it changes where the work
+    # runs, not the dataset (identical bytes) nor what is computed.
+    dask: str | None = Field(None, exclude=True)
 
     @field_validator("models")
     @classmethod
@@ -48,6 +52,14 @@ class RunConfig(BaseModel):
         bad = [m for m in v if m not in MODELS]
         if bad or not v:
             raise ValueError(f"unknown model(s) {bad}; expected some of {', '.join(MODELS)}")
+        return v
+
+    @field_validator("dask")
+    @classmethod
+    def _dask(cls, v):
+        from .cluster import parse_dask
+
+        parse_dask(v)  # ClusterError is a ValueError: reported naming the field
         return v
 
     @field_validator("visibility")

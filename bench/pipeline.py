@@ -24,6 +24,7 @@ from data_gen.config import Scenario
 from data_gen.reader import DatasetError, open_dataset
 from data_gen.rhythm import DAY
 from models import TrainingData, make_model, save_model
+from models.distributed import current_client, use_client
 
 from .baserate import (
     BASE_RATES,
@@ -32,6 +33,8 @@ from .baserate import (
     hash_matching_projection,
     platform_projection,
 )
+from .cluster import dask_client
+from .cluster import executor as cluster_executor
 from .config import RunConfig, resolve_scenario, scenario_with
 from .evaluate import evaluate, heldout_truth
 from .harm import LEVELS, Share, detection_before_harm, first_flag_times, recall_by_level, wilson_share
@@ -50,9 +53,11 @@ def dataset_key(scn: Scenario, seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def cached_dataset(scn: Scenario, seed: int, cache: Path, workers: int, step: Step):
+def cached_dataset(scn: Scenario, seed: int, cache: Path, workers: int, step: Step, executor=None):
     """Open the cached dataset for (scenario, seed), generating it when missing or invalid.
-    A cached directory is reused only if its contract and hashes check out."""
+    A cached directory is reused only if its contract and hashes check out. Generation runs
+    on `executor`, else on the Dask client of the run (`--dask`), else on `workers` processes:
+    the bytes, hence the cache key, are the same either way."""
     path = Path(cache) / f"{scn.name}-s{seed}-{dataset_key(scn, seed)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     # One generator per cache entry at a time: parallel sweep jobs wanting the same
@@ -66,7 +71,9 @@ def cached_dataset(scn: Scenario, seed: int, cache: Path, workers: int, step: St
             except DatasetError:
                 shutil.rmtree(path, ignore_errors=True)
         step(f"generating {scn.name} ({scn.accounts:,} accounts)")
-        generate(scn, seed, path, workers=workers, overwrite=True)
+        if executor is None:
+            executor = cluster_executor(current_client())
+        generate(scn, seed, path, workers=workers, overwrite=True, executor=executor)
         return open_dataset(path, verify_hashes=False)
 
 
@@ -289,6 +296,13 @@ def _drift(cfg: RunConfig, scn: Scenario, cache: Path, step: Step) -> dict:
 def run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step = lambda _: None) -> dict:
     """Generate or reuse the dataset (under `cache`), train every model (saved under
     `models_dir`), evaluate, analyse. Returns the JSON-able results."""
+    with dask_client(cfg.dask) as client, use_client(client):
+        if client is not None:
+            step(f"Dask: {cfg.dask} ({len(client.scheduler_info()['workers'])} workers)")
+        return _run_pipeline(cfg, cache, models_dir, step)
+
+
+def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> dict:
     cache = Path(cache)
     scn = resolve_scenario(cfg)
     ds = cached_dataset(scn, cfg.seed, cache, cfg.workers, step)

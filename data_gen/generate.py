@@ -31,10 +31,14 @@ def generate(
     workers: int = 1,
     overwrite: bool = False,
     progress: Progress | None = None,
+    executor=None,
 ) -> dict:
-    """Simulate and write a dataset; returns the metadata written to dataset.json."""
+    """Simulate and write a dataset; returns the metadata written to dataset.json.
+
+    `executor` runs the partition tasks elsewhere (data_gen.dask_map.DaskExecutor for a
+    Dask cluster); the bytes are the same as with any number of `workers`."""
     check_target(Path(out), overwrite)  # fail before minutes of work, not after
-    world = simulate(scn, seed, workers, progress)
+    world = simulate(scn, seed, workers, progress, executor)
     ids = Ids.make(scn.accounts, seed)
     with DatasetWriter(Path(out), overwrite, threads=2) as writer, ThreadPoolExecutor(1) as labeller:
         # Labels are computed in a thread while observable tables are laid out and encoded

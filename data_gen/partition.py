@@ -86,13 +86,20 @@ def _call(args: tuple[Callable[[Any, int], Any], int]) -> Any:
     return fn(_STATE, p)
 
 
-def map_partitions(fn: Callable[[Any, int], Any], state: Any, n_partitions: int, workers: int = 1) -> Iterator[Any]:
+def map_partitions(
+    fn: Callable[[Any, int], Any], state: Any, n_partitions: int, workers: int = 1, executor: Any = None
+) -> Iterator[Any]:
     """Yield `fn(state, p)` for every partition, in partition order.
 
     Workers are forked after `state` is set, so large read-only arrays are shared
-    copy-on-write instead of being pickled per task.
+    copy-on-write instead of being pickled per task. An `executor` (an object with
+    `map(fn, state, n_partitions)` yielding in partition order, e.g. dask_map.DaskExecutor)
+    runs the very same tasks elsewhere instead; `workers` is then ignored.
     """
     global _STATE
+    if executor is not None:
+        yield from executor.map(fn, state, n_partitions)
+        return
     if workers <= 1 or n_partitions <= 1:
         for p in range(n_partitions):
             yield fn(state, p)

@@ -76,9 +76,9 @@ def _pop_part(args: tuple[Scenario, Layout, int, list], p: int) -> Population:
     return pop
 
 
-def _collect(fn, state, n_parts: int, workers: int, stage: str, progress: Progress | None) -> list:
+def _collect(fn, state, n_parts: int, workers: int, stage: str, progress: Progress | None, executor=None) -> list:
     out = []
-    for i, part in enumerate(map_partitions(fn, state, n_parts, workers)):
+    for i, part in enumerate(map_partitions(fn, state, n_parts, workers, executor)):
         out.append(part)
         if progress:
             progress(stage, i + 1)
@@ -95,16 +95,22 @@ def community_counts(layout: Layout) -> dict[int, int]:
 
 
 def population(
-    scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None
+    scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None, executor=None
 ) -> tuple[Population, Layout]:
     layout = make_layout(scn, seed)
     bounds = partition_bounds(scn.accounts, scn.partition_size)
-    parts = _collect(_pop_part, (scn, layout, seed, bounds), len(bounds), workers, "population", progress)
+    parts = _collect(_pop_part, (scn, layout, seed, bounds), len(bounds), workers, "population", progress, executor)
     return Population.concat(parts), layout
 
 
 def friendships(
-    scn: Scenario, seed: int, pop: Population, layout: Layout, workers: int = 1, progress: Progress | None = None
+    scn: Scenario,
+    seed: int,
+    pop: Population,
+    layout: Layout,
+    workers: int = 1,
+    progress: Progress | None = None,
+    executor=None,
 ) -> tuple[np.ndarray, dict[int, CommunityIndex]]:
     """Background friendship keys (`friendships.edge_key`, sorted) and the community indexes used."""
     n = scn.accounts
@@ -112,18 +118,22 @@ def friendships(
     k = len(bounds)
     gst = graph_state(scn, seed, bounds, pop, community_counts(layout))
     # Partitions return edge keys; the parent sorts and deduplicates them once per round.
-    keys1 = merge_keys(_collect(stubs_partition, gst, k, workers, "friendships", progress))
+    keys1 = merge_keys(_collect(stubs_partition, gst, k, workers, "friendships", progress, executor))
     adj1 = adjacency(keys1, n)
-    closed = _collect(closure_partition, (gst, adj1), k, workers, "closure", progress)
+    closed = _collect(closure_partition, (gst, adj1), k, workers, "closure", progress, executor)
     del adj1
     return merge_keys([keys1, *closed]), gst.indexes
 
 
-def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None) -> World:
+def simulate(
+    scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None, executor=None
+) -> World:
+    """The whole simulation. `executor` (e.g. dask_map.DaskExecutor) runs the partition
+    tasks instead of the local process pool; the global steps between stages stay here."""
     n = scn.accounts
     bounds = partition_bounds(n, scn.partition_size)
-    pop, layout = population(scn, seed, workers, progress)
-    keys, indexes = friendships(scn, seed, pop, layout, workers, progress)
+    pop, layout = population(scn, seed, workers, progress, executor)
+    keys, indexes = friendships(scn, seed, pop, layout, workers, progress, executor)
     days = background_days(keys, n, pop, scn, seed)
     adj = adjacency(keys, n)
     n_comm = community_counts(layout)
@@ -146,7 +156,7 @@ def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | No
         accepts_all=actors.accepts_all(pop),
         extras=actors.extras(pop),
     )
-    parts = _collect(_activity_part, ast, len(bounds), workers, "activity", progress)
+    parts = _collect(_activity_part, ast, len(bounds), workers, "activity", progress, executor)
     viral = viral_cascades(scn, seed, pop, adj)
     return _assemble(scn, pop, keys, days, groups, parts, viral)
 

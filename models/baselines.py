@@ -144,6 +144,14 @@ def fit_lgb(x: np.ndarray, data: TrainingData, task: str, seed: int) -> lgb.Boos
         "scale_pos_weight": max(1.0, (ytr == 0).sum() / max((ytr == 1).sum(), 1)),
         "num_threads": lgb_threads(len(tr)),
     }
+    from .distributed import current_client, fit_lgb_dask
+
+    client = current_client()
+    if client is not None:  # lightgbm.dask: same metrics within a tolerance (models/distributed.py)
+        two = len(np.unique(yva)) == 2
+        return fit_lgb_dask(
+            client, params, x[tr], ytr, x[va] if two else None, yva if two else None, rounds=400, patience=30
+        )
     dtrain = lgb.Dataset(x[tr], ytr, free_raw_data=True)
     callbacks, valid = [], []
     if len(np.unique(yva)) == 2:

@@ -420,7 +420,13 @@ def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
 
     The output is allocated once and every aggregate is written straight into it: at a
     million accounts the matrix is ~3.6 GB, and a second full copy would double both the
-    peak memory and the time."""
+    peak memory and the time. Under `models.distributed.use_client` the aggregates are
+    computed by row blocks on the Dask cluster instead (same bits)."""
+    from .distributed import current_client, deep_features_dask
+
+    client = current_client()
+    if client is not None:
+        return deep_features_dask(raw, mats, client)
     kinds = {name: "group" if name == "group" else "edge" for name in mats}
     cols = {name: _names(name, raw.names, kinds[name]) for name in mats}
     names = list(raw.names) + [c for name in mats for c in cols[name]]

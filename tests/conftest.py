@@ -44,3 +44,13 @@ def medium(tmp_path_factory):
     out = tmp_path_factory.mktemp("medium") / "ds"
     generate(load_scenario("quick", accounts=40_000), seed=3, out=out, workers=2)
     return open_dataset(out)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One local Dask cluster (2 single-threaded worker processes) for every Dask test;
+    started only when a test asks for it."""
+    from bench.cluster import dask_client as start
+
+    with start("local:2") as client:
+        yield client

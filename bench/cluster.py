@@ -1,0 +1,96 @@
+"""`--dask local:K | SCHEDULER_ADDRESS`: where the distributed work runs.
+
+Parsing is separate from starting so a bad value exits 2 before any work. Dask is imported
+only inside `dask_client`, so commands without `--dask` never load it (a test checks).
+`local:K` starts a `LocalCluster` of K single-threaded worker processes (one per core:
+the partition tasks are numpy code holding the GIL); an address joins a running cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .config import RunConfigError
+
+_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+CONNECT_TIMEOUT_S = 20
+
+
+class ClusterError(RunConfigError):
+    """A bad --dask value or a scheduler that does not answer (the CLI exits 2)."""
+
+
+@dataclass(frozen=True)
+class DaskSpec:
+    local_workers: int | None  # K for local:K
+    address: str | None  # scheduler address otherwise
+
+    def __str__(self) -> str:
+        return f"local:{self.local_workers}" if self.address is None else self.address
+
+
+def parse_dask(value: str | None) -> DaskSpec | None:
+    """'local:K' (1 <= K <= 256) or a scheduler address such as tcp://10.0.0.5:8786."""
+    if value is None:
+        return None
+    v = value.strip()
+    if v.startswith("local"):
+        k = v[len("local:") :] if v.startswith("local:") else ""
+        if not k.isdigit() or not 1 <= int(k) <= 256:
+            raise ClusterError(f"--dask {value!r}: expected local:K with 1 <= K <= 256, e.g. local:2")
+        return DaskSpec(int(k), None)
+    if not _ADDRESS.match(v):
+        raise ClusterError(
+            f"--dask {value!r}: expected local:K or a scheduler address HOST:PORT (e.g. tcp://10.0.0.5:8786)"
+        )
+    return DaskSpec(None, v)
+
+
+@contextmanager
+def dask_client(spec: DaskSpec | str | None) -> Iterator[object | None]:
+    """A `distributed.Client` for the spec (None -> None, nothing imported); a local
+    cluster is shut down on exit, a remote one is only disconnected from."""
+    if isinstance(spec, str):
+        spec = parse_dask(spec)
+    if spec is None:
+        yield None
+        return
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    # Each worker may use its share of the machine's memory, then spills to disk.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    if spec.address is None:
+        with (
+            LocalCluster(
+                n_workers=spec.local_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as e:
+        raise ClusterError(f"--dask {spec.address}: no Dask scheduler answered ({e})") from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def executor(client):
+    """The data_gen partition executor for a client (None without one)."""
+    if client is None:
+        return None
+    from data_gen.dask_map import DaskExecutor
+
+    return DaskExecutor(client)

@@ -1,0 +1,87 @@
+"""Partitions on a Dask cluster: the same `fn(state, p)` tasks as the process pool.
+
+Why this is enough for identical output: every partition task is a pure function of the
+shared read-only `state` and its partition id (its random streams are seeded by
+`(seed, partition, stage)`, partition.py), and results are taken back in partition order.
+So which worker ran a task, how many there were, or whether a task ran twice cannot change
+a byte.
+
+Why it is safe when a worker dies: a task that was running on a lost worker is simply
+rescheduled by the scheduler (pure, so a rerun gives the same result); after
+`distributed.scheduler.allowed-failures` losses of the same task the scheduler gives up
+with `KilledWorker`, which becomes a `PartitionLost` error here. Nothing is written before
+every partition is back (and the writer commits by renaming a temporary directory), so a
+failed run leaves no partial dataset.
+
+Dask is imported lazily: without an executor, generation never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+# Test-only fault injection: when this environment variable (or `arm_kill_once` on the
+# workers) names a path that does not exist yet, the first task to see it creates it and
+# kills its own worker process (as an out-of-memory kill would), so tests can check the
+# retry. Unset in normal use.
+KILL_ONCE_ENV = "LOWBASE_TEST_KILL_WORKER_ONCE"
+_kill_once: str | None = None
+
+
+def arm_kill_once(path: str | None) -> None:
+    """Test hook, run on workers (`client.run`): the next task kills its worker once."""
+    global _kill_once
+    _kill_once = path
+
+
+class PartitionLost(RuntimeError):
+    """A partition task could not be completed on the cluster (workers kept dying)."""
+
+
+def _run(fn: Callable[[Any, int], Any], state: Any, p: int) -> Any:
+    marker = _kill_once or os.environ.get(KILL_ONCE_ENV)
+    if marker:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)
+            os._exit(1)
+    return fn(state, p)
+
+
+class DaskExecutor:
+    """Maps partition tasks over a `distributed.Client`'s workers.
+
+    The shared state is scattered once to every worker (broadcast), not shipped with each
+    task: it holds the population and graph arrays, hundreds of MB at a million accounts.
+    Broadcasting also means a surviving worker still holds it when another one dies."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def map(self, fn: Callable[[Any, int], Any], state: Any, n_partitions: int) -> Iterator[Any]:
+        from distributed import KilledWorker
+
+        client = self.client
+        # In a list so a tuple state is one object to Dask, not a collection of them.
+        [shared] = client.scatter([state], broadcast=True, hash=False)
+        futures = client.map(_run, [fn] * n_partitions, [shared] * n_partitions, range(n_partitions), pure=False)
+        try:
+            for p in range(n_partitions):
+                try:
+                    result = futures[p].result()
+                except KilledWorker as e:
+                    raise PartitionLost(
+                        f"partition {p} of {n_partitions} ({getattr(fn, '__name__', fn)}): Dask workers died "
+                        f"running it too many times ({e}); no dataset was written"
+                    ) from None
+                futures[p].release()  # results stream back in order; free worker memory as we go
+                futures[p] = None
+                yield result
+        finally:
+            client.cancel([f for f in futures if f is not None])
+            shared.release()

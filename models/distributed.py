@@ -1,0 +1,197 @@
+"""Features and LightGBM on a Dask cluster, with the single-process results.
+
+Why a context variable rather than an argument: every model trains through the same
+`fit(data, seed)` protocol (models/protocol.py, also used by leaderboard submissions), and
+where the work runs is not a property of a model. `lowbase --dask` enters `use_client` once;
+`build_features` and `fit_lgb` look the client up here. Without a client nothing in this
+module runs and Dask is never imported (its imports are inside the functions).
+
+**Features** (`deep_features_dask`): the deep aggregates are row-local once a few global
+quantities are known, so each relation's rows are cut into blocks and every block is one
+task on a worker: `A[rows] @ [X | X*X]`, `A[rows] @ deg`, `A[rows] @ (A @ X)`, the maxima
+and quantiles of `_neighbour_stats` on the block, and `_write_relation` on the block. The
+raw block [X | X*X] and the global vectors are scattered once to every worker. `A @ X` (for
+the two-hop mean) comes back from a first round over the same blocks; for groups, the
+group-level `M^T @ [X | X*X]`, sizes and maxima are computed once in the parent. Every
+product is a row-by-row sparse dot product, so a row's value does not depend on which
+block it was in: the matrix is bit-identical to `deep_features` (tested).
+
+**LightGBM** (`fit_lgb_dask`): `lightgbm.dask.DaskLGBMClassifier`, data-parallel over the
+workers' row chunks. Early stopping is not supported across Dask workers (each would stop
+on its own validation rows), so the model is trained for the full round budget and the
+stopping rule of `lgb.early_stopping(30)` is applied afterwards to the validation loss
+of each iteration, computed here on all validation rows. Data-parallel histograms make the
+trees differ slightly from one process: the metrics agree within a tolerance (README,
+"Running on a cluster"; tested), not to the bit.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+_CLIENT: contextvars.ContextVar = contextvars.ContextVar("lowbase_dask_client", default=None)
+
+
+@contextmanager
+def use_client(client) -> Iterator[None]:
+    """Run features and LightGBM on this `distributed.Client` inside the block (None: locally)."""
+    token = _CLIENT.set(client)
+    try:
+        yield
+    finally:
+        _CLIENT.reset(token)
+
+
+def current_client():
+    return _CLIENT.get()
+
+
+def _n_workers(client) -> int:
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+# ---------------------------------------------------------------- features
+
+
+def _block_bounds(n: int, client, rows: int | None) -> list[tuple[int, int]]:
+    """Row blocks: a few per worker, so a slow worker does not hold the others up."""
+    step = rows or max(1 << 14, math.ceil(n / (4 * _n_workers(client))))
+    return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+
+def _edge_sums(a, x):
+    """A[rows] @ X, the first-order sums the two-hop mean needs for every row."""
+    return np.asarray(a @ x, dtype=np.float32)
+
+
+def _edge_block(a, x, xx, deg_all, sums_all, qcols, k, width):
+    """One row block of `features._aggregate`: the same operations on A[rows]."""
+    from .features import _neighbour_stats, _write_relation
+
+    deg = np.diff(a.indptr).astype(np.float32)[:, None]
+    both = np.asarray(a @ xx, dtype=np.float32)
+    walks = np.asarray(a @ deg_all, dtype=np.float32)
+    two = np.asarray(a @ sums_all, dtype=np.float32)
+    mx, qv = _neighbour_stats(a, x, qcols)
+    out = np.empty((a.shape[0], width), dtype=np.float32)
+    _write_relation(out, k, deg, both, mx, walks, two, qv)
+    return out
+
+
+def _group_block(m, xx_rows, size, g, gmax, k, width):
+    """One row block of `features._aggregate_groups`, given the group-level quantities."""
+    from .features import _row_max, _write_relation
+
+    joined = np.asarray(m.sum(axis=1), dtype=np.float32)
+    deg = np.asarray(m @ size, dtype=np.float32)[:, None] - joined
+    both = np.asarray(m @ g, dtype=np.float32)
+    both -= joined * xx_rows
+    out = np.empty((m.shape[0], width), dtype=np.float32)
+    _write_relation(out, k, deg, both, _row_max(m, gmax))
+    return out
+
+
+def deep_features_dask(raw, mats: dict, client, rows_per_block: int | None = None):
+    """`features.deep_features` with the aggregates computed by row blocks on the cluster
+    (consumes mats); bit-identical output."""
+    from .features import QUANTILE_COLUMNS, Features, _names, _row_max, _squares
+
+    x = np.ascontiguousarray(raw.X, dtype=np.float32)
+    n, k = x.shape
+    kinds = {name: "group" if name == "group" else "edge" for name in mats}
+    cols = {name: _names(name, raw.names, kinds[name]) for name in mats}
+    names = list(raw.names) + [c for name in mats for c in cols[name]]
+    out = np.empty((n, len(names)), dtype=np.float32)
+    out[:, :k] = x
+    xx = _squares(x)
+    bounds = _block_bounds(n, client, rows_per_block)
+    qcols = [raw.names.index(c) for c in QUANTILE_COLUMNS if c in raw.names]
+    x_f, xx_f = client.scatter([x, xx], broadcast=True, hash=False)
+    j = k
+    try:
+        for name in list(mats):
+            a, width = mats.pop(name), len(cols[name])
+            blocks = client.scatter([a[lo:hi] for lo, hi in bounds], hash=False)
+            if kinds[name] == "group":
+                size = np.asarray(a.sum(axis=0), dtype=np.float32).ravel()
+                g = np.asarray(a.T @ xx, dtype=np.float32)
+                gmax = _row_max(a.T.tocsr(), x)
+                shared = client.scatter([size, g, gmax], broadcast=True, hash=False)
+                xx_rows = client.scatter([xx[lo:hi] for lo, hi in bounds], hash=False)
+                futures = [
+                    client.submit(_group_block, b, r, *shared, k, width, pure=False)
+                    for b, r in zip(blocks, xx_rows, strict=True)
+                ]
+            else:
+                deg_all = np.diff(a.indptr).astype(np.float32)[:, None]
+                sums = client.map(_edge_sums, blocks, [x_f] * len(blocks), pure=False)
+                sums_all = np.concatenate(client.gather(sums))
+                shared = client.scatter([deg_all, sums_all], broadcast=True, hash=False)
+                del sums, sums_all, deg_all
+                futures = [
+                    client.submit(_edge_block, b, x_f, xx_f, *shared, qcols, k, width, pure=False) for b in blocks
+                ]
+            del a
+            for (lo, hi), f in zip(bounds, futures, strict=True):
+                out[lo:hi, j : j + width] = f.result()
+                f.release()
+            del futures, blocks, shared
+            j += width
+    finally:
+        x_f.release()
+        xx_f.release()
+    return Features(tuple(names), out)
+
+
+# ---------------------------------------------------------------- LightGBM
+
+
+def early_stop_iteration(loss: np.ndarray, patience: int) -> int:
+    """The iteration (1-based) `lgb.early_stopping(patience)` would keep, from the
+    validation loss after each iteration: the best so far when `patience` iterations in a
+    row brought no improvement, else the best overall."""
+    best = np.minimum.accumulate(loss)
+    improved = np.r_[True, loss[1:] < best[:-1]]
+    best_at = np.maximum.accumulate(np.where(improved, np.arange(len(loss)), 0))
+    stale = np.flatnonzero(np.arange(len(loss)) - best_at >= patience)
+    end = stale[0] if len(stale) else len(loss) - 1
+    return int(best_at[end]) + 1
+
+
+def _logloss_per_iteration(booster, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Binary log loss of the model truncated after each iteration (LightGBM's default
+    metric for the binary objective), from one raw-score prediction per tree."""
+    t = booster.num_trees()
+    raw = np.cumsum([booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1) for i in range(t)], axis=0)
+    p = np.clip(1.0 / (1.0 + np.exp(-raw)), 1e-15, 1 - 1e-15)
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p)).mean(axis=1)
+
+
+def fit_lgb_dask(client, params: dict, x_train, y_train, x_val, y_val, rounds: int, patience: int):
+    """`lgb.train` with early stopping, as data-parallel `lightgbm.dask` training plus the
+    early-stopping rule applied afterwards (see the module docstring). Returns a Booster
+    with `best_iteration` set, saved and used like a single-process one."""
+    import dask.array as da
+    from lightgbm.dask import DaskLGBMClassifier
+
+    workers = _n_workers(client)
+    rows = max(1, math.ceil(len(x_train) / workers))
+    xd = da.from_array(np.ascontiguousarray(x_train), chunks=(rows, x_train.shape[1]))
+    yd = da.from_array(np.asarray(y_train), chunks=rows)
+    kw = {k: v for k, v in params.items() if k not in ("num_threads", "seed", "objective")}
+    clf = DaskLGBMClassifier(
+        client=client, objective="binary", n_estimators=rounds, random_state=params.get("seed"), **kw
+    )
+    with warnings.catch_warnings():  # lightgbm.dask sets threads per worker itself and says so
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        clf.fit(xd, yd)
+    booster = clf.booster_
+    if x_val is not None:
+        booster.best_iteration = early_stop_iteration(_logloss_per_iteration(booster, x_val, y_val), patience)
+    return booster

@@ -1,0 +1,96 @@
+"""`--dask`: parsing, bad values exit 2 naming it, no Dask import without it, and the run
+pipeline generating through the run's cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.cluster import ClusterError, DaskSpec, parse_dask
+from bench.config import make_run_config, run_name
+from bench.pipeline import cached_dataset
+from models.distributed import use_client
+from tests.conftest import small_scenario
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "value, spec",
+    [
+        (None, None),
+        ("local:2", DaskSpec(2, None)),
+        ("tcp://10.0.0.5:8786", DaskSpec(None, "tcp://10.0.0.5:8786")),
+        ("scheduler.internal:8786", DaskSpec(None, "scheduler.internal:8786")),
+    ],
+)
+def test_parse(value, spec):
+    assert parse_dask(value) == spec
+
+
+@pytest.mark.parametrize("value", ["local", "local:0", "local:x", "local:999", "nohost", "tcp://x", "a b:1"])
+def test_parse_rejects(value):
+    with pytest.raises(ClusterError, match="--dask"):
+        parse_dask(value)
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        ["generate", "--out", "x"],
+        ["train", "--data", "x", "--model", "rules", "--out", "y"],
+        ["evaluate", "--data", "x", "--model", "y"],
+        ["run"],
+    ],
+)
+def test_bad_dask_exits_2_naming_it(cmd, tmp_path):
+    r = runner.invoke(app, [*cmd, "--dask", "local:zero"])
+    assert r.exit_code == 2, r.output
+    assert "--dask" in r.output
+
+
+def test_no_dask_import_without_the_option(small_dir, tmp_path):
+    """generate and train (LightGBM included) in a fresh interpreter: Dask never loads."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from bench.cli import app
+        for args in (["generate", "--accounts", "500", "--out", {str(tmp_path / "ds")!r}, "--quiet"],
+                     ["train", "--data", {str(small_dir)!r}, "--model", "gbdt-raw", "--out", {str(tmp_path / "m")!r}]):
+            try:
+                app(args, standalone_mode=False)
+            except SystemExit as e:
+                assert not e.code, e.code
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))
+        assert not loaded, loaded
+        print("ok")
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-2000:]
+
+
+def test_run_config_dask_changes_no_identity():
+    """--dask says where work runs, not what: run names and sweep hashes stay the same."""
+    plain = make_run_config(models=("rules",))
+    on_dask = make_run_config(models=("rules",), dask="local:2")
+    assert on_dask.dask == "local:2"
+    assert on_dask.model_dump() == plain.model_dump()
+    scn = small_scenario()
+    assert run_name(on_dask, scn) == run_name(plain, scn)
+    with pytest.raises(Exception, match="dask"):
+        make_run_config(dask="local:0")
+
+
+def test_run_pipeline_generates_on_the_cluster(dask_client, small_dir, tmp_path):
+    """The run's dataset step (cached_dataset) uses the run's client: same fingerprint."""
+    with use_client(dask_client):
+        ds = cached_dataset(small_scenario(), 7, tmp_path, 1, lambda _: None)
+    ref = json.loads((small_dir / "dataset.json").read_text())["fingerprint"]
+    assert ds.meta["fingerprint"] == ref
