@@ -799,15 +799,19 @@ def _ratio(a, b) -> float:
     return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
 
 
-def build_report(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
-    """Draw every figure into `out_dir` and return the report blocks and the PNG names."""
-    out_dir = Path(out_dir)
-    blocks: list[tuple] = []
-    pngs: list[str] = []
+def _context(results: dict) -> tuple[dict, dict, dict, str]:
+    """(run config, analyses, models, primary model name) of a results dict, tolerant of gaps."""
     cfg = results.get("config") or {}
     an = results.get("analysis") or {}
     models = results.get("models") or {}
-    primary = results.get("primary") or next(iter(models), "?")
+    return cfg, an, models, results.get("primary") or next(iter(models), "?")
+
+
+def _section_intro(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
+    """Report section: intro."""
+    cfg, _, _, primary = _context(results)
+    blocks: list[tuple] = []
+    pngs: list[str] = []
     title = f"lowbase run report: `{cfg.get('preset', '?')}`, seed {cfg.get('seed', '?')}"
     blocks += [
         ("h1", title),
@@ -835,8 +839,14 @@ def build_report(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
         blocks.append(("table", [label for _, label in HEADLINE_COLUMNS], headline_cells(headline_rows)))
     else:
         blocks.append(("p", "No headline rows in these results."))
+    return blocks, pngs
 
-    # -- PR / ROC per task
+
+def _section_curves(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
+    """Report section: PR / ROC per task."""
+    _, _, models, _ = _context(results)
+    blocks: list[tuple] = []
+    pngs: list[str] = []
     blocks += [
         ("h2", "ROC and precision-recall curves per task"),
         (
@@ -873,8 +883,14 @@ def build_report(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
             blocks.append(
                 ("table", ["model", "n+ / n-", "AUROC", "AUPRC", "recall@P0.90", "recall@P0.95", "recall@P0.99"], rows)
             )
+    return blocks, pngs
 
-    # -- base rate
+
+def _section_base_rate(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
+    """Report section: base rate."""
+    _, an, _, primary = _context(results)
+    blocks: list[tuple] = []
+    pngs: list[str] = []
     blocks += [
         ("h2", "Precision as the base rate falls"),
         (
@@ -941,8 +957,14 @@ def build_report(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
             )
     else:
         blocks.append(("p", "No base-rate analysis in these results (no groomer operating point)."))
+    return blocks, pngs
 
-    # -- platform projection
+
+def _section_projection(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
+    """Report section: platform projection."""
+    cfg, an, _, primary = _context(results)
+    blocks: list[tuple] = []
+    pngs: list[str] = []
     proj = an.get("projections") or {}
     platform = fmt_count(an.get("platform_accounts", cfg.get("platform_accounts")))
     minutes = an.get("minutes_per_review", cfg.get("minutes_per_review", "?"))
@@ -980,8 +1002,14 @@ def build_report(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
                     _projection_rows(rows),
                 )
             )
+    return blocks, pngs
 
-    # -- detection before harm
+
+def _section_harm(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
+    """Report section: detection before harm."""
+    _, an, _, primary = _context(results)
+    blocks: list[tuple] = []
+    pngs: list[str] = []
     blocks += [
         ("h2", "Detection before harm"),
         (
@@ -1020,8 +1048,13 @@ def build_report(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
                 "can be preceded by a flag.",
             )
         )
+    return blocks, pngs
 
-    # -- recall by level
+
+def _section_levels(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
+    """Report section: recall by level."""
+    blocks: list[tuple] = []
+    pngs: list[str] = []
     blocks += [
         ("h2", "Recall by groomer sophistication"),
         (
@@ -1037,8 +1070,14 @@ def build_report(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
         blocks.append(("img", "recall_by_level.png", "groomer recall by sophistication level"))
     else:
         blocks.append(("p", "Not in these results: no model recorded recall by level."))
+    return blocks, pngs
 
-    # -- drift
+
+def _section_drift(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
+    """Report section: drift."""
+    _, an, _, primary = _context(results)
+    blocks: list[tuple] = []
+    pngs: list[str] = []
     blocks += [
         ("h2", "Drift"),
         (
@@ -1071,14 +1110,42 @@ def build_report(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
     else:
         blocks.append(("p", "Not in these results: the run had drift off (`drift: false`)."))
 
-    blocks += [
+    return blocks, pngs
+
+
+def _section_files(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
+    """Report section: what the report directory holds."""
+    return [
         ("h2", "Files"),
         (
             "p",
             "`report.md` (figures as relative PNG links), `report.html` (self-contained, figures embedded), "
             "`headline.md` / `headline.html` / `headline.json` (the table above), and the PNG figures.",
         ),
-    ]
+    ], []
+
+
+SECTIONS = (
+    _section_intro,
+    _section_curves,
+    _section_base_rate,
+    _section_projection,
+    _section_harm,
+    _section_levels,
+    _section_drift,
+    _section_files,
+)
+
+
+def build_report(results: dict, out_dir: Path) -> tuple[list[tuple], list[str]]:
+    """Draw every figure into `out_dir` and return the report blocks and the PNG names."""
+    out_dir = Path(out_dir)
+    blocks: list[tuple] = []
+    pngs: list[str] = []
+    for section in SECTIONS:
+        b, p = section(results, out_dir)
+        blocks += b
+        pngs += p
     return blocks, pngs
 
 
