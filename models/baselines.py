@@ -63,9 +63,28 @@ class RulesModel:
         return cls()
 
 
-def _design(data: TrainingData) -> np.ndarray:
+CHUNK = 65_536  # rows per block: at 1M accounts a full float copy of the features is 3.6 GB
+
+
+def _log_block(x: np.ndarray) -> np.ndarray:
     """log1p of the (non-negative, heavy-tailed) features: counts span orders of magnitude."""
-    return np.log1p(np.maximum(data.features.X, 0)).astype(np.float32)
+    out = np.maximum(x, 0, dtype=np.float32)
+    return np.log1p(out, out=out)
+
+
+def _log_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column mean and standard deviation of the log features, block by block (float64
+    sums), so no full-size copy of the feature matrix is ever made."""
+    total = np.zeros(x.shape[1])
+    squares = np.zeros(x.shape[1])
+    for i in range(0, len(x), CHUNK):
+        z = _log_block(x[i : i + CHUNK]).astype(np.float64)
+        total += z.sum(axis=0)
+        squares += np.square(z).sum(axis=0)
+    mean = total / max(len(x), 1)
+    std = np.sqrt(np.maximum(squares / max(len(x), 1) - mean**2, 0))
+    std[std == 0] = 1.0
+    return mean, std
 
 
 class LogRegModel:
@@ -78,9 +97,8 @@ class LogRegModel:
         self.params = params or {}
 
     def fit(self, data: TrainingData, seed: int) -> None:
-        x = _design(data)
-        mean, scale = x.mean(axis=0), x.std(axis=0)
-        scale[scale == 0] = 1.0
+        x = data.features.X
+        mean, scale = _log_moments(x)
         self.params = {"mean": mean.tolist(), "scale": scale.tolist(), "tasks": {}}
         for task in data.tasks:
             acc, y = data.human(task, "train")
@@ -88,15 +106,20 @@ class LogRegModel:
                 self.params["tasks"][task] = None  # nothing to learn from: constant score
                 continue
             clf = LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000, random_state=seed)
-            clf.fit((x[acc] - mean) / scale, y)
+            clf.fit((_log_block(x[acc]) - mean) / scale, y)
             self.params["tasks"][task] = {"coef": clf.coef_[0].tolist(), "intercept": float(clf.intercept_[0])}
 
     def predict_scores(self, data: TrainingData):
-        x = (_design(data) - np.asarray(self.params["mean"])) / np.asarray(self.params["scale"])
-        scores = {}
-        for task in data.tasks:
-            p = self.params["tasks"].get(task)
-            scores[task] = np.zeros(data.n) if p is None else x @ np.asarray(p["coef"]) + p["intercept"]
+        x = data.features.X
+        mean, scale = np.asarray(self.params["mean"]), np.asarray(self.params["scale"])
+        fitted = [t for t in data.tasks if self.params["tasks"].get(t) is not None]
+        coef = np.array([self.params["tasks"][t]["coef"] for t in fitted]).reshape(len(fitted), -1).T
+        intercept = np.array([self.params["tasks"][t]["intercept"] for t in fitted])
+        out = np.zeros((data.n, len(fitted)))
+        for i in range(0, data.n, CHUNK):
+            out[i : i + CHUNK] = ((_log_block(x[i : i + CHUNK]) - mean) / scale) @ coef + intercept
+        scores = {t: np.zeros(data.n) for t in data.tasks}
+        scores.update({t: out[:, j] for j, t in enumerate(fitted)})
         return scores_frame(data.tasks, scores)
 
     def state(self, out: Path) -> dict:
