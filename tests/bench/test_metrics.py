@@ -141,3 +141,39 @@ def test_interval_needs_two_of_each_class():
     y = np.array([0, 0, 0, 1])
     s = np.array([0.1, 0.2, 0.3, 0.9])
     assert all(np.isnan(v) for v in stratified_interval(auroc, y, s))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 5)), min_size=4, max_size=40), st.integers(0, 10**6))
+def test_weighted_replicate_equals_the_resampled_arrays(rows, seed):
+    """A bootstrap replicate as multiplicities over the sorted order gives exactly the
+    metrics of the materialised resample (ties and all)."""
+    from bench.metrics import _curve_metrics, _sorted_runs, _weighted_counts
+
+    y = np.array([r[0] for r in rows])
+    s = np.array([r[1] for r in rows], dtype=float)
+    order, last = _sorted_runs(s)
+    ys = y[order].astype(bool)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(0, 3, len(y))  # any multiplicities
+    w_pos, w_neg = np.where(ys, w, 0), np.where(~ys, w, 0)
+    resampled_y, resampled_s = np.repeat(ys.astype(int), w), np.repeat(s[order], w)
+    if len(resampled_y) == 0:
+        return
+    np.testing.assert_allclose(
+        _curve_metrics(*_weighted_counts(w_pos, w_neg, last)),
+        all_metrics(resampled_y, resampled_s),
+        rtol=1e-12,
+        atol=1e-15,
+        equal_nan=True,
+    )
+
+
+def test_evaluate_task_intervals_bracket_and_are_seeded():
+    rng = np.random.default_rng(1)
+    y = (rng.random(3000) < 0.05).astype(int)
+    s = rng.random(3000) + y
+    a, b = evaluate_task(y, s, seed=3), evaluate_task(y, s, seed=3)
+    assert a == b
+    for name in METRICS:
+        assert a[name]["ci_low"] <= a[name]["value"] + 1e-12 <= a[name]["ci_high"] + 2e-12
