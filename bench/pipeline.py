@@ -41,6 +41,7 @@ from .harm import LEVELS, Share, detection_before_harm, first_flag_times, recall
 from .metrics import evaluate_task, operating_point
 
 Step = Callable[[str], None]  # progress: called with a description at each step
+EMPIRICAL_MAX_ACCOUNTS = 200_000  # default empirical base-rate points only up to this size
 MAX_CURVE_POINTS = 2000  # curves longer than this are thinned for plots and artifacts
 
 
@@ -240,6 +241,8 @@ def _harm_analysis(model, ds, cfg: RunConfig, threshold: float, final: np.ndarra
 def _empirical_rates(cfg: RunConfig, scn: Scenario) -> list[float]:
     if cfg.empirical_rates is not None:
         return list(cfg.empirical_rates)
+    if scn.accounts > EMPIRICAL_MAX_ACCOUNTS:
+        return []  # two more datasets of this size would double the run: `lowbase sweep` does it
     test_share = 1 - scn.splits.train - scn.splits.val
     # Rates above the scenario's own, each leaving >= ~30 groomers in the test split.
     return [r for r in (1e-2, 3e-3) if r > scn.harm.groomer_rate and scn.accounts * r * test_share >= 30]
