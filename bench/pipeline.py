@@ -343,6 +343,7 @@ def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> 
             k: _share(v) for k, v in recall_by_level(level[test], scores["groomer"][test], op["threshold"]).items()
         }
         results["models"][name] = entry
+    del td  # the main feature matrix (3.6 GB at 1M accounts) is not needed by the analyses
     primary = cfg.models[0]
     results["primary"] = primary
     results["analysis"] = _analyses(cfg, scn, ds, results, fitted[primary], groomer_scores[primary], cache, step)
