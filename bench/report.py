@@ -37,11 +37,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from data_gen.writer import OutputExistsError
+from data_gen.writer import TMP_MARK, OutputExistsError, remove_stale, swap_in
 
 MANIFEST = "manifest.json"
-TMP_MARK = ".lowbase-tmp-"
-OLD_MARK = ".lowbase-old-"
 DPI = 110
 LEVELS = ("L0", "L1", "L2", "L3")
 HEADLINE_COLUMNS = (
@@ -1172,29 +1170,6 @@ def _json_safe(x):
 # ---------------------------------------------------------------- atomic write
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale(out: Path) -> None:
-    """Remove hidden siblings left by killed report writers (their process is gone)."""
-    for mark in (TMP_MARK, OLD_MARK):
-        prefix = f".{out.name}{mark}"
-        for p in out.parent.glob(f"{prefix}*"):
-            try:
-                pid = int(p.name[len(prefix) :].split("-")[0])
-            except ValueError:
-                continue
-            if not _pid_alive(pid):
-                shutil.rmtree(p, ignore_errors=True)
-
-
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ReportError(f"{out}: exists and is not a directory")
@@ -1212,7 +1187,7 @@ def write_report(results: dict, out: Path) -> dict[str, Path]:
     out = Path(out).resolve()
     _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(out)
+    remove_stale(out)
     tmp = out.parent / f".{out.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
@@ -1243,20 +1218,8 @@ def write_report(results: dict, out: Path) -> dict[str, Path]:
             f.flush()
             os.fsync(f.fileno())
         _check_out(out)  # it may have been filled meanwhile
-        _swap_in(tmp, out)
+        swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {name: out / name for name in [*files, MANIFEST]}
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    if out.is_dir() and any(out.iterdir()):
-        old = out.parent / f".{out.name}{OLD_MARK}{os.getpid()}-{secrets.token_hex(4)}"
-        os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        if out.is_dir():
-            out.rmdir()
-        os.rename(tmp, out)

@@ -136,7 +136,7 @@ class DatasetWriter:
             f.flush()
             os.fsync(f.fileno())
         check_target(self.out, self.overwrite)  # the target may have been filled meanwhile
-        _swap_in(self.tmp, self.out)
+        swap_in(self.tmp, self.out)
         self.committed = True
         return meta
 
@@ -155,7 +155,9 @@ def write_dataset(tables: dict[str, pa.Table], meta: dict, out: Path, overwrite:
         return w.commit(meta)
 
 
-def _swap_in(tmp: Path, out: Path) -> None:
+def swap_in(tmp: Path, out: Path) -> None:
+    """Put a finished temporary directory in place of `out`: a reader sees the old
+    complete directory or the new one, never a mix."""
     if out.is_dir() and any(out.iterdir()):
         old = out.parent / f".{out.name}{OLD_MARK}{os.getpid()}-{secrets.token_hex(4)}"
         os.rename(out, old)

@@ -8,7 +8,6 @@ name, and nothing is ever unpickled (the OGB evaluator's rule: validate, then sc
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from data_gen.writer import sha256_file
 
 from .suite import Suite, scored_ids
 
@@ -48,14 +49,6 @@ class Submission:
     predictions: Path | None
     plugin: tuple[Path, str] | None
     sha256: dict[str, str]  # file name -> hash of every file in the submission
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _is_binary(path: Path) -> bool:
