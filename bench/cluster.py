@@ -70,7 +70,7 @@ def dask_client(spec: DaskSpec | str | None) -> Iterator[object | None]:
                 n_workers=spec.local_workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # any free port: never clashes with another cluster
                 silence_logs=logging.ERROR,
             ) as cluster,
             Client(cluster) as client,

@@ -94,3 +94,15 @@ def test_run_pipeline_generates_on_the_cluster(dask_client, small_dir, tmp_path)
         ds = cached_dataset(small_scenario(), 7, tmp_path, 1, lambda _: None)
     ref = json.loads((small_dir / "dataset.json").read_text())["fingerprint"]
     assert ds.meta["fingerprint"] == ref
+
+
+def test_generate_cli_on_local_cluster(tmp_path):
+    """`lowbase generate --dask local:2` end to end: the fingerprint of `--workers 1`."""
+    prints = []
+    for name, extra in (("one", ["--workers", "1"]), ("dask", ["--dask", "local:2"])):
+        out = tmp_path / name
+        args = ["generate", "--accounts", "2000", "--seed", "3", "--out", str(out), "--quiet", *extra]
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+        prints.append(json.loads((out / "dataset.json").read_text())["fingerprint"])
+    assert prints[0] == prints[1]
