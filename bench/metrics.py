@@ -218,6 +218,8 @@ class OperatingPoint:
     precision: float
     n_positive: int
     n_negative: int
+    true_flagged: int = 0  # positives at or above the threshold
+    false_flagged: int = 0  # negatives at or above the threshold
 
 
 def operating_point(y_true, score, precision: float = 0.95) -> OperatingPoint:
@@ -233,6 +235,6 @@ def operating_point(y_true, score, precision: float = 0.95) -> OperatingPoint:
             i = ok[np.argmax(rec[:-1][ok])]
             t = float(thr[i])
             flag = s >= t
-            fp = int((flag & (y == 0)).sum())
-            return OperatingPoint(precision, t, float(rec[i]), fp / max(n_neg, 1), float(prec[i]), n_pos, n_neg)
+            tp, fp = int((flag & (y == 1)).sum()), int((flag & (y == 0)).sum())
+            return OperatingPoint(precision, t, float(rec[i]), fp / max(n_neg, 1), float(prec[i]), n_pos, n_neg, tp, fp)
     return OperatingPoint(precision, float("inf"), 0.0, 0.0, 0.0, n_pos, n_neg)

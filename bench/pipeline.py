@@ -140,12 +140,10 @@ def _operating(y, s, cfg: RunConfig) -> dict:
     out = {}
     for p in (cfg.precision, 0.99):
         op = operating_point(y, s, p)
-        n_flag_pos = round(op.tpr * op.n_positive)
-        n_flag_neg = round(op.fpr * op.n_negative)
         out[f"p{round(p * 100)}"] = {
             **asdict(op),
-            "tpr_share": _share(wilson_share(n_flag_pos, op.n_positive)),
-            "fpr_share": _share(wilson_share(n_flag_neg, op.n_negative)),
+            "tpr_share": _share(wilson_share(op.true_flagged, op.n_positive)),
+            "fpr_share": _share(wilson_share(op.false_flagged, op.n_negative)),
         }
     return out
 
@@ -259,15 +257,27 @@ def _empirical_sweep(cfg: RunConfig, scn: Scenario, fpr: float, cache: Path, ste
         _, pred = train_and_score(cfg.models[0], td, cfg.seed, None)
         s = _scores_matrix(pred, ("groomer",), td.n)["groomer"]
         test = _test_mask(td)
-        y = _truth(ds, "groomer")
+        y = _truth(ds, "groomer")["groomer"]
         rows.append({"knob": rate, **empirical_point(y[test], s[test], fpr)})
     return rows
 
 
-def _truth(ds, column: str) -> np.ndarray:
-    t = ds.table("truth", ["account_id", column])
-    out = np.zeros(t.num_rows, dtype=t.schema.field(column).type.to_pandas_dtype())
-    out[t["account_id"].to_numpy()] = t[column].to_numpy()
+def _truth(ds, *columns: str) -> dict[str, np.ndarray]:
+    """Truth columns indexed by account id, from one read of the table."""
+    t = ds.table("truth", ["account_id", *columns])
+    ids = t["account_id"].to_numpy()
+    out = {}
+    for column in columns:
+        out[column] = np.zeros(t.num_rows, dtype=t.schema.field(column).type.to_pandas_dtype())
+        out[column][ids] = t[column].to_numpy()
+    return out
+
+
+def _test_split(ds) -> np.ndarray:
+    """True for test-split accounts, indexed by account id (no model-side labels needed)."""
+    t = ds.table("splits", ["account_id", "split"])
+    out = np.zeros(t.num_rows, dtype=bool)
+    out[t["account_id"].to_numpy()] = np.asarray(t["split"].cast(pa.string())) == "test"
     return out
 
 
@@ -280,10 +290,11 @@ def _drift(cfg: RunConfig, scn: Scenario, cache: Path, step: Step) -> dict:
     td = TrainingData(ds.view(cfg.visibility), label_period=1)
     _, pred = train_and_score(cfg.models[0], td, cfg.seed, None)
     scores = _scores_matrix(pred, td.tasks, td.n)
-    test = TrainingData(ds.view(cfg.visibility)).split == "test"
+    test = _test_split(ds)
+    truth = _truth(ds, *td.tasks)
     out: dict = {"fingerprint": ds.meta["fingerprint"], "tasks": {}}
     for task in td.tasks:
-        y = _truth(ds, task)
+        y = truth[task]
         out["tasks"][task] = {
             f"period{p}": evaluate_task(
                 y[test & (td.period == p)], scores[task][test & (td.period == p)], cfg.resamples
@@ -312,8 +323,8 @@ def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> 
     step("building features")
     td = TrainingData(ds.view(cfg.visibility))
     td.features  # noqa: B018 - built once, shared by every model
-    truth = {t: _truth(ds, t) for t in ds.tasks}
-    level = _truth(ds, "sophistication")
+    truth = _truth(ds, *ds.tasks, "sophistication")
+    level = truth["sophistication"]
     test = _test_mask(td)
     results: dict = {
         "config": cfg.model_dump(mode="json"),
@@ -370,8 +381,8 @@ def _analyses(
         "platform_accounts": cfg.platform_accounts,
         "minutes_per_review": cfg.minutes_per_review,
     }
-    test = TrainingData(ds.view(cfg.visibility)).split == "test"
-    y, s = _truth(ds, "groomer")[test].astype(np.int8), final[test]
+    test = _test_split(ds)
+    y, s = _truth(ds, "groomer")["groomer"][test].astype(np.int8), final[test]
     if g["threshold"] != float("inf") and g["n_positive"]:
         out["detection_before_harm"] = _harm_analysis(model, ds, cfg, g["threshold"], final, step)
     own = {"knob": results["base_rates"]["groomer"], "own": True}
