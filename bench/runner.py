@@ -7,10 +7,11 @@ log them all from one process (the only writer to the SQLite store).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from data_gen.writer import write_text_atomic
 
 from .config import RunConfig, resolve_scenario, run_name
 from .pipeline import json_safe, run_pipeline
@@ -26,13 +27,8 @@ class Done:
 
 
 def write_json_atomic(obj, path: Path) -> Path:
-    """Write to a temporary sibling, then rename: never a half-written JSON file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(json_safe(obj), indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Strict JSON (NaN as null), never half-written."""
+    return write_text_atomic(path, json.dumps(json_safe(obj), indent=1, sort_keys=True) + "\n")
 
 
 def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, dict, Path, Path]:

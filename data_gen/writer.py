@@ -30,6 +30,17 @@ class OutputExistsError(FileExistsError):
     """`--out` exists and is not empty, and overwriting was not asked for (exit 2)."""
 
 
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write a small file via a hidden temporary sibling and a rename: a reader never sees
+    it half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

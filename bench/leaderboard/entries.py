@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from scipy.stats import rankdata
 
 from bench.metrics import METRICS, all_metrics
+from data_gen.writer import sha256_file, write_text_atomic
 
-from .submission import sha256_file
 from .suite import Suite, scored_ids, split_ids, truth_for
 
 ENTRY_FORMAT = "lowbase-entry/1"
@@ -129,10 +129,7 @@ def write_entry(directory: Path, entry: dict, per_seed: list[dict], suite: Suite
     pq.write_table(_ranks_table(per_seed, entry["seeds"], suite), tmp, compression="zstd", compression_level=19)
     os.replace(tmp, pq_path)
     entry = {**entry, "predictions": {"file": pq_path.name, "sha256": sha256_file(pq_path)}}
-    tmp = directory / f".{stem}.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(entry, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, js_path)
-    return js_path
+    return write_text_atomic(js_path, json.dumps(entry, indent=1, sort_keys=True) + "\n")
 
 
 def make_entry(meta: dict, suite: Suite, datasets: dict, per_seed: list[dict], seeds, **extra) -> dict:
