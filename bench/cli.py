@@ -20,6 +20,7 @@ from rich.table import Table
 
 from data_gen import GENERATOR_VERSION, generate, load_scenario
 from data_gen.generate import stage_plan
+from data_gen.memory import tune_memory
 from data_gen.reader import open_dataset
 from models.protocol import load_card
 
@@ -67,9 +68,7 @@ def generate_cmd(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     dask: Annotated[
         str | None,
-        typer.Option(
-            "--dask", help=f"{DASK_HELP}."
-        ),
+        typer.Option("--dask", help=f"{DASK_HELP}."),
     ] = None,
 ) -> None:
     """Build a dataset: a directory of parquet tables plus dataset.json."""
@@ -212,9 +211,7 @@ def train_cmd(
     visibility: Annotated[str, typer.Option(help="Metadata visibility: full, sealed_sender, minimal.")] = "full",
     dask: Annotated[
         str | None,
-        typer.Option(
-            "--dask", help=f"{DASK_HELP}: features and LightGBM run there."
-        ),
+        typer.Option("--dask", help=f"{DASK_HELP}: features and LightGBM run there."),
     ] = None,
 ) -> None:
     """Fit a model on the dataset's train split and save it (no pickle)."""
@@ -243,9 +240,7 @@ def evaluate_cmd(
     resamples: Annotated[int, typer.Option(min=10, max=100_000, help="Bootstrap resamples per interval.")] = 200,
     dask: Annotated[
         str | None,
-        typer.Option(
-            "--dask", help=f"{DASK_HELP}: the model's features are built there."
-        ),
+        typer.Option("--dask", help=f"{DASK_HELP}: the model's features are built there."),
     ] = None,
 ) -> None:
     """Metrics per task on the test split, with 95% stratified bootstrap intervals."""
@@ -368,9 +363,7 @@ def run_cmd(
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
     dask: Annotated[
         str | None,
-        typer.Option(
-            "--dask", help=f"{DASK_HELP}: generation, features and LightGBM run there."
-        ),
+        typer.Option("--dask", help=f"{DASK_HELP}: generation, features and LightGBM run there."),
     ] = None,
 ) -> None:
     """The main job: generate (or reuse), train DEC and every baseline, evaluate, analyse,
@@ -516,6 +509,7 @@ def _root(
 
 def main() -> None:
     """Console entry point: anything not handled as bad input is an internal error (exit 1)."""
+    tune_memory()
     try:
         app()
     except SystemExit:

@@ -10,6 +10,7 @@ import numpy as np
 from . import actors
 from .config import Scenario
 from .labels import WEAK_SOURCES
+from .memory import heap_reuse
 from .simulate import Progress, simulate
 from .tables import Ids, label_tables, make_labels, observable_tables
 from .writer import DatasetWriter, check_target
@@ -38,9 +39,14 @@ def generate(
     `executor` runs the partition tasks elsewhere (data_gen.dask_map.DaskExecutor for a
     Dask cluster); the bytes are the same as with any number of `workers`."""
     check_target(Path(out), overwrite)  # fail before minutes of work, not after
+    with heap_reuse():  # hundreds of big temporaries: reuse their pages (see memory.py)
+        return _generate(scn, seed, Path(out), workers, overwrite, progress, executor)
+
+
+def _generate(scn: Scenario, seed: int, out: Path, workers: int, overwrite: bool, progress, executor) -> dict:
     world = simulate(scn, seed, workers, progress, executor)
     ids = Ids.make(scn.accounts, seed)
-    with DatasetWriter(Path(out), overwrite, threads=2) as writer, ThreadPoolExecutor(1) as labeller:
+    with DatasetWriter(out, overwrite, threads=2) as writer, ThreadPoolExecutor(1) as labeller:
         # Labels are computed in a thread while observable tables are laid out and encoded
         # (numpy and parquet release the GIL); each has its own seeded stream, so thread
         # timing cannot change a byte.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arrays import bits, unique_sorted
+from .arrays import argsort_keys, bits, unique_sorted
 from .rhythm import DAY
 
 IMAGE, LINK = 1, 3  # media codes (events.IMAGE, events.LINK)
@@ -45,6 +45,41 @@ def _count(idx: np.ndarray, n: int, weights=None) -> np.ndarray:
     return np.bincount(idx, weights=weights, minlength=n)[:n].astype(np.float64)
 
 
+def _member(hay: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """needles in sorted hay (needles increasing, so the searches walk hay in order)."""
+    if len(hay) == 0:
+        return np.zeros(len(needles), dtype=bool)
+    pos = np.searchsorted(hay, needles)
+    np.minimum(pos, len(hay) - 1, out=pos)
+    return hay[pos] == needles
+
+
+def _not_friends(ps: np.ndarray, pd: np.ndarray, fs, fd, sh: int) -> np.ndarray:
+    """For directed pairs sorted by (ps, pd): True where the two are not friends.
+
+    Friendship is symmetric, so a pair is looked up by its undirected key (min << sh) | max
+    among the undirected friendship keys, which the generator and the friendships table
+    already hold sorted (sorted here otherwise). Pairs with ps < pd arrive in increasing key
+    order; only the other half needs a sort. Half the keys and one sort of half the pairs,
+    where directed keys took both directions of every friendship and a sort of all of them."""
+    fs, fd = np.asarray(fs, dtype=np.int64), np.asarray(fd, dtype=np.int64)
+    fk = np.minimum(fs, fd) << sh
+    fk |= np.maximum(fs, fd)
+    if len(fk) > 1 and not bool(np.all(fk[1:] >= fk[:-1])):
+        fk.sort()
+    out = np.empty(len(ps), dtype=bool)
+    fwd = ps < pd
+    key = ps[fwd] << sh
+    key |= pd[fwd]
+    out[fwd] = ~_member(fk, key)
+    back = np.flatnonzero(~fwd)
+    key = pd[back] << sh
+    key |= ps[back]
+    order = argsort_keys(key, 1 << (2 * sh))
+    out[back[order]] = ~_member(fk, key[order])
+    return out
+
+
 def account_stats(x: Interactions) -> dict[str, np.ndarray]:
     n = x.n
     sh = bits(max(n - 1, 1))  # pair key (a << sh) | b: ordered like (a, b), no division
@@ -63,19 +98,7 @@ def account_stats(x: Interactions) -> dict[str, np.ndarray]:
     ps, pd = pair >> sh, pair & ((1 << sh) - 1)
     first = np.ones(len(pair), dtype=bool)  # first row of each (sender, recipient) pair
     np.not_equal(pair[1:], pair[:-1], out=first[1:])
-    # Directed friendship keys, sorted: the sorted pair keys then search them in order.
-    fs, fd = x.friend_src.astype(np.int64, copy=False), x.friend_dst.astype(np.int64, copy=False)
-    nf = len(fs)
-    fk = np.empty(2 * nf, dtype=np.int64)
-    np.left_shift(fs, sh, out=fk[:nf])
-    fk[:nf] |= fd
-    np.left_shift(fd, sh, out=fk[nf:])
-    fk[nf:] |= fs
-    fk.sort()
-    pos = np.searchsorted(fk, pair)
-    np.minimum(pos, max(len(fk) - 1, 0), out=pos)
-    stranger = fk[pos] != pair if len(fk) else np.ones(len(pair), bool)
-    del fk, pos
+    stranger = _not_friends(ps, pd, x.friend_src, x.friend_dst, sh)
     sent = _count(ps, n, cnt)
     links = _count(ps[p_link], n, cnt[p_link])
     req_sent = _count(x.req_src, n)

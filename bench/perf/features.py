@@ -32,6 +32,7 @@ import resource
 import time
 
 import numpy as np
+from data_gen.memory import tune_memory
 
 from data_gen.reader import open_dataset
 from models.features import build_features, deep_features, feature_inputs
@@ -56,6 +57,7 @@ def main() -> None:
     ap.add_argument("data")
     ap.add_argument("--visibility", default="full")
     args = ap.parse_args()
+    print(f"numpy huge-page advice: {'off' if tune_memory() else 'on'} (data_gen/memory.py)", flush=True)
     view = open_dataset(args.data, verify_hashes=False).view(args.visibility)
     raw, mats = feature_inputs(view)
     ref = [reference(raw.X, mats)]

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from data_gen.memory import tune_memory
+
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
@@ -138,6 +140,7 @@ def main() -> None:
     ap.add_argument("--tmp", default=None, help="where datasets go (default: a temporary directory)")
     ap.add_argument("--max-gb", type=float, default=20.0, help="stop a configuration whose processes exceed this")
     args = ap.parse_args()
+    print(f"numpy huge-page advice: {'off' if tune_memory() else 'on'} (data_gen/memory.py)", flush=True)
     configs = [str(args.workers) if c == "K" else c for c in args.configs.split(",")]
     accounts = str(args.accounts) if args.accounts else "-"
     stages = [s for s in ("generate", "features", "train") if s in args.stages.split(",")]

@@ -1,0 +1,75 @@
+"""Memory policy for big-array work: how the process gets and reuses its pages.
+
+Measured on the 2-core, 24 GB VMs lowbase is developed and benchmarked on, where a page
+fault costs several microseconds (figures from bench/perf, commands in the README):
+
+- numpy asks the kernel for transparent huge pages (`madvise(MADV_HUGEPAGE)`) on every large
+  array. Here the kernel stalls in memory compaction trying: first-touching a fresh 3.6 GB
+  array (the 1M-account feature matrix) took 0.8-7.4 s with the advice and a steady 1.3 s
+  without. `tune_memory` turns it off at the CLI edge, unless the user chose a value for
+  numpy's own switch `NUMPY_MADVISE_HUGEPAGE` (set it to 1 where huge pages pay off).
+- glibc returns every freed array above 32 MB to the kernel (mmap/munmap), so the next
+  temporary of that size faults all its pages in again. `heap_reuse` keeps them in the heap
+  while a dataset is generated (generation makes hundreds of such temporaries): system time
+  of a 1M-account `generate` fell from 7.1 s to 4.7 s. It is scoped, not process-wide,
+  because a heap that never shrinks would raise the peak memory of the long `lowbase run`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+ENV = "NUMPY_MADVISE_HUGEPAGE"  # numpy reads it at import; we also set it for child processes
+
+
+def tune_memory() -> bool:
+    """Turn numpy's huge-page advice off for this process and the processes it starts,
+    unless the user chose a value for NUMPY_MADVISE_HUGEPAGE. Returns whether the advice is
+    now off."""
+    if ENV in os.environ:
+        return os.environ[ENV].strip() == "0"  # numpy applied the user's choice at import
+    os.environ[ENV] = "0"  # spawned workers (process pools, Dask) import numpy with it
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # a numpy without the switch: children still get the variable
+        return False
+    _set_madvise_hugepage(False)
+    return True
+
+
+# mallopt parameters and glibc's defaults (malloc.h, mallopt(3)).
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_DEFAULT_TRIM, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
+
+
+def _glibc():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+@contextmanager
+def heap_reuse() -> Iterator[bool]:
+    """Inside the block, big allocations come from the heap and freed ones stay there for
+    reuse (no munmap and fresh page faults per temporary); on exit glibc's defaults return
+    and the free heap is handed back to the kernel. Processes forked inside the block
+    inherit it. Yields whether it applies (glibc only; elsewhere a no-op)."""
+    libc = _glibc()
+    if libc is None:
+        yield False
+        return
+    libc.mallopt(_M_MMAP_MAX, 0)
+    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    try:
+        yield True
+    finally:
+        libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+        libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM)
+        libc.malloc_trim(0)
