@@ -180,3 +180,20 @@ def test_neighbour_quantiles_match_numpy(small, full, raw):
         nb = np.sort(v[a.indices[a.indptr[i] : a.indptr[i + 1]]])
         want = [nb[int(np.floor(q * (len(nb) - 1)))] if len(nb) else 0.0 for q in (0.5, 0.9)]
         np.testing.assert_array_equal(got[i], np.asarray(want, dtype=np.float32))
+
+
+def test_fused_sums_are_the_sparse_product_bit_for_bit(full, raw):
+    """Sums and sums of squares come from the gather that finds the maxima; they must equal
+    scipy's `a @ [x | x*x]` exactly (same float32 additions in the same order), which is
+    also what the Dask row blocks compute."""
+    from models.features import _neighbour_stats, _squares
+
+    x = raw.X.copy()
+    x[::5] *= np.float32(1.37)  # values whose float32 sums depend on the order of additions
+    for name, a in edge_types(full).items():
+        if name == "group":
+            continue
+        sums = np.full((a.shape[0], 2 * x.shape[1]), np.nan, dtype=np.float32)
+        _neighbour_stats(a, x, [], sums=sums)
+        want = np.asarray(a @ _squares(x), dtype=np.float32)
+        assert np.array_equal(sums, want), name
