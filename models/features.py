@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from data_gen.arrays import unique_sorted
+from data_gen.memory import heap_reuse
 
 DAY = 86_400
 MEDIA = ("text", "image", "video", "link")
@@ -463,7 +464,11 @@ def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
     # writes its columns, after first copying the raw block in (which also takes the page
     # faults of first-touching the fresh output: seconds at 1M accounts). At most one
     # relation waits for the writer: ~0.5 GB per million accounts. Disjoint columns.
-    with ThreadPoolExecutor(1) as writer:
+    # The per-relation temporaries (~0.5 GB per million accounts each) are freed and made
+    # again for every relation: heap_reuse gives the next relation the same pages instead
+    # of fresh ones to fault in (data_gen/memory.py). The output was allocated before it,
+    # outside the heap, so it is returned to the kernel whenever it is dropped.
+    with heap_reuse(), ThreadPoolExecutor(1) as writer:
         pending = writer.submit(_copy_rows, out, raw.X)
         j = len(raw.names)
         for name in list(mats):
