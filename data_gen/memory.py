@@ -4,15 +4,20 @@ Measured on the 2-core, 24 GB VMs lowbase is developed and benchmarked on, where
 fault costs several microseconds (figures from bench/perf, commands in the README):
 
 - numpy asks the kernel for transparent huge pages (`madvise(MADV_HUGEPAGE)`) on every large
-  array. Here the kernel stalls in memory compaction trying: first-touching a fresh 3.6 GB
-  array (the 1M-account feature matrix) took 0.8-7.4 s with the advice and a steady 1.3 s
-  without. `tune_memory` turns it off at the CLI edge, unless the user chose a value for
-  numpy's own switch `NUMPY_MADVISE_HUGEPAGE` (set it to 1 where huge pages pay off).
+  array. When the kernel has to compact memory to find them, the first touch stalls:
+  first-touching a fresh 3.6 GB array (the 1M-account feature matrix) took 0.8-7.4 s with
+  the advice and a steady 1.3 s without, and a 1M-account `generate` ran 16.3 s instead of
+  18.0 s. When huge pages come cheaply, code that faults in many fresh mid-size arrays gains
+  from them (the bare sparse products of bench/perf/features.py: 5.2-6.1 s with the advice,
+  6.2-7.7 s without); lowbase's feature build takes its faults off the critical path and is
+  about the same either way. `tune_memory` turns the advice off at the CLI edge, unless the
+  user chose a value for numpy's own switch `NUMPY_MADVISE_HUGEPAGE` (1 keeps it).
 - glibc returns every freed array above 32 MB to the kernel (mmap/munmap), so the next
   temporary of that size faults all its pages in again. `heap_reuse` keeps them in the heap
-  while a dataset is generated (generation makes hundreds of such temporaries): system time
-  of a 1M-account `generate` fell from 7.1 s to 4.7 s. It is scoped, not process-wide,
-  because a heap that never shrinks would raise the peak memory of the long `lowbase run`.
+  where the same sizes come and go many times: while a dataset is generated (system time of
+  a 1M-account `generate` fell from 7.1 s to 4.7 s) and between the relations of the deep
+  features (12.9-14.7 s -> 11.4-12.5 s at 1M). It is scoped, not process-wide, because a
+  heap that never shrinks would raise the peak memory of the long `lowbase run`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,12 @@ run, peak = the largest single process), the *floor* and the ratio generate/floo
 floor draws as many random values as the generator drew (counted in a separate, untimed
 single-process run through `data_gen.partition.count_draws`) and writes the same rows,
 columns and types as parquet with the same writer, i.e. the cost of the randomness and the
-I/O with no simulation logic at all. Then the friendship step at 100K accounts against networkx's
+I/O with no simulation logic at all. Both sides run under the CLI's memory policy
+(numpy's huge-page advice off, data_gen/memory.py); the floor keeps glibc's default
+allocator settings, which measured faster for it than the `heap_reuse` that `generate`
+runs under (5.7-6.0 s vs 7.0-7.2 s at 1M), so it is the stricter floor.
+
+Then the friendship step at 100K accounts against networkx's
 Holme-Kim generator (`powerlaw_cluster_graph`, heavy-tailed with clustering, a simpler
 model) at the same size and mean degree, and against the same friendship model written
 the usual way with networkx (a Python loop per edge stub). Each side of that comparison is
