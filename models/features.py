@@ -311,11 +311,17 @@ def _neighbour_stats(a: sp.csr_matrix, x: np.ndarray, qcols: list[int], qs=QUANT
             g2 = np.multiply(g, g, out=sq[: g.size].reshape(g.shape))
             sums[rows] = np.concatenate([g.sum(axis=0), g2.sum(axis=0)], axis=1)
         if qcols:
-            v = np.take(g, qcols, axis=2).transpose(2, 1, 0).copy()  # (column, row, neighbour), from cache
-            v.sort(axis=-1)
-            pos = [int(np.floor(q * (d - 1))) for q in qs]
-            qv[rows] = v[:, :, pos].transpose(1, 0, 2).reshape(len(rows), -1)
+            qv[rows] = _block_quantiles(g, qcols, qs)
     return mx, qv
+
+
+def _block_quantiles(g: np.ndarray, qcols: list[int], qs) -> np.ndarray:
+    """(rows, len(qcols) * len(qs)) lower quantiles of a gathered (d, rows, k) block."""
+    d = g.shape[0]
+    v = np.take(g, qcols, axis=2).transpose(2, 1, 0).copy()  # (column, row, neighbour), from cache
+    v.sort(axis=-1)
+    pos = [int(np.floor(q * (d - 1))) for q in qs]
+    return v[:, :, pos].transpose(1, 0, 2).reshape(g.shape[1], -1)
 
 
 def _row_max(a: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
@@ -382,26 +388,65 @@ def aggregate(a: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ..
     """First-order count, sum, mean, max, std, quantiles and second-order mean of x over a."""
     cols = _names(prefix, names, "edge")
     out = np.empty((a.shape[0], len(cols)), dtype=np.float32)
-    _write_edge(out, a, *_edge_stats(a, x, names))
+    _two_hop(out, a, *_first_order(a, x, names, out))
     return Features(tuple(cols), out)
 
 
-def _edge_stats(a: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> tuple:
-    """The first-order statistics of an edge relation, from one gather over the neighbours."""
-    k = len(names)
-    deg = np.diff(a.indptr).astype(np.float32)[:, None]  # a is 0/1 with no stored zeros
-    # Sums and sums of squares (= a @ xx) come out of the gather that finds the maxima.
-    both = np.empty((a.shape[0], 2 * k), dtype=np.float32)
+def _first_order(a: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...], out: np.ndarray) -> tuple:
+    """Write an edge relation's first-order columns (count, sum, mean, max, std, quantiles;
+    see _names) straight into out, from one gather per block of equal-degree rows; return
+    (deg, sums) for the two-hop columns.
+
+    Sums and sums of squares come out of the same gathered block as the maxima (the
+    reduction adds the neighbours in storage order in float32, as scipy's `a @ [x | x*x]`
+    does, so they are the product's bits; tested), and each block's columns are finished in
+    cache and written once: no (n, k) intermediates for maxima, quantiles or squares. The
+    arithmetic is `_write_relation`'s, operation for operation, so the Dask row-block path
+    gives the same bits (tested)."""
+    n, k = a.shape[0], len(names)
     qcols = [names.index(c) for c in QUANTILE_COLUMNS if c in names]
-    mx, qv = _neighbour_stats(a, x, qcols, sums=both)
-    return k, deg, both, mx, qv
+    width, q0 = 1 + 4 * k, 2 + 5 * k  # first-order block; quantiles after the two-hop columns
+    counts = np.diff(a.indptr)  # a is 0/1 with no stored zeros
+    sums = np.empty((n, k), dtype=np.float32)
+    empty = np.flatnonzero(counts == 0)
+    out[empty] = 0.0  # every statistic of a row without neighbours is 0
+    sums[empty] = 0.0
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    size = max(_BLOCK, int(counts.max(initial=0))) * k
+    buf, sq = np.empty(size, dtype=np.float32), np.empty(size, dtype=np.float32)
+    cols = np.empty((min(_BLOCK, n), width), dtype=np.float32)
+    for d, rows in _degree_blocks(a):
+        nb = a.indices[a.indptr[rows] + np.arange(d)[:, None]]  # (d, rows): j-th neighbour of each row
+        g = buf[: nb.size * k].reshape(d, len(rows), k)
+        np.take(x, nb, axis=0, out=g)
+        t = cols[: len(rows)]
+        s = g.sum(axis=0)
+        sums[rows] = s
+        var = np.multiply(g, g, out=sq[: g.size].reshape(g.shape)).sum(axis=0)
+        t[:, 0] = d
+        t[:, 1 : 1 + k] = s
+        mean = np.divide(s, np.float32(d), out=s)
+        var /= np.float32(d)
+        t[:, 1 + k : 1 + 2 * k] = mean
+        t[:, 1 + 2 * k : 1 + 3 * k] = g.max(axis=0)
+        var -= mean * mean
+        np.maximum(var, 0.0, out=var)
+        np.sqrt(var, out=t[:, 1 + 3 * k : width])
+        out[rows, :width] = t
+        if qcols:
+            out[rows, q0:] = _block_quantiles(g, qcols, QUANTILES)
+    return counts.astype(np.float32)[:, None], sums
 
 
-def _write_edge(out: np.ndarray, a: sp.csr_matrix, k: int, deg, both, mx, qv) -> None:
-    """The two-hop products of an edge relation, then all its columns (see _names) into out."""
+def _two_hop(out: np.ndarray, a: sp.csr_matrix, deg: np.ndarray, sums: np.ndarray) -> None:
+    """An edge relation's two-hop columns (walks, then the mean over walks) into out."""
+    k = sums.shape[1]
     walks = np.asarray(a @ deg, dtype=np.float32)
-    two = np.asarray(a @ both[:, :k], dtype=np.float32)  # two-hop sums
-    _write_relation(out, k, deg, both, mx, walks, two, qv)
+    two = np.asarray(a @ sums, dtype=np.float32)  # two-hop sums
+    out[:, 1 + 4 * k] = walks[:, 0]
+    for r in range(0, len(out), _ROWS):
+        w = np.maximum(walks[r : r + _ROWS], 1.0)
+        np.divide(two[r : r + _ROWS], w, out=out[r : r + _ROWS, 2 + 4 * k : 2 + 5 * k])
 
 
 def aggregate_groups(m: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Features:
@@ -459,15 +504,15 @@ def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
     cols = {name: _names(name, raw.names, kinds[name]) for name in mats}
     names = list(raw.names) + [c for name in mats for c in cols[name]]
     out = np.empty((len(raw.X), len(names)), dtype=np.float32)
-    # Two threads, both busy: this one gathers each relation's neighbours (sums, maxima,
-    # quantiles) while the other computes the previous relation's two-hop products and
-    # writes its columns, after first copying the raw block in (which also takes the page
-    # faults of first-touching the fresh output: seconds at 1M accounts). At most one
-    # relation waits for the writer: ~0.5 GB per million accounts. Disjoint columns.
-    # The per-relation temporaries (~0.5 GB per million accounts each) are freed and made
-    # again for every relation: heap_reuse gives the next relation the same pages instead
-    # of fresh ones to fault in (data_gen/memory.py). The output was allocated before it,
-    # outside the heap, so it is returned to the kernel whenever it is dropped.
+    # Two threads: this one gathers each relation's neighbours and writes its first-order
+    # columns, while the other computes the previous relation's two-hop products and writes
+    # those columns, after first copying the raw block in (which also takes the page faults
+    # of first-touching the fresh output: seconds at 1M accounts). At most one relation
+    # waits for the other thread (its sums: ~0.1 GB per million accounts). Disjoint columns.
+    # The per-relation temporaries are freed and made again for every relation: heap_reuse
+    # gives the next relation the same pages instead of fresh ones to fault in
+    # (data_gen/memory.py). The output was allocated before it, outside the heap, so it is
+    # returned to the kernel whenever it is dropped.
     with heap_reuse(), ThreadPoolExecutor(1) as writer:
         pending = writer.submit(_copy_rows, out, raw.X)
         j = len(raw.names)
@@ -476,7 +521,7 @@ def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
             if kinds[name] == "group":
                 task = (_write_relation, part, *_group_parts(a, raw.X, raw.names))
             else:
-                task = (_write_edge, part, a, *_edge_stats(a, raw.X, raw.names))
+                task = (_two_hop, part, a, *_first_order(a, raw.X, raw.names, part))
             del a
             pending.result()
             pending = writer.submit(*task)
