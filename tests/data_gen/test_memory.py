@@ -1,14 +1,14 @@
 """The memory policy: numpy's huge-page advice off unless the user chose, and the scoped
 glibc heap reuse (big blocks from the heap inside the block, mmap again after)."""
 
-import ctypes
 import os
+import subprocess
+import sys
 
-import numpy as np
 import pytest
 from numpy._core.multiarray import _set_madvise_hugepage
 
-from data_gen.memory import ENV, _glibc, heap_reuse, tune_memory
+from data_gen.memory import ENV, tune_memory
 
 
 def test_turns_advice_off_for_this_process_and_children(monkeypatch):
@@ -34,27 +34,34 @@ def test_keeps_an_explicit_user_choice(monkeypatch):
     assert tune_memory() is True
 
 
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [(f, ctypes.c_size_t) for f in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
-                 "keepcost")]  # fmt: skip
+# Run in a fresh interpreter: other threads of the test process (pools, MLflow, pyarrow)
+# may map or unmap big blocks at any moment and would make the counts flaky.
+HEAP_CHECK = """
+import ctypes, sys
+import numpy as np
+from data_gen.memory import _glibc, heap_reuse
 
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(f, ctypes.c_size_t) for f in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 
-def _mmapped_blocks(libc) -> int:
-    libc.mallinfo2.restype = _Mallinfo2
-    return libc.mallinfo2().hblks
+libc = _glibc()
+if libc is None or not hasattr(libc, "mallinfo2"):
+    sys.exit(3)  # not glibc >= 2.33
+libc.mallinfo2.restype = Mallinfo2
+base = libc.mallinfo2().hblks
+with heap_reuse() as applied:
+    assert applied
+    a = np.ones(8 << 20)  # 64 MB: above glibc's largest mmap threshold
+    assert libc.mallinfo2().hblks == base, "inside heap_reuse a 64 MB block was mmapped"
+    del a
+b = np.ones(8 << 20)
+assert libc.mallinfo2().hblks == base + 1, "after heap_reuse a 64 MB block was not mmapped"
+"""
 
 
 def test_heap_reuse_takes_big_blocks_from_the_heap_and_restores_mmap():
-    libc = _glibc()
-    if libc is None or not hasattr(libc, "mallinfo2"):
+    proc = subprocess.run([sys.executable, "-c", HEAP_CHECK], capture_output=True, text=True)
+    if proc.returncode == 3:
         pytest.skip("glibc >= 2.33 only")
-    base = _mmapped_blocks(libc)
-    with heap_reuse() as applied:
-        assert applied
-        a = np.ones(8 << 20)  # 64 MB: above glibc's largest mmap threshold
-        assert _mmapped_blocks(libc) == base
-        del a
-    b = np.ones(8 << 20)
-    assert _mmapped_blocks(libc) == base + 1
-    del b
+    assert proc.returncode == 0, proc.stderr
