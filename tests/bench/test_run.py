@@ -199,3 +199,25 @@ def test_mlproject_entry_point_runs(tmp_path, store):
     exp = _client(store).get_experiment_by_name("lowbase-run")
     (run,) = _client(store).search_runs([exp.experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags.get("mlflow.project.entryPoint") == "generate"
+
+
+def _comparable(results: dict) -> dict:
+    """A run's results without what says where or how long it ran."""
+    out = {k: v for k, v in results.items() if k not in ("timing", "dataset")}
+    out["dataset"] = results["dataset"]["fingerprint"]
+    out["models"] = {m: {k: v for k, v in r.items() if k != "path"} for m, r in results["models"].items()}
+    return out
+
+
+@pytest.mark.slow
+def test_run_on_dask_gives_the_same_results(tmp_path, store):
+    """`lowbase run --dask local:1`: the dataset is generated on the cluster and logreg's
+    features are built there, and every figure equals the single-process run's."""
+    got = {}
+    for name, extra in (("plain", []), ("dask", ["--dask", "local:1"])):
+        work = tmp_path / name
+        args = ["run", *TINY, "--models", "rules,logreg", "--no-drift", "--workdir", str(work), *extra]
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+        got[name] = _comparable(json.loads(next((work / "runs").glob("*/results.json")).read_text()))
+    assert got["dask"] == got["plain"]
