@@ -65,7 +65,9 @@ def heap_reuse() -> Iterator[bool]:
     """Inside the block, big allocations come from the heap and freed ones stay there for
     reuse (no munmap and fresh page faults per temporary); on exit glibc's defaults return
     and the free heap is handed back to the kernel. Processes forked inside the block
-    inherit it. Yields whether it applies (glibc only; elsewhere a no-op)."""
+    inherit it. Yields whether it applies (glibc only; elsewhere a no-op). The settings are
+    process-wide: of two overlapping blocks, the first to exit restores the defaults for
+    both (which changes speed only, never results)."""
     libc = _glibc()
     if libc is None:
         yield False

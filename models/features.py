@@ -281,35 +281,24 @@ def _degree_blocks(a: sp.csr_matrix):
             yield d, order[b : min(b + step, e)]
 
 
-def _neighbour_stats(a: sp.csr_matrix, x: np.ndarray, qcols: list[int], qs=QUANTILES, mx=None, qv=None, sums=None):
+def _neighbour_stats(a: sp.csr_matrix, x: np.ndarray, qcols: list[int], qs=QUANTILES, mx=None, qv=None):
     """Max of every column of x over each row's neighbours, and lower quantiles (the value at
     rank floor(q*(d-1)) of the d neighbours) of the columns qcols; 0 for rows without
     neighbours. Writes into (or allocates) mx (n, k) and qv (n, len(qcols) * len(qs)),
-    quantiles grouped by column; returns both. With `sums` (n, 2k), also writes [sum | sum of
-    squares] of x over the neighbours from the same gathered block: the reduction over axis 0
-    adds the neighbours one after another in storage order in float32, exactly as scipy's
-    `a @ [x | x*x]` accumulates them, so the values are the product's bit for bit (tested)
-    without a second pass over the neighbours."""
+    quantiles grouped by column; returns both."""
     n, k = a.shape[0], x.shape[1]
     mx = np.empty((n, k), dtype=np.float32) if mx is None else mx
     qv = np.empty((n, len(qcols) * len(qs)), dtype=np.float32) if qv is None else qv
     empty = np.flatnonzero(np.diff(a.indptr) == 0)
     mx[empty] = 0.0
     qv[empty] = 0.0
-    if sums is not None:
-        sums[empty] = 0.0
     x = np.ascontiguousarray(x, dtype=np.float32)
-    size = max(_BLOCK, int(np.diff(a.indptr).max(initial=0))) * k
-    buf = np.empty(size, dtype=np.float32)
-    sq = np.empty(size if sums is not None else 0, dtype=np.float32)
+    buf = np.empty(max(_BLOCK, int(np.diff(a.indptr).max(initial=0))) * k, dtype=np.float32)
     for d, rows in _degree_blocks(a):
         nb = a.indices[a.indptr[rows] + np.arange(d)[:, None]]  # (d, rows): j-th neighbour of each row
         g = buf[: nb.size * k].reshape(d, len(rows), k)
         np.take(x, nb, axis=0, out=g)
         mx[rows] = g.max(axis=0)
-        if sums is not None:
-            g2 = np.multiply(g, g, out=sq[: g.size].reshape(g.shape))
-            sums[rows] = np.concatenate([g.sum(axis=0), g2.sum(axis=0)], axis=1)
         if qcols:
             qv[rows] = _block_quantiles(g, qcols, qs)
     return mx, qv
@@ -414,12 +403,12 @@ def _first_order(a: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...], out: n
     x = np.ascontiguousarray(x, dtype=np.float32)
     size = max(_BLOCK, int(counts.max(initial=0))) * k
     buf, sq = np.empty(size, dtype=np.float32), np.empty(size, dtype=np.float32)
-    cols = np.empty((min(_BLOCK, n), width), dtype=np.float32)
+    block = np.empty((min(_BLOCK, n), width), dtype=np.float32)
     for d, rows in _degree_blocks(a):
         nb = a.indices[a.indptr[rows] + np.arange(d)[:, None]]  # (d, rows): j-th neighbour of each row
         g = buf[: nb.size * k].reshape(d, len(rows), k)
         np.take(x, nb, axis=0, out=g)
-        t = cols[: len(rows)]
+        t = block[: len(rows)]
         s = g.sum(axis=0)
         sums[rows] = s
         var = np.multiply(g, g, out=sq[: g.size].reshape(g.shape)).sum(axis=0)

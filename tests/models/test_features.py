@@ -183,17 +183,20 @@ def test_neighbour_quantiles_match_numpy(small, full, raw):
 
 
 def test_fused_sums_are_the_sparse_product_bit_for_bit(full, raw):
-    """Sums and sums of squares come from the gather that finds the maxima; they must equal
-    scipy's `a @ [x | x*x]` exactly (same float32 additions in the same order), which is
-    also what the Dask row blocks compute."""
-    from models.features import _neighbour_stats, _squares
+    """Sums come from the gather that finds the maxima; they must equal scipy's `a @ x`
+    exactly (same float32 additions in the same order): the two-hop product and the Dask
+    row blocks, which use the product, depend on it."""
+    from models.features import _first_order, _names
 
     x = raw.X.copy()
     x[::5] *= np.float32(1.37)  # values whose float32 sums depend on the order of additions
+    k = x.shape[1]
     for name, a in edge_types(full).items():
         if name == "group":
             continue
-        sums = np.full((a.shape[0], 2 * x.shape[1]), np.nan, dtype=np.float32)
-        _neighbour_stats(a, x, [], sums=sums)
-        want = np.asarray(a @ _squares(x), dtype=np.float32)
+        out = np.full((a.shape[0], len(_names(name, raw.names, "edge"))), np.nan, dtype=np.float32)
+        deg, sums = _first_order(a, x, raw.names, out)
+        want = np.asarray(a @ x, dtype=np.float32)
         assert np.array_equal(sums, want), name
+        assert np.array_equal(out[:, 1 : 1 + k], want), name
+        assert np.array_equal(deg[:, 0], np.diff(a.indptr).astype(np.float32)), name
