@@ -305,11 +305,18 @@ def _neighbour_stats(a: sp.csr_matrix, x: np.ndarray, qcols: list[int], qs=QUANT
 
 
 def _block_quantiles(g: np.ndarray, qcols: list[int], qs) -> np.ndarray:
-    """(rows, len(qcols) * len(qs)) lower quantiles of a gathered (d, rows, k) block."""
+    """(rows, len(qcols) * len(qs)) lower quantiles of a gathered (d, rows, k) block,
+    grouped by column."""
     d = g.shape[0]
+    pos = [int(np.floor(q * (d - 1))) for q in qs]
+    if d <= 2:
+        # Every rank is the min or the max: no sort. Most rows of the request and recent
+        # relations have one or two neighbours, and a sort per (row, column) lane is
+        # mostly call overhead at that size.
+        lo, hi = g.min(axis=0)[:, qcols], g.max(axis=0)[:, qcols]
+        return np.stack([lo if p == 0 else hi for p in pos], axis=2).reshape(g.shape[1], -1)
     v = np.take(g, qcols, axis=2).transpose(2, 1, 0).copy()  # (column, row, neighbour), from cache
     v.sort(axis=-1)
-    pos = [int(np.floor(q * (d - 1))) for q in qs]
     return v[:, :, pos].transpose(1, 0, 2).reshape(g.shape[1], -1)
 
 
@@ -403,7 +410,9 @@ def _first_order(a: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...], out: n
     x = np.ascontiguousarray(x, dtype=np.float32)
     size = max(_BLOCK, int(counts.max(initial=0))) * k
     buf, sq = np.empty(size, dtype=np.float32), np.empty(size, dtype=np.float32)
-    block = np.empty((min(_BLOCK, n), width), dtype=np.float32)
+    # Each block's rows are finished in `block`, the whole relation's width, and written
+    # with one scatter; the two-hop columns stay 0 there until `_two_hop` writes them.
+    block = np.zeros((min(_BLOCK, n), out.shape[1]), dtype=np.float32)
     for d, rows in _degree_blocks(a):
         nb = a.indices[a.indptr[rows] + np.arange(d)[:, None]]  # (d, rows): j-th neighbour of each row
         g = buf[: nb.size * k].reshape(d, len(rows), k)
@@ -421,9 +430,9 @@ def _first_order(a: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...], out: n
         var -= mean * mean
         np.maximum(var, 0.0, out=var)
         np.sqrt(var, out=t[:, 1 + 3 * k : width])
-        out[rows, :width] = t
         if qcols:
-            out[rows, q0:] = _block_quantiles(g, qcols, QUANTILES)
+            t[:, q0:] = _block_quantiles(g, qcols, QUANTILES)
+        out[rows] = t
     return counts.astype(np.float32)[:, None], sums
 
 

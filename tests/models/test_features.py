@@ -200,3 +200,14 @@ def test_fused_sums_are_the_sparse_product_bit_for_bit(full, raw):
         assert np.array_equal(sums, want), name
         assert np.array_equal(out[:, 1 : 1 + k], want), name
         assert np.array_equal(deg[:, 0], np.diff(a.indptr).astype(np.float32)), name
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_block_quantiles_small_degrees_match_sorting(d):
+    """Blocks of one or two neighbours take min/max instead of a sort: same values."""
+    from models.features import _block_quantiles
+
+    g = np.random.default_rng(d).normal(size=(d, 50, 6)).astype(np.float32)
+    qs, qcols = (0.0, 0.5, 0.9, 1.0), [1, 4, 5]
+    want = np.stack([np.sort(g[:, :, c], axis=0)[[int(np.floor(q * (d - 1))) for q in qs]].T for c in qcols], axis=1)
+    np.testing.assert_array_equal(_block_quantiles(g, qcols, qs), want.reshape(50, -1))
