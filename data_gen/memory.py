@@ -12,8 +12,9 @@ fault costs several microseconds (figures from bench/perf, commands in the READM
   6.2-7.7 s without); lowbase's feature build takes its faults off the critical path and is
   about the same either way. `tune_memory` turns the advice off at the CLI edge, unless the
   user chose a value for numpy's own switch `NUMPY_MADVISE_HUGEPAGE` (1 keeps it).
-- glibc returns every freed array above 32 MB to the kernel (mmap/munmap), so the next
-  temporary of that size faults all its pages in again. `heap_reuse` keeps them in the heap
+- glibc serves every array above its mmap threshold (which it raises to at most 32 MB)
+  with mmap and gives it back on free, so the next temporary of that size faults all its
+  pages in again. `heap_reuse` keeps them in the heap
   where the same sizes come and go many times: while a dataset is generated (system time of
   a 1M-account `generate` fell from 7.1 s to 4.7 s) and between the relations of the deep
   features (12.9-14.7 s -> 11.4-12.5 s at 1M). It is scoped, not process-wide, because a
