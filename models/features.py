@@ -453,7 +453,7 @@ def aggregate_groups(m: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[
     excluded), and the max over the members of the account's groups (self included)."""
     cols = _names(prefix, names, "group")
     out = np.empty((m.shape[0], len(cols)), dtype=np.float32)
-    _write_relation(out, *_group_parts(m, x, names))
+    _write_groups(out, m, x, names)
     return Features(tuple(cols), out)
 
 
@@ -467,6 +467,10 @@ def _group_parts(m: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> tup
     both = np.asarray(m @ np.asarray(m.T @ xx, dtype=np.float32), dtype=np.float32)
     both -= joined * xx
     return k, deg, both, _row_max(m, _row_max(m.T.tocsr(), x))
+
+
+def _write_groups(out: np.ndarray, m: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> None:
+    _write_relation(out, *_group_parts(m, x, names))
 
 
 def build_features(view, as_of: int | None = None, recent_days: int = 7) -> Features:
@@ -502,28 +506,29 @@ def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
     cols = {name: _names(name, raw.names, kinds[name]) for name in mats}
     names = list(raw.names) + [c for name in mats for c in cols[name]]
     out = np.empty((len(raw.X), len(names)), dtype=np.float32)
-    # Two threads: this one gathers each relation's neighbours and writes its first-order
-    # columns, while the other computes the previous relation's two-hop products and writes
-    # those columns, after first copying the raw block in (which also takes the page faults
-    # of first-touching the fresh output: seconds at 1M accounts). At most one relation
-    # waits for the other thread (its sums: ~0.1 GB per million accounts). Disjoint columns.
+    # Two threads. This one gathers each edge relation's neighbours and writes its
+    # first-order columns. The other first copies the raw block in (which also takes the
+    # page faults of first-touching the fresh output: seconds at 1M accounts), then does the
+    # whole group relation (small and product-bound), then each edge relation's two-hop
+    # products and columns while the next relation is gathered. At most one edge relation
+    # waits for it (its sums: ~0.1 GB per million accounts). All write disjoint columns.
     # The per-relation temporaries are freed and made again for every relation: heap_reuse
     # gives the next relation the same pages instead of fresh ones to fault in
     # (data_gen/memory.py). The output was allocated before it, outside the heap, so it is
     # returned to the kernel whenever it is dropped.
+    start = dict(zip(mats, np.cumsum([len(raw.names)] + [len(cols[m]) for m in mats]).tolist(), strict=False))
     with heap_reuse(), ThreadPoolExecutor(1) as writer:
-        pending = writer.submit(_copy_rows, out, raw.X)
-        j = len(raw.names)
-        for name in list(mats):
-            a, part = mats.pop(name), out[:, j : j + len(cols[name])]
+        queued = [writer.submit(_copy_rows, out, raw.X)]
+        for name in sorted(mats, key=lambda m: kinds[m] != "group"):  # groups first, then edges in order
+            a, part = mats.pop(name), out[:, start[name] : start[name] + len(cols[name])]
             if kinds[name] == "group":
-                task = (_write_relation, part, *_group_parts(a, raw.X, raw.names))
-            else:
-                task = (_two_hop, part, a, *_first_order(a, raw.X, raw.names, part))
-            del a
-            pending.result()
-            pending = writer.submit(*task)
-            del task
-            j += len(cols[name])
-        pending.result()
+                queued.append(writer.submit(_write_groups, part, a, raw.X, raw.names))
+                continue
+            stats = _first_order(a, raw.X, raw.names, part)
+            for f in queued:
+                f.result()
+            queued = [writer.submit(_two_hop, part, a, *stats)]
+            del a, stats
+        for f in queued:
+            f.result()
     return Features(tuple(names), out)
