@@ -384,7 +384,7 @@ def aggregate(a: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ..
     """First-order count, sum, mean, max, std, quantiles and second-order mean of x over a."""
     cols = _names(prefix, names, "edge")
     out = np.empty((a.shape[0], len(cols)), dtype=np.float32)
-    _two_hop(out, a, *_first_order(a, x, names, out))
+    _write_edge(out, a, x, names)
     return Features(tuple(cols), out)
 
 
@@ -469,6 +469,10 @@ def _group_parts(m: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> tup
     return k, deg, both, _row_max(m, _row_max(m.T.tocsr(), x))
 
 
+def _write_edge(out: np.ndarray, a: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> None:
+    _two_hop(out, a, *_first_order(a, x, names, out))
+
+
 def _write_groups(out: np.ndarray, m: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> None:
     _write_relation(out, *_group_parts(m, x, names))
 
@@ -506,29 +510,34 @@ def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
     cols = {name: _names(name, raw.names, kinds[name]) for name in mats}
     names = list(raw.names) + [c for name in mats for c in cols[name]]
     out = np.empty((len(raw.X), len(names)), dtype=np.float32)
-    # Two threads. This one gathers each edge relation's neighbours and writes its
-    # first-order columns. The other first copies the raw block in (which also takes the
-    # page faults of first-touching the fresh output: seconds at 1M accounts), then does the
-    # whole group relation (small and product-bound), then each edge relation's two-hop
-    # products and columns while the next relation is gathered. At most one edge relation
-    # waits for it (its sums: ~0.1 GB per million accounts). All write disjoint columns.
-    # The per-relation temporaries are freed and made again for every relation: heap_reuse
-    # gives the next relation the same pages instead of fresh ones to fault in
-    # (data_gen/memory.py). The output was allocated before it, outside the heap, so it is
-    # returned to the kernel whenever it is dropped.
+    # Two threads, loads balanced by hand. This one gathers the neighbours of the two largest
+    # edge relations (most of the work) and writes their first-order columns. The other
+    # first copies the raw block in (which also takes the page faults of first-touching the
+    # fresh output: seconds at 1M accounts), then does the group relation and the smaller
+    # edge relations whole, then the two-hop products and columns of this thread's
+    # relations. At most one of this thread's relations waits for it (its sums: ~0.1 GB per
+    # million accounts). All write disjoint columns. The per-relation temporaries are
+    # freed and made again for every relation: heap_reuse gives the next one the same pages
+    # instead of fresh ones to fault in (data_gen/memory.py). The output was allocated
+    # before it, outside the heap, so it is returned to the kernel whenever it is dropped.
     start = dict(zip(mats, np.cumsum([len(raw.names)] + [len(cols[m]) for m in mats]).tolist(), strict=False))
+    edges = sorted((m for m in mats if kinds[m] == "edge"), key=lambda m: -mats[m].nnz)
+    here = edges[:2]
     with heap_reuse(), ThreadPoolExecutor(1) as writer:
         queued = [writer.submit(_copy_rows, out, raw.X)]
-        for name in sorted(mats, key=lambda m: kinds[m] != "group"):  # groups first, then edges in order
+        for name in [m for m in mats if m not in here] + here:
             a, part = mats.pop(name), out[:, start[name] : start[name] + len(cols[name])]
             if kinds[name] == "group":
                 queued.append(writer.submit(_write_groups, part, a, raw.X, raw.names))
-                continue
-            stats = _first_order(a, raw.X, raw.names, part)
-            for f in queued:
-                f.result()
-            queued = [writer.submit(_two_hop, part, a, *stats)]
-            del a, stats
+            elif name not in here:
+                queued.append(writer.submit(_write_edge, part, a, raw.X, raw.names))
+            else:
+                stats = _first_order(a, raw.X, raw.names, part)
+                for f in queued:
+                    f.result()
+                queued = [writer.submit(_two_hop, part, a, *stats)]
+                del stats
+            del a
         for f in queued:
             f.result()
     return Features(tuple(names), out)
