@@ -470,10 +470,12 @@ def _group_parts(m: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> tup
 
 
 def _write_edge(out: np.ndarray, a: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> None:
+    """An edge relation whole, into out: one task for deep_features' second thread."""
     _two_hop(out, a, *_first_order(a, x, names, out))
 
 
 def _write_groups(out: np.ndarray, m: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> None:
+    """The group relation whole, into out: one task for deep_features' second thread."""
     _write_relation(out, *_group_parts(m, x, names))
 
 
