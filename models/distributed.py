@@ -8,9 +8,9 @@ module runs and Dask is never imported (its imports are inside the functions).
 
 **Features** (`deep_features_dask`): the deep aggregates are row-local once a few global
 quantities are known, so each relation's rows are cut into blocks and every block is one
-task on a worker: `A[rows] @ [X | X*X]`, `A[rows] @ deg`, `A[rows] @ (A @ X)`, the maxima
-and quantiles of `_neighbour_stats` on the block, and `_write_relation` on the block. The
-raw block [X | X*X] and the global vectors are scattered once to every worker. `A @ X` (for
+task on a worker: the same functions as one process (`_first_order` for the first-order
+columns, `_two_hop` for `A[rows] @ deg` and `A[rows] @ (A @ X)`). The raw block and the
+global vectors are scattered once to every worker. `A @ X` (for
 the two-hop mean) comes back from a first round over the same blocks; for groups, the
 group-level `M^T @ [X | X*X]`, sizes and maxima are computed once in the parent. Every
 product is a row-by-row sparse dot product, so a row's value does not depend on which
@@ -70,17 +70,14 @@ def _edge_sums(a, x):
     return np.asarray(a @ x, dtype=np.float32)
 
 
-def _edge_block(a, x, xx, deg_all, sums_all, qcols, k, width):
-    """One row block of `features._aggregate`: the same operations on A[rows]."""
-    from .features import _neighbour_stats, _write_relation
+def _edge_block(a, x, deg_all, sums_all, names, width):
+    """One row block of an edge relation: `features._first_order` and `_two_hop` on A[rows]
+    (the two-hop products read the whole relation's degrees and sums)."""
+    from .features import _first_order, _two_hop
 
-    deg = np.diff(a.indptr).astype(np.float32)[:, None]
-    both = np.asarray(a @ xx, dtype=np.float32)
-    walks = np.asarray(a @ deg_all, dtype=np.float32)
-    two = np.asarray(a @ sums_all, dtype=np.float32)
-    mx, qv = _neighbour_stats(a, x, qcols)
     out = np.empty((a.shape[0], width), dtype=np.float32)
-    _write_relation(out, k, deg, both, mx, walks, two, qv)
+    _first_order(a, x, names, out)
+    _two_hop(out, a, deg_all, sums_all)
     return out
 
 
@@ -100,7 +97,7 @@ def _group_block(m, xx_rows, size, g, gmax, k, width):
 def deep_features_dask(raw, mats: dict, client, rows_per_block: int | None = None):
     """`features.deep_features` with the aggregates computed by row blocks on the cluster
     (consumes mats); bit-identical output."""
-    from .features import QUANTILE_COLUMNS, Features, _names, _row_max, _squares
+    from .features import Features, _names, _row_max, _squares
 
     x = np.ascontiguousarray(raw.X, dtype=np.float32)
     n, k = x.shape
@@ -111,8 +108,7 @@ def deep_features_dask(raw, mats: dict, client, rows_per_block: int | None = Non
     out[:, :k] = x
     xx = _squares(x)
     bounds = _block_bounds(n, client, rows_per_block)
-    qcols = [raw.names.index(c) for c in QUANTILE_COLUMNS if c in raw.names]
-    x_f, xx_f = client.scatter([x, xx], broadcast=True, hash=False)
+    x_f = client.scatter(x, broadcast=True, hash=False)
     j = k
     try:
         for name in list(mats):
@@ -135,7 +131,7 @@ def deep_features_dask(raw, mats: dict, client, rows_per_block: int | None = Non
                 shared = client.scatter([deg_all, sums_all], broadcast=True, hash=False)
                 del sums, sums_all, deg_all
                 futures = [
-                    client.submit(_edge_block, b, x_f, xx_f, *shared, qcols, k, width, pure=False) for b in blocks
+                    client.submit(_edge_block, b, x_f, *shared, raw.names, width, pure=False) for b in blocks
                 ]
             del a
             for (lo, hi), f in zip(bounds, futures, strict=True):
@@ -145,7 +141,6 @@ def deep_features_dask(raw, mats: dict, client, rows_per_block: int | None = Non
             j += width
     finally:
         x_f.release()
-        xx_f.release()
     return Features(tuple(names), out)
 
 

@@ -339,13 +339,12 @@ def _squares(x: np.ndarray) -> np.ndarray:
     return xx
 
 
-def _write_relation(out, k, deg, both, mx, walks=None, two=None, qv=None) -> None:
-    """Write a relation's columns (see _names) into out, one chunk of rows at a time: each
-    chunk is assembled in a small contiguous buffer and copied once, so every output row
-    gets its relation's columns in one contiguous write. deg (n, 1) neighbour count,
-    both = [sum | sum of squares] (n, 2k, used as scratch), mx the maxima; for edge
-    relations also walks (n, 1), two (n, k) two-hop sums and qv the quantiles. Means and
-    std are 0 where there is no one."""
+def _write_relation(out, k, deg, both, mx) -> None:
+    """Write the group relation's columns (see _names) into out, one chunk of rows at a
+    time: each chunk is assembled in a small contiguous buffer and copied once, so every
+    output row gets its columns in one contiguous write. deg (n, 1) co-member count,
+    both = [sum | sum of squares] (n, 2k, used as scratch), mx the maxima. Means and std
+    are 0 where there is no one."""
     buf = np.empty((min(_ROWS, len(out)), out.shape[1]), dtype=np.float32)
     for r in range(0, len(out), _ROWS):
         b, d = both[r : r + _ROWS], deg[r : r + _ROWS]
@@ -360,11 +359,6 @@ def _write_relation(out, k, deg, both, mx, walks=None, two=None, qv=None) -> Non
         var -= mean * mean
         np.maximum(var, 0.0, out=var)
         np.sqrt(var, out=t[:, 1 + 3 * k : 1 + 4 * k])
-        if walks is not None:
-            w = walks[r : r + _ROWS]
-            t[:, 1 + 4 * k] = w[:, 0]
-            np.divide(two[r : r + _ROWS], np.maximum(w, 1.0), out=t[:, 2 + 4 * k : 2 + 5 * k])
-            t[:, 2 + 5 * k :] = qv[r : r + _ROWS]
         out[r : r + _ROWS] = t
 
 
@@ -397,8 +391,8 @@ def _first_order(a: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...], out: n
     reduction adds the neighbours in storage order in float32, as scipy's `a @ [x | x*x]`
     does, so they are the product's bits; tested), and each block's columns are finished in
     cache and written once: no (n, k) intermediates for maxima, quantiles or squares. The
-    arithmetic is `_write_relation`'s, operation for operation, so the Dask row-block path
-    gives the same bits (tested)."""
+    Dask path runs it on row blocks (models/distributed.py): a row's values do not depend on
+    its block (tested bit-identical)."""
     n, k = a.shape[0], len(names)
     qcols = [names.index(c) for c in QUANTILE_COLUMNS if c in names]
     width, q0 = 1 + 4 * k, 2 + 5 * k  # first-order block; quantiles after the two-hop columns
@@ -490,12 +484,6 @@ def feature_inputs(view, as_of: int | None = None, recent_days: int = 7) -> tupl
     return _raw(ev), _edges(ev, recent_days)
 
 
-def _copy_rows(out: np.ndarray, x: np.ndarray) -> None:
-    """out[:, :k] = x by blocks of rows (numpy releases the GIL for each block's copy)."""
-    for lo in range(0, len(x), _ROWS * 8):
-        out[lo : lo + _ROWS * 8, : x.shape[1]] = x[lo : lo + _ROWS * 8]
-
-
 def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
     """The raw block followed by each relation's aggregates (consumes mats).
 
@@ -526,7 +514,7 @@ def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
     edges = sorted((m for m in mats if kinds[m] == "edge"), key=lambda m: -mats[m].nnz)
     here = edges[:2]
     with heap_reuse(), ThreadPoolExecutor(1) as writer:
-        queued = [writer.submit(_copy_rows, out, raw.X)]
+        queued = [writer.submit(np.copyto, out[:, : len(raw.names)], raw.X)]  # releases the GIL
         for name in [m for m in mats if m not in here] + here:
             a, part = mats.pop(name), out[:, start[name] : start[name] + len(cols[name])]
             if kinds[name] == "group":
