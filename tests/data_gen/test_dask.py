@@ -32,6 +32,43 @@ def test_map_in_partition_order(client):
     ]
 
 
+def _heap_probe(state, p):
+    """hblks (glibc's count of mmapped blocks) before and after a 48 MB allocation: above
+    glibc's largest dynamic mmap threshold (32 MB), below the size of a thread arena's heap
+    (64 MB; Dask runs tasks in a thread, and bigger blocks are always mmapped there)."""
+    import ctypes
+
+    import numpy as np
+
+    from data_gen.memory import _glibc
+
+    class Mallinfo2(ctypes.Structure):
+        names = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+        _fields_ = [(f, ctypes.c_size_t) for f in (*names, "keepcost")]
+
+    libc = _glibc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = Mallinfo2
+    before = libc.mallinfo2().hblks
+    a = np.ones(6 << 20)
+    after = libc.mallinfo2().hblks
+    del a
+    return before, after
+
+
+def test_tasks_run_with_heap_reuse_on_the_workers(client):
+    """Workers are not forks of the generating process: each task must set heap reuse up
+    itself, so a 48 MB temporary comes from the heap instead of a fresh mmap."""
+    probes = list(map_partitions(_heap_probe, (0,), 2, executor=DaskExecutor(client)))
+    if probes[0] is None:
+        pytest.skip("glibc >= 2.33 only")
+    assert all(before == after for before, after in probes), probes
+    # and outside a task, the worker is back on glibc's defaults
+    outside = client.run(_heap_probe, None, 0)
+    assert all(before + 1 == after for before, after in outside.values()), outside
+
+
 def test_dask_generation_is_byte_identical(client, small_dir, tmp_path):
     """--dask local:2 gives the fingerprint of --workers 1 (the session's `small` dataset)."""
     generate(small_scenario(), seed=7, out=tmp_path / "ds", executor=DaskExecutor(client))
