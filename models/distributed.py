@@ -159,11 +159,16 @@ def early_stop_iteration(loss: np.ndarray, patience: int) -> int:
     return int(best_at[end]) + 1
 
 
-def _logloss_per_iteration(booster, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _logloss_per_iteration(booster, x: np.ndarray, y: np.ndarray, trees: list | None = None) -> np.ndarray:
     """Binary log loss of the model truncated after each iteration (LightGBM's default
-    metric for the binary objective), from one raw-score prediction per tree."""
-    t = booster.num_trees()
-    raw = np.cumsum([booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1) for i in range(t)], axis=0)
+    metric for the binary objective), from one raw-score prediction per tree. `trees`
+    holds the raw scores of the trees already predicted and is extended with the new ones:
+    training continues from the model so far, so its first trees never change, and
+    re-predicting them every chunk made the rule's cost grow with the square of the trees."""
+    trees = [] if trees is None else trees
+    for i in range(len(trees), booster.num_trees()):
+        trees.append(booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1))
+    raw = np.cumsum(trees, axis=0)
     p = np.clip(1.0 / (1.0 + np.exp(-raw)), 1e-15, 1 - 1e-15)
     return -(y * np.log(p) + (1 - y) * np.log1p(-p)).mean(axis=1)
 
@@ -185,7 +190,7 @@ def fit_lgb_dask(
     xd = da.from_array(np.ascontiguousarray(x_train), chunks=(rows, x_train.shape[1]))
     yd = da.from_array(np.asarray(y_train), chunks=rows)
     kw = {k: v for k, v in params.items() if k not in ("num_threads", "seed", "objective")}
-    booster, done = None, 0
+    booster, done, trees = None, 0, []
     while done < rounds:
         step = min(chunk, rounds - done) if x_val is not None else rounds
         clf = DaskLGBMClassifier(
@@ -197,7 +202,7 @@ def fit_lgb_dask(
         booster, done = clf.booster_, done + step
         if x_val is None:
             break
-        booster.best_iteration = early_stop_iteration(_logloss_per_iteration(booster, x_val, y_val), patience)
+        booster.best_iteration = early_stop_iteration(_logloss_per_iteration(booster, x_val, y_val, trees), patience)
         if done - booster.best_iteration >= patience:  # the rule stopped inside what is trained
             break
     return booster

@@ -56,6 +56,14 @@ def test_early_stopping_rule_matches_lightgbm():
     assert stopped.best_iteration < 370  # it did stop early
     assert early_stop_iteration(loss, 30) == stopped.best_iteration
     assert np.allclose(_logloss_per_iteration(stopped, x[va], y[va]), loss, atol=1e-6)
+    # continuing from trees already predicted gives the same losses
+    first = lgb.train(params, lgb.Dataset(x[tr], y[tr]), 50)
+    trees: list = []
+    _logloss_per_iteration(first, x[va], y[va], trees)
+    more = lgb.train(params, lgb.Dataset(x[tr], y[tr]), 40, init_model=first)
+    assert len(trees) == 50
+    assert np.allclose(_logloss_per_iteration(more, x[va], y[va], trees), _logloss_per_iteration(more, x[va], y[va]))
+    assert len(trees) == 90
 
 
 def test_dask_lightgbm_within_tolerance(dask_client, medium):
