@@ -5,11 +5,13 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from bench.metrics import evaluate_task
 from models import TrainingData
 from models.baselines import LGB_PARAMS, fit_lgb
 from models.distributed import (
+    _aligned,
     _logloss_per_iteration,
     deep_features_dask,
     early_stop_iteration,
@@ -20,6 +22,28 @@ from models.features import build_features, deep_features, feature_inputs
 # Largest AUROC difference allowed between Dask-trained and single-process LightGBM
 # (README, "Running on a cluster").
 AUROC_TOLERANCE = 0.05
+
+
+def _unaligned(values: np.ndarray) -> np.ndarray:
+    """values viewed at an odd byte offset, as Dask can hand received arrays to a task."""
+    buf = np.zeros(values.nbytes + 1, dtype=np.uint8)
+    view = buf[1:].view(values.dtype).reshape(values.shape)
+    view[...] = values
+    return view
+
+
+def test_received_arrays_are_aligned_once():
+    x = _unaligned(np.arange(60, dtype=np.float32).reshape(20, 3))
+    assert not x.flags.aligned
+    got = _aligned(x)
+    assert got.flags.aligned and np.array_equal(got, x)
+    assert _aligned(x) is got  # one copy per received array, reused by later tasks
+    assert _aligned(got) is got
+    m = sp.random(30, 40, density=0.2, format="csr", dtype=np.float32, random_state=0)
+    ref = m.toarray()
+    m.data, m.indices = _unaligned(m.data), _unaligned(m.indices)
+    m = _aligned(m)
+    assert m.data.flags.aligned and m.indices.flags.aligned and np.array_equal(m.toarray(), ref)
 
 
 @pytest.mark.parametrize("level", ["full", "sealed_sender"])
