@@ -20,8 +20,9 @@ Two readings of "1 vs 2 workers", both printed when `--pin` is given:
   steps (global sorts, labels, parquet encoding) already run on two threads, so `local:1`
   gets the second core for free there and only the partition tasks can speed up.
 - `--pin`: `local:K` is confined to K cores (`sched_setaffinity`, inherited by the
-  workers), the usual strong-scaling measurement: the same job on 1 core, then on 2. A configuration whose
-processes together exceed `--max-gb` is stopped (before the kernel's OOM killer would pick a
+  workers), the usual strong-scaling measurement: the same job on 1 core, then on 2.
+
+A configuration whose processes together exceed `--max-gb` is stopped (before the kernel's OOM killer would pick a
 process on a shared machine) and reported with the stage and memory it reached.
 
     python bench/perf/scale.py [--scenario standard] [--accounts N] [--workers 2]
