@@ -12,7 +12,9 @@ seed: **generate** (writes the dataset), **features** (`build_features`, raw + d
 Peak memory is the largest sum of RSS over the process and all its descendants (the Dask
 workers), sampled every 0.2 s during the stage: what the machine must hold. Every
 configuration must produce the same dataset fingerprint (checked and printed). The
-speed-up is time(local:1) / time(local:K) per stage (target >= 1.6x for generation with 2
+speed-up is time(local:1) / time(local:K) per stage. For generation it also prints when each
+generator stage ended (population ... activity: partition maps plus the global steps before
+them; labels and write: the parent alone), which shows where the time goes (target >= 1.6x for generation with 2
 workers on 2 cores); on a loaded machine rerun and read the range.
 
 Two readings of "1 vs 2 workers", both printed when `--pin` is given:
@@ -103,7 +105,15 @@ def main():
     spec = None if config == "reference" else f"local:{config}"
     with dask_client(spec) as client, use_client(client):
         res["cluster_start_s"] = time.perf_counter() - t
-        meta = stage("generate", lambda: generate(scn, 0, out, workers=1, overwrite=True, executor=executor(client)))
+        marks, t_gen = {}, [0.0]
+
+        def gen():  # when each generator stage ends (its last partition back), from the start
+            t_gen[0] = time.perf_counter()
+            progress = lambda name, done: marks.__setitem__(name, time.perf_counter() - t_gen[0])
+            return generate(scn, 0, out, workers=1, overwrite=True, executor=executor(client), progress=progress)
+
+        meta = stage("generate", gen)
+        res["generate_marks"] = marks
         res["fingerprint"] = meta["fingerprint"]
         res["rows"] = meta["rows"]
         if "features" in stages:
@@ -184,6 +194,8 @@ def main() -> None:
             cells = "  ".join(f"{s} {res[s]['s']:7.1f} s / {res[s]['peak_gb']:5.2f} GB" for s in stages if s in res)
             start = "" if c == "reference" else f"  (cluster start {res['cluster_start_s']:.1f} s)"
             print(f"{label:<28} {cells}{start}  fingerprint {res['fingerprint'][:16]}", flush=True)
+            marks = "  ".join(f"{k} {v:.1f}" for k, v in res["generate_marks"].items())
+            print(f"{'':<28} generation stages end at (s): {marks}", flush=True)
         if not results:
             raise SystemExit("no configuration fitted")
         _summary(args, results, stages)
