@@ -61,6 +61,21 @@ def _glibc():
     return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
+class _Mallinfo2(ctypes.Structure):
+    _names = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+    _fields_ = [(f, ctypes.c_size_t) for f in (*_names, "keepcost")]
+
+
+def mmapped_blocks() -> int | None:
+    """How many blocks glibc currently serves by mmap (mallinfo2's hblks), or None where
+    that cannot be read (not glibc >= 2.33): how the tests see whether `heap_reuse` applies."""
+    libc = _glibc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = _Mallinfo2  # the full struct: it is returned by value
+    return int(libc.mallinfo2().hblks)
+
+
 @contextmanager
 def heap_reuse() -> Iterator[bool]:
     """Inside the block, big allocations come from the heap and freed ones stay there for

@@ -33,26 +33,18 @@ def test_map_in_partition_order(client):
 
 
 def _heap_probe(state, p):
-    """hblks (glibc's count of mmapped blocks) before and after a 48 MB allocation: above
-    glibc's largest dynamic mmap threshold (32 MB), below the size of a thread arena's heap
-    (64 MB; Dask runs tasks in a thread, and bigger blocks are always mmapped there)."""
-    import ctypes
-
+    """mmapped blocks before and after a 48 MB allocation: above glibc's largest dynamic
+    mmap threshold (32 MB), below the size of a thread arena's heap (64 MB; Dask runs tasks
+    in a thread, and bigger blocks are always mmapped there)."""
     import numpy as np
 
-    from data_gen.memory import _glibc
+    from data_gen.memory import mmapped_blocks
 
-    class Mallinfo2(ctypes.Structure):
-        names = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
-        _fields_ = [(f, ctypes.c_size_t) for f in (*names, "keepcost")]
-
-    libc = _glibc()
-    if libc is None or not hasattr(libc, "mallinfo2"):
+    before = mmapped_blocks()
+    if before is None:
         return None
-    libc.mallinfo2.restype = Mallinfo2
-    before = libc.mallinfo2().hblks
     a = np.ones(6 << 20)
-    after = libc.mallinfo2().hblks
+    after = mmapped_blocks()
     del a
     return before, after
 

@@ -37,26 +37,20 @@ def test_keeps_an_explicit_user_choice(monkeypatch):
 # Run in a fresh interpreter: other threads of the test process (pools, MLflow, pyarrow)
 # may map or unmap big blocks at any moment and would make the counts flaky.
 HEAP_CHECK = """
-import ctypes, sys
+import sys
 import numpy as np
-from data_gen.memory import _glibc, heap_reuse
+from data_gen.memory import heap_reuse, mmapped_blocks
 
-class Mallinfo2(ctypes.Structure):
-    _fields_ = [(f, ctypes.c_size_t) for f in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
-                                                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-libc = _glibc()
-if libc is None or not hasattr(libc, "mallinfo2"):
+base = mmapped_blocks()
+if base is None:
     sys.exit(3)  # not glibc >= 2.33
-libc.mallinfo2.restype = Mallinfo2
-base = libc.mallinfo2().hblks
 with heap_reuse() as applied:
     assert applied
     a = np.ones(8 << 20)  # 64 MB: above glibc's largest mmap threshold
-    assert libc.mallinfo2().hblks == base, "inside heap_reuse a 64 MB block was mmapped"
+    assert mmapped_blocks() == base, "inside heap_reuse a 64 MB block was mmapped"
     del a
 b = np.ones(8 << 20)
-assert libc.mallinfo2().hblks == base + 1, "after heap_reuse a 64 MB block was not mmapped"
+assert mmapped_blocks() == base + 1, "after heap_reuse a 64 MB block was not mmapped"
 """
 
 
