@@ -18,16 +18,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.errors import PredictionsError, RunConfigError
+from common.memory import tune_memory
 from data_gen import GENERATOR_VERSION, generate, load_scenario
 from data_gen.generate import stage_plan
-from data_gen.memory import tune_memory
 from data_gen.reader import open_dataset
 from models.protocol import load_card
 
 from .cluster import dask_client, executor, parse_dask
-from .config import RunConfigError
 from .console import err, out, user_errors
-from .evaluate import PredictionsError
 
 DASK_HELP = "local:K (a local Dask cluster of K worker processes) or a scheduler address HOST:PORT"
 
@@ -410,7 +409,8 @@ def sweep_cmd(
 ) -> None:
     """A grid of runs as one MLflow parent run with nested children; a rerun skips the
     children that already finished."""
-    from bench.sweep import SweepError, expand, load_sweep, run_sweep
+    from bench.errors import SweepError
+    from bench.sweep import expand, load_sweep, run_sweep
 
     step = _step_printer(quiet)
     with user_errors():

@@ -13,14 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .config import RunConfigError
+from bench.errors import ClusterError
 
 _ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 CONNECT_TIMEOUT_S = 20
-
-
-class ClusterError(RunConfigError):
-    """A bad --dask value or a scheduler that does not answer (the CLI exits 2)."""
 
 
 @dataclass(frozen=True)

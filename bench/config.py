@@ -10,11 +10,15 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bench.errors import RunConfigError
+from common.files import validate_model
 from data_gen import load_scenario
 from data_gen.config import Scenario, ScenarioError, scenario_from_dict
 from data_gen.visibility import check_level
+
+from .cluster import parse_dask
 
 
 class RunConfig(BaseModel):
@@ -57,8 +61,6 @@ class RunConfig(BaseModel):
     @field_validator("dask")
     @classmethod
     def _dask(cls, v):
-        from .cluster import parse_dask
-
         parse_dask(v)  # ClusterError is a ValueError: reported naming the field
         return v
 
@@ -75,18 +77,9 @@ class RunConfig(BaseModel):
         return v
 
 
-class RunConfigError(ValueError):
-    """A run or sweep setting out of range or unknown (the CLI exits 2)."""
-
-
 def make_run_config(origin: str = "run", **fields) -> RunConfig:
     """RunConfig from user input; a bad field raises RunConfigError naming it."""
-    try:
-        return RunConfig(**fields)
-    except ValidationError as err:
-        raise RunConfigError(
-            "; ".join(f"{origin}: field '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in err.errors())
-        ) from None
+    return validate_model(RunConfig, fields, origin, RunConfigError)
 
 
 def run_name(cfg: RunConfig, scn: Scenario) -> str:

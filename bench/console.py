@@ -12,16 +12,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bench.errors import PredictionsError, RunConfigError, SubmissionError, SuiteError
+from common.files import OutputExistsError
 from data_gen import ScenarioError
 from data_gen.reader import DatasetError
 from data_gen.visibility import VisibilityError
-from data_gen.writer import OutputExistsError
 from models.protocol import ModelError
-
-from .config import RunConfigError
-from .evaluate import PredictionsError
-from .leaderboard.submission import SubmissionError
-from .leaderboard.suite import SuiteError
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console()

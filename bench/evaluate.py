@@ -14,15 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.errors import PredictionsError
 from data_gen.reader import Dataset
 
 from .metrics import evaluate_task
 
 COLUMNS = ("account_id", "task", "score")
-
-
-class PredictionsError(ValueError):
-    """Malformed predictions (the CLI exits 2)."""
 
 
 def read_predictions(path: Path) -> pd.DataFrame:

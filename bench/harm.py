@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest, bootstrap
 
-LEVELS = ("L0", "L1", "L2", "L3")
+from common.vocabulary import SOPHISTICATION_LEVELS
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def recall_by_level(level, score, threshold: float) -> dict[str, Share]:
     level = np.asarray(level)
     flagged = np.asarray(score, dtype=np.float64) >= threshold
     out = {}
-    for i, name in enumerate(LEVELS):
+    for i, name in enumerate(SOPHISTICATION_LEVELS):
         mine = level == i
         out[name] = wilson_share(int((flagged & mine).sum()), int(mine.sum()))
     return out

@@ -12,16 +12,10 @@ import numpy as np
 import pyarrow.compute as pc
 from sklearn.metrics import roc_auc_score
 
-from data_gen.observables import Interactions, account_stats
+from common.arrays import category_codes
+from common.observables import Interactions, account_stats
+from common.vocabulary import MEDIA
 from data_gen.reader import Dataset
-
-MEDIA_CODES = {"text": 0, "image": 1, "video": 2, "link": 3}
-
-
-def _codes(col, mapping: dict[str, int]) -> np.ndarray:
-    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
-    names = np.array([mapping[s] for s in col.dictionary.to_pylist()], dtype=np.int8)
-    return names[col.indices.to_numpy(zero_copy_only=False)]
 
 
 def interactions(ds: Dataset) -> Interactions:
@@ -44,7 +38,7 @@ def interactions(ds: Dataset) -> Interactions:
         msg_src=m["src"].to_numpy(),
         msg_dst=m["dst"].to_numpy(),
         msg_ts=m["ts"].to_numpy(),
-        msg_media=_codes(m["media"], MEDIA_CODES),
+        msg_media=category_codes(m["media"], MEDIA),
         msg_forwarded=m["forwarded"].to_numpy(zero_copy_only=False),
         reported=rep["reported"].to_numpy(),
         report_reason=np.asarray(pc.cast(rep["reason"], "string").to_pylist(), dtype=object),

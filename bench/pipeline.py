@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from common.vocabulary import DAY, SOPHISTICATION_LEVELS
 from data_gen import GENERATOR_VERSION, generate
 from data_gen.config import Scenario
 from data_gen.reader import DatasetError, open_dataset
-from data_gen.rhythm import DAY
 from models import TrainingData, make_model, save_model
 from models.distributed import current_client, use_client
 
@@ -37,7 +37,7 @@ from .cluster import dask_client
 from .cluster import executor as cluster_executor
 from .config import RunConfig, resolve_scenario, scenario_with
 from .evaluate import evaluate, heldout_truth
-from .harm import LEVELS, Share, detection_before_harm, first_flag_times, recall_by_level, wilson_share
+from .harm import Share, detection_before_harm, first_flag_times, recall_by_level, wilson_share
 from .metrics import evaluate_task, operating_point
 
 Step = Callable[[str], None]  # progress: called with a description at each step
@@ -423,7 +423,7 @@ def headline(results: dict) -> list[dict]:
                 row["detection_before_harm"] = an["detection_before_harm"]["share"]
             rows.append(row)
         if task == "groomer":
-            for lvl in LEVELS:
+            for lvl in SOPHISTICATION_LEVELS:
                 r = m["recall_by_level"][lvl]
                 rows.append(
                     {"task": f"groomer {lvl}", "scenario": "measured", "n_positive": r["n"], "recall_at_p95": r}

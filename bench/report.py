@@ -37,11 +37,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from data_gen.writer import TMP_MARK, OutputExistsError, remove_stale, swap_in
+from bench.errors import ReportError
+from common.files import TMP_MARK, remove_stale, swap_in
+from common.vocabulary import SOPHISTICATION_LEVELS
 
 MANIFEST = "manifest.json"
 DPI = 110
-LEVELS = ("L0", "L1", "L2", "L3")
 HEADLINE_COLUMNS = (
     ("task", "task"),
     ("scenario", "scenario"),
@@ -54,12 +55,6 @@ HEADLINE_COLUMNS = (
     ("detection_before_harm", "detection before harm"),
 )
 DESIGN = 'DESIGN.md, section "Metrics"'
-
-
-class ReportError(OutputExistsError):
-    """`out` is a file, or a non-empty directory that is not a report: never replaced. A
-    subclass of the generator's `OutputExistsError`, so the CLI's bad-input handling
-    (`bench.console.user_errors`) already exits 2 with this message."""
 
 
 # ---------------------------------------------------------------- numbers
@@ -606,7 +601,8 @@ def _fig_levels(results: dict, path: Path) -> bool:
         return False
     plt = _pyplot()
     colors = _colors(list(results.get("models") or {}))
-    levels = [lvl for lvl in LEVELS if any(lvl in r for r in models.values())] or list(LEVELS)
+    levels = [lvl for lvl in SOPHISTICATION_LEVELS if any(lvl in r for r in models.values())]
+    levels = levels or list(SOPHISTICATION_LEVELS)
     width = 0.8 / len(models)
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(max(6.8, 1.9 * len(levels) + 1.5), 4.6))

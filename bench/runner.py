@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_gen.writer import write_text_atomic
+from common.files import write_text_atomic
 
 from .config import RunConfig, resolve_scenario, run_name
 from .pipeline import json_safe, run_pipeline

@@ -20,18 +20,15 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bench.errors import RunConfigError, SweepError
+from common.files import read_mapping, validate_model
 from data_gen.config import ScenarioError
 
-from .config import RunConfig, RunConfigError, make_run_config, resolve_scenario
+from .config import RunConfig, make_run_config, resolve_scenario
 
 SWEEP_KEY, CHILD_KEY = "lowbase.sweep_key", "lowbase.child_key"
-
-
-class SweepError(ValueError):
-    """A sweep file that is missing, broken or names an unknown field (the CLI exits 2)."""
 
 
 class SweepFile(BaseModel):
@@ -51,21 +48,8 @@ class SweepFile(BaseModel):
 
 
 def load_sweep(path: Path) -> SweepFile:
-    path = Path(path)
-    if not path.is_file():
-        raise SweepError(f"{path}: no such sweep file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise SweepError(f"{path}: broken YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise SweepError(f"{path}: expected a mapping with name, base and grid")
-    try:
-        return SweepFile.model_validate(data)
-    except ValidationError as e:
-        raise SweepError(
-            "; ".join(f"{path}: field '{'.'.join(map(str, x['loc']))}': {x['msg']}" for x in e.errors())
-        ) from None
+    data = read_mapping(path, SweepError, "a sweep file: a mapping with name, base and grid")
+    return validate_model(SweepFile, data, path, SweepError)
 
 
 def expand(sweep: SweepFile, origin: str) -> list[RunConfig]:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from common.arrays import unique_sorted
+from common.vocabulary import DAY
+
 from . import events as ev
-from .arrays import unique_sorted
 from .config import Scenario
 from .friendships import (
     LOCAL,
@@ -30,7 +32,7 @@ from .friendships import (
 )
 from .partition import rng_for
 from .population import Population
-from .rhythm import DAY, sample_ts
+from .rhythm import sample_ts
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from common.vocabulary import DAY, HOUR
+
 from . import events as ev
 from .config import Scenario
 from .friendships import random_neighbour
 from .partition import GLOBAL, rng_for
 from .population import Population
-from .rhythm import DAY, HOUR
 
 MAX_ROUNDS = 10  # a cascade's reach is bounded: content gets removed, interest fades
 

@@ -119,7 +119,6 @@ OBSERVABLE = (
 )
 EVALUATION = ("truth", "harm_events")
 TABLES = tuple(SCHEMAS)
-SPLITS = ("train", "val", "test")
 
 
 def truth_schema(tasks: tuple[str, ...]) -> pa.Schema:

@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .memory import heap_reuse
+from common.memory import heap_reuse
 
 # Test-only fault injection: when this environment variable (or `arm_kill_once` on the
 # workers) names a path that does not exist yet, the first task to see it creates it and

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-MEDIA = ("text", "image", "video", "link")
-TEXT, IMAGE, VIDEO, LINK = range(4)
+from common.vocabulary import MEDIA
+
+TEXT, IMAGE, VIDEO, LINK = (MEDIA.index(m) for m in ("text", "image", "video", "link"))
 REASONS = ("spam", "scam", "fake", "hacked", "harassment", "other", "child_safety")
 NO_GROUP = -1  # group_id of a 1:1 message
 NO_DST = -1  # dst of a group message (it goes to the group)

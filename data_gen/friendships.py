@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .arrays import argsort_keys, bits
+from common.arrays import argsort_keys, bits
+
 from .config import Scenario
 from .partition import GLOBAL, rng_for
 from .population import N_BANDS, Population

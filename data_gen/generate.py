@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import check_target
+from common.memory import heap_reuse
+
 from . import actors
 from .config import Scenario
 from .labels import WEAK_SOURCES
-from .memory import heap_reuse
 from .simulate import Progress, simulate
 from .tables import Ids, label_tables, make_labels, observable_tables
-from .writer import DatasetWriter, check_target
+from .writer import DatasetWriter
 
 GENERATOR_VERSION = "0.1.0"
 FORMAT = "lowbase-dataset/1"

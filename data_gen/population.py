@@ -11,7 +11,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .arrays import unique_sorted
+from common.arrays import unique_sorted
+
 from .config import Scenario
 from .partition import rng_for
 

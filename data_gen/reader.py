@@ -8,16 +8,17 @@ and never returns `truth` or `harm_events` (visibility.py).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from common.files import fingerprint, read_mapping, require_keys, sha256_file
+
 from .contract import TABLES, schema_for
 from .visibility import ObservableView
-from .writer import META, fingerprint, sha256_file
+from .writer import META
 
 
 class DatasetError(ValueError):
@@ -47,16 +48,9 @@ def _load_meta(path: Path) -> dict:
     if not path.is_dir():
         raise DatasetError(f"{path}: not a directory")
     meta_path = path / META
-    if not meta_path.is_file():
-        raise DatasetError(f"{meta_path}: missing (not a lowbase dataset, or an incomplete one)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{meta_path}: not valid JSON ({err})") from None
-    for key in ("format", "generator_version", "seed", "scenario", "tasks", "rows", "files", "fingerprint"):
-        if key not in meta:
-            raise DatasetError(f"{meta_path}: missing key '{key}'")
-    return meta
+    meta = read_mapping(meta_path, DatasetError, "the dataset card: not a lowbase dataset, or an incomplete one")
+    keys = ("format", "generator_version", "seed", "scenario", "tasks", "rows", "files", "fingerprint")
+    return require_keys(meta, keys, meta_path, DatasetError)
 
 
 def _check_file(path: Path, name: str, meta: dict, verify_hashes: bool) -> None:

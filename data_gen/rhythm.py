@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DAY = 86_400
-HOUR = 3_600
+from common.vocabulary import DAY, HOUR
 
 _MINOR_WEEKDAY = [1, 0.5, 0.2, 0.1, 0.1, 0.2, 1, 3, 1, 0.3, 0.3, 0.4, 1, 0.5, 0.8, 4, 6, 6, 5, 6, 7, 7, 5, 2.5]
 _MINOR_WEEKEND = [2, 1.2, 0.6, 0.3, 0.1, 0.1, 0.2, 0.5, 1, 2, 3, 4, 4.5, 5, 5, 5, 5, 5, 5, 5.5, 6, 6, 5, 3.5]

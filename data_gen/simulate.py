@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.arrays import bits
+from common.vocabulary import DAY
+
 from . import actors
 from . import events as ev
 from .activity import (
@@ -28,7 +31,6 @@ from .activity import (
     memberships,
     stranger_conversations,
 )
-from .arrays import bits
 from .cascade import viral_cascades
 from .config import Scenario
 from .friendships import (
@@ -48,7 +50,6 @@ from .friendships import (
 )
 from .partition import GLOBAL, map_partitions, partition_bounds, rng_for
 from .population import Layout, Population, make_layout, population_partition
-from .rhythm import DAY
 
 Progress = Callable[[str, int], None]  # (stage name, partitions done in that stage)
 

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from common.arrays import BLOCK, argsort_keys, bits, time_order
+from common.observables import Interactions, account_stats
+from common.vocabulary import DAY, MEDIA, SPLITS
+
 from . import actors
 from . import events as ev
-from .arrays import BLOCK, argsort_keys, bits, time_order
-from .contract import SPLITS, schema_for
+from .contract import schema_for
 from .labels import (
     HUMAN_SOURCES,
     WEAK_SOURCES,
@@ -28,9 +31,7 @@ from .labels import (
     stratified_splits,
     weak_labels,
 )
-from .observables import Interactions, account_stats
 from .partition import GLOBAL, rng_for
-from .rhythm import DAY
 from .simulate import World
 
 
@@ -264,7 +265,7 @@ def _messages_table(m: ev.Messages, perm: np.ndarray, end: int, rng: np.random.G
         "dst": dst,
         "ts": ts,
         "size_bytes": size,
-        "media": (media, ev.MEDIA),
+        "media": (media, MEDIA),
         "group_id": group,
         "forwarded": forwarded,
     }

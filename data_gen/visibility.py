@@ -24,7 +24,7 @@ import pyarrow as pa
 from .contract import EVALUATION, OBSERVABLE
 
 Visibility = Literal["full", "sealed_sender", "minimal"]
-LEVELS: tuple[str, ...] = ("full", "sealed_sender", "minimal")
+VISIBILITY_LEVELS: tuple[str, ...] = ("full", "sealed_sender", "minimal")
 UNKNOWN_SENDER = -1
 # Tables that are edges between accounts: gone under `minimal`.
 EDGE_TABLES = ("friendships", "contact_requests", "messages", "group_members", "reports")
@@ -47,8 +47,8 @@ class VisibilityError(ValueError):
 
 
 def check_level(level: str) -> str:
-    if level not in LEVELS:
-        raise VisibilityError(f"visibility '{level}': expected one of {', '.join(LEVELS)}")
+    if level not in VISIBILITY_LEVELS:
+        raise VisibilityError(f"visibility '{level}': expected one of {', '.join(VISIBILITY_LEVELS)}")
     return level
 
 

@@ -14,8 +14,6 @@ import pyarrow.compute as pc
 
 from .features import Features, build_features
 
-SPLITS = ("train", "val", "test")
-
 
 def _strings(col) -> np.ndarray:
     return np.asarray(pc.cast(col, "string").to_pylist(), dtype=object)

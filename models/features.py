@@ -41,11 +41,9 @@ import numpy as np
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from data_gen.arrays import unique_sorted
-from data_gen.memory import heap_reuse
-
-DAY = 86_400
-MEDIA = ("text", "image", "video", "link")
+from common.arrays import category_codes, unique_sorted
+from common.memory import heap_reuse
+from common.vocabulary import DAY, MEDIA
 
 
 @dataclass(frozen=True)
@@ -55,13 +53,6 @@ class Features:
 
     def column(self, name: str) -> np.ndarray:
         return self.X[:, self.names.index(name)]
-
-
-def _codes(col, names: tuple[str, ...]) -> np.ndarray:
-    """Dictionary column -> int codes in the order of `names` (-1 for others)."""
-    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
-    lookup = np.array([names.index(v) if v in names else -1 for v in col.dictionary.to_pylist()], dtype=np.int8)
-    return lookup[col.indices.to_numpy(zero_copy_only=False)]
 
 
 def _count(idx: np.ndarray, n: int) -> np.ndarray:
@@ -130,7 +121,7 @@ class _Events:
             m["src"].to_numpy(),
             m["dst"].to_numpy(),
             m["ts"].to_numpy(),
-            _codes(m["media"], MEDIA),
+            category_codes(m["media"], MEDIA),
             m["forwarded"].to_numpy(False),
         )
 
@@ -164,7 +155,7 @@ def _raw(ev: _Events) -> Features:
         "account_age_days": now_day - acc["signup_day"].to_numpy().astype(np.float64),
         "asserted_age": acc["asserted_age"].to_numpy().astype(np.float64),
         "asserted_minor": (acc["asserted_age"].to_numpy() < 18).astype(np.float64),
-        "web_client": (_codes(acc["client"], ("app", "web")) == 1).astype(np.float64),
+        "web_client": (category_codes(acc["client"], ("app", "web")) == 1).astype(np.float64),
         "anonymizer": acc["anonymizer"].to_numpy(False).astype(np.float64),
         "profile_completeness": acc["profile_completeness"].to_numpy().astype(np.float64),
     }

@@ -9,14 +9,13 @@ schema go with it, and loading against an incompatible dataset fails with a clea
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shutil
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
+
+from common.files import atomic_dir, read_mapping, require_keys, write_marker
 
 from .data import TrainingData
 
@@ -58,13 +57,7 @@ def scores_frame(tasks: tuple[str, ...], scores: dict[str, np.ndarray]) -> pd.Da
 
 def save_model(model: Model, data: TrainingData, seed: int, out: Path) -> Path:
     """Write atomically: a hidden temporary sibling, model.json last, then one rename."""
-    out = Path(out).resolve()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ModelError(f"--out {out}: exists and is not an empty directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.lowbase-tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
+    with atomic_dir(out, check=_check_out) as tmp:
         card = {
             "format": MODEL_FORMAT,
             "model": model.name,
@@ -75,28 +68,21 @@ def save_model(model: Model, data: TrainingData, seed: int, out: Path) -> Path:
             "tasks": list(data.tasks),
             "state": model.state(tmp),
         }
-        (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-        if out.is_dir():
-            out.rmdir()
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        write_marker(tmp / CARD, json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return Path(out).resolve()
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ModelError(f"--out {out}: exists and is not an empty directory")
 
 
 def load_card(path: Path) -> dict:
     path = Path(path)
     card_path = path / CARD
-    if not card_path.is_file():
-        raise ModelError(f"{card_path}: missing (not a lowbase model directory)")
-    try:
-        card = json.loads(card_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{card_path}: not valid JSON ({err})") from None
-    for key in ("format", "model", "dataset_fingerprint", "visibility", "feature_names", "tasks", "state"):
-        if key not in card:
-            raise ModelError(f"{card_path}: missing key '{key}'")
+    card = read_mapping(card_path, ModelError, "a lowbase model card: not a lowbase model directory?")
+    keys = ("format", "model", "dataset_fingerprint", "visibility", "feature_names", "tasks", "state")
+    require_keys(card, keys, card_path, ModelError)
     if card["format"] != MODEL_FORMAT:
         raise ModelError(f"{card_path}: format '{card['format']}', expected '{MODEL_FORMAT}'")
     return card

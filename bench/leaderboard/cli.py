@@ -54,9 +54,11 @@ def submit_cmd(
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log the entry to MLflow.")] = False,
 ) -> None:
     """Validate a submission completely, score it, and store it as an entry."""
+    from bench.errors import SubmissionError
+
     from .entries import figures, make_entry, slug, write_entry
     from .harness import load_plugin, run_over_seeds
-    from .submission import SubmissionError, read_predictions_file, read_submission, validate_predictions
+    from .submission import read_predictions_file, read_submission, validate_predictions
     from .suite import load_suite, open_prepared
 
     with user_errors():
@@ -128,7 +130,9 @@ def verify_cmd(
     entries: EntriesOpt = None,
 ) -> None:
     """Re-score every entry from its stored predictions; exit 1 naming any that differ."""
-    from .entries import EntryError, load_entries, verify_entry
+    from bench.errors import EntryError
+
+    from .entries import load_entries, verify_entry
     from .suite import load_suite, open_prepared
 
     with user_errors():

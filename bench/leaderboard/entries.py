@@ -22,16 +22,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.stats import rankdata
 
+from bench.errors import EntryError
 from bench.metrics import METRICS, all_metrics
-from data_gen.writer import sha256_file, write_text_atomic
+from common.files import sha256_file, write_text_atomic
 
 from .suite import Suite, scored_ids, split_ids, truth_for
 
 ENTRY_FORMAT = "lowbase-entry/1"
-
-
-class EntryError(ValueError):
-    """An entry that does not re-score to its own figures (verify exits 1 naming it)."""
 
 
 def slug(name: str) -> str:

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.errors import SubmissionError
 from models import TrainingData
 
-from .submission import SubmissionError, validate_predictions
+from .submission import validate_predictions
 from .suite import Suite, scored_ids, split_ids
 
 

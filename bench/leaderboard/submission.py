@@ -15,19 +15,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from data_gen.writer import sha256_file
+from bench.errors import SubmissionError
+from common.files import read_mapping, sha256_file, validate_model
 
 from .suite import Suite, scored_ids
 
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 README_NAMES = {"README.md", "README.txt", "README"}
-
-
-class SubmissionError(ValueError):
-    """A submission refused before anything was written (the CLI exits 2)."""
 
 
 class SubmissionMeta(BaseModel):
@@ -61,20 +57,8 @@ def read_submission(directory: Path, suite: Suite) -> Submission:
     if not d.is_dir():
         raise SubmissionError(f"{d}: not a directory")
     yml = d / "submission.yaml"
-    if not yml.is_file():
-        raise SubmissionError(f"{yml}: missing (name, authors, description, link, optional plugin)")
-    try:
-        raw = yaml.safe_load(yml.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise SubmissionError(f"{yml}: malformed YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise SubmissionError(f"{yml}: expected a mapping of fields")
-    try:
-        meta = SubmissionMeta.model_validate(raw)
-    except ValidationError as e:
-        raise SubmissionError(
-            "; ".join(f"{yml}: field '{'.'.join(map(str, x['loc']))}': {x['msg']}" for x in e.errors())
-        ) from None
+    raw = read_mapping(yml, SubmissionError, "a mapping of name, authors, description, link, optional plugin")
+    meta = validate_model(SubmissionMeta, raw, yml, SubmissionError)
     if meta.suite is not None and meta.suite != suite.suite:
         raise SubmissionError(f"{yml}: field 'suite': submitted for '{meta.suite}', this is '{suite.suite}'")
     if meta.fingerprints is not None:

@@ -15,19 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from bench.errors import SuiteError
+from common.files import read_mapping, validate_model
 from data_gen import GENERATOR_VERSION, generate, load_scenario
 from data_gen.reader import Dataset, DatasetError, open_dataset
 from data_gen.visibility import check_level
 
 SUITES_DIR = Path(__file__).parent / "suites"
 DEFAULT_SUITE = "lowbase-v1"
-
-
-class SuiteError(ValueError):
-    """A suite that is unknown, malformed, or whose datasets do not match (exit 2)."""
 
 
 class _Strict(BaseModel):
@@ -68,10 +65,7 @@ def load_suite(name_or_path: str = DEFAULT_SUITE) -> Suite:
     if not path.is_file():
         known = ", ".join(p.stem for p in SUITES_DIR.glob("*.yaml"))
         raise SuiteError(f"suite '{name_or_path}': not found (known suites: {known})")
-    try:
-        suite = Suite.model_validate(yaml.safe_load(path.read_text()))
-    except (yaml.YAMLError, ValidationError) as e:
-        raise SuiteError(f"{path}: invalid suite: {e}") from None
+    suite = validate_model(Suite, read_mapping(path, SuiteError, "a suite: a mapping of fields"), path, SuiteError)
     for name, sc in suite.scenarios.items():
         if sc.dataset not in suite.datasets:
             raise SuiteError(f"{path}: scenario '{name}' names unknown dataset '{sc.dataset}'")

@@ -41,7 +41,7 @@ import time
 
 import numpy as np
 
-from data_gen.memory import ENV, tune_memory
+from common.memory import ENV, tune_memory
 from data_gen.reader import open_dataset
 from models.features import build_features, deep_features, feature_inputs
 

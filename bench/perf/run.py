@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from data_gen.memory import tune_memory
+from common.memory import tune_memory
 
 TARGETS = {"quick": (180, 4.0), "standard": (900, 16.0)}
 

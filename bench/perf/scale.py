@@ -43,7 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from data_gen.memory import tune_memory
+from common.memory import tune_memory
 
 ROOT = Path(__file__).resolve().parents[2]
 

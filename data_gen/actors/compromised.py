@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.vocabulary import DAY
+
 from .. import events as ev
 from ..activity import draw_reports
 from ..friendships import random_neighbour
-from ..rhythm import DAY
 from .base import Actor, uniform_others
 from .base import intensity as plain_intensity
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.vocabulary import DAY
+
 from .. import events as ev
 from ..activity import draw_reports, request_targets
-from ..rhythm import DAY, at_hour, sample_ts
+from ..rhythm import at_hour, sample_ts
 from .base import Actor, per_member, uniform_others
 
 BATCH = 30  # mean accounts per creation batch

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.vocabulary import DAY, HOUR
+
 from .. import events as ev
 from ..activity import acceptance_probability, are_friends, draw_reports, mutual_friends
 from ..friendships import random_neighbour
 from ..population import band_of
-from ..rhythm import DAY, HOUR, sample_ts
+from ..rhythm import sample_ts
 from .base import Actor
 
 CODE = 5

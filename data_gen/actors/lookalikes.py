@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.vocabulary import DAY
+
 from .. import events as ev
 from ..activity import conversations, draw_reports, request_targets
 from ..friendships import random_neighbour
 from ..population import band_of
-from ..rhythm import DAY
 from .base import Actor
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.vocabulary import DAY
+
 from .. import events as ev
 from ..activity import draw_reports
-from ..rhythm import DAY
 from .base import Actor, per_member, uniform_others
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.vocabulary import DAY
+
 from .. import events as ev
 from ..activity import draw_reports, request_targets
 from ..friendships import random_neighbour
-from ..rhythm import DAY, sample_ts
+from ..rhythm import sample_ts
 from .base import Actor, per_member, uniform_others
 
 

@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.cluster import ClusterError, DaskSpec, parse_dask
+from bench.cluster import DaskSpec, parse_dask
 from bench.config import make_run_config, run_name
+from bench.errors import ClusterError
 from bench.pipeline import cached_dataset
 from models.distributed import use_client
 from tests.conftest import small_scenario

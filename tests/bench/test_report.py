@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 
 from bench import report
-from bench.report import ReportError, fmt_count, fmt_interval, fmt_value, headline_markdown, write_report
-from data_gen.writer import OutputExistsError
+from bench.errors import ReportError
+from bench.report import fmt_count, fmt_interval, fmt_value, headline_markdown, write_report
+from common.files import OutputExistsError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -10,7 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.config import RunConfigError, make_run_config
+from bench.config import make_run_config
+from bench.errors import RunConfigError
 
 runner = CliRunner()
 # 3000 accounts at groomer rate 1e-2: ~30 groomers, ~6 in test; a few seconds per model.
@@ -133,7 +134,7 @@ def test_sweep_parallel_jobs_lose_nothing(tmp_path, store):
         ("name: x\ngrid: {seed: []}\n", "grid"),
         ("name: x\n", "grid"),
         ("name: x\ngrid: {seed: [0]}\nextra: 1\n", "extra"),
-        ("name: [x\n", "broken YAML"),
+        ("name: [x\n", "malformed YAML"),
         ("- a\n- b\n", "mapping"),
     ],
 )
@@ -148,7 +149,7 @@ def test_bad_sweep_files_exit_2_naming_the_field(tmp_path, store, doc, needle):
 
 def test_missing_sweep_file_exits_2(tmp_path, store):
     r = runner.invoke(app, ["sweep", str(tmp_path / "none.yaml")])
-    assert r.exit_code == 2 and "no such sweep file" in r.output
+    assert r.exit_code == 2 and "missing" in r.output
 
 
 @pytest.mark.parametrize(

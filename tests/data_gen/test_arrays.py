@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_gen.arrays import unique_sorted
+from common.arrays import unique_sorted
 
 
 @given(st.lists(st.integers(-(2**40), 2**40), max_size=200))

@@ -38,7 +38,7 @@ def _heap_probe(state, p):
     in a thread, and bigger blocks are always mmapped there)."""
     import numpy as np
 
-    from data_gen.memory import mmapped_blocks
+    from common.memory import mmapped_blocks
 
     before = mmapped_blocks()
     if before is None:

@@ -5,10 +5,10 @@ import pyarrow.compute as pc
 import pytest
 from scipy.stats import binom
 
+from common.vocabulary import DAY
 from data_gen import generate
 from data_gen.contract import EVALUATION, OBSERVABLE, TABLES
 from data_gen.reader import open_dataset
-from data_gen.rhythm import DAY
 from tests.conftest import small_scenario
 
 

@@ -168,7 +168,7 @@ def test_viral_sharers_forwarded_media(harmful):
 def test_lookalikes_overlap_groomers_on_the_obvious_statistics():
     """Adults who talk with many children reach as many apparent minors as opportunist
     groomers do: the overlap that makes precision hard."""
-    from data_gen.observables import account_stats
+    from common.observables import account_stats
     from data_gen.simulate import simulate
     from data_gen.tables import interactions
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 from numpy._core.multiarray import _set_madvise_hugepage
 
-from data_gen.memory import ENV, tune_memory
+from common.memory import ENV, tune_memory
 
 
 def test_turns_advice_off_for_this_process_and_children(monkeypatch):
@@ -39,7 +39,7 @@ def test_keeps_an_explicit_user_choice(monkeypatch):
 HEAP_CHECK = """
 import sys
 import numpy as np
-from data_gen.memory import heap_reuse, mmapped_blocks
+from common.memory import heap_reuse, mmapped_blocks
 
 base = mmapped_blocks()
 if base is None:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from data_gen.observables import _not_friends
+from common.observables import _not_friends
 
 
 @pytest.mark.parametrize("presorted", [True, False])

@@ -25,7 +25,7 @@ def test_missing_metadata(copy):
 
 def test_broken_metadata(copy):
     (copy / "dataset.json").write_text("{nope")
-    with pytest.raises(DatasetError, match="not valid JSON"):
+    with pytest.raises(DatasetError, match="malformed JSON"):
         open_dataset(copy)
 
 

@@ -10,9 +10,10 @@ import time
 import pyarrow as pa
 import pytest
 
+from common.files import OutputExistsError, remove_stale
 from data_gen import generate
 from data_gen.reader import DatasetError, open_dataset
-from data_gen.writer import OutputExistsError, remove_stale, write_dataset
+from data_gen.writer import write_dataset
 from tests.conftest import small_scenario
 
 

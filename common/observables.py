@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arrays import argsort_keys, bits, unique_sorted
-from .rhythm import DAY
+from .vocabulary import DAY, MEDIA
 
-IMAGE, LINK = 1, 3  # media codes (events.IMAGE, events.LINK)
+IMAGE, LINK = MEDIA.index("image"), MEDIA.index("link")  # media codes: index in MEDIA
 
 
 @dataclass(frozen=True)

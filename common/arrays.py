@@ -1,4 +1,4 @@
-"""Small array helpers shared by the generator and by consumers of its tables."""
+"""Array helpers shared by the generator and by the consumers of its tables."""
 
 from __future__ import annotations
 
@@ -76,3 +76,12 @@ def time_order(ts: np.ndarray, ts_max: int, rng: np.random.Generator, sorted_ts:
     order, keys = argsort_keys(key, ts_max << tie_bits, consume=True, sorted_keys=True)
     keys >>= tie_bits
     return order, keys
+
+
+def category_codes(col, names: tuple[str, ...]) -> np.ndarray:
+    """A dictionary-encoded (pyarrow) column as int8 codes in the order of `names`, -1 for
+    a value not in `names`: the codes then mean the same whatever order the file's
+    dictionary happens to have."""
+    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    lookup = np.array([names.index(v) if v in names else -1 for v in col.dictionary.to_pylist()], dtype=np.int8)
+    return lookup[col.indices.to_numpy(zero_copy_only=False)]
