@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from .harm import Share, wilson_share
+from .intervals import Share, wilson_share
 from .metrics import check_scores
 
 # Content hash matching (PhotoDNA, paper 7.2.2): false-positive rate ~1 in 50 billion,

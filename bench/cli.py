@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.errors import PredictionsError, RunConfigError
-from common.memory import tune_memory
+from common.memory import turn_off_hugepage_advice
 from data_gen import GENERATOR_VERSION, generate, load_scenario
 from data_gen.generate import stage_plan
 from data_gen.reader import open_dataset
@@ -112,8 +112,8 @@ def inspect_cmd(
     ] = False,
 ) -> None:
     """Check a dataset against the contract and print its realism and base-rate summary."""
-    from bench.inspect import summary
     from bench.leakage import single_stat_auroc
+    from bench.realism import summary
 
     with user_errors():
         ds = open_dataset(data)
@@ -214,14 +214,14 @@ def train_cmd(
     ] = None,
 ) -> None:
     """Fit a model on the dataset's train split and save it (no pickle)."""
-    from models import TrainingData, make_model, save_model
+    from models import ModelInput, make_model, save_model
     from models.distributed import use_client
 
     with user_errors():
         spec = parse_dask(dask)
         m = make_model(model)
         ds = open_dataset(data)
-        td = TrainingData(ds.view(visibility))
+        td = ModelInput(ds.view(visibility))
         with err.status(f"training {model} on {data}"), dask_client(spec) as client, use_client(client):
             m.fit(td, seed)
         path = save_model(m, td, seed, out_dir)
@@ -244,7 +244,7 @@ def evaluate_cmd(
 ) -> None:
     """Metrics per task on the test split, with 95% stratified bootstrap intervals."""
     from bench.evaluate import evaluate, read_predictions
-    from models import TrainingData, load_model
+    from models import ModelInput, load_model
     from models.distributed import use_client
 
     with user_errors():
@@ -254,7 +254,7 @@ def evaluate_cmd(
         ds = open_dataset(data)
         if model is not None:
             card = load_card(model)
-            td = TrainingData(ds.view(card["visibility"]))
+            td = ModelInput(ds.view(card["visibility"]))
             m, _ = load_model(model, td)
             with dask_client(spec) as client, use_client(client):
                 td.features  # noqa: B018 - built on the cluster when --dask is given
@@ -368,7 +368,7 @@ def run_cmd(
     """The main job: generate (or reuse), train DEC and every baseline, evaluate, analyse,
     log to MLflow, print the headline table and write the report."""
     from bench.config import make_run_config, resolve_scenario
-    from bench.runner import run_and_log
+    from bench.job import run_and_log
 
     with user_errors():
         parse_dask(dask)
@@ -509,7 +509,7 @@ def _root(
 
 def main() -> None:
     """Console entry point: anything not handled as bad input is an internal error (exit 1)."""
-    tune_memory()
+    turn_off_hugepage_advice()
     try:
         app()
     except SystemExit:

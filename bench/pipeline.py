@@ -23,7 +23,7 @@ from common.vocabulary import DAY, SOPHISTICATION_LEVELS
 from data_gen import GENERATOR_VERSION, generate
 from data_gen.config import Scenario
 from data_gen.reader import DatasetError, open_dataset
-from models import TrainingData, make_model, save_model
+from models import ModelInput, make_model, save_model
 from models.distributed import current_client, use_client
 
 from .baserate import (
@@ -36,8 +36,9 @@ from .baserate import (
 from .cluster import dask_client
 from .cluster import executor as cluster_executor
 from .config import RunConfig, resolve_scenario, scenario_with
+from .detection import detection_before_harm, first_flag_times, recall_by_level
 from .evaluate import evaluate, heldout_truth
-from .harm import Share, detection_before_harm, first_flag_times, recall_by_level, wilson_share
+from .intervals import Share, wilson_share
 from .metrics import evaluate_task, operating_point
 
 Step = Callable[[str], None]  # progress: called with a description at each step
@@ -81,7 +82,7 @@ def cached_dataset(scn: Scenario, seed: int, cache: Path, workers: int, step: St
 # ---------------------------------------------------------------- models
 
 
-def _test_mask(td: TrainingData) -> np.ndarray:
+def _test_mask(td: ModelInput) -> np.ndarray:
     return td.split == "test"
 
 
@@ -119,7 +120,7 @@ def _curves(y: np.ndarray, s: np.ndarray) -> dict:
     return {"roc": {"fpr": f, "tpr": t}, "pr": {"precision": p, "recall": r}}
 
 
-def train_and_score(name: str, td: TrainingData, seed: int, out: Path | None):
+def train_and_score(name: str, td: ModelInput, seed: int, out: Path | None):
     """Fit one model, save it (when `out`), and return it with its scores per task."""
     m = make_model(name)
     m.fit(td, seed)
@@ -218,7 +219,7 @@ def _harm_analysis(model, ds, cfg: RunConfig, threshold: float, final: np.ndarra
             scores.append(final)
             continue
         step(f"detection-before-harm: scoring as of day {d}")
-        td = TrainingData(ds.view(cfg.visibility), as_of=d * DAY)
+        td = ModelInput(ds.view(cfg.visibility), as_of=d * DAY)
         pred = model.predict_scores(td)
         scores.append(_scores_matrix(pred[pred["task"] == "groomer"], ("groomer",), td.n)["groomer"])
     first = first_flag_times(np.array(cps, dtype=np.float64) * DAY, np.vstack(scores), threshold)
@@ -253,7 +254,7 @@ def _empirical_sweep(cfg: RunConfig, scn: Scenario, fpr: float, cache: Path, ste
     for rate in _empirical_rates(cfg, scn):
         ds = cached_dataset(scenario_with(scn, {"harm.groomer_rate": rate}), cfg.seed, cache, cfg.workers, step)
         step(f"empirical base rate {rate:g}: training {cfg.models[0]}")
-        td = TrainingData(ds.view(cfg.visibility))
+        td = ModelInput(ds.view(cfg.visibility))
         _, pred = train_and_score(cfg.models[0], td, cfg.seed, None)
         s = _scores_matrix(pred, ("groomer",), td.n)["groomer"]
         test = _test_mask(td)
@@ -287,7 +288,7 @@ def _drift(cfg: RunConfig, scn: Scenario, cache: Path, step: Step) -> dict:
     dscn = scenario_with(scn, {"drift.enabled": True})
     ds = cached_dataset(dscn, cfg.seed, cache, cfg.workers, step)
     step(f"drift: training {cfg.models[0]} on period 1")
-    td = TrainingData(ds.view(cfg.visibility), label_period=1)
+    td = ModelInput(ds.view(cfg.visibility), label_period=1)
     _, pred = train_and_score(cfg.models[0], td, cfg.seed, None)
     scores = _scores_matrix(pred, td.tasks, td.n)
     test = _test_split(ds)
@@ -321,7 +322,7 @@ def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> 
     scn = resolve_scenario(cfg)
     ds = cached_dataset(scn, cfg.seed, cache, cfg.workers, step)
     step("building features")
-    td = TrainingData(ds.view(cfg.visibility))
+    td = ModelInput(ds.view(cfg.visibility))
     td.features  # noqa: B018 - built once, shared by every model
     truth = _truth(ds, *ds.tasks, "sophistication")
     level = truth["sophistication"]

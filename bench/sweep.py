@@ -117,7 +117,7 @@ def _worker_init(threads: int) -> None:
 
 
 def _compute(cfg: RunConfig, workdir: Path):
-    from .runner import compute
+    from .job import compute
 
     return compute(cfg, workdir, lambda _: None)
 
@@ -130,7 +130,7 @@ def run_sweep(
 ) -> dict:
     """Run the sweep's missing children (`jobs` at a time) and log each under the parent.
     Returns {"parent": id, "children": {key: run id}, "skipped": [...], "ran": [...]}."""
-    from .runner import log
+    from .job import log
     from .tracking import setup
 
     sweep = load_sweep(path)

@@ -10,7 +10,7 @@ fault costs several microseconds (figures from bench/perf, commands in the READM
   18.0 s. When huge pages come cheaply, code that faults in many fresh mid-size arrays gains
   from them (the bare sparse products of bench/perf/features.py: 5.2-6.1 s with the advice,
   6.2-7.7 s without); lowbase's feature build takes its faults off the critical path and is
-  about the same either way. `tune_memory` turns the advice off at the CLI edge, unless the
+  about the same either way. `turn_off_hugepage_advice` turns the advice off at the CLI edge, unless the
   user chose a value for numpy's own switch `NUMPY_MADVISE_HUGEPAGE` (1 keeps it).
 - glibc serves every array above its mmap threshold (which it raises to at most 32 MB)
   with mmap and gives it back on free, so the next temporary of that size faults all its
@@ -32,7 +32,7 @@ from contextlib import contextmanager
 ENV = "NUMPY_MADVISE_HUGEPAGE"  # numpy reads it at import; we also set it for child processes
 
 
-def tune_memory() -> bool:
+def turn_off_hugepage_advice() -> bool:
     """Turn numpy's huge-page advice off for this process and the processes it starts,
     unless the user chose a value for NUMPY_MADVISE_HUGEPAGE. Returns whether the advice is
     now off."""

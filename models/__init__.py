@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .baselines import GbdtRawModel, LogRegModel, RandomModel, RulesModel
-from .data import TrainingData
 from .dec import DecModel
+from .inputs import ModelInput
 from .protocol import ModelError, check_compatible, load_card, save_model
 
 MODELS = {m.name: m for m in (DecModel, GbdtRawModel, LogRegModel, RulesModel, RandomModel)}
@@ -40,7 +40,7 @@ def hyperparameters(name: str) -> dict:
     return table[name]
 
 
-def load_model(path: Path, data: TrainingData):
+def load_model(path: Path, data: ModelInput):
     """A saved model, checked against the data it is about to score."""
     card = load_card(path)
     if card["model"] not in MODELS:
@@ -49,4 +49,4 @@ def load_model(path: Path, data: TrainingData):
     return MODELS[card["model"]].from_state(card["state"], Path(path)), card
 
 
-__all__ = ["MODELS", "ModelError", "TrainingData", "hyperparameters", "load_model", "make_model", "save_model"]
+__all__ = ["MODELS", "ModelError", "ModelInput", "hyperparameters", "load_model", "make_model", "save_model"]

@@ -9,7 +9,7 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from .data import TrainingData
+from .inputs import ModelInput
 from .protocol import scores_frame
 
 
@@ -21,10 +21,10 @@ class RandomModel:
     def __init__(self, seed: int = 0):
         self.seed = seed
 
-    def fit(self, data: TrainingData, seed: int) -> None:
+    def fit(self, data: ModelInput, seed: int) -> None:
         self.seed = seed
 
-    def predict_scores(self, data: TrainingData):
+    def predict_scores(self, data: ModelInput):
         rng = np.random.default_rng(self.seed)
         return scores_frame(data.tasks, {t: rng.random(data.n) for t in data.tasks})
 
@@ -42,10 +42,10 @@ class RulesModel:
 
     name = "rules"
 
-    def fit(self, data: TrainingData, seed: int) -> None:
+    def fit(self, data: ModelInput, seed: int) -> None:
         pass
 
-    def predict_scores(self, data: TrainingData):
+    def predict_scores(self, data: ModelInput):
         t = data.view.table("weak_labels")
         acc, label = t["account_id"].to_numpy(), t["label"].to_numpy()
         tasks = np.asarray(t["task"].cast("string").to_pylist(), dtype=object)
@@ -96,7 +96,7 @@ class LogRegModel:
     def __init__(self, params: dict | None = None):
         self.params = params or {}
 
-    def fit(self, data: TrainingData, seed: int) -> None:
+    def fit(self, data: ModelInput, seed: int) -> None:
         x = data.features.X
         mean, scale = _log_moments(x)
         self.params = {"mean": mean.tolist(), "scale": scale.tolist(), "tasks": {}}
@@ -109,7 +109,7 @@ class LogRegModel:
             clf.fit((_log_block(x[acc]) - mean) / scale, y)
             self.params["tasks"][task] = {"coef": clf.coef_[0].tolist(), "intercept": float(clf.intercept_[0])}
 
-    def predict_scores(self, data: TrainingData):
+    def predict_scores(self, data: ModelInput):
         x = data.features.X
         mean, scale = np.asarray(self.params["mean"]), np.asarray(self.params["scale"])
         fitted = [t for t in data.tasks if self.params["tasks"].get(t) is not None]
@@ -155,7 +155,7 @@ def lgb_threads(rows: int) -> int:
     return 1 if rows < 50_000 else LGB_PARAMS["num_threads"]
 
 
-def fit_lgb(x: np.ndarray, data: TrainingData, task: str, seed: int) -> lgb.Booster | None:
+def fit_lgb(x: np.ndarray, data: ModelInput, task: str, seed: int) -> lgb.Booster | None:
     """LightGBM on the human labels of the train split, early stopping on val (DEC stage 2)."""
     tr, ytr = data.human(task, "train")
     va, yva = data.human(task, "val")
@@ -191,11 +191,11 @@ class GbdtRawModel:
     def __init__(self, boosters: dict | None = None):
         self.boosters = boosters or {}
 
-    def fit(self, data: TrainingData, seed: int) -> None:
+    def fit(self, data: ModelInput, seed: int) -> None:
         x = data.features.X
         self.boosters = {t: fit_lgb(x, data, t, seed) for t in data.tasks}
 
-    def predict_scores(self, data: TrainingData):
+    def predict_scores(self, data: ModelInput):
         x = data.features.X
         return scores_frame(data.tasks, {t: _predict(b, x) for t, b in self.boosters.items()})
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .baselines import _predict, fit_lgb, load_boosters, save_boosters
-from .data import TrainingData
+from .inputs import ModelInput
 from .protocol import scores_frame
 
 HIDDEN = (256, 64)
@@ -59,7 +59,7 @@ class DecModel:
     def __init__(self, net: MultiTaskNet | None = None, norm=None, boosters=None, n_raw: int = 0):
         self.net, self.norm, self.boosters, self.n_raw = net, norm, boosters or {}, n_raw
 
-    def fit(self, data: TrainingData, seed: int) -> None:
+    def fit(self, data: ModelInput, seed: int) -> None:
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True)
         x, mean, scale = _standardise(data.features.X)
@@ -80,7 +80,7 @@ class DecModel:
             )
         return np.hstack([z, x_raw[:, : self.n_raw]]).astype(np.float32)
 
-    def predict_scores(self, data: TrainingData):
+    def predict_scores(self, data: ModelInput):
         x, _, _ = _standardise(data.features.X, *self.norm)
         z = self._stage2_input(x, data.features.X)
         return scores_frame(data.tasks, {t: _predict(b, z) for t, b in self.boosters.items()})
@@ -104,7 +104,7 @@ class DecModel:
         return cls(net, norm, load_boosters(state["boosters"], path), state["n_raw"])
 
 
-def _n_raw(data: TrainingData) -> int:
+def _n_raw(data: ModelInput) -> int:
     """The raw (non-aggregate) block comes first in the feature order."""
     return sum(1 for n in data.features.names if "/" not in n)
 

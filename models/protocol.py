@@ -1,6 +1,6 @@
 """The one model protocol every classifier implements (and leaderboard plugins will too).
 
-A model is fitted on a `TrainingData` (an observable view of a dataset) and scores every
+A model is fitted on a `ModelInput` (an observable view of a dataset) and scores every
 account for every task. It saves itself without pickle: JSON for parameters, LightGBM text
 models, torch state dicts; the dataset fingerprint, the visibility level and the feature
 schema go with it, and loading against an incompatible dataset fails with a clear message.
@@ -17,7 +17,7 @@ import pandas as pd
 
 from common.files import atomic_dir, read_mapping, require_keys, write_marker
 
-from .data import TrainingData
+from .inputs import ModelInput
 
 MODEL_FORMAT = "lowbase-model/1"
 CARD = "model.json"
@@ -30,9 +30,9 @@ class ModelError(ValueError):
 class Model(Protocol):
     name: str
 
-    def fit(self, data: TrainingData, seed: int) -> None: ...
+    def fit(self, data: ModelInput, seed: int) -> None: ...
 
-    def predict_scores(self, data: TrainingData) -> pd.DataFrame:
+    def predict_scores(self, data: ModelInput) -> pd.DataFrame:
         """Columns account_id, task, score: one row per account and task."""
         ...
 
@@ -55,7 +55,7 @@ def scores_frame(tasks: tuple[str, ...], scores: dict[str, np.ndarray]) -> pd.Da
     )
 
 
-def save_model(model: Model, data: TrainingData, seed: int, out: Path) -> Path:
+def save_model(model: Model, data: ModelInput, seed: int, out: Path) -> Path:
     """Write atomically: a hidden temporary sibling, model.json last, then one rename."""
     with atomic_dir(out, check=_check_out) as tmp:
         card = {
@@ -88,7 +88,7 @@ def load_card(path: Path) -> dict:
     return card
 
 
-def check_compatible(card: dict, data: TrainingData, path: Path) -> None:
+def check_compatible(card: dict, data: ModelInput, path: Path) -> None:
     """A model scores only the dataset family it was trained for: same tasks and the same
     feature schema (fingerprints may differ, e.g. a drift period or another seed)."""
     if list(data.tasks) != card["tasks"]:

@@ -41,7 +41,7 @@ import time
 
 import numpy as np
 
-from common.memory import ENV, tune_memory
+from common.memory import ENV, turn_off_hugepage_advice
 from data_gen.reader import open_dataset
 from models.features import build_features, deep_features, feature_inputs
 
@@ -71,7 +71,7 @@ def main() -> None:
         raw, mats = feature_inputs(open_dataset(args.data, verify_hashes=False).view(args.visibility))
         print((reference(raw.X, mats) + reference(raw.X, mats)) / 2)
         return
-    print(f"numpy huge-page advice: {'off' if tune_memory() else 'on'} (data_gen/memory.py)", flush=True)
+    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (data_gen/memory.py)", flush=True)
     view = open_dataset(args.data, verify_hashes=False).view(args.visibility)
     raw, mats = feature_inputs(view)
     ref = [reference(raw.X, mats)]

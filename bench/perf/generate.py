@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common.memory import tune_memory
+from common.memory import turn_off_hugepage_advice
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -207,7 +207,7 @@ def main() -> None:
     ap.add_argument("--harm-cost", type=int, default=1_000_000, help="accounts for the harm-cost pair (0: skip)")
     ap.add_argument("--repeat", type=int, default=3, help="fresh runs per side of the friendship comparison")
     args = ap.parse_args()
-    print(f"numpy huge-page advice: {'off' if tune_memory() else 'on'} (data_gen/memory.py)", flush=True)
+    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (data_gen/memory.py)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(s) for s in args.sizes.split(",")]:
             wall, rss, out = run_child(GENERATE, str(n), f"{tmp}/g{n}", str(args.workers))

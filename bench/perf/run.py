@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common.memory import tune_memory
+from common.memory import turn_off_hugepage_advice
 
 TARGETS = {"quick": (180, 4.0), "standard": (900, 16.0)}
 
@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--models", default="dec,gbdt-raw,logreg,rules,random")
     ap.add_argument("--keep", action="store_true", help="Keep the temporary working directory.")
     args = ap.parse_args()
-    print(f"numpy huge-page advice: {'off' if tune_memory() else 'on'} (data_gen/memory.py)", flush=True)
+    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (data_gen/memory.py)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="lowbase-perf-run-"))
     root = Path(__file__).resolve().parents[2]  # time this checkout's code, wherever it is installed
     env = {

@@ -43,7 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common.memory import tune_memory
+from common.memory import turn_off_hugepage_advice
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def main():
     from data_gen import generate, load_scenario
     from data_gen.reader import open_dataset
     from bench.cluster import dask_client, executor
-    from models import TrainingData, make_model
+    from models import ModelInput, make_model
     from models.distributed import use_client
 
     me = psutil.Process()
@@ -117,7 +117,7 @@ def main():
         res["fingerprint"] = meta["fingerprint"]
         res["rows"] = meta["rows"]
         if "features" in stages:
-            td = TrainingData(open_dataset(out, verify_hashes=False).view("full"))
+            td = ModelInput(open_dataset(out, verify_hashes=False).view("full"))
             stage("features", lambda: td.features)
             if "train" in stages:
                 stage("train", lambda: make_model("gbdt-raw").fit(td, 0))
@@ -166,7 +166,7 @@ def main() -> None:
     ap.add_argument("--pin", action="store_true", help="also run local:K confined to K cores (strong scaling)")
     ap.add_argument("--max-gb", type=float, default=20.0, help="stop a configuration whose processes exceed this")
     args = ap.parse_args()
-    print(f"numpy huge-page advice: {'off' if tune_memory() else 'on'} (data_gen/memory.py)", flush=True)
+    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (data_gen/memory.py)", flush=True)
     configs = [str(args.workers) if c == "K" else c for c in args.configs.split(",")]
     accounts = str(args.accounts) if args.accounts else "-"
     stages = [s for s in ("generate", "features", "train") if s in args.stages.split(",")]

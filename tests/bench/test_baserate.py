@@ -66,7 +66,7 @@ def test_bad_projection_inputs():
 
 def test_analytic_curve_interval_from_tpr_fpr_bounds():
     from bench.baserate import analytic_curve
-    from bench.harm import Share
+    from bench.intervals import Share
 
     tpr, fpr = Share(0.5, 0.4, 0.6, 5, 10), Share(0.01, 0.005, 0.02, 1, 100)
     (row,) = analytic_curve(tpr, fpr, rates=(0.01,))

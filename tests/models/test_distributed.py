@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from bench.metrics import evaluate_task
-from models import TrainingData
+from models import ModelInput
 from models.baselines import LGB_PARAMS, fit_lgb
 from models.distributed import (
     _aligned,
@@ -54,7 +54,7 @@ def test_dask_features_are_bit_identical(dask_client, small, level):
     got = deep_features_dask(raw, dict(mats), dask_client, rows_per_block=700)  # several blocks, ragged end
     assert got.names == ref.names
     assert np.array_equal(got.X.view(np.uint32), ref.X.view(np.uint32))
-    with use_client(dask_client):  # the path TrainingData takes under --dask
+    with use_client(dask_client):  # the path ModelInput takes under --dask
         assert np.array_equal(build_features(view).X, ref.X)
 
 
@@ -93,7 +93,7 @@ def test_early_stopping_rule_matches_lightgbm():
 def test_dask_lightgbm_within_tolerance(dask_client, medium):
     """DEC stage 2 / gbdt-raw trees trained through lightgbm.dask: test AUROC within
     AUROC_TOLERANCE of single-process training (spam and fake: enough test positives)."""
-    td = TrainingData(medium.view("full"))
+    td = ModelInput(medium.view("full"))
     x = td.features.X
     test = td.split == "test"
     truth = medium.table("truth")

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from models import MODELS, ModelError, TrainingData, load_model, make_model, save_model
+from models import MODELS, ModelError, ModelInput, load_model, make_model, save_model
 
 
 @pytest.fixture(scope="module")
 def data(small):
-    return TrainingData(small.view("full"))
+    return ModelInput(small.view("full"))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -52,7 +52,7 @@ def test_incompatible_model_is_refused(data, small, tmp_path):
     m.fit(data, 0)
     path = save_model(m, data, 0, tmp_path / "m")
     with pytest.raises(ModelError, match="visibility"):
-        load_model(path, TrainingData(small.view("minimal")))
+        load_model(path, ModelInput(small.view("minimal")))
     card = (path / "model.json").read_text().replace('"account_age_days"', '"renamed_feature"')
     (path / "model.json").write_text(card)
     with pytest.raises(ModelError, match="feature schema"):

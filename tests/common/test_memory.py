@@ -8,14 +8,14 @@ import sys
 import pytest
 from numpy._core.multiarray import _set_madvise_hugepage
 
-from common.memory import ENV, tune_memory
+from common.memory import ENV, turn_off_hugepage_advice
 
 
 def test_turns_advice_off_for_this_process_and_children(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
     before = _set_madvise_hugepage(True)
     try:
-        assert tune_memory() is True
+        assert turn_off_hugepage_advice() is True
         assert _set_madvise_hugepage(True) is False  # numpy's switch was off
         assert os.environ[ENV] == "0"  # what spawned children will import numpy with
     finally:
@@ -26,12 +26,12 @@ def test_keeps_an_explicit_user_choice(monkeypatch):
     monkeypatch.setenv(ENV, "1")
     before = _set_madvise_hugepage(True)
     try:
-        assert tune_memory() is False
+        assert turn_off_hugepage_advice() is False
         assert _set_madvise_hugepage(True) is True  # untouched
     finally:
         _set_madvise_hugepage(before)
     monkeypatch.setenv(ENV, "0")
-    assert tune_memory() is True
+    assert turn_off_hugepage_advice() is True
 
 
 # Run in a fresh interpreter: other threads of the test process (pools, MLflow, pyarrow)

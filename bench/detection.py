@@ -11,28 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest, bootstrap
+from scipy.stats import bootstrap
 
 from common.vocabulary import SOPHISTICATION_LEVELS
 
-
-@dataclass(frozen=True)
-class Share:
-    """A proportion with its 95% interval and the counts it rests on."""
-
-    value: float
-    ci_low: float
-    ci_high: float
-    k: int
-    n: int
-
-
-def wilson_share(k: int, n: int) -> Share:
-    """k of n, with scipy's Wilson score interval (NaN for n = 0)."""
-    if n == 0:
-        return Share(float("nan"), float("nan"), float("nan"), 0, 0)
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
-    return Share(k / n, float(ci.low), float(ci.high), int(k), int(n))
+from .intervals import Share, wilson_share
 
 
 def recall_by_level(level, score, threshold: float) -> dict[str, Share]:

@@ -1,4 +1,5 @@
-"""What a model trains on: features, splits and the two kinds of labels, from one view.
+"""What a model reads, to fit or to score: features, splits and the two kinds of labels,
+from one view.
 
 Models never see `truth`; supervision is the platform's own: human labels (a small,
 biased reviewed sample, DEC stage 2) and weak rule labels (cheap and noisy, DEC stage 1).
@@ -20,7 +21,9 @@ def _strings(col) -> np.ndarray:
 
 
 @dataclass
-class TrainingData:
+class ModelInput:
+    """One view of one dataset as a model sees it; features are built once, on first use."""
+
     view: object  # data_gen ObservableView
     as_of: int | None = None
     # Train on one period only (drift analysis, paper 7.2.4): accounts of other periods are
