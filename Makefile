@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.lowbase-installed
 
-.PHONY: venv run test lint perf clean
+.PHONY: venv run test test-fast lint perf clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,11 @@ run: venv
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q
+
+# The edit-test loop: everything but the end-to-end tests marked `slow` (under a minute).
+test-fast: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 lint: venv
 	$(VENV)/bin/ruff check .

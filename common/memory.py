@@ -1,24 +1,31 @@
 """Memory policy for big-array work: how the process gets and reuses its pages.
 
-Measured on the 2-core, 24 GB VMs lowbase is developed and benchmarked on, where a page
-fault costs several microseconds (figures from bench/perf, commands in the README):
+Page faults are expensive on the small VMs lowbase is benchmarked on, and the feature and
+generation code makes many big temporaries, so two glibc/numpy defaults matter
+(`bench/perf/features.py` and `bench/perf/generate.py` measure both; docs/performance.md
+explains the readings):
 
 - numpy asks the kernel for transparent huge pages (`madvise(MADV_HUGEPAGE)`) on every large
-  array. When the kernel has to compact memory to find them, the first touch stalls:
-  first-touching a fresh 3.6 GB array (the 1M-account feature matrix) took 0.8-7.4 s with
-  the advice and a steady 1.3 s without, and a 1M-account `generate` ran 16.3 s instead of
-  18.0 s. When huge pages come cheaply, code that faults in many fresh mid-size arrays gains
-  from them (the bare sparse products of bench/perf/features.py: 5.2-6.1 s with the advice,
-  6.2-7.7 s without); lowbase's feature build takes its faults off the critical path and is
-  about the same either way. `turn_off_hugepage_advice` turns the advice off at the CLI edge, unless the
-  user chose a value for numpy's own switch `NUMPY_MADVISE_HUGEPAGE` (1 keeps it).
-- glibc serves every array above its mmap threshold (which it raises to at most 32 MB)
-  with mmap and gives it back on free, so the next temporary of that size faults all its
-  pages in again. `heap_reuse` keeps them in the heap
-  where the same sizes come and go many times: while a dataset is generated (system time of
-  a 1M-account `generate` fell from 7.1 s to 4.7 s) and between the relations of the deep
-  features (12.9-14.7 s -> 11.4-12.5 s at 1M). It is scoped, not process-wide, because a
-  heap that never shrinks would raise the peak memory of the long `lowbase run`.
+  array. When the kernel has to compact memory to find them, the first touch of a fresh
+  array stalls for seconds; when huge pages come cheaply, code that faults in many fresh
+  mid-size arrays gains from them. lowbase's feature build takes its faults off the
+  critical path, so it does not need them. `turn_off_hugepage_advice` turns the advice
+  off at the CLI edge, unless the user chose a value for numpy's own switch
+  `NUMPY_MADVISE_HUGEPAGE` (1 keeps it).
+- glibc serves every block above its mmap threshold with mmap and gives it back on free,
+  so the next temporary of that size faults all its pages in again. `heap_reuse` keeps
+  them in the heap where the same sizes come and go many times (a dataset's generation,
+  the relations of the deep features). It is scoped, not process-wide, because a heap that
+  never shrinks would raise the peak memory of a long `lowbase run`.
+
+What `heap_reuse` leaves behind: any `mallopt` of these parameters turns glibc's dynamic
+mmap threshold off for the life of the process, and nothing turns it back on. So on exit
+the three parameters are set explicitly: to the user's own `MALLOC_MMAP_THRESHOLD_`,
+`MALLOC_TRIM_THRESHOLD_`, `MALLOC_MMAP_MAX_` (or `GLIBC_TUNABLES` `glibc.malloc.*`) where
+given; where the user set none of them, to where glibc's dynamic rule settles for work with
+big arrays (threshold at its 32 MiB ceiling, trim at twice that); where the user set some,
+glibc's static defaults for the rest (the user's setting had already turned the dynamic
+rule off). This changes speed and peak memory only, never a result.
 """
 
 from __future__ import annotations
@@ -47,9 +54,40 @@ def turn_off_hugepage_advice() -> bool:
     return True
 
 
-# mallopt parameters and glibc's defaults (malloc.h, mallopt(3)).
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-_DEFAULT_TRIM, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
+# mallopt parameters (malloc.h) with the user's ways to set them (mallopt(3), tunables(7)).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+_USER_SETTINGS = {
+    M_MMAP_THRESHOLD: ("MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold"),
+    M_TRIM_THRESHOLD: ("MALLOC_TRIM_THRESHOLD_", "glibc.malloc.trim_threshold"),
+    M_MMAP_MAX: ("MALLOC_MMAP_MAX_", "glibc.malloc.mmap_max"),
+}
+# glibc's static defaults, and where its dynamic threshold settles (DEFAULT_MMAP_THRESHOLD_MAX
+# on 64-bit; the dynamic rule keeps the trim threshold at twice the mmap threshold).
+_STATIC = {M_MMAP_THRESHOLD: 128 * 1024, M_TRIM_THRESHOLD: 128 * 1024, M_MMAP_MAX: 65536}
+_DYNAMIC = {M_MMAP_THRESHOLD: 32 << 20, M_TRIM_THRESHOLD: 64 << 20, M_MMAP_MAX: 65536}
+
+
+def _user_settings(environ=os.environ) -> dict[int, int]:
+    """The malloc parameters the user set through the environment (later tunables win, as
+    in glibc, and MALLOC_* variables are read after GLIBC_TUNABLES)."""
+    tunables = {}
+    for item in environ.get("GLIBC_TUNABLES", "").split(":"):
+        name, _, value = item.partition("=")
+        tunables[name.strip()] = value.strip()
+    out = {}
+    for param, (var, tunable) in _USER_SETTINGS.items():
+        for raw in (tunables.get(tunable), environ.get(var)):
+            try:
+                out[param] = int(raw, 0)
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
+def settings_after_heap_reuse(environ=os.environ) -> dict[int, int]:
+    """The mallopt values `heap_reuse` sets on exit (see the module docstring)."""
+    user = _user_settings(environ)
+    return {**(_STATIC if user else _DYNAMIC), **user}
 
 
 def _glibc():
@@ -79,20 +117,21 @@ def mmapped_blocks() -> int | None:
 @contextmanager
 def heap_reuse() -> Iterator[bool]:
     """Inside the block, big allocations come from the heap and freed ones stay there for
-    reuse (no munmap and fresh page faults per temporary); on exit glibc's defaults return
-    and the free heap is handed back to the kernel. Processes forked inside the block
-    inherit it. Yields whether it applies (glibc only; elsewhere a no-op). The settings are
-    process-wide: of two overlapping blocks, the first to exit restores the defaults for
-    both (which changes speed only, never results)."""
+    reuse (no munmap and fresh page faults per temporary); on exit the free heap is handed
+    back to the kernel and the parameters are set as `settings_after_heap_reuse` says (not
+    glibc's start-up state, which cannot be restored: see the module docstring). Processes
+    forked inside the block inherit it. Yields whether it applies (glibc only; elsewhere a
+    no-op). The settings are process-wide: of two overlapping blocks, the first to exit
+    ends the policy for both (which changes speed only, never results)."""
     libc = _glibc()
     if libc is None:
         yield False
         return
-    libc.mallopt(_M_MMAP_MAX, 0)
-    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    libc.mallopt(M_MMAP_MAX, 0)
+    libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
     try:
         yield True
     finally:
-        libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
-        libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM)
+        for param, value in settings_after_heap_reuse().items():
+            libc.mallopt(param, value)
         libc.malloc_trim(0)

@@ -15,10 +15,11 @@ failed run leaves no partial dataset.
 
 Why each task runs under `memory.heap_reuse`: a Dask worker is a fresh process, not a fork
 of the generating one, so it does not inherit the heap settings `generate` makes; without
-them every big temporary of a partition task is mmapped and faulted in afresh, which made
-the activity stage on one worker 45% slower than the same tasks in-process (1M accounts:
-27.9 s vs 19.3 s with it). glibc's defaults come back after each task, so a shared worker
-keeps its usual behaviour between lowbase tasks.
+them every big temporary of a partition task is mmapped and faulted in afresh, and the
+activity stage runs markedly slower on a worker than the same tasks in-process
+(`bench/perf/scale.py` shows it). The policy ends after each task (common/memory.py says
+what glibc is left with), so a shared worker keeps big-block reuse only inside lowbase
+tasks.
 
 Dask is imported lazily: without an executor, generation never imports it.
 """

@@ -41,7 +41,7 @@ def generate(
     `executor` runs the partition tasks elsewhere (data_gen.dask_map.DaskExecutor for a
     Dask cluster); the bytes are the same as with any number of `workers`."""
     check_target(Path(out), overwrite)  # fail before minutes of work, not after
-    with heap_reuse():  # hundreds of big temporaries: reuse their pages (see memory.py)
+    with heap_reuse():  # hundreds of big temporaries: reuse their pages (see common/memory.py)
         return _generate(scn, seed, Path(out), workers, overwrite, progress, executor)
 
 

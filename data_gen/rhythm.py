@@ -3,7 +3,7 @@
 Timestamps are seconds since the window start (day 0 is a Monday). Minors are at school
 on weekday mornings and active after school and late evening; adults peak at lunch and in
 the evening; weekends shift both later and flatter. An offender who keeps a child's
-schedule (issue 4, L3) draws from the minors' profile: that is why these are age-driven.
+schedule (L3) draws from the minors' profile: that is why these are age-driven.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one model protocol every classifier implements (and leaderboard plugins will too).
+"""The one model protocol every classifier implements, built-in models and leaderboard plugins alike.
 
 A model is fitted on a `ModelInput` (an observable view of a dataset) and scores every
 account for every task. It saves itself without pickle: JSON for parameters, LightGBM text

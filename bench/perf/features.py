@@ -8,7 +8,7 @@ Three timings on the same dataset:
 - **aggregation**: `deep_features(raw, mats)`, the deep aggregates from the raw block and
   the relation matrices: the same inputs as the reference, plus building `[X | X*X]` and
   allocating and writing the whole output matrix (~3.6 GB at 1M accounts; first-touch of
-  fresh memory is slow and erratic on the development VMs).
+  fresh memory is slow and erratic on small VMs).
 - **reference**: the bare scipy sparse products the aggregates are made of, on the same
   matrices, with no bookkeeping, exactly the products the features compute: per relation
   `A @ [X | X*X]` (sums and sums of squares in one product), `A @ (A @ X)` (two hops, on

@@ -6,7 +6,7 @@ floor draws as many random values as the generator drew (counted in a separate, 
 single-process run through `data_gen.partition.count_draws`) and writes the same rows,
 columns and types as parquet with the same writer, i.e. the cost of the randomness and the
 I/O with no simulation logic at all. Both sides run under the CLI's memory policy
-(numpy's huge-page advice off, data_gen/memory.py); the floor keeps glibc's default
+(numpy's huge-page advice off, common/memory.py); the floor keeps glibc's default
 allocator settings, which measured faster for it than the `heap_reuse` that `generate`
 runs under (5.7-6.0 s vs 7.0-7.2 s at 1M), so it is the stricter floor.
 
@@ -207,7 +207,7 @@ def main() -> None:
     ap.add_argument("--harm-cost", type=int, default=1_000_000, help="accounts for the harm-cost pair (0: skip)")
     ap.add_argument("--repeat", type=int, default=3, help="fresh runs per side of the friendship comparison")
     args = ap.parse_args()
-    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (data_gen/memory.py)", flush=True)
+    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (common/memory.py)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(s) for s in args.sizes.split(",")]:
             wall, rss, out = run_child(GENERATE, str(n), f"{tmp}/g{n}", str(args.workers))

@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--models", default="dec,gbdt-raw,logreg,rules,random")
     ap.add_argument("--keep", action="store_true", help="Keep the temporary working directory.")
     args = ap.parse_args()
-    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (data_gen/memory.py)", flush=True)
+    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (common/memory.py)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="lowbase-perf-run-"))
     root = Path(__file__).resolve().parents[2]  # time this checkout's code, wherever it is installed
     env = {

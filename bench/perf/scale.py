@@ -14,11 +14,11 @@ workers), sampled every 0.2 s during the stage: what the machine must hold. Ever
 configuration must produce the same dataset fingerprint (checked and printed). The
 speed-up is time(local:1) / time(local:K) per stage. For generation it also prints when each
 generator stage ended (population ... activity: partition maps plus the global steps before
-them; labels and write: the parent alone), which shows where the time goes (target >= 1.6x for generation with 2
-workers on 2 cores); on a loaded machine rerun and read the range.
+them; labels and write: the parent alone), which shows where the time goes; on a loaded
+machine rerun and read the range.
 
 Two readings of "1 vs 2 workers", both printed when `--pin` is given:
-- unpinned (the issue's figure): every configuration may use all cores. The parent's own
+- unpinned: every configuration may use all cores. The parent's own
   steps (global sorts, labels, parquet encoding) already run on two threads, so `local:1`
   gets the second core for free there and only the partition tasks can speed up.
 - `--pin`: `local:K` is confined to K cores (`sched_setaffinity`, inherited by the
@@ -166,7 +166,7 @@ def main() -> None:
     ap.add_argument("--pin", action="store_true", help="also run local:K confined to K cores (strong scaling)")
     ap.add_argument("--max-gb", type=float, default=20.0, help="stop a configuration whose processes exceed this")
     args = ap.parse_args()
-    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (data_gen/memory.py)", flush=True)
+    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (common/memory.py)", flush=True)
     configs = [str(args.workers) if c == "K" else c for c in args.configs.split(",")]
     accounts = str(args.accounts) if args.accounts else "-"
     stages = [s for s in ("generate", "features", "train") if s in args.stages.split(",")]

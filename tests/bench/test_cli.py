@@ -89,6 +89,7 @@ def test_internal_error_exit_1(monkeypatch, tmp_path, capsys):
     assert "kaboom" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_inspect_leakage(small_dir):
     r = run("inspect", str(small_dir), "--leakage", "--json")
     assert r.exit_code == 0, r.output

@@ -56,6 +56,7 @@ def test_bad_dask_exits_2_naming_it(cmd, tmp_path):
     assert "--dask" in r.output
 
 
+@pytest.mark.slow
 def test_no_dask_import_without_the_option(small_dir, tmp_path):
     """generate and train (LightGBM included) in a fresh interpreter: Dask never loads."""
     code = textwrap.dedent(
@@ -89,6 +90,7 @@ def test_run_config_dask_changes_no_identity():
         make_run_config(dask="local:0")
 
 
+@pytest.mark.slow
 def test_run_pipeline_generates_on_the_cluster(dask_client, small_dir, tmp_path):
     """The run's dataset step (cached_dataset) uses the run's client: same fingerprint."""
     with use_client(dask_client):
@@ -97,6 +99,7 @@ def test_run_pipeline_generates_on_the_cluster(dask_client, small_dir, tmp_path)
     assert ds.meta["fingerprint"] == ref
 
 
+@pytest.mark.slow
 def test_generate_cli_on_local_cluster(tmp_path):
     """`lowbase generate --dask local:2` end to end: the fingerprint of `--workers 1`."""
     prints = []

@@ -231,6 +231,7 @@ class FirstFeature:
 '''
 
 
+@pytest.mark.slow
 def test_plugin_submission_end_to_end(world, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     d = _submission(tmp_path, None, {"name": "first feature", "plugin": "src/plug.py:FirstFeature"})

@@ -1,6 +1,10 @@
 """No single observable statistic may separate a task almost perfectly (L0 groomers excepted)."""
 
+import pytest
+
 from bench.leakage import single_stat_auroc
+
+pytestmark = pytest.mark.slow  # a 40K-account dataset at groomer rate 1e-2
 
 NEAR_PERFECT = 0.95
 EASY_BY_DESIGN = {"groomer/L0"}  # the cartoon offender (paper 8.1.1) is meant to be easy

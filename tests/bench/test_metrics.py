@@ -51,6 +51,7 @@ def test_hand_computed_with_ties():
     assert precision_at_recall(y, s, 0.8) == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 5)), min_size=1, max_size=40))
 def test_against_brute_force_on_heavily_tied_scores(rows):
@@ -64,6 +65,7 @@ def test_against_brute_force_on_heavily_tied_scores(rows):
         assert auroc(y, s) == pytest.approx(roc_auc_score(y, s))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 5)), min_size=1, max_size=40))
 def test_all_metrics_at_once_equal_the_single_functions(rows):

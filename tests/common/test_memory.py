@@ -59,3 +59,51 @@ def test_heap_reuse_takes_big_blocks_from_the_heap_and_restores_mmap():
     if proc.returncode == 3:
         pytest.skip("glibc >= 2.33 only")
     assert proc.returncode == 0, proc.stderr
+
+
+# The lasting effect: glibc's dynamic mmap threshold cannot be turned back on after any
+# mallopt, so without explicit exit settings it stays frozen at 128 KiB and every freed
+# 4 MB temporary is mmapped again; glibc left alone would have raised its threshold on the
+# first free and served the second from the heap. After heap_reuse it must do the same.
+REUSE_AFTER = """
+import sys
+import numpy as np
+from common.memory import heap_reuse, mmapped_blocks
+
+if mmapped_blocks() is None:
+    sys.exit(3)
+if sys.argv[1] == "after":
+    with heap_reuse():
+        pass
+a = np.ones(1 << 19)  # 4 MB
+del a
+base = mmapped_blocks()
+b = np.ones(1 << 19)
+print(mmapped_blocks() - base)
+"""
+
+
+@pytest.mark.parametrize("when", ["never", "after"])
+def test_a_freed_4mb_block_is_reused_from_the_heap_as_glibc_would(when):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    proc = subprocess.run([sys.executable, "-c", REUSE_AFTER, when], capture_output=True, text=True, env=env)
+    if proc.returncode == 3:
+        pytest.skip("glibc >= 2.33 only")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0", f"{when}: the second 4 MB block was mmapped"
+
+
+def test_exit_settings_keep_what_the_user_set():
+    from common.memory import M_MMAP_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, settings_after_heap_reuse
+
+    dynamic = settings_after_heap_reuse({})
+    assert dynamic == {M_MMAP_THRESHOLD: 32 << 20, M_TRIM_THRESHOLD: 64 << 20, M_MMAP_MAX: 65536}
+    user = settings_after_heap_reuse({"MALLOC_MMAP_THRESHOLD_": "1048576"})
+    # The user's value, and glibc's static defaults for the rest (their setting had
+    # already turned the dynamic rule off).
+    assert user == {M_MMAP_THRESHOLD: 1 << 20, M_TRIM_THRESHOLD: 128 * 1024, M_MMAP_MAX: 65536}
+    tun = settings_after_heap_reuse({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0x100000:glibc.malloc.mmap_max=7"})
+    assert tun[M_TRIM_THRESHOLD] == 1 << 20 and tun[M_MMAP_MAX] == 7
+    both = settings_after_heap_reuse({"GLIBC_TUNABLES": "glibc.malloc.mmap_max=7", "MALLOC_MMAP_MAX_": "9"})
+    assert both[M_MMAP_MAX] == 9
+    assert settings_after_heap_reuse({"MALLOC_MMAP_MAX_": "lots"}) == dynamic  # unparsable: ignored

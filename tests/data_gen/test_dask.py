@@ -12,6 +12,8 @@ from data_gen.dask_map import DaskExecutor, PartitionLost, arm_kill_once
 from data_gen.partition import map_partitions
 from tests.conftest import small_scenario
 
+pytestmark = pytest.mark.slow  # starts a Dask cluster
+
 
 @pytest.fixture
 def client(dask_client):
