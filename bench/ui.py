@@ -19,10 +19,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -90,18 +91,60 @@ def wait_until_up(url: str, timeout: float = 30.0, proc: subprocess.Popen | None
         time.sleep(0.25)
 
 
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """Send `sig` to the server's whole process group (the `mlflow server` process and the
+    uvicorn worker it starts), or to the process alone when it has no group of its own."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+
+
 def stop(proc: subprocess.Popen, grace: float = STOP_GRACE_S) -> int:
     """Stop a server we started: SIGINT (what Ctrl-C sends), then SIGTERM, then SIGKILL, each
-    after `grace` seconds. Returns its exit code."""
+    after `grace` seconds, to its whole process group. Returns its exit code. Whatever is
+    left of the group once the server process has gone (a worker it did not reap) is
+    killed: nothing keeps the port."""
+    code = None
     for sig in (signal.SIGINT, signal.SIGTERM):
         if proc.poll() is not None:
-            return proc.returncode
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(sig)
+            code = proc.returncode
+            break
+        _signal_group(proc, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            return proc.wait(grace)
-    proc.kill()
-    return proc.wait()
+            code = proc.wait(grace)
+            break
+    if code is None:
+        _signal_group(proc, signal.SIGKILL)
+        code = proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the group outlives its leader only through stragglers
+    return code
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGHUP reached `lowbase ui` (kill, systemd, docker, a CI runner, a closed
+    terminal): stop the server as Ctrl-C would."""
+
+
+@contextlib.contextmanager
+def _stop_on_termination() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into `_Stopped` while the server runs (main thread only:
+    Python delivers signals there), restoring the previous handlers afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Stopped(signal.Signals(signum).name)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 def serve(
@@ -111,23 +154,24 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
     timeout: float = 60.0,
 ) -> int:
-    """Run the MLflow UI for `uri` in the foreground until it exits or Ctrl-C. Calls
-    `on_ready(url)` once it answers (e.g. to print the address). Ctrl-C reaches the server
-    too (same process group, and forwarded in case it was sent to us alone); it then gets
-    `STOP_GRACE_S` to shut down before being terminated. Returns the server's exit code, or
-    0 when stopped by Ctrl-C."""
-    proc = subprocess.Popen(ui_command(uri, host, port), env=ui_env())
-    try:
-        if on_ready is not None:
-            try:
-                wait_until_up(ui_url(host, port) + "/health", timeout, proc)
-            except RuntimeError:
-                return proc.wait()
-            on_ready(ui_url(host, port))
-        return proc.wait()
-    except KeyboardInterrupt:
-        stop(proc)
-        return 0
-    finally:
-        if proc.poll() is None:  # any other way out (an exception, TimeoutError): no orphan server
+    """Run the MLflow UI for `uri` in the foreground until it exits, Ctrl-C, SIGTERM or
+    SIGHUP. Calls `on_ready(url)` once it answers (e.g. to print the address). The server
+    runs in a process group of its own, so a stop reaches its uvicorn worker too: on any of
+    the three it gets SIGINT and `STOP_GRACE_S` to shut down before SIGTERM, then SIGKILL.
+    Returns the server's exit code, or 0 when stopped on request."""
+    with _stop_on_termination():
+        proc = subprocess.Popen(ui_command(uri, host, port), env=ui_env(), start_new_session=True)
+        try:
+            if on_ready is not None:
+                try:
+                    wait_until_up(ui_url(host, port) + "/health", timeout, proc)
+                except RuntimeError:
+                    return proc.wait()
+                on_ready(ui_url(host, port))
+            return proc.wait()
+        except (KeyboardInterrupt, _Stopped):
             stop(proc)
+            return 0
+        finally:
+            if proc.poll() is None:  # any other way out (an exception, TimeoutError): no orphan server
+                stop(proc)

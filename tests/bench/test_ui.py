@@ -165,3 +165,43 @@ def test_ui_shows_the_run_and_its_metrics(tmp_path):
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
     assert server.poll() is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_ui_stopped_by_sigterm_or_sighup_leaves_no_server(tmp_path, sig):
+    """What kill, systemd, docker and CI runners send: the server and its worker end with
+    `lowbase ui`, and the port is free for the next one."""
+    import psutil
+
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    lowbase = Path(sys.executable).with_name("lowbase")
+    log = open(tmp_path / "ui.log", "w")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [str(lowbase), "ui", "--port", str(port)], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    children: list = []
+    try:
+        try:
+            wait_until_up(f"{ui_url('127.0.0.1', port)}/health", timeout=60, proc=proc)
+        except (TimeoutError, RuntimeError) as err:
+            pytest.fail(f"{err}\n{(tmp_path / 'ui.log').read_text()[-3000:]}")
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "the MLflow server should run as a child of lowbase ui"
+        proc.send_signal(sig)
+        assert proc.wait(30) == 0
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive, f"left running: {[p.cmdline() for p in alive]}"
+        with socket.socket() as s:
+            # As the next server binds (SO_REUSEADDR: the health checks' closed connections
+            # may linger in TIME_WAIT); raises if anything still listens on the port.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            s.listen()
+    finally:
+        for p in [*children, psutil.Process(proc.pid) if proc.poll() is None else None]:
+            if p is not None:
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+        log.close()
