@@ -63,7 +63,7 @@ class RulesModel:
         return cls()
 
 
-CHUNK = 65_536  # rows per block: at 1M accounts a full float copy of the features is 3.6 GB
+CHUNK = 65_536  # rows per block, so no full-size float copy of the feature matrix is made
 
 
 def _log_block(x: np.ndarray) -> np.ndarray:
@@ -149,9 +149,9 @@ LGB_PARAMS = {
 def lgb_threads(rows: int) -> int:
     """One thread below 50K training rows. Human labels are a few thousand rows, where a
     tree is microseconds of work between OpenMP barriers: a second thread buys nothing,
-    and on a loaded 2-core machine each barrier waits for a descheduled thread (measured:
-    gbdt-raw on 30K accounts 1.7 s idle, 50-100 s beside another busy process). A function
-    of the data only, so the same dataset always trains with the same thread count."""
+    and on a loaded machine each barrier waits for a descheduled thread, which slows
+    training by orders of magnitude beside another busy process. A function of the data
+    only, so the same dataset always trains with the same thread count."""
     return 1 if rows < 50_000 else LGB_PARAMS["num_threads"]
 
 
@@ -197,7 +197,7 @@ class GbdtRawModel:
 
     def predict_scores(self, data: ModelInput):
         x = data.features.X
-        return scores_frame(data.tasks, {t: _predict(b, x) for t, b in self.boosters.items()})
+        return scores_frame(data.tasks, {t: predict_booster(b, x) for t, b in self.boosters.items()})
 
     def state(self, out: Path) -> dict:
         return {"boosters": save_boosters(self.boosters, out)}
@@ -207,7 +207,7 @@ class GbdtRawModel:
         return cls(load_boosters(state["boosters"], path))
 
 
-def _predict(booster: lgb.Booster | None, x: np.ndarray) -> np.ndarray:
+def predict_booster(booster: lgb.Booster | None, x: np.ndarray) -> np.ndarray:
     return np.zeros(len(x)) if booster is None else booster.predict(x, num_iteration=booster.best_iteration or None)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .baselines import _predict, fit_lgb, load_boosters, save_boosters
+from .baselines import fit_lgb, load_boosters, predict_booster, save_boosters
 from .inputs import ModelInput
 from .protocol import scores_frame
 
@@ -40,9 +40,10 @@ class MultiTaskNet(nn.Module):
 
 
 def _standardise(x: np.ndarray, mean=None, scale=None):
-    """Standardised log1p features as float32, with one full-size copy: at 1M accounts each
-    copy is 3.6 GB, and the plain expression held four at once. Block by block, the
-    arithmetic (and so every value) is the same as `((log1p(x) - mean) / scale)`."""
+    """Standardised log1p features as float32, with one full-size copy: the feature matrix
+    is the largest array of a run, and the plain expression would hold four at once. Block
+    by block, the arithmetic (and so every value) is the same as
+    `((log1p(x) - mean) / scale)`."""
     out = np.maximum(x, 0, dtype=np.float32)
     np.log1p(out, out=out)
     if mean is None:
@@ -83,7 +84,7 @@ class DecModel:
     def predict_scores(self, data: ModelInput):
         x, _, _ = _standardise(data.features.X, *self.norm)
         z = self._stage2_input(x, data.features.X)
-        return scores_frame(data.tasks, {t: _predict(b, z) for t, b in self.boosters.items()})
+        return scores_frame(data.tasks, {t: predict_booster(b, z) for t, b in self.boosters.items()})
 
     def state(self, out: Path) -> dict:
         torch.save(self.net.state_dict(), out / STATE_FILE)

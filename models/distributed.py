@@ -8,13 +8,16 @@ module runs and Dask is never imported (its imports are inside the functions).
 
 **Features** (`deep_features_dask`): the deep aggregates are row-local once a few global
 quantities are known, so each relation's rows are cut into blocks and every block is one
-task on a worker: the same functions as one process (`_first_order` for the first-order
-columns, `_two_hop` for `A[rows] @ deg` and `A[rows] @ (A @ X)`). The raw block and the
-global vectors are scattered once to every worker. `A @ X` (for
-the two-hop mean) comes back from a first round over the same blocks; for groups, the
-group-level `M^T @ [X | X*X]`, sizes and maxima are computed once in the parent. Every
-product is a row-by-row sparse dot product, so a row's value does not depend on which
-block it was in: the matrix is bit-identical to `deep_features` (tested).
+task on a worker, running the kernels of one process (models/aggregates.py) at the
+offsets of the same layout (models/feature_layout.py): `edge_first_order` for an edge
+relation's first-order columns, `edge_two_hop` for `A[rows] @ deg` and `A[rows] @ sums`,
+`write_group_columns` for groups. The raw block and the global vectors are scattered once
+to every worker. The first-order sums `A @ X` (for the two-hop mean) come back from a
+first round over the same blocks; for groups, the group-level `M^T @ [X | X*X]`, sizes
+and maxima are computed once in the parent. Every product is a row-by-row sparse dot
+product and every gather reduces a row's own neighbours, so a row's value does not depend
+on which block it was in: the matrix is bit-identical to `features.deep_features`
+(tested).
 
 **LightGBM** (`fit_lgb_dask`): `lightgbm.dask.DaskLGBMClassifier`, data-parallel over the
 workers' row chunks. Early stopping is not supported across Dask workers (each would stop
@@ -35,6 +38,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+
+from .aggregates import edge_first_order, edge_two_hop, row_max, squares, write_group_columns
+from .feature_layout import FeatureLayout, Features, RelationLayout
 
 _CLIENT: contextvars.ContextVar = contextvars.ContextVar("lowbase_dask_client", default=None)
 
@@ -69,18 +75,17 @@ def _block_bounds(n: int, client, rows: int | None) -> list[tuple[int, int]]:
 _ALIGNED: dict[int, tuple] = {}  # id(received array) -> (weak reference to it, aligned copy)
 
 
-def _aligned(a):
+def aligned(a):
     """`a` aligned for its dtype, copied only if it is not (once per received array).
 
     Why: Dask hands a task the arrays it received as views into the message buffer, at
-    whatever byte offset they landed (a float32 matrix at an address = 10 mod 16 was seen),
-    and numpy runs gathers on unaligned data through a slow buffered path: one 50K-row block
-    of the friend relation at 2M accounts took 62 s on a worker against 0.4 s in-process.
-    Arrays broadcast to every worker (X, degrees, sums) are read by every task, so the copy
-    is kept until Dask releases the received array."""
+    whatever byte offset they landed, and numpy runs gathers on unaligned data through a
+    slow buffered path, so each received array is copied aligned once. Arrays broadcast to
+    every worker (X, degrees, sums) are read by every task, so the copy is kept until Dask
+    releases the received array."""
     if not isinstance(a, np.ndarray):  # a scipy sparse matrix: align its arrays
         for attr in ("data", "indices", "indptr"):
-            setattr(a, attr, _aligned(getattr(a, attr)))
+            setattr(a, attr, aligned(getattr(a, attr)))
         return a
     if a.flags.aligned:
         return a
@@ -95,63 +100,55 @@ def _aligned(a):
 
 def _edge_sums(a, x):
     """A[rows] @ X, the first-order sums the two-hop mean needs for every row."""
-    return np.asarray(_aligned(a) @ _aligned(x), dtype=np.float32)
+    return np.asarray(aligned(a) @ aligned(x), dtype=np.float32)
 
 
-def _edge_block(a, x, deg_all, sums_all, names, width):
-    """One row block of an edge relation: `features._first_order` and `_two_hop` on A[rows]
+def _edge_block(a, x, deg_all, sums_all, layout: RelationLayout):
+    """One row block of an edge relation: `edge_first_order` and `edge_two_hop` on A[rows]
     (the two-hop products read the whole relation's degrees and sums)."""
-    from .features import _first_order, _two_hop
-
-    a, x, deg_all, sums_all = map(_aligned, (a, x, deg_all, sums_all))
-    out = np.empty((a.shape[0], width), dtype=np.float32)
-    _first_order(a, x, names, out)
-    _two_hop(out, a, deg_all, sums_all)
+    a, x, deg_all, sums_all = map(aligned, (a, x, deg_all, sums_all))
+    out = np.empty((a.shape[0], layout.width), dtype=np.float32)
+    edge_first_order(out, a, x, layout)
+    edge_two_hop(out, a, deg_all, sums_all, layout)
     return out
 
 
-def _group_block(m, xx_rows, size, g, gmax, k, width):
-    """One row block of `features._aggregate_groups`, given the group-level quantities."""
-    from .features import _row_max, _write_relation
-
-    m, xx_rows, size, g, gmax = map(_aligned, (m, xx_rows, size, g, gmax))
+def _group_block(m, xx_rows, size, g, gmax, layout: RelationLayout):
+    """One row block of the group relation (`aggregates.group_inputs` and
+    `write_group_columns` on M[rows]), given the group-level quantities."""
+    m, xx_rows, size, g, gmax = map(aligned, (m, xx_rows, size, g, gmax))
     joined = np.asarray(m.sum(axis=1), dtype=np.float32)
     deg = np.asarray(m @ size, dtype=np.float32)[:, None] - joined
     both = np.asarray(m @ g, dtype=np.float32)
     both -= joined * xx_rows
-    out = np.empty((m.shape[0], width), dtype=np.float32)
-    _write_relation(out, k, deg, both, _row_max(m, gmax))
+    out = np.empty((m.shape[0], layout.width), dtype=np.float32)
+    write_group_columns(out, layout, deg, both, row_max(m, gmax))
     return out
 
 
-def deep_features_dask(raw, mats: dict, client, rows_per_block: int | None = None):
+def deep_features_dask(raw: Features, mats: dict, client, rows_per_block: int | None = None) -> Features:
     """`features.deep_features` with the aggregates computed by row blocks on the cluster
     (consumes mats); bit-identical output."""
-    from .features import Features, _names, _row_max, _squares
-
     x = np.ascontiguousarray(raw.X, dtype=np.float32)
     n, k = x.shape
-    kinds = {name: "group" if name == "group" else "edge" for name in mats}
-    cols = {name: _names(name, raw.names, kinds[name]) for name in mats}
-    names = list(raw.names) + [c for name in mats for c in cols[name]]
-    out = np.empty((n, len(names)), dtype=np.float32)
+    layout = FeatureLayout(raw.names, tuple(mats))
+    out = np.empty((n, layout.width), dtype=np.float32)
     out[:, :k] = x
-    xx = _squares(x)
+    xx = squares(x)
     bounds = _block_bounds(n, client, rows_per_block)
     x_f = client.scatter(x, broadcast=True, hash=False)
-    j = k
     try:
         for name in list(mats):
-            a, width = mats.pop(name), len(cols[name])
+            a, rel, cols = mats.pop(name), layout.layouts[name], layout.cols(name)
             blocks = client.scatter([a[lo:hi] for lo, hi in bounds], hash=False)
-            if kinds[name] == "group":
+            if rel.kind == "group":
                 size = np.asarray(a.sum(axis=0), dtype=np.float32).ravel()
                 g = np.asarray(a.T @ xx, dtype=np.float32)
-                gmax = _row_max(a.T.tocsr(), x)
+                gmax = row_max(a.T.tocsr(), x)
                 shared = client.scatter([size, g, gmax], broadcast=True, hash=False)
                 xx_rows = client.scatter([xx[lo:hi] for lo, hi in bounds], hash=False)
                 futures = [
-                    client.submit(_group_block, b, r, *shared, k, width, pure=False)
+                    client.submit(_group_block, b, r, *shared, rel, pure=False)
                     for b, r in zip(blocks, xx_rows, strict=True)
                 ]
             else:
@@ -160,18 +157,15 @@ def deep_features_dask(raw, mats: dict, client, rows_per_block: int | None = Non
                 sums_all = np.concatenate(client.gather(sums))
                 shared = client.scatter([deg_all, sums_all], broadcast=True, hash=False)
                 del sums, sums_all, deg_all
-                futures = [
-                    client.submit(_edge_block, b, x_f, *shared, raw.names, width, pure=False) for b in blocks
-                ]
+                futures = [client.submit(_edge_block, b, x_f, *shared, rel, pure=False) for b in blocks]
             del a
             for (lo, hi), f in zip(bounds, futures, strict=True):
-                out[lo:hi, j : j + width] = f.result()
+                out[lo:hi, cols] = f.result()
                 f.release()
             del futures, blocks, shared
-            j += width
     finally:
         x_f.release()
-    return Features(tuple(names), out)
+    return Features(layout.names, out)
 
 
 # ---------------------------------------------------------------- LightGBM
@@ -189,12 +183,13 @@ def early_stop_iteration(loss: np.ndarray, patience: int) -> int:
     return int(best_at[end]) + 1
 
 
-def _logloss_per_iteration(booster, x: np.ndarray, y: np.ndarray, trees: list | None = None) -> np.ndarray:
+def logloss_per_iteration(booster, x: np.ndarray, y: np.ndarray, trees: list | None = None) -> np.ndarray:
     """Binary log loss of the model truncated after each iteration (LightGBM's default
     metric for the binary objective), from one raw-score prediction per tree. `trees`
     holds the raw scores of the trees already predicted and is extended with the new ones:
     training continues from the model so far, so its first trees never change, and
-    re-predicting them every chunk made the rule's cost grow with the square of the trees."""
+    predicting each tree once keeps the rule's cost linear in the trees (re-predicting
+    them every chunk would make it grow with their square)."""
     trees = [] if trees is None else trees
     for i in range(len(trees), booster.num_trees()):
         trees.append(booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1))
@@ -232,7 +227,7 @@ def fit_lgb_dask(
         booster, done = clf.booster_, done + step
         if x_val is None:
             break
-        booster.best_iteration = early_stop_iteration(_logloss_per_iteration(booster, x_val, y_val, trees), patience)
+        booster.best_iteration = early_stop_iteration(logloss_per_iteration(booster, x_val, y_val, trees), patience)
         if done - booster.best_iteration >= patience:  # the rule stopped inside what is trained
             break
     return booster

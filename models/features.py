@@ -2,27 +2,18 @@
 
 DEC (Xu et al. 2021; paper 7.1.2) describes each account by how it sits in the graph and
 behaves towards its first- and second-order neighbours. Here: raw per-account features
-(account fields and counts, computed with bincounts), then for several edge types
+(account fields and counts, computed with bincounts), then for several relations
 (friendship, accepted request, message, group co-membership) the count, sum, mean, max and
-standard deviation of the neighbours' raw features, a few neighbour quantiles, and the
-mean over second-order neighbours. Message and request edges also get a recent-window
-variant.
+standard deviation of the neighbours' raw features, and for the edge relations (all but
+groups) a few neighbour quantiles and the mean over second-order neighbours. Message and
+request edges also get a recent-window variant.
 
-How each aggregate is computed (all exact, all vectorised):
-
-- count, sum, mean, std and the second-order mean come from scipy sparse products: one
-  `A @ [X | X*X]` per relation (sum and sum of squares in one pass over A) and `A @ (A @ X)`
-  for two hops; groups go through the account x group matrix M, `M @ (M^T @ [X | X*X])`.
-- max and the quantiles are not products (binned quantiles through products with
-  indicator matrices would be approximate and, at a few dozen bins, cost several times
-  the exact version below). Rows are taken in blocks of equal degree d, the neighbours'
-  raw rows are gathered into a (d, rows, k) block that fits in cache (one gather for all
-  k columns, the same memory traffic as the product on those rows), and the block is
-  reduced over its first axis (max, every column) or sorted along it (quantiles of the
-  QUANTILE_COLUMNS: the value at rank floor(q*(d-1)), a lower quantile). No per-row or
-  per-column Python work.
-- each relation's columns are assembled per chunk of rows and written into the one
-  output matrix with one contiguous write per row.
+This module reads the tables and builds the raw block and the relation matrices (sparse
+0/1 adjacencies; groups stay an account x group matrix), and assembles the output. The
+columns each relation contributes are declared once in models/feature_layout.py; the
+kernels that compute them (a gather per block of equal-degree rows for the first-order
+statistics of edge relations, sparse products for the two-hop columns and the group
+relation) are in models/aggregates.py, whose docstring says how each one is computed.
 
 Everything is read through a dataset `ObservableView`, so metadata visibility applies:
 under `sealed_sender` message edges (which need the sender) disappear, under `minimal`
@@ -34,7 +25,6 @@ Each table is read once per `build_features` call.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -45,14 +35,8 @@ from common.arrays import category_codes, unique_sorted
 from common.memory import heap_reuse
 from common.vocabulary import DAY, MEDIA
 
-
-@dataclass(frozen=True)
-class Features:
-    names: tuple[str, ...]
-    X: np.ndarray  # float32 (n_accounts, n_features), row i = account_id i
-
-    def column(self, name: str) -> np.ndarray:
-        return self.X[:, self.names.index(name)]
+from .aggregates import edge_first_order, edge_relation, edge_two_hop, group_relation, relation
+from .feature_layout import EDGE, GROUP, GROUP_RELATION, FeatureLayout, Features
 
 
 def _count(idx: np.ndarray, n: int) -> np.ndarray:
@@ -244,224 +228,29 @@ def _edges(ev: _Events, recent_days: int) -> dict[str, sp.csr_matrix]:
     # Group co-membership stays bipartite (account x group): the product M M^T would hold
     # every pair of members of every group (aggregate_groups works through M).
     n_groups = ev.view.dataset.meta["rows"]["groups"]
-    mats["group"] = sp.csr_matrix((np.ones(len(ga), dtype=np.float32), (ga, gg)), shape=(n, n_groups))
-    mats["group"].data[:] = 1.0
+    m = sp.csr_matrix((np.ones(len(ga), dtype=np.float32), (ga, gg)), shape=(n, n_groups))
+    m.data[:] = 1.0
+    mats[GROUP_RELATION] = m
     return mats
 
 
-# Columns whose neighbour quantiles are kept (a sort per column and block, so a few).
-QUANTILE_COLUMNS = ("account_age_days", "asserted_age", "friends", "requests_sent", "messages_received")
-QUANTILES = (0.5, 0.9)
-_BLOCK = 1 << 15  # neighbour entries gathered at a time: (entries x k) float32 stays in cache
-_ROWS = 1 << 13  # rows per chunk when assembling a relation's output columns, for the same reason
-
-
-def _degree_blocks(a: sp.csr_matrix):
-    """(d, rows) for blocks of rows with exactly d > 0 stored entries, at most _BLOCK
-    entries (or one row) per block; rows ascending within a degree."""
-    deg = np.diff(a.indptr)
-    order = np.argsort(deg, kind="stable")
-    ds = deg[order]
-    cuts = np.flatnonzero(ds[1:] != ds[:-1]) + 1
-    for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(ds)], strict=True):
-        d = int(ds[s])
-        if d == 0:
-            continue
-        step = max(1, _BLOCK // d)
-        for b in range(s, e, step):
-            yield d, order[b : min(b + step, e)]
-
-
-def _neighbour_stats(a: sp.csr_matrix, x: np.ndarray, qcols: list[int], qs=QUANTILES, mx=None, qv=None):
-    """Max of every column of x over each row's neighbours, and lower quantiles (the value at
-    rank floor(q*(d-1)) of the d neighbours) of the columns qcols; 0 for rows without
-    neighbours. Writes into (or allocates) mx (n, k) and qv (n, len(qcols) * len(qs)),
-    quantiles grouped by column; returns both."""
-    n, k = a.shape[0], x.shape[1]
-    mx = np.empty((n, k), dtype=np.float32) if mx is None else mx
-    qv = np.empty((n, len(qcols) * len(qs)), dtype=np.float32) if qv is None else qv
-    empty = np.flatnonzero(np.diff(a.indptr) == 0)
-    mx[empty] = 0.0
-    qv[empty] = 0.0
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    buf = np.empty(max(_BLOCK, int(np.diff(a.indptr).max(initial=0))) * k, dtype=np.float32)
-    for d, rows in _degree_blocks(a):
-        nb = a.indices[a.indptr[rows] + np.arange(d)[:, None]]  # (d, rows): j-th neighbour of each row
-        g = buf[: nb.size * k].reshape(d, len(rows), k)
-        np.take(x, nb, axis=0, out=g)
-        mx[rows] = g.max(axis=0)
-        if qcols:
-            qv[rows] = _block_quantiles(g, qcols, qs)
-    return mx, qv
-
-
-def _block_quantiles(g: np.ndarray, qcols: list[int], qs) -> np.ndarray:
-    """(rows, len(qcols) * len(qs)) lower quantiles of a gathered (d, rows, k) block,
-    grouped by column."""
-    d = g.shape[0]
-    pos = [int(np.floor(q * (d - 1))) for q in qs]
-    if d <= 2:
-        # Every rank is the min or the max: no sort. Most rows of the request and recent
-        # relations have one or two neighbours, and a sort per (row, column) lane is
-        # mostly call overhead at that size.
-        lo, hi = g.min(axis=0)[:, qcols], g.max(axis=0)[:, qcols]
-        return np.stack([lo if p == 0 else hi for p in pos], axis=2).reshape(g.shape[1], -1)
-    v = np.take(g, qcols, axis=2).transpose(2, 1, 0).copy()  # (column, row, neighbour), from cache
-    v.sort(axis=-1)
-    return v[:, :, pos].transpose(1, 0, 2).reshape(g.shape[1], -1)
-
-
-def _row_max(a: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
-    """Max of x over each row's neighbours (0 for rows without neighbours)."""
-    return _neighbour_stats(a, x, [])[0]
-
-
-def _row_quantiles(a: sp.csr_matrix, v: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
-    """Lower quantiles of the 1-d v over each row's neighbours, (n, len(qs))."""
-    return _neighbour_stats(a, v[:, None], [0], qs)[1]
-
-
-def _squares(x: np.ndarray) -> np.ndarray:
-    """[x | x*x]: sums and sums of squares come out of one product."""
-    k = x.shape[1]
-    xx = np.empty((len(x), 2 * k), dtype=np.float32)
-    xx[:, :k] = x
-    np.multiply(xx[:, :k], xx[:, :k], out=xx[:, k:])
-    return xx
-
-
-def _write_relation(out, k, deg, both, mx) -> None:
-    """Write the group relation's columns (see _names) into out, one chunk of rows at a
-    time: each chunk is assembled in a small contiguous buffer and copied once, so every
-    output row gets its columns in one contiguous write. deg (n, 1) co-member count,
-    both = [sum | sum of squares] (n, 2k, used as scratch), mx the maxima. Means and std
-    are 0 where there is no one."""
-    buf = np.empty((min(_ROWS, len(out)), out.shape[1]), dtype=np.float32)
-    for r in range(0, len(out), _ROWS):
-        b, d = both[r : r + _ROWS], deg[r : r + _ROWS]
-        t = buf[: len(b)]
-        t[:, 0] = d[:, 0]
-        t[:, 1 : 1 + k] = b[:, :k]
-        b /= np.maximum(d, 1.0)
-        b[d[:, 0] <= 0] = 0.0
-        mean, var = b[:, :k], b[:, k:]
-        t[:, 1 + k : 1 + 2 * k] = mean
-        t[:, 1 + 2 * k : 1 + 3 * k] = mx[r : r + _ROWS]
-        var -= mean * mean
-        np.maximum(var, 0.0, out=var)
-        np.sqrt(var, out=t[:, 1 + 3 * k : 1 + 4 * k])
-        out[r : r + _ROWS] = t
-
-
-def _names(prefix: str, names: tuple[str, ...], kind: str) -> list[str]:
-    """Column names a relation contributes, in output order."""
-    cols = [f"{prefix}/count"] + [f"{prefix}/{stat}/{c}" for stat in ("sum", "mean", "max", "std") for c in names]
-    if kind == "group":
-        return cols
-    cols += [f"{prefix}/2hop_count"] + [f"{prefix}/2hop_mean/{c}" for c in names]
-    for c in QUANTILE_COLUMNS:
-        if c in names:
-            cols += [f"{prefix}/p{round(q * 100)}/{c}" for q in QUANTILES]
-    return cols
-
-
 def aggregate(a: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Features:
-    """First-order count, sum, mean, max, std, quantiles and second-order mean of x over a."""
-    cols = _names(prefix, names, "edge")
-    out = np.empty((a.shape[0], len(cols)), dtype=np.float32)
-    _write_edge(out, a, x, names)
-    return Features(tuple(cols), out)
-
-
-def _first_order(a: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...], out: np.ndarray) -> tuple:
-    """Write an edge relation's first-order columns (count, sum, mean, max, std, quantiles;
-    see _names) straight into out, from one gather per block of equal-degree rows; return
-    (deg, sums) for the two-hop columns.
-
-    Sums and sums of squares come out of the same gathered block as the maxima (the
-    reduction adds the neighbours in storage order in float32, as scipy's `a @ [x | x*x]`
-    does, so they are the product's bits; tested), and each block's columns are finished in
-    cache and written once: no (n, k) intermediates for maxima, quantiles or squares. The
-    Dask path runs it on row blocks (models/distributed.py): a row's values do not depend on
-    its block (tested bit-identical)."""
-    n, k = a.shape[0], len(names)
-    qcols = [names.index(c) for c in QUANTILE_COLUMNS if c in names]
-    width, q0 = 1 + 4 * k, 2 + 5 * k  # first-order block; quantiles after the two-hop columns
-    counts = np.diff(a.indptr)  # a is 0/1 with no stored zeros
-    sums = np.empty((n, k), dtype=np.float32)
-    empty = np.flatnonzero(counts == 0)
-    out[empty] = 0.0  # every statistic of a row without neighbours is 0
-    sums[empty] = 0.0
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    size = max(_BLOCK, int(counts.max(initial=0))) * k
-    buf, sq = np.empty(size, dtype=np.float32), np.empty(size, dtype=np.float32)
-    # Each block's rows are finished in `block`, the whole relation's width, and written
-    # with one scatter; the two-hop columns stay 0 there until `_two_hop` writes them.
-    block = np.zeros((min(_BLOCK, n), out.shape[1]), dtype=np.float32)
-    for d, rows in _degree_blocks(a):
-        nb = a.indices[a.indptr[rows] + np.arange(d)[:, None]]  # (d, rows): j-th neighbour of each row
-        g = buf[: nb.size * k].reshape(d, len(rows), k)
-        np.take(x, nb, axis=0, out=g)
-        t = block[: len(rows)]
-        s = g.sum(axis=0)
-        sums[rows] = s
-        var = np.multiply(g, g, out=sq[: g.size].reshape(g.shape)).sum(axis=0)
-        t[:, 0] = d
-        t[:, 1 : 1 + k] = s
-        mean = np.divide(s, np.float32(d), out=s)
-        var /= np.float32(d)
-        t[:, 1 + k : 1 + 2 * k] = mean
-        t[:, 1 + 2 * k : 1 + 3 * k] = g.max(axis=0)
-        var -= mean * mean
-        np.maximum(var, 0.0, out=var)
-        np.sqrt(var, out=t[:, 1 + 3 * k : width])
-        if qcols:
-            t[:, q0:] = _block_quantiles(g, qcols, QUANTILES)
-        out[rows] = t
-    return counts.astype(np.float32)[:, None], sums
-
-
-def _two_hop(out: np.ndarray, a: sp.csr_matrix, deg: np.ndarray, sums: np.ndarray) -> None:
-    """An edge relation's two-hop columns (walks, then the mean over walks) into out."""
-    k = sums.shape[1]
-    walks = np.asarray(a @ deg, dtype=np.float32)
-    two = np.asarray(a @ sums, dtype=np.float32)  # two-hop sums
-    out[:, 1 + 4 * k] = walks[:, 0]
-    for r in range(0, len(out), _ROWS):
-        w = np.maximum(walks[r : r + _ROWS], 1.0)
-        np.divide(two[r : r + _ROWS], w, out=out[r : r + _ROWS, 2 + 4 * k : 2 + 5 * k])
+    """An edge relation's block (models/feature_layout.py, EDGE) of x over a: first-order
+    count, sum, mean, max, std, quantiles and the second-order mean."""
+    layout = EDGE.over(names)
+    out = np.empty((a.shape[0], layout.width), dtype=np.float32)
+    edge_relation(out, a, x, layout)
+    return Features(tuple(layout.names(prefix)), out)
 
 
 def aggregate_groups(m: sp.csr_matrix, x: np.ndarray, prefix: str, names: tuple[str, ...]) -> Features:
-    """Aggregates over group co-members through the account x group matrix m: count, sum,
+    """The group relation's block (GROUP) through the account x group matrix m: count, sum,
     mean and std over the multiset of co-members (one entry per shared group, self
     excluded), and the max over the members of the account's groups (self included)."""
-    cols = _names(prefix, names, "group")
-    out = np.empty((m.shape[0], len(cols)), dtype=np.float32)
-    _write_groups(out, m, x, names)
-    return Features(tuple(cols), out)
-
-
-def _group_parts(m: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> tuple:
-    """What `_write_relation` turns into the group relation's columns (see _names)."""
-    k = len(names)
-    xx = _squares(x)
-    joined = np.asarray(m.sum(axis=1), dtype=np.float32)  # groups joined
-    size = np.asarray(m.sum(axis=0), dtype=np.float32).ravel()
-    deg = np.asarray(m @ size, dtype=np.float32)[:, None] - joined
-    both = np.asarray(m @ np.asarray(m.T @ xx, dtype=np.float32), dtype=np.float32)
-    both -= joined * xx
-    return k, deg, both, _row_max(m, _row_max(m.T.tocsr(), x))
-
-
-def _write_edge(out: np.ndarray, a: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> None:
-    """An edge relation whole, into out: one task for deep_features' second thread."""
-    _two_hop(out, a, *_first_order(a, x, names, out))
-
-
-def _write_groups(out: np.ndarray, m: sp.csr_matrix, x: np.ndarray, names: tuple[str, ...]) -> None:
-    """The group relation whole, into out: one task for deep_features' second thread."""
-    _write_relation(out, *_group_parts(m, x, names))
+    layout = GROUP.over(names)
+    out = np.empty((m.shape[0], layout.width), dtype=np.float32)
+    group_relation(out, m, x, layout)
+    return Features(tuple(layout.names(prefix)), out)
 
 
 def build_features(view, as_of: int | None = None, recent_days: int = 7) -> Features:
@@ -476,49 +265,45 @@ def feature_inputs(view, as_of: int | None = None, recent_days: int = 7) -> tupl
 
 
 def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
-    """The raw block followed by each relation's aggregates (consumes mats).
+    """The raw block followed by each relation's block, in mats order (consumes mats).
 
-    The output is allocated once and every aggregate is written straight into it: at a
-    million accounts the matrix is ~3.6 GB, and a second full copy would double both the
-    peak memory and the time. Under `models.distributed.use_client` the aggregates are
-    computed by row blocks on the Dask cluster instead (same bits)."""
-    from .distributed import current_client, deep_features_dask
+    The output is allocated once and every aggregate is written straight into it: it is
+    the largest array of a run (float32, several hundred columns per account), and a
+    second full copy would double both the peak memory and the time. Under
+    `models.distributed.use_client` the aggregates are computed by row blocks on the Dask
+    cluster instead (same bits)."""
+    from .distributed import current_client, deep_features_dask  # Dask only with a client
 
     client = current_client()
     if client is not None:
         return deep_features_dask(raw, mats, client)
-    kinds = {name: "group" if name == "group" else "edge" for name in mats}
-    cols = {name: _names(name, raw.names, kinds[name]) for name in mats}
-    names = list(raw.names) + [c for name in mats for c in cols[name]]
-    out = np.empty((len(raw.X), len(names)), dtype=np.float32)
+    layout = FeatureLayout(raw.names, tuple(mats))
+    out = np.empty((len(raw.X), layout.width), dtype=np.float32)
     # Two threads, loads balanced by hand. This one gathers the neighbours of the two largest
     # edge relations (most of the work) and writes their first-order columns. The other
     # first copies the raw block in (which also takes the page faults of first-touching the
-    # fresh output: seconds at 1M accounts), then does the group relation and the smaller
-    # edge relations whole, then the two-hop products and columns of this thread's
-    # relations. At most one of this thread's relations waits for it (its sums: ~0.1 GB per
-    # million accounts). All write disjoint columns. The per-relation temporaries are
-    # freed and made again for every relation: heap_reuse gives the next one the same pages
-    # instead of fresh ones to fault in (data_gen/memory.py). The output was allocated
-    # before it, outside the heap, so it is returned to the kernel whenever it is dropped.
-    start = dict(zip(mats, np.cumsum([len(raw.names)] + [len(cols[m]) for m in mats]).tolist(), strict=False))
-    edges = sorted((m for m in mats if kinds[m] == "edge"), key=lambda m: -mats[m].nnz)
+    # fresh output), then does the group relation and the smaller edge relations whole,
+    # then the two-hop products and columns of this thread's relations. At most one of this
+    # thread's relations waits for it (its sums, n x k float32). All write disjoint columns.
+    # The per-relation temporaries are freed and made again for every relation: heap_reuse
+    # gives the next one the same pages instead of fresh ones to fault in
+    # (common/memory.py). The output was allocated before it, outside the heap, so it is
+    # returned to the kernel whenever it is dropped.
+    edges = sorted((m for m in mats if layout.layouts[m].kind == "edge"), key=lambda m: -mats[m].nnz)
     here = edges[:2]
     with heap_reuse(), ThreadPoolExecutor(1) as writer:
         queued = [writer.submit(np.copyto, out[:, : len(raw.names)], raw.X)]  # releases the GIL
         for name in [m for m in mats if m not in here] + here:
-            a, part = mats.pop(name), out[:, start[name] : start[name] + len(cols[name])]
-            if kinds[name] == "group":
-                queued.append(writer.submit(_write_groups, part, a, raw.X, raw.names))
-            elif name not in here:
-                queued.append(writer.submit(_write_edge, part, a, raw.X, raw.names))
+            a, part, rel = mats.pop(name), out[:, layout.cols(name)], layout.layouts[name]
+            if name not in here:
+                queued.append(writer.submit(relation, part, a, raw.X, rel))
             else:
-                stats = _first_order(a, raw.X, raw.names, part)
+                stats = edge_first_order(part, a, raw.X, rel)
                 for f in queued:
                     f.result()
-                queued = [writer.submit(_two_hop, part, a, *stats)]
+                queued = [writer.submit(edge_two_hop, part, a, *stats, rel)]
                 del stats
             del a
         for f in queued:
             f.result()
-    return Features(tuple(names), out)
+    return Features(layout.names, out)

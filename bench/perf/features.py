@@ -9,12 +9,13 @@ Three timings on the same dataset:
   the relation matrices: the same inputs as the reference, plus building `[X | X*X]` and
   allocating and writing the whole output matrix (~3.6 GB at 1M accounts; first-touch of
   fresh memory is slow and erratic on small VMs).
-- **reference**: the bare scipy sparse products the aggregates are made of, on the same
-  matrices, with no bookkeeping, exactly the products the features compute: per relation
-  `A @ [X | X*X]` (sums and sums of squares in one product), `A @ (A @ X)` (two hops, on
-  the sums of the first product) and `A @ deg` (walks); for groups `M @ (M^T @ [X | X*X])`
-  and `M @ size`. Neighbour maxima and quantiles are not products and have no counterpart
-  here. `[X | X*X]` is built outside the timing. Timed before and after the features;
+- **reference**: the aggregates' sums as bare scipy sparse products, on the same
+  matrices, with no bookkeeping: per relation `A @ [X | X*X]` (sums and sums of squares
+  in one product; the features take them, with the maxima and quantiles, from one gather
+  of the neighbours' rows, models/aggregates.py), `A @ (A @ X)` (two hops, on the sums of
+  the first product) and `A @ deg` (walks); for groups `M @ (M^T @ [X | X*X])` and
+  `M @ size`, the products the features compute. Neighbour maxima and quantiles are not
+  products and have no counterpart here. `[X | X*X]` is built outside the timing. Timed before and after the features;
   the ratios use the mean of the two. Target: <= 2x the reference.
 
 Prints the three times, both ratios and peak RSS. The aggregation ratio compares like with
@@ -22,7 +23,7 @@ like (same inputs, the products vs everything computed from them); the end-to-en
 also counts reading the tables and building the matrices, which the reference does not
 do. Timings on a shared 2-core machine are noisy: run it more than once.
 
-Everything above runs under the CLI's memory policy (data_gen/memory.py: numpy's
+Everything above runs under the CLI's memory policy (common/memory.py: numpy's
 huge-page advice off). That policy slows the bare products, whose fresh outputs fault in
 faster with huge pages, so the reference is also timed in a child process with numpy's
 default advice and the aggregation ratio against it is printed too (skip: --no-default-advice).
@@ -71,7 +72,7 @@ def main() -> None:
         raw, mats = feature_inputs(open_dataset(args.data, verify_hashes=False).view(args.visibility))
         print((reference(raw.X, mats) + reference(raw.X, mats)) / 2)
         return
-    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (data_gen/memory.py)", flush=True)
+    print(f"numpy huge-page advice: {'off' if turn_off_hugepage_advice() else 'on'} (common/memory.py)", flush=True)
     view = open_dataset(args.data, verify_hashes=False).view(args.visibility)
     raw, mats = feature_inputs(view)
     ref = [reference(raw.X, mats)]

@@ -11,10 +11,10 @@ from bench.metrics import evaluate_task
 from models import ModelInput
 from models.baselines import LGB_PARAMS, fit_lgb
 from models.distributed import (
-    _aligned,
-    _logloss_per_iteration,
+    aligned,
     deep_features_dask,
     early_stop_iteration,
+    logloss_per_iteration,
     use_client,
 )
 from models.features import build_features, deep_features, feature_inputs
@@ -35,17 +35,18 @@ def _unaligned(values: np.ndarray) -> np.ndarray:
 def test_received_arrays_are_aligned_once():
     x = _unaligned(np.arange(60, dtype=np.float32).reshape(20, 3))
     assert not x.flags.aligned
-    got = _aligned(x)
+    got = aligned(x)
     assert got.flags.aligned and np.array_equal(got, x)
-    assert _aligned(x) is got  # one copy per received array, reused by later tasks
-    assert _aligned(got) is got
+    assert aligned(x) is got  # one copy per received array, reused by later tasks
+    assert aligned(got) is got
     m = sp.random(30, 40, density=0.2, format="csr", dtype=np.float32, random_state=0)
     ref = m.toarray()
     m.data, m.indices = _unaligned(m.data), _unaligned(m.indices)
-    m = _aligned(m)
+    m = aligned(m)
     assert m.data.flags.aligned and m.indices.flags.aligned and np.array_equal(m.toarray(), ref)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", ["full", "sealed_sender"])
 def test_dask_features_are_bit_identical(dask_client, small, level):
     view = small.view(level)
@@ -79,17 +80,18 @@ def test_early_stopping_rule_matches_lightgbm():
     loss = np.asarray(evals["valid_0"]["binary_logloss"])
     assert stopped.best_iteration < 370  # it did stop early
     assert early_stop_iteration(loss, 30) == stopped.best_iteration
-    assert np.allclose(_logloss_per_iteration(stopped, x[va], y[va]), loss, atol=1e-6)
+    assert np.allclose(logloss_per_iteration(stopped, x[va], y[va]), loss, atol=1e-6)
     # continuing from trees already predicted gives the same losses
     first = lgb.train(params, lgb.Dataset(x[tr], y[tr]), 50)
     trees: list = []
-    _logloss_per_iteration(first, x[va], y[va], trees)
+    logloss_per_iteration(first, x[va], y[va], trees)
     more = lgb.train(params, lgb.Dataset(x[tr], y[tr]), 40, init_model=first)
     assert len(trees) == 50
-    assert np.allclose(_logloss_per_iteration(more, x[va], y[va], trees), _logloss_per_iteration(more, x[va], y[va]))
+    assert np.allclose(logloss_per_iteration(more, x[va], y[va], trees), logloss_per_iteration(more, x[va], y[va]))
     assert len(trees) == 90
 
 
+@pytest.mark.slow
 def test_dask_lightgbm_within_tolerance(dask_client, medium):
     """DEC stage 2 / gbdt-raw trees trained through lightgbm.dask: test AUROC within
     AUROC_TOLERANCE of single-process training (spam and fake: enough test positives)."""

@@ -5,9 +5,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from models.aggregates import block_quantiles, edge_first_order, row_quantiles
+from models.feature_layout import EDGE, GROUP, QUANTILE_COLUMNS, QUANTILES, FeatureLayout
 from models.features import (
-    QUANTILE_COLUMNS,
-    QUANTILES,
     aggregate,
     aggregate_groups,
     build_features,
@@ -96,23 +96,30 @@ def test_friend_aggregates_match_reference(small, full, raw):
         neigh[u].append(v)
         neigh[v].append(u)
     feats = aggregate(a, raw.X, "friend", raw.names)
+    # the same block, read from the whole matrix at the offsets the layout gives
+    whole = build_features(full)
+    block = whole.X[:, FeatureLayout(raw.names, tuple(edge_types(full))).cols("friend")]
+    assert np.array_equal(block, feats.X)
+    lay = EDGE.over(raw.names)
     x = raw.X.astype(np.float64)
-    k = len(raw.names)
     for i in np.random.default_rng(0).choice(len(x), 150, replace=False):
         ref = _reference(neigh, x, i)
         row = feats.X[i]
-        assert row[0] == ref["count"]
-        np.testing.assert_allclose(row[1 : 1 + k], ref["sum"], rtol=1e-4, atol=1e-3)
-        np.testing.assert_allclose(row[1 + k : 1 + 2 * k], ref["mean"], rtol=1e-4, atol=1e-3)
-        np.testing.assert_allclose(row[1 + 2 * k : 1 + 3 * k], ref["max"], rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(row[1 + 3 * k : 1 + 4 * k], ref["std"], rtol=1e-2, atol=2e-2)
-        assert row[1 + 4 * k] == ref["walks"]
-        np.testing.assert_allclose(row[2 + 4 * k : 2 + 5 * k], ref["mean2"], rtol=1e-4, atol=1e-3)
-        for c in QUANTILE_COLUMNS:  # lower quantiles: the value at rank floor(q * (count - 1))
+        assert row[lay.cols("count")] == ref["count"]
+        np.testing.assert_allclose(row[lay.cols("sum")], ref["sum"], rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(row[lay.cols("mean")], ref["mean"], rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(row[lay.cols("max")], ref["max"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(row[lay.cols("std")], ref["std"], rtol=1e-2, atol=2e-2)
+        assert row[lay.cols("2hop_count")] == ref["walks"]
+        np.testing.assert_allclose(row[lay.cols("2hop_mean")], ref["mean2"], rtol=1e-4, atol=1e-3)
+        # lower quantiles: the value at rank floor(q * (count - 1)), grouped by column
+        want = []
+        for c in QUANTILE_COLUMNS:
             vals = np.sort(x[neigh[i], raw.names.index(c)]) if neigh[i] else None
             for q in QUANTILES:
-                want = vals[int(np.floor(q * (len(vals) - 1)))] if neigh[i] else 0.0
-                assert row[feats.names.index(f"friend/p{round(q * 100)}/{c}")] == np.float32(want)
+                want.append(vals[int(np.floor(q * (len(vals) - 1)))] if neigh[i] else 0.0)
+                assert row[feats.names.index(f"friend/p{round(q * 100)}/{c}")] == np.float32(want[-1])
+        assert np.array_equal(row[lay.cols("quantiles")], np.asarray(want, dtype=np.float32))
 
 
 def test_group_aggregates_match_reference(small, full, raw):
@@ -124,16 +131,21 @@ def test_group_aggregates_match_reference(small, full, raw):
         members[g].append(acc)
         groups[acc].append(g)
     feats = aggregate_groups(m, raw.X, "group", raw.names)
+    lay = GROUP.over(raw.names)
     x = raw.X.astype(np.float64)
-    k = len(raw.names)
     for i in np.random.default_rng(1).choice(len(x), 100, replace=False):
         co = [j for g in groups[i] for j in members[g] if j != i]
         row = feats.X[i]
-        assert row[0] == len(co)
+        assert row[lay.cols("count")] == len(co)
         if co:
-            np.testing.assert_allclose(row[1 + k : 1 + 2 * k], x[co].mean(axis=0), rtol=1e-3, atol=1e-2)
+            np.testing.assert_allclose(row[lay.cols("sum")], x[co].sum(axis=0), rtol=1e-3, atol=1e-2)
+            np.testing.assert_allclose(row[lay.cols("mean")], x[co].mean(axis=0), rtol=1e-3, atol=1e-2)
             pool = [j for g in groups[i] for j in members[g]]
-            np.testing.assert_allclose(row[1 + 2 * k : 1 + 3 * k], x[pool].max(axis=0), rtol=1e-5)
+            np.testing.assert_allclose(row[lay.cols("max")], x[pool].max(axis=0), rtol=1e-5)
+            np.testing.assert_allclose(row[lay.cols("std")], x[co].std(axis=0), rtol=1e-2, atol=2e-2)
+        else:  # no co-member: 0, except the max, which includes the account itself
+            for stat in ("sum", "mean", "std"):
+                assert not row[lay.cols(stat)].any()
 
 
 def test_as_of_sees_only_the_past(full):
@@ -169,13 +181,11 @@ def test_deterministic(full):
 
 
 def test_neighbour_quantiles_match_numpy(small, full, raw):
-    from models.features import QUANTILE_COLUMNS, _row_quantiles
-
     a = edge_types(full)["friend"]
     col = raw.names.index(QUANTILE_COLUMNS[0])
     v = raw.X[:, col].copy()
     v[::7] *= -1  # negative values sort correctly too
-    got = _row_quantiles(a, v, (0.5, 0.9))
+    got = row_quantiles(a, v, (0.5, 0.9))
     for i in np.random.default_rng(2).choice(a.shape[0], 200, replace=False):
         nb = np.sort(v[a.indices[a.indptr[i] : a.indptr[i + 1]]])
         want = [nb[int(np.floor(q * (len(nb) - 1)))] if len(nb) else 0.0 for q in (0.5, 0.9)]
@@ -186,28 +196,24 @@ def test_fused_sums_are_the_sparse_product_bit_for_bit(full, raw):
     """Sums come from the gather that finds the maxima; they must equal scipy's `a @ x`
     exactly (same float32 additions in the same order): the two-hop product and the Dask
     row blocks, which use the product, depend on it."""
-    from models.features import _first_order, _names
-
     x = raw.X.copy()
     x[::5] *= np.float32(1.37)  # values whose float32 sums depend on the order of additions
-    k = x.shape[1]
+    lay = EDGE.over(raw.names)
     for name, a in edge_types(full).items():
         if name == "group":
             continue
-        out = np.full((a.shape[0], len(_names(name, raw.names, "edge"))), np.nan, dtype=np.float32)
-        deg, sums = _first_order(a, x, raw.names, out)
+        out = np.full((a.shape[0], lay.width), np.nan, dtype=np.float32)
+        deg, sums = edge_first_order(out, a, x, lay)
         want = np.asarray(a @ x, dtype=np.float32)
         assert np.array_equal(sums, want), name
-        assert np.array_equal(out[:, 1 : 1 + k], want), name
+        assert np.array_equal(out[:, lay.cols("sum")], want), name
         assert np.array_equal(deg[:, 0], np.diff(a.indptr).astype(np.float32)), name
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_block_quantiles_small_degrees_match_sorting(d):
     """Blocks of one or two neighbours take min/max instead of a sort: same values."""
-    from models.features import _block_quantiles
-
     g = np.random.default_rng(d).normal(size=(d, 50, 6)).astype(np.float32)
     qs, qcols = (0.0, 0.5, 0.9, 1.0), [1, 4, 5]
     want = np.stack([np.sort(g[:, :, c], axis=0)[[int(np.floor(q * (d - 1))) for q in qs]].T for c in qcols], axis=1)
-    np.testing.assert_array_equal(_block_quantiles(g, qcols, qs), want.reshape(50, -1))
+    np.testing.assert_array_equal(block_quantiles(g, qcols, qs), want.reshape(50, -1))

@@ -11,7 +11,9 @@ def data(small):
     return ModelInput(small.view("full"))
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize(
+    "name", [pytest.param(m, marks=pytest.mark.slow) if m == "dec" else m for m in sorted(MODELS)]
+)
 def test_fit_score_save_reload(name, data, tmp_path):
     m = make_model(name)
     m.fit(data, seed=3)
@@ -27,7 +29,8 @@ def test_fit_score_save_reload(name, data, tmp_path):
     np.testing.assert_allclose(again.predict_scores(data)["score"], pred["score"], rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["dec", "gbdt-raw"])
+# The first DEC fit of a session also pays for torch warming up.
+@pytest.mark.parametrize("name", [pytest.param("dec", marks=pytest.mark.slow), "gbdt-raw"])
 def test_same_seed_same_scores(name, data):
     a, b = make_model(name), make_model(name)
     a.fit(data, seed=5)
