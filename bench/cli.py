@@ -6,7 +6,6 @@ field or file), 1 internal error. Long work shows a progress bar on stderr.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
@@ -19,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.errors import PredictionsError, RunConfigError
+from common.files import dumps_json, write_json_atomic
 from common.memory import turn_off_hugepage_advice
 from data_gen import GENERATOR_VERSION, generate, load_scenario
 from data_gen.generate import stage_plan
@@ -121,7 +121,7 @@ def inspect_cmd(
         if leakage:
             s["leakage"] = {task: dict(rows) for task, rows in single_stat_auroc(ds).items()}
     if as_json:
-        print(json.dumps(s, indent=2, sort_keys=True))
+        print(dumps_json(s, indent=2), end="")
         return
     _print_summary(s)
     if leakage:
@@ -264,16 +264,7 @@ def evaluate_cmd(
         result = evaluate(pred, ds, n_resamples=resamples, origin=origin)
     _print_metrics(result)
     if json_out is not None:
-        json_out.write_text(json.dumps(_json_safe(result), indent=2, sort_keys=True) + "\n")
-
-
-def _json_safe(x):
-    """NaN (a metric without both classes) becomes null: strict JSON has no NaN."""
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, float) and x != x:
-        return None
-    return x
+        write_json_atomic(json_out, result, indent=2)  # strict JSON: NaN as null, infinity as "inf"
 
 
 def _print_metrics(result: dict) -> None:
@@ -298,16 +289,16 @@ def _fmt(cell) -> str:
     return f"{cell:.3f}" if isinstance(cell, float) else str(cell)
 
 
-def _print_headline(rows: list[dict], title: str) -> None:
+def _print_headline(rows, title: str) -> None:
     """The same cells as the report's headline table (bench.report): a rich table on a
-    terminal, Markdown (full width, pipeable) otherwise."""
-    from bench.report import HEADLINE_COLUMNS, headline_cells, headline_markdown
+    terminal, Markdown (full width, pipeable) otherwise. `rows`: `RunResults.headline`."""
+    from bench.report import headline_cells, headline_columns, headline_markdown
 
     if not out.is_terminal:
         print(f"{title}\n\n{headline_markdown(rows)}")
         return
     t = Table(title=title)
-    for i, (_, label) in enumerate(HEADLINE_COLUMNS):
+    for i, (_, label) in enumerate(headline_columns(rows)):
         t.add_column(label, justify="left" if i < 2 else "right")
     for cells in headline_cells(rows):
         t.add_row(*(escape(c) for c in cells))
@@ -387,9 +378,9 @@ def run_cmd(
         resolve_scenario(cfg)  # a bad --set fails now, before any work
         done = run_and_log(cfg, workdir, _step_printer(quiet))
     _print_headline(
-        done.results["headline"],
-        f"lowbase run: {done.results['scenario']['name']}, seed {seed}, "
-        f"primary model {done.results['primary']} (value [95% interval])",
+        done.results.headline,
+        f"lowbase run: {done.results.scenario.name}, seed {seed}, "
+        f"primary model {done.results.primary} (value [95% interval])",
     )
     err.print(
         f"report: {done.report / 'report.html'}\nMLflow run {done.run_id} in experiment lowbase-run "
@@ -440,7 +431,9 @@ def report_cmd(
     """HTML and Markdown report with plots, rebuilt from a run's results in MLflow."""
     import mlflow
 
+    from bench.errors import ResultsError
     from bench.report import write_report
+    from bench.results import load_results
     from bench.tracking import latest_run, setup, tracking_uri
 
     with user_errors():
@@ -458,7 +451,10 @@ def report_cmd(
             local = client.download_artifacts(rid, "results/results.json")
         except (mlflow.exceptions.MlflowException, OSError):
             raise RunConfigError(f"run {rid} has no results/results.json artifact (not a lowbase run?)") from None
-        results = json.loads(Path(local).read_text())
+        try:
+            results = load_results(Path(local))
+        except ResultsError as e:  # a results.json this version cannot read: bad input, exit 2
+            raise RunConfigError(f"run {rid}: {e}") from None
         target = out_dir or Path("reports") / rid
         write_report(results, target)
     err.print(f"report: {target / 'report.html'} and {target / 'report.md'}", highlight=False)

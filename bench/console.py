@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from bench.errors import PredictionsError, RunConfigError, SubmissionError, SuiteError
+from bench.errors import PredictionsError, ResultsError, RunConfigError, SubmissionError, SuiteError
 from common.files import OutputExistsError
 from data_gen import ScenarioError
 from data_gen.reader import DatasetError
@@ -30,6 +30,7 @@ USER_ERRORS = (
     ModelError,
     PredictionsError,
     RunConfigError,
+    ResultsError,
     SuiteError,
     SubmissionError,
 )

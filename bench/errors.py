@@ -40,6 +40,10 @@ class EntryError(ValueError):
     """A leaderboard entry that does not re-score to its own figures (verify exits 1)."""
 
 
+class ResultsError(ValueError):
+    """A results file or object that does not match the run-results schema."""
+
+
 class ReportError(OutputExistsError):
     """The report's `out` is a file, or a non-empty directory that is not a report: never
     replaced."""

@@ -6,7 +6,6 @@ log them all from one process (the only writer to the SQLite store).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,24 +13,20 @@ from pathlib import Path
 from common.files import write_text_atomic
 
 from .config import RunConfig, resolve_scenario, run_name
-from .pipeline import json_safe, run_pipeline
+from .pipeline import run_pipeline
+from .results import RunResults, Timing, dump_results
 
 
 @dataclass
 class Done:
-    results: dict
+    results: RunResults
     run_id: str | None
     report: Path
     uri: str
     timing: str
 
 
-def write_json_atomic(obj, path: Path) -> Path:
-    """Strict JSON (NaN as null), never half-written."""
-    return write_text_atomic(path, json.dumps(json_safe(obj), indent=1, sort_keys=True) + "\n")
-
-
-def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, dict, Path, Path]:
+def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, RunResults, Path, Path]:
     """Run the pipeline and write results.json and the report; no MLflow (safe in any
     process). Returns (name, results, results path, report dir)."""
     from .report import write_report
@@ -40,22 +35,21 @@ def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, dict, Path, Path]
     name = run_name(cfg, resolve_scenario(cfg))
     t0 = time.perf_counter()
     results = run_pipeline(cfg, workdir / "datasets", workdir / "models" / name, step)
-    results["timing"] = {"pipeline_s": time.perf_counter() - t0}
-    results = json_safe(results)
-    path = write_json_atomic(results, workdir / "runs" / name / "results.json")
+    results.timing = Timing(pipeline_s=time.perf_counter() - t0)
+    path = write_text_atomic(workdir / "runs" / name / "results.json", dump_results(results))
     step("writing the report")
     report = workdir / "reports" / name
     write_report(results, report)
     return name, results, path, report
 
 
-def log(client, name: str, results: dict, results_path: Path, report: Path, **kw) -> str:
+def log(client, name: str, results: RunResults, results_path: Path, report: Path, **kw) -> str:
     from .tracking import log_run
 
     artifacts = {
         "report": report,
         "results": results_path,
-        "dataset": Path(results["dataset"]["path"]) / "dataset.json",
+        "dataset": Path(results.dataset.path) / "dataset.json",
     }
     return log_run(client, results, artifacts, run_name=name, **kw)
 

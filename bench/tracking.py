@@ -10,9 +10,14 @@ metric would cost more than the analysis (DESIGN.md "MLflow").
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
+
+from common.files import jsonable
+
+from .results import ModelEntry, RunResults, recall_key
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 EXPERIMENTS = ("lowbase-run", "lowbase-sweep", "lowbase-leaderboard")
@@ -40,7 +45,7 @@ def setup(uri: str | None = None):
     return client
 
 
-def flat_params(results: dict) -> dict[str, str]:
+def flat_params(results: RunResults) -> dict[str, str]:
     """The flattened scenario (`scenario.<section>.<field>`) and run config (`run.<field>`)."""
     out: dict[str, str] = {}
 
@@ -51,68 +56,61 @@ def flat_params(results: dict) -> dict[str, str]:
         else:
             out[prefix] = json.dumps(x) if isinstance(x, list | tuple | dict) else str(x)
 
-    walk("scenario", results["scenario"])
-    walk("run", results["config"])
-    out["dataset.fingerprint"] = results["dataset"]["fingerprint"]
+    walk("scenario", jsonable(results.scenario.model_dump()))
+    walk("run", jsonable(results.config.model_dump()))
+    out["dataset.fingerprint"] = results.dataset.fingerprint
     return {k: v[:MAX_PARAM_CHARS] for k, v in out.items()}
 
 
-def _num(x) -> float | None:
-    if isinstance(x, int | float) and x == x:
-        return float(x)
-    if x == "inf":
-        return float("inf")
-    return None
+def _put(out: dict[str, float], name: str, value: float) -> None:
+    """Record a metric unless it is NaN (undefined: MLflow would show it as a number)."""
+    if not math.isnan(value):
+        out[name] = float(value)
 
 
-def model_metrics(entry: dict) -> dict[str, float]:
-    """`<task>/<metric>` with `_ci_low`/`_ci_high` beside it, and the counts."""
-    out = {}
-    for task, mets in entry["metrics"].items():
-        for name, m in mets.items():
-            if isinstance(m, dict):
-                for suffix, key in (("", "value"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high")):
-                    v = _num(m.get(key))
-                    if v is not None:
-                        out[f"{task}/{name}{suffix}"] = v
-            elif _num(m) is not None:
-                out[f"{task}/{name}"] = float(m)
-    for lvl, s in entry.get("recall_by_level", {}).items():
-        if _num(s["value"]) is not None:
-            out[f"groomer/recall_at_p95_{lvl}"] = float(s["value"])
-            out[f"groomer/n_{lvl}"] = float(s["n"])
+def model_metrics(entry: ModelEntry, precision: float) -> dict[str, float]:
+    """`<task>/<metric>` with `_ci_low`/`_ci_high` beside it, and the counts; the recall per
+    groomer level at the operating threshold of `precision`, named after it
+    (`groomer/recall_at_p95_L2` at 0.95)."""
+    out: dict[str, float] = {}
+    for task, mets in entry.metrics.items():
+        out[f"{task}/n_positive"] = float(mets.n_positive)
+        out[f"{task}/n_negative"] = float(mets.n_negative)
+        for name, m in mets.intervals().items():
+            _put(out, f"{task}/{name}", m.value)
+            _put(out, f"{task}/{name}_ci_low", m.ci_low)
+            _put(out, f"{task}/{name}_ci_high", m.ci_high)
+    level_key = recall_key(precision)
+    for lvl, s in entry.recall_by_level.items():
+        if not math.isnan(s.value):
+            out[f"groomer/{level_key}_{lvl}"] = float(s.value)
+            out[f"groomer/n_{lvl}"] = float(s.n)
     return out
 
 
-def analysis_metrics(results: dict) -> dict[str, float]:
+def analysis_metrics(results: RunResults) -> dict[str, float]:
     """The primary model's analyses: projections, detection-before-harm, drift, empirical."""
-    an = results["analysis"]
-    out = {}
-    for task, rows in an["projections"].items():
+    an = results.analysis
+    out: dict[str, float] = {}
+    for task, rows in an.projections.items():
         for r in rows:
-            tag = f"{r['base_rate']:.0e}" if task == "groomer" else "measured"
-            for key in ("precision", "innocent_per_offender"):
-                v = _num(r[key]["value"])
-                if v is not None:
-                    out[f"{task}/{key}_at_{tag}"] = v
-            if r.get("classifier"):
-                out[f"{task}/reviewer_hours_at_{tag}"] = float(r["classifier"]["reviewer_hours"])
-    dbh = an.get("detection_before_harm")
-    if dbh:
-        for k in ("value", "ci_low", "ci_high"):
-            v = _num(dbh["share"][k])
-            if v is not None:
-                out["groomer/detection_before_harm" + ("" if k == "value" else f"_{k}")] = v
-    for task, periods in an.get("drift", {}).get("tasks", {}).items():
-        for p, mets in periods.items():
-            for name in ("auroc", "recall_at_p95"):
-                v = _num(mets[name]["value"])
-                if v is not None:
-                    out[f"drift/{task}/{name}_{p}"] = v
-    for r in an.get("empirical_base_rate", []):
-        v = _num(r["precision"]["value"])
-        if v is not None:
-            out[f"groomer/empirical_precision_at_{r['base_rate']:.0e}"] = v
+            tag = f"{r.base_rate:.0e}" if task == "groomer" else "measured"
+            _put(out, f"{task}/precision_at_{tag}", r.precision.value)
+            _put(out, f"{task}/innocent_per_offender_at_{tag}", r.innocent_per_offender.value)
+            if r.classifier is not None:
+                out[f"{task}/reviewer_hours_at_{tag}"] = float(r.classifier.reviewer_hours)
+    dbh = an.detection_before_harm
+    if dbh is not None:
+        _put(out, "groomer/detection_before_harm", dbh.share.value)
+        _put(out, "groomer/detection_before_harm_ci_low", dbh.share.ci_low)
+        _put(out, "groomer/detection_before_harm_ci_high", dbh.share.ci_high)
+    if an.drift is not None:
+        for task, periods in an.drift.tasks.items():
+            for p, mets in periods:
+                _put(out, f"drift/{task}/auroc_{p}", mets.auroc.value)
+                _put(out, f"drift/{task}/recall_at_p95_{p}", mets.recall_at_p95.value)
+    for r in an.empirical_base_rate:
+        _put(out, f"groomer/empirical_precision_at_{r.base_rate:.0e}", r.precision.value)
     return out
 
 
@@ -136,21 +134,21 @@ def log_batch(client, run_id: str, metrics: dict | None = None, params: dict | N
         client.log_batch(run_id, tags=chunk)
 
 
-def _log_dataset(run_id: str, results: dict) -> None:
+def _log_dataset(run_id: str, results: RunResults) -> None:
     """Dataset lineage: the dataset directory, named and digested by its fingerprint."""
     import mlflow
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.sources import LocalArtifactDatasetSource
 
-    d = results["dataset"]
-    ds = MetaDataset(LocalArtifactDatasetSource(d["path"]), name=Path(d["path"]).name, digest=d["fingerprint"][:16])
+    d = results.dataset
+    ds = MetaDataset(LocalArtifactDatasetSource(d.path), name=Path(d.path).name, digest=d.fingerprint[:16])
     with mlflow.start_run(run_id=run_id):
         mlflow.log_input(ds, context="generated")
 
 
 def log_run(
     client,
-    results: dict,
+    results: RunResults,
     artifacts: dict[str, Path],
     experiment: str = "lowbase-run",
     run_name: str | None = None,
@@ -163,7 +161,7 @@ def log_run(
     folder to a local file or directory (report, headline, dataset card...). Returns the id."""
     from models import hyperparameters
 
-    base_tags = {"lowbase.primary": results["primary"], **(tags or {})}
+    base_tags = {"lowbase.primary": results.primary, **(tags or {})}
     if parent_id:
         base_tags["mlflow.parentRunId"] = parent_id
     adopted = os.environ.get("MLFLOW_RUN_ID") if parent_id is None else None
@@ -175,12 +173,11 @@ def log_run(
         exp_id = client.get_experiment_by_name(experiment).experiment_id
         rid = client.create_run(exp_id, run_name=run_name, tags=base_tags).info.run_id
     try:
-        primary = results["models"][results["primary"]]
-        primary_params = {f"model.{k}": v for k, v in hyperparameters(results["primary"]).items()}
+        primary_params = {f"model.{k}": v for k, v in hyperparameters(results.primary).items()}
         log_batch(
             client,
             rid,
-            {**model_metrics(primary), **analysis_metrics(results)},
+            {**model_metrics(results.primary_entry, results.precision), **analysis_metrics(results)},
             {**flat_params(results), **primary_params},
         )
         _log_dataset(rid, results)
@@ -190,12 +187,14 @@ def log_run(
                 client.log_artifacts(rid, str(path), dest)
             elif path.is_file():
                 client.log_artifact(rid, str(path), dest)
-        for name, entry in results["models"].items():
+        for name, entry in results.models.items():
             child = client.create_run(exp_id, run_name=name, tags={"mlflow.parentRunId": rid, "lowbase.model": name})
             params = {"model": name, **{f"model.{k}": v for k, v in hyperparameters(name).items()}}
-            log_batch(client, child.info.run_id, model_metrics(entry), {**params, **flat_params(results)})
-            if log_models and Path(entry["path"]).is_dir():
-                client.log_artifacts(child.info.run_id, entry["path"], f"model/{name}")
+            log_batch(
+                client, child.info.run_id, model_metrics(entry, results.precision), {**params, **flat_params(results)}
+            )
+            if log_models and Path(entry.path).is_dir():
+                client.log_artifacts(child.info.run_id, entry.path, f"model/{name}")
             client.set_terminated(child.info.run_id, "FINISHED")
         if not adopted:
             client.set_terminated(rid, "FINISHED")

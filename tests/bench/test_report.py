@@ -1,6 +1,6 @@
 """`bench.report`: files, formatting, figures, missing pieces and the atomic write.
 
-The results dict is built here, small and synthetic, in the schema `bench.pipeline` writes
+The results are built here, small and synthetic, as the JSON of the `bench.results` schema
 (strict JSON: NaN as null, infinity as "inf"), so the test depends on no run.
 """
 
@@ -14,9 +14,8 @@ import re
 import pytest
 from PIL import Image
 
-from bench import report
-from bench.errors import ReportError
-from bench.report import fmt_count, fmt_interval, fmt_value, headline_markdown, write_report
+from bench.errors import ReportError, ResultsError
+from bench.report import figures, fmt_count, fmt_interval, fmt_value, headline_markdown, write_report
 from common.files import OutputExistsError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -29,8 +28,16 @@ def _iv(v, lo, hi, **kw):
 def _metrics(npos, nneg, auroc=0.9):
     m = {"n_positive": npos, "n_negative": nneg, "auroc": _iv(auroc, auroc - 0.03, auroc + 0.03)}
     m["auprc"] = _iv(0.5, 0.4, 0.6)
-    for k in ("recall_at_p90", "recall_at_p95", "recall_at_p99"):
+    for k in ("recall_at_p90", "recall_at_p95", "recall_at_p99", "precision_at_r50", "precision_at_r80"):
         m[k] = _iv(0.3, 0.2, 0.4)
+    return m
+
+
+def _undefined_metrics(npos, nneg):
+    """A task without both classes: no AUROC, no intervals."""
+    m = {"n_positive": npos, "n_negative": nneg, "auroc": _iv(None, None, None), "auprc": _iv(None, None, None)}
+    for k in ("recall_at_p90", "recall_at_p95", "recall_at_p99", "precision_at_r50", "precision_at_r80"):
+        m[k] = _iv(0.0, None, None)
     return m
 
 
@@ -50,6 +57,8 @@ def _operating(npos, nneg):
         "precision": 1.0,
         "n_positive": npos,
         "n_negative": nneg,
+        "true_flagged": 6,
+        "false_flagged": 0,
         "tpr_share": _iv(0.3, 0.15, 0.5, k=6, n=npos),
         "fpr_share": _iv(0.0, 0.0, 0.002, k=0, n=nneg),
     }
@@ -62,13 +71,8 @@ def _model(auroc, with_groomer_curve=True):
         "metrics": {
             "spam": _metrics(50, 950, auroc),
             "groomer": _metrics(20, 980, auroc - 0.1),
-            # one positive: AUROC without an interval, no curve
-            "viral_sharer": {
-                "n_positive": 0,
-                "n_negative": 1000,
-                "auroc": _iv(None, None, None),
-                "recall_at_p95": _iv(0.0, None, None),
-            },
+            # no positive: AUROC without an interval, no curve
+            "viral_sharer": _undefined_metrics(0, 1000),
         },
         "operating": {"spam": _operating(50, 950), "groomer": _operating(20, 980)},
         "curves": {"spam": _curves(), "groomer": _curves() if with_groomer_curve else {}, "viral_sharer": {}},
@@ -157,13 +161,19 @@ def full_results() -> dict:
     return {
         "config": {
             "preset": "quick",
+            "accounts": 1000,
             "seed": 7,
             "models": ["dec", "logreg"],
             "visibility": "full",
             "precision": 0.95,
+            "project_rates": [1e-6],
             "resamples": 50,
             "platform_accounts": 3e9,
             "minutes_per_review": 5.0,
+            "checkpoint_days": 7,
+            "empirical_rates": None,
+            "drift": True,
+            "workers": 2,
             "overrides": {"harm.groomer_rate": 0.02},
         },
         "scenario": {
@@ -228,8 +238,8 @@ def full_results() -> dict:
                 "tasks": {
                     "spam": {"period1": _metrics(30, 470, 0.9), "period2": _metrics(25, 475, 0.8)},
                     "viral_sharer": {
-                        "period1": {"n_positive": 0, "n_negative": 500, "auroc": _iv(None, None, None)},
-                        "period2": {"n_positive": 1, "n_negative": 499, "auroc": _iv(0.5, None, None)},
+                        "period1": _undefined_metrics(0, 500),
+                        "period2": {**_undefined_metrics(1, 499), "auroc": _iv(0.5, None, None)},
                     },
                 },
             },
@@ -264,6 +274,7 @@ def _check_png(path):
     assert lo < hi, f"{path.name} is blank"
 
 
+@pytest.mark.slow
 def test_full_report(tmp_path):
     results = full_results()
     before = copy.deepcopy(results)
@@ -316,10 +327,16 @@ def test_missing_pieces(tmp_path):
     assert "No empirical sweep points" in md
     assert "No headline rows" in md
     assert json.loads(files["headline.json"].read_text()) == []
-    # An empty dict (e.g. a failed run's artifact) still gives a report that says so.
-    files = write_report({}, tmp_path / "empty")
-    assert set(files) >= EXPECTED
-    assert not [n for n in files if n.endswith(".png")]
+
+
+def test_results_outside_the_schema_are_refused_naming_the_field(tmp_path):
+    with pytest.raises(ResultsError, match="field 'config'"):
+        write_report({}, tmp_path / "empty")
+    r = full_results()
+    r["models"]["dec"]["metrics"]["spam"]["auroc"]["value"] = "high"
+    with pytest.raises(ResultsError, match=r"models\.dec\.metrics\.spam\.auroc\.value"):
+        write_report(r, tmp_path / "bad")
+    assert not (tmp_path / "empty").exists() and not (tmp_path / "bad").exists()
 
 
 def test_in_memory_floats_are_written_as_strict_json(tmp_path):
@@ -327,6 +344,7 @@ def test_in_memory_floats_are_written_as_strict_json(tmp_path):
     r["headline"] = [
         {
             "task": "scam",
+            "scenario": "measured at 0.01",
             "precision_at_base_rate": _iv(float("nan"), 0.0, 1.0),
             "innocent_per_offender": _iv(float("inf"), 0.0, float("inf")),
         }
@@ -338,6 +356,7 @@ def test_in_memory_floats_are_written_as_strict_json(tmp_path):
     assert "none found [0, ∞]" in files["headline.md"].read_text()
 
 
+@pytest.mark.slow
 def test_deterministic_figures(tmp_path):
     a = write_report(full_results(), tmp_path / "a")
     b = write_report(full_results(), tmp_path / "b")
@@ -345,6 +364,7 @@ def test_deterministic_figures(tmp_path):
         assert a[name].read_bytes() == b[name].read_bytes(), name
 
 
+@pytest.mark.slow
 def test_atomic_replace_and_refusal(tmp_path, monkeypatch):
     out = tmp_path / "report"
     write_report(bare_results(), out)
@@ -360,7 +380,7 @@ def test_atomic_replace_and_refusal(tmp_path, monkeypatch):
     def boom(*_):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(report, "_fig_drift", boom)
+    monkeypatch.setattr(figures, "fig_drift", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         write_report(full_results(), out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.config import make_run_config
 from bench.errors import RunConfigError
+from bench.results import dump_results, load_results
 
 runner = CliRunner()
 # 3000 accounts at groomer rate 1e-2: ~30 groomers, ~6 in test; a few seconds per model.
@@ -65,9 +66,15 @@ def test_run_end_to_end(tmp_path, store):
     assert top[0].inputs.dataset_inputs, "dataset lineage not logged"
     arts = {a.path for a in client.list_artifacts(top[0].info.run_id)}
     assert {"report", "results", "dataset"} <= arts
-    results = json.loads(next((work / "runs").glob("*/results.json")).read_text())
+    path = next((work / "runs").glob("*/results.json"))
+    results = json.loads(path.read_text())
     assert results["primary"] == "dec"
     assert {"base_rate_curve", "projections", "empirical_base_rate", "drift"} <= set(results["analysis"])
+    assert dump_results(load_results(path)) == path.read_text(), "results.json is in the schema, read losslessly"
+    levels = [
+        f"groomer/recall_at_p95_{lvl}" for lvl, s in results["models"]["dec"]["recall_by_level"].items() if s["n"]
+    ]
+    assert levels and all(k in m for k in levels), "per-level recall named by the operating precision (0.95)"
     # The cached dataset is reused by a second run (same fingerprint, no regeneration).
     r2 = runner.invoke(app, ["run", *TINY, "--models", "rules", "--no-drift", "--workdir", str(work)])
     assert r2.exit_code == 0, r2.output
@@ -222,3 +229,23 @@ def test_run_on_dask_gives_the_same_results(tmp_path, store):
         assert r.exit_code == 0, r.output
         got[name] = _comparable(json.loads(next((work / "runs").glob("*/results.json")).read_text()))
     assert got["dask"] == got["plain"]
+
+
+@pytest.mark.slow
+def test_report_of_a_malformed_results_artifact_exits_2_naming_it(tmp_path, store, monkeypatch):
+    """`lowbase report` validates the run's results.json against `bench.results`: a file
+    this version cannot read is bad input (exit 2) naming the run, the file and the field."""
+    from bench.tracking import setup
+
+    monkeypatch.chdir(tmp_path)  # the store's artifacts land here
+    client = setup()
+    exp = client.get_experiment_by_name("lowbase-run").experiment_id
+    rid = client.create_run(exp, run_name="broken").info.run_id
+    bad = tmp_path / "results.json"
+    bad.write_text(json.dumps({"config": {}, "primary": "dec"}))
+    client.log_artifact(rid, str(bad), "results")
+    client.set_terminated(rid, "FINISHED")
+    r = runner.invoke(app, ["report", "--run-id", rid, "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 2, r.output
+    assert rid in r.output and "results.json" in r.output and "field 'config.seed'" in r.output
+    assert not (tmp_path / "rep").exists()

@@ -1,0 +1,317 @@
+"""What a run measures beyond the per-task metrics, as plain functions with their definitions:
+operating points with Wilson shares of TPR and FPR, ROC/PR curves, platform projections,
+detection before harm at checkpoints, the empirical base-rate sweep, drift, and the headline
+rows that summarise them.
+
+Each returns `bench.results` records. The dataset cache and model training stay in
+`bench.pipeline`, which hands these functions what they score: a fitted model, or a
+callable that regenerates a dataset and retrains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+
+import numpy as np
+import pyarrow as pa
+
+from common.vocabulary import DAY, SOPHISTICATION_LEVELS
+from data_gen.config import Scenario
+from models import ModelInput
+
+from .baserate import empirical_point, hash_matching_projection, platform_projection
+from .config import RunConfig
+from .detection import detection_before_harm, first_flag_times
+from .evaluate import heldout_truth
+from .intervals import wilson_share
+from .metrics import evaluate_task, operating_point
+from .results import (
+    Curves,
+    DriftRecord,
+    EmpiricalPoint,
+    HarmAnalysis,
+    HeadlineRow,
+    IntervalRecord,
+    OperatingRecord,
+    ProjectionRecord,
+    ProjectionRow,
+    RunResults,
+    ShareRecord,
+    level_task,
+    operating_key,
+    recall_key,
+)
+
+Step = Callable[[str], None]  # progress: called with a description at each step
+EMPIRICAL_MAX_ACCOUNTS = 200_000  # default empirical base-rate points only up to this size
+MAX_CURVE_POINTS = 2000  # curves longer than this are thinned for plots and artifacts
+HEADLINE_RECALLS = (0.95, 0.99)  # the bootstrap recalls every task row of the headline shows
+
+
+# ---------------------------------------------------------------- arrays by account id
+
+
+def scores_by_account(pred, tasks: Iterable[str], n: int) -> dict[str, np.ndarray]:
+    """Per task, the score of every account (indexed by account id; 0 where unscored)."""
+    out = {}
+    for task in tasks:
+        p = pred[pred["task"] == task]
+        s = np.zeros(n)
+        s[p["account_id"].to_numpy()] = p["score"].to_numpy()
+        out[task] = s
+    return out
+
+
+def truth_columns(ds, *columns: str) -> dict[str, np.ndarray]:
+    """Truth columns indexed by account id, from one read of the table."""
+    t = ds.table("truth", ["account_id", *columns])
+    ids = t["account_id"].to_numpy()
+    out = {}
+    for column in columns:
+        out[column] = np.zeros(t.num_rows, dtype=t.schema.field(column).type.to_pandas_dtype())
+        out[column][ids] = t[column].to_numpy()
+    return out
+
+
+def in_test_split(ds) -> np.ndarray:
+    """True for test-split accounts, indexed by account id (no model-side labels needed)."""
+    t = ds.table("splits", ["account_id", "split"])
+    out = np.zeros(t.num_rows, dtype=bool)
+    out[t["account_id"].to_numpy()] = np.asarray(t["split"].cast(pa.string())) == "test"
+    return out
+
+
+# ---------------------------------------------------------------- one model, one task
+
+
+def operating_points(y, s, precisions: Iterable[float]) -> dict[str, OperatingRecord]:
+    """The operating point at each precision (`bench.metrics.operating_point`), keyed by
+    `operating_key`, with the Wilson shares of its TPR (flagged of the positives) and FPR
+    (flagged of the negatives)."""
+    out = {}
+    for p in precisions:
+        op = operating_point(y, s, p)
+        out[operating_key(p)] = OperatingRecord.model_validate(
+            {
+                **asdict(op),
+                "tpr_share": ShareRecord.model_validate(wilson_share(op.true_flagged, op.n_positive)),
+                "fpr_share": ShareRecord.model_validate(wilson_share(op.false_flagged, op.n_negative)),
+            }
+        )
+    return out
+
+
+def curves(y: np.ndarray, s: np.ndarray) -> Curves:
+    """ROC corners (scikit-learn's drop_intermediate) and one PR point per recall step:
+    at most ~2 points per positive, so the high-precision corner where platforms operate is
+    kept exactly; thinned evenly only beyond MAX_CURVE_POINTS. Empty without both classes."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    if not 0 < y.sum() < len(y):
+        return Curves()
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=True)
+    prec, rec, _ = precision_recall_curve(y, s)
+    step = np.r_[np.diff(rec) != 0, True]  # last of each equal-recall run: its best precision
+    prec, rec = prec[step], rec[step]
+
+    def thin(*cols):
+        n = len(cols[0])
+        idx = np.unique(np.linspace(0, n - 1, min(MAX_CURVE_POINTS, n)).astype(int))
+        return [np.asarray(c)[idx].round(6).tolist() for c in cols]
+
+    f, t = thin(fpr, tpr)
+    p, r = thin(prec, rec)
+    return Curves.model_validate({"roc": {"fpr": f, "tpr": t}, "pr": {"precision": p, "recall": r}})
+
+
+# ---------------------------------------------------------------- platform projection
+
+
+def projections(op: OperatingRecord, rates: Iterable[float], cfg: RunConfig) -> list[ProjectionRow]:
+    """Platform projection at each base rate, at the measured TPR/FPR and at the ends of
+    their Wilson intervals: a test split with no false positive measures FPR = 0, which
+    would project perfect precision; the interval's upper FPR says how far that holds."""
+    t, f = op.tpr_share, op.fpr_share
+
+    def proj(tpr, fpr, pi):
+        return platform_projection(tpr, fpr, pi, cfg.platform_accounts, cfg.minutes_per_review)
+
+    def hash_matching(pi):
+        return ProjectionRecord.model_validate(
+            hash_matching_projection(pi, cfg.platform_accounts, cfg.minutes_per_review)
+        )
+
+    if not (op.n_positive and op.n_negative):  # no positive (or negative) in test: nothing to project
+        nan = _bounded(float("nan"), float("nan"), float("nan"))
+        return [
+            ProjectionRow(
+                base_rate=pi, classifier=None, precision=nan, innocent_per_offender=nan, hash_matching=hash_matching(pi)
+            )
+            for pi in rates
+        ]
+    rows = []
+    for pi in rates:
+        mid, worst, best = proj(op.tpr, op.fpr, pi), proj(t.ci_low, f.ci_high, pi), proj(t.ci_high, f.ci_low, pi)
+        rows.append(
+            ProjectionRow(
+                base_rate=pi,
+                classifier=ProjectionRecord.model_validate(mid),
+                precision=_bounded(_precision(mid), _precision(worst), _precision(best)),
+                innocent_per_offender=_bounded(
+                    mid.innocent_per_offender_found, best.innocent_per_offender_found, worst.innocent_per_offender_found
+                ),
+                hash_matching=hash_matching(pi),
+            )
+        )
+    return rows
+
+
+def _precision(p) -> float:
+    return p.true_flagged / p.flagged if p.flagged else float("nan")
+
+
+def _bounded(value: float, low: float, high: float) -> IntervalRecord:
+    return IntervalRecord(value=value, ci_low=low, ci_high=high)
+
+
+# ---------------------------------------------------------------- detection before harm
+
+
+def harm_analysis(model, ds, cfg: RunConfig, threshold: float, final: np.ndarray, step: Step) -> HarmAnalysis:
+    """Score test accounts on data up to each checkpoint (features `as_of`) with the model
+    trained on the whole window; count harm events preceded by a flag. `final`: the groomer
+    scores on the whole window, per account id."""
+    days = ds.meta["scenario"]["activity"]["days"]
+    cps = list(range(cfg.checkpoint_days, days + 1, cfg.checkpoint_days))
+    if cps[-1] != days:
+        cps.append(days)
+    truth = heldout_truth(ds)
+    test_ids = truth.loc[truth["groomer"], "account_id"].to_numpy()
+    ev = ds.table("harm_events", ["offender", "ts"])
+    offender, ts = ev["offender"].to_numpy(), ev["ts"].to_numpy()
+    keep = np.isin(offender, test_ids)
+    scores = []
+    for d in cps:
+        if d == days:  # the whole window: the scores the model already gave
+            scores.append(final)
+            continue
+        step(f"detection-before-harm: scoring as of day {d}")
+        td = ModelInput(ds.view(cfg.visibility), as_of=d * DAY)
+        pred = model.predict_scores(td)
+        scores.append(scores_by_account(pred[pred["task"] == "groomer"], ("groomer",), td.n)["groomer"])
+    first = first_flag_times(np.array(cps, dtype=np.float64) * DAY, np.vstack(scores), threshold)
+    tl = detection_before_harm(offender[keep], ts[keep], first, np.array(cps) * DAY, seed=cfg.seed)
+    return HarmAnalysis(
+        threshold=threshold,
+        checkpoint_days=cps,
+        share=ShareRecord.model_validate(tl.share),
+        ci_by_offender=tl.ci_by_offender,
+        harm_share_by=tl.harm_share_by,
+        flagged_before_harm_by=tl.flagged_before_harm_by,
+        offenders_with_harm=int(len(np.unique(offender[keep]))),
+        test_groomers=int(len(test_ids)),
+        test_groomers_flagged_by_end=int(np.isfinite(first[test_ids]).sum()),
+    )
+
+
+# ---------------------------------------------------------------- empirical base rate
+
+
+def empirical_rates(cfg: RunConfig, scn: Scenario) -> list[float]:
+    """The groomer rates at which to regenerate and retrain: the run's `empirical_rates`, else
+    1e-2 and 3e-3 where above the scenario's own rate and each leaves >= ~30 test groomers,
+    and none beyond EMPIRICAL_MAX_ACCOUNTS (`lowbase sweep` does those)."""
+    if cfg.empirical_rates is not None:
+        return list(cfg.empirical_rates)
+    if scn.accounts > EMPIRICAL_MAX_ACCOUNTS:
+        return []  # two more datasets of this size would double the run: `lowbase sweep` does it
+    test_share = 1 - scn.splits.train - scn.splits.val
+    return [r for r in (1e-2, 3e-3) if r > scn.harm.groomer_rate and scn.accounts * r * test_share >= 30]
+
+
+def empirical_base_rate(
+    rates: Iterable[float],
+    fpr: float,
+    retrained: Callable[[float], tuple[np.ndarray, np.ndarray]],
+    own: tuple[float, np.ndarray, np.ndarray] | None,
+) -> list[EmpiricalPoint]:
+    """`bench.baserate.empirical_point` at the main run's false-positive budget `fpr`, for
+    each groomer rate (`retrained(rate)` gives the test labels and scores of the primary
+    model regenerated and retrained at that rate) and for this run's own data (`own`: its
+    groomer rate, test labels and scores, when they hold both classes); rarest last."""
+    rows = [EmpiricalPoint.model_validate({"knob": rate, **empirical_point(*retrained(rate), fpr)}) for rate in rates]
+    if own is not None:
+        knob, y, s = own
+        rows.append(EmpiricalPoint.model_validate({"knob": knob, "own": True, **empirical_point(y, s, fpr)}))
+    return sorted(rows, key=lambda r: -r.base_rate)
+
+
+# ---------------------------------------------------------------- drift
+
+
+def drift_analysis(ds, period: np.ndarray, scores: dict[str, np.ndarray], resamples: int) -> DriftRecord:
+    """Every task's metrics on the test accounts of period 1 (in-period) and period 2
+    (drifted) separately; `scores` per task and `period` per account id, from the model
+    trained on period-1 labels of the drift variant `ds`."""
+    test = in_test_split(ds)
+    truth = truth_columns(ds, *scores)
+    tasks = {}
+    for task, s in scores.items():
+        y = truth[task]
+        tasks[task] = {
+            f"period{p}": evaluate_task(y[test & (period == p)], s[test & (period == p)], resamples) for p in (1, 2)
+        }
+    return DriftRecord.model_validate({"fingerprint": ds.meta["fingerprint"], "tasks": tasks})
+
+
+# ---------------------------------------------------------------- headline
+
+
+def headline_rows(results: RunResults) -> list[HeadlineRow]:
+    """Rows of the headline table (DESIGN.md): task and scenario; AUROC, recall@P0.95,
+    recall@P0.99, precision at the projected base rate, innocent accounts flagged per
+    offender found at platform scale, detection-before-harm; then recall per groomer level
+    at the operating threshold, named by the operating precision (`recall_key`), which adds
+    its own column when it is not one of HEADLINE_RECALLS. Figures are the primary model's."""
+    m = results.primary_entry
+    an = results.analysis
+    level_key = recall_key(results.precision)
+    extra = [] if level_key in {recall_key(p) for p in HEADLINE_RECALLS} else [results.precision]
+    rows = []
+    for task, met in m.metrics.items():
+        for proj in an.projections[task]:
+            measured = abs(proj.base_rate - results.base_rates[task]) < 1e-15
+            row = {
+                "task": task,
+                "scenario": f"{'measured' if measured else 'projected'} at {proj.base_rate:.3g}",
+                "n_positive": met.n_positive if measured else None,
+                "auroc": met.auroc if measured else None,
+                **{recall_key(p): met.recall_at(p) if measured else None for p in (*HEADLINE_RECALLS, *extra)},
+                "precision_at_base_rate": proj.precision,
+                "innocent_per_offender": proj.innocent_per_offender,
+                "detection_before_harm": None,
+            }
+            if task == "groomer" and measured and an.detection_before_harm is not None:
+                row["detection_before_harm"] = an.detection_before_harm.share
+            rows.append(HeadlineRow.model_validate(row))
+        if task == "groomer":
+            for lvl in SOPHISTICATION_LEVELS:
+                r = m.recall_by_level[lvl]
+                rows.append(
+                    HeadlineRow.model_validate(
+                        {"task": level_task(lvl), "scenario": "measured", "n_positive": r.n, level_key: r}
+                    )
+                )
+    hm = an.projections["groomer"][-1].hash_matching
+    rows.append(
+        HeadlineRow.model_validate(
+            {
+                "task": "groomer (content hash matching)",
+                "scenario": f"projected at {hm.base_rate:.3g}",
+                "precision_at_base_rate": {"value": hm.true_flagged / hm.flagged},
+                "innocent_per_offender": {"value": hm.innocent_per_offender_found},
+            }
+        )
+    )
+    return rows

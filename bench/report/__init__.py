@@ -1,0 +1,40 @@
+"""`lowbase report`: the results of a run (`bench.results.RunResults`) as Markdown and HTML
+with matplotlib figures.
+
+Reads only the results, in memory or from results.json (an MLflow artifact included), so a
+report can be rebuilt long after the run. Output directory layout (`write_report`):
+
+- `report.md`: the report; figures referenced as relative PNG paths (`pr_groomer.png`), so
+  it renders on GitHub, in MLflow's artifact viewer and in any editor with the PNGs beside it.
+- `report.html`: the same report, self-contained: figures embedded as base64 `data:` URIs,
+  so the single file can be mailed or opened from anywhere.
+- `headline.md`, `headline.html`, `headline.json`: the headline table (DESIGN.md, "Metrics").
+- `*.png`: the figures (`figures`), deterministic: the same results give the same bytes.
+- `manifest.json`: the list of files, written last; it marks a complete report.
+
+Modules: `format` (numbers), `render` (blocks to Markdown and HTML), `headline` (the table),
+`figures` (matplotlib), `sections` (the report's parts), `write` (the atomic directory).
+"""
+
+from __future__ import annotations
+
+from .format import fmt_count, fmt_interval, fmt_precision, fmt_value
+from .headline import HEADLINE_COLUMNS, headline_cells, headline_columns, headline_html, headline_markdown
+from .sections import SECTIONS, build_report
+from .write import MANIFEST, write_report
+
+__all__ = [
+    "HEADLINE_COLUMNS",
+    "MANIFEST",
+    "SECTIONS",
+    "build_report",
+    "fmt_count",
+    "fmt_interval",
+    "fmt_precision",
+    "fmt_value",
+    "headline_cells",
+    "headline_columns",
+    "headline_html",
+    "headline_markdown",
+    "write_report",
+]

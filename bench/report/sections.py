@@ -1,0 +1,414 @@
+"""The report's sections, in order: each draws its figures into the output directory and
+returns its blocks (`bench.report.render`) and the PNG names it wrote. Every piece of the
+results may be missing (a task without positives, a run without drift or harm analysis);
+a section then says what is missing and why, and never invents a number."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench.results import IntervalRecord, ProjectionRow, RunResults, ValueRecord
+
+from . import figures
+from .format import fmt_count, fmt_interval, fmt_precision, fmt_value
+from .headline import headline_cells, headline_columns
+
+DESIGN = 'DESIGN.md, section "Metrics"'
+Section = tuple[list[tuple], list[str]]
+
+
+def _thousands(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else ("?" if x is None else str(x))
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
+
+
+def safe_name(name: str) -> str:
+    """A task name as a file-name part."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))
+
+
+def config_rows(results: RunResults) -> list[list[str]]:
+    cfg, scn, an = results.config, results.scenario, results.analysis
+    rows = [
+        ["preset / scenario", f"`{cfg.preset}` (scenario `{scn.name}`)"],
+        ["accounts", _thousands(scn.accounts)],
+        ["seed", str(cfg.seed)],
+        ["models", ", ".join(f"`{m}`" for m in cfg.models)],
+        ["primary model", f"`{results.primary}`"],
+        ["metadata visibility", f"`{cfg.visibility}`"],
+        ["operating point", f"precision {cfg.precision} (and 0.99)"],
+        ["groomer rate (scenario)", fmt_count(scn.harm.groomer_rate)],
+        ["sophistication mix L0..L3", str(scn.harm.sophistication_mix)],
+        ["bootstrap resamples", str(cfg.resamples)],
+        [
+            "platform projection",
+            f"{fmt_count(cfg.platform_accounts)} accounts, {cfg.minutes_per_review} minutes per review",
+        ],
+        ["dataset fingerprint", f"`{results.dataset.fingerprint}`"],
+    ]
+    if cfg.overrides:
+        rows.append(["scenario overrides", ", ".join(f"`{k}={v}`" for k, v in sorted(cfg.overrides.items()))])
+    if an.drift is not None:
+        rows.append(["drift dataset fingerprint", f"`{an.drift.fingerprint}`"])
+    return rows
+
+
+def metric_rows(results: RunResults, task: str) -> list[list[str]]:
+    rows = []
+    for name, entry in results.models.items():
+        met = entry.metrics.get(task)
+        if met is None:
+            continue
+        rows.append(
+            [
+                f"`{name}`",
+                f"{met.n_positive} / {met.n_negative}",
+                fmt_interval(met.auroc),
+                fmt_interval(met.auprc),
+                fmt_interval(met.recall_at_p90),
+                fmt_interval(met.recall_at_p95),
+                fmt_interval(met.recall_at_p99),
+            ]
+        )
+    return rows
+
+
+def projection_rows(rows: list[ProjectionRow]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        c, hm = r.classifier, r.hash_matching
+        out.append(
+            [
+                fmt_count(r.base_rate),
+                fmt_count(c.offenders if c else None),
+                fmt_count(c.flagged if c else None),
+                fmt_count(c.true_flagged if c else None),
+                fmt_count(c.innocent_flagged if c else None),
+                fmt_interval(r.precision, "precision"),
+                fmt_interval(r.innocent_per_offender, "innocent"),
+                fmt_count(c.reviewer_hours if c else None),
+                fmt_interval(ValueRecord(value=_ratio(hm.true_flagged, hm.flagged)), "precision"),
+                fmt_interval(ValueRecord(value=hm.innocent_per_offender_found), "innocent"),
+                fmt_count(hm.reviewer_hours),
+            ]
+        )
+    return out
+
+
+def section_intro(results: RunResults, out_dir: Path) -> Section:
+    """The run configuration and the headline table."""
+    cfg = results.config
+    blocks: list[tuple] = [
+        ("h1", f"lowbase run report: `{cfg.preset}`, seed {cfg.seed}"),
+        (
+            "p",
+            "A metadata-only classifier benchmark run on a simulated platform with known ground truth. Every "
+            "figure is on the held-out test split and carries the number of accounts or events it rests on "
+            f"and a 95% interval. Metric definitions follow {DESIGN} (`../shared/DESIGN.md`); the paper "
+            "sections are Levy & Robinson (2022), section 7.",
+        ),
+        ("h2", "Run configuration"),
+        ("table", ["setting", "value"], config_rows(results)),
+        ("h2", "Headline"),
+        (
+            "p",
+            f"Rows are task and scenario, figures are the primary model's (`{results.primary}`). `measured` rows "
+            "are read on the test split at the base rate the simulation holds; `projected` rows carry the measured "
+            "TPR and FPR (and their Wilson bounds) to rarer base rates at platform scale. Intervals: stratified "
+            "bootstrap for AUROC and recall@precision, Wilson for shares (k/n). `none found`: at that operating "
+            "point the classifier flags no offender, so the innocent-per-offender ratio is infinite.",
+        ),
+    ]
+    if results.headline:
+        labels = [label for _, label in headline_columns(results.headline)]
+        blocks.append(("table", labels, headline_cells(results.headline)))
+    else:
+        blocks.append(("p", "No headline rows in these results."))
+    return blocks, []
+
+
+def section_curves(results: RunResults, out_dir: Path) -> Section:
+    """PR and ROC per task, with the metric table of every model."""
+    p = fmt_precision(results.precision)
+    blocks: list[tuple] = [
+        ("h2", "ROC and precision-recall curves per task"),
+        (
+            "p",
+            "Each model's ROC (true-positive against false-positive rate) and precision-recall curve on the test "
+            "split, with AUROC and AUPRC (average precision) and their 95% stratified bootstrap intervals in the "
+            f"legend ({DESIGN}: AUROC, AUPRC). The dot marks the model's precision-{p} operating point; a curve "
+            f"that never reaches precision {p} has no dot, and its recall@P{p} is 0. Curves keep every ROC "
+            "corner and the best precision at each recall step (thinned evenly only beyond 2,000 points), so "
+            "the high-precision corner where platforms operate is drawn as measured.",
+        ),
+    ]
+    pngs: list[str] = []
+    for task in results.tasks():
+        blocks.append(("h3", task))
+        made = []
+        for kind in ("roc", "pr"):
+            name = f"{kind}_{safe_name(task)}.png"
+            if figures.fig_curves(results, task, kind, out_dir / name):
+                pngs.append(name)
+                made.append(name)
+                blocks.append(("img", name, f"{task} {kind.upper()} curves"))
+        if not made:
+            npos = {e.metrics[task].n_positive if task in e.metrics else None for e in results.models.values()}
+            npos_text = ", ".join(str(n) for n in sorted(npos, key=str))
+            blocks.append(
+                (
+                    "p",
+                    f"No curve: the test split has no positive (or no negative) for `{task}` (n+ = {npos_text}), "
+                    "so ROC and PR are undefined.",
+                )
+            )
+        rows = metric_rows(results, task)
+        if rows:
+            blocks.append(
+                ("table", ["model", "n+ / n-", "AUROC", "AUPRC", "recall@P0.90", "recall@P0.95", "recall@P0.99"], rows)
+            )
+    return blocks, pngs
+
+
+def section_base_rate(results: RunResults, out_dir: Path) -> Section:
+    """Precision against base rate: analytic band, empirical points, hash matching."""
+    an = results.analysis
+    blocks: list[tuple] = [
+        ("h2", "Precision as the base rate falls"),
+        (
+            "p",
+            f"Left: the precision the primary model's precision-{fmt_precision(results.precision)} operating point "
+            "would have if groomers were rarer, precision(π) = TPR·π / (TPR·π + FPR·(1−π)) with TPR and FPR fixed "
+            "at their measured values; the band carries their Wilson bounds, so a test split with no false "
+            "positive still shows how far precision could fall. Points are the same model retrained and re-read "
+            "at the same FPR budget on datasets regenerated at other base rates (Wilson intervals); where they "
+            "leave the band, the projection and reality part. The dashed line is content hash matching (TPR "
+            "0.99, FPR 1/5e10). Right: the FPR a classifier with this TPR would need for precision 0.95 and 0.99 "
+            f"at each π ({DESIGN}: base-rate analysis).",
+        ),
+    ]
+    if not figures.fig_base_rate(results, out_dir / "base_rate.png"):
+        blocks.append(("p", "No base-rate analysis in these results (no groomer operating point)."))
+        return blocks, []
+    blocks.append(("img", "base_rate.png", "groomer precision against base rate"))
+    if an.base_rate_curve:
+        blocks.append(
+            (
+                "table",
+                ["base rate π", "precision [95% band]", "FPR needed for P0.95", "FPR needed for P0.99"],
+                [
+                    [
+                        fmt_count(r.base_rate),
+                        fmt_interval(
+                            IntervalRecord(value=r.precision, ci_low=r.ci_low, ci_high=r.ci_high), "precision"
+                        ),
+                        fmt_count(r.fpr_needed_p95),
+                        fmt_count(r.fpr_needed_p99),
+                    ]
+                    for r in an.base_rate_curve
+                ],
+            )
+        )
+    emp = an.empirical_base_rate
+    if emp:
+        blocks.append(
+            (
+                "table",
+                ["groomer rate knob", "realised base rate", "FPR budget", "FPR at threshold", "TPR", "precision"],
+                [
+                    [
+                        fmt_count(r.knob) + (" (this run)" if r.own else ""),
+                        fmt_count(r.base_rate),
+                        fmt_count(r.fpr_target),
+                        fmt_count(r.fpr),
+                        fmt_interval(r.tpr),
+                        fmt_interval(r.precision, "precision"),
+                    ]
+                    for r in emp
+                ],
+            )
+        )
+    if not any(not r.own for r in emp):
+        blocks.append(
+            (
+                "p",
+                "No empirical sweep points: the population is too small to hold >= ~30 test "
+                "groomers at a higher rate, or the run asked for none (`empirical_rates`).",
+            )
+        )
+    return blocks, ["base_rate.png"]
+
+
+def section_projection(results: RunResults, out_dir: Path) -> Section:
+    """Expected counts at platform scale, beside content hash matching."""
+    an = results.analysis
+    if not an.projections:
+        return [], []
+    blocks: list[tuple] = [
+        ("h2", "Platform projection"),
+        (
+            "p",
+            f"Expected counts if the primary model ran at its precision-{fmt_precision(results.precision)} threshold "
+            f"over {fmt_count(an.platform_accounts)} accounts, every flag reviewed for {an.minutes_per_review} "
+            f"minutes; beside it content hash matching at the same base rate ({DESIGN}: platform projection). "
+            "Intervals carry the Wilson bounds of TPR and FPR.",
+        ),
+    ]
+    for task, rows in an.projections.items():
+        if not rows:
+            continue
+        blocks.append(("h3", task))
+        blocks.append(
+            (
+                "table",
+                [
+                    "base rate",
+                    "offenders",
+                    "flagged",
+                    "offenders flagged",
+                    "innocent flagged",
+                    "precision",
+                    "innocent per offender found",
+                    "reviewer hours",
+                    "hash: precision",
+                    "hash: innocent per offender",
+                    "hash: reviewer hours",
+                ],
+                projection_rows(rows),
+            )
+        )
+    return blocks, []
+
+
+def section_harm(results: RunResults, out_dir: Path) -> Section:
+    """Detection before harm over the checkpoints."""
+    p = fmt_precision(results.precision)
+    blocks: list[tuple] = [
+        ("h2", "Detection before harm"),
+        (
+            "p",
+            "Test groomers are scored on the data up to each checkpoint day; a harm event counts as detected "
+            f"before harm when its offender crossed the precision-{p} threshold at a checkpoint strictly before "
+            "the event. The red line is the share of all harm events that have happened by day d, the blue line "
+            "those among them whose offender was already flagged; the gap is harm a classifier could not have "
+            f"prevented ({DESIGN}: detection-before-harm; paper 7.2.7).",
+        ),
+    ]
+    dbh = results.analysis.detection_before_harm
+    if dbh is None or not figures.fig_harm(dbh, out_dir / "detection_before_harm.png"):
+        blocks.append(
+            (
+                "p",
+                f"Not in these results: the primary model has no precision-{p} threshold for groomers "
+                "(it never reaches that precision) or the test split holds no groomer, so no harm event "
+                "can be preceded by a flag.",
+            )
+        )
+        return blocks, []
+    blocks.append(("img", "detection_before_harm.png", "harm events over time and those preceded by a flag"))
+    blocks.append(
+        (
+            "ul",
+            [
+                f"share of harm events preceded by a flag: {fmt_interval(dbh.share)} (Wilson); resampling "
+                f"offenders instead of events: [{', '.join(fmt_value(v, 2) for v in dbh.ci_by_offender)}]",
+                f"offenders with harm in the test split: {dbh.offenders_with_harm}; test groomers "
+                f"{dbh.test_groomers}, flagged by the last checkpoint {dbh.test_groomers_flagged_by_end}",
+                f"threshold {fmt_value(dbh.threshold)}; checkpoints (days) {dbh.checkpoint_days}",
+            ],
+        )
+    )
+    return blocks, ["detection_before_harm.png"]
+
+
+def section_levels(results: RunResults, out_dir: Path) -> Section:
+    """Recall per groomer sophistication level."""
+    blocks: list[tuple] = [
+        ("h2", "Recall by groomer sophistication"),
+        (
+            "p",
+            f"Share of each level's test groomers flagged at each model's precision-{fmt_precision(results.precision)} "
+            "threshold (set on all groomers), with Wilson intervals and k/n per bar. L0 are careless, mass-contact "
+            "offenders; L3 competent ones who act one-to-few and mimic children, so the paper expects recall to "
+            f"fall with the level ({DESIGN}: recall per groomer sophistication level; paper 7.2.6).",
+        ),
+    ]
+    if not figures.fig_levels(results, out_dir / "recall_by_level.png"):
+        blocks.append(("p", "Not in these results: no model recorded recall by level."))
+        return blocks, []
+    blocks.append(("img", "recall_by_level.png", "groomer recall by sophistication level"))
+    return blocks, ["recall_by_level.png"]
+
+
+def section_drift(results: RunResults, out_dir: Path) -> Section:
+    """Period 1 against period 2 of the drift variant."""
+    blocks: list[tuple] = [
+        ("h2", "Drift"),
+        (
+            "p",
+            "The primary model trained on period-1 labels of a drift variant of the scenario, read on the "
+            "period-1 test accounts (in-period) and the period-2 ones, where the offender mix has shifted "
+            "towards competent, adaptive groomers (paper 7.2.4). A drop from the blue to the orange bar is what "
+            "tradecraft drift costs; intervals are 95% stratified bootstrap.",
+        ),
+    ]
+    drift = results.analysis.drift
+    if drift is None or not figures.fig_drift(drift, out_dir / "drift.png"):
+        blocks.append(("p", "Not in these results: the run had drift off (`drift: false`)."))
+        return blocks, []
+    blocks.append(("img", "drift.png", "period 1 against period 2 metrics"))
+    rows = []
+    for t, d in drift.tasks.items():
+        for period, m in (("1", d.period1), ("2", d.period2)):
+            rows.append(
+                [
+                    t,
+                    period,
+                    f"{m.n_positive} / {m.n_negative}",
+                    fmt_interval(m.auroc),
+                    fmt_interval(m.recall_at_p95),
+                    fmt_interval(m.recall_at_p99),
+                ]
+            )
+    blocks.append(("table", ["task", "period", "n+ / n-", "AUROC", "recall@P0.95", "recall@P0.99"], rows))
+    return blocks, ["drift.png"]
+
+
+def section_files(results: RunResults, out_dir: Path) -> Section:
+    """What the report directory holds."""
+    return [
+        ("h2", "Files"),
+        (
+            "p",
+            "`report.md` (figures as relative PNG links), `report.html` (self-contained, figures embedded), "
+            "`headline.md` / `headline.html` / `headline.json` (the table above), and the PNG figures.",
+        ),
+    ], []
+
+
+SECTIONS = (
+    section_intro,
+    section_curves,
+    section_base_rate,
+    section_projection,
+    section_harm,
+    section_levels,
+    section_drift,
+    section_files,
+)
+
+
+def build_report(results: RunResults, out_dir: Path) -> Section:
+    """Draw every figure into `out_dir` and return the report blocks and the PNG names."""
+    out_dir = Path(out_dir)
+    blocks: list[tuple] = []
+    pngs: list[str] = []
+    for section in SECTIONS:
+        b, p = section(results, out_dir)
+        blocks += b
+        pngs += p
+    return blocks, pngs
