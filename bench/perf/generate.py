@@ -7,8 +7,8 @@ single-process run through `data_gen.partition.count_draws`) and writes the same
 columns and types as parquet with the same writer, i.e. the cost of the randomness and the
 I/O with no simulation logic at all. Both sides run under the CLI's memory policy
 (numpy's huge-page advice off, common/memory.py); the floor keeps glibc's default
-allocator settings, which measured faster for it than the `heap_reuse` that `generate`
-runs under (5.7-6.0 s vs 7.0-7.2 s at 1M), so it is the stricter floor.
+allocator settings, which measure faster for it than the `heap_reuse` that `generate`
+runs under, so it is the stricter floor.
 
 Then the friendship step at 100K accounts against networkx's
 Holme-Kim generator (`powerlaw_cluster_graph`, heavy-tailed with clustering, a simpler
