@@ -63,7 +63,9 @@ def generate_cmd(
     accounts: Annotated[int | None, typer.Option(min=200, help="Override the scenario's number of accounts.")] = None,
     seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="Random seed.")] = 0,
     workers: Annotated[int, typer.Option(min=1, max=256, help="Processes; output is identical for any value.")] = 1,
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out directory.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace --out if it is a dataset this tool wrote (never any other directory).")
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     dask: Annotated[
         str | None,
@@ -212,19 +214,21 @@ def train_cmd(
         str | None,
         typer.Option("--dask", help=f"{DASK_HELP}: features and LightGBM run there."),
     ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it holds a model this tool saved.")] = False,
 ) -> None:
     """Fit a model on the dataset's train split and save it (no pickle)."""
-    from models import ModelInput, make_model, save_model
+    from models import ModelInput, check_model_target, make_model, save_model
     from models.distributed import use_client
 
     with user_errors():
         spec = parse_dask(dask)
         m = make_model(model)
+        check_model_target(out_dir, overwrite)  # before minutes of training, not after
         ds = open_dataset(data)
         td = ModelInput(ds.view(visibility))
         with err.status(f"training {model} on {data}"), dask_client(spec) as client, use_client(client):
             m.fit(td, seed)
-        path = save_model(m, td, seed, out_dir)
+        path = save_model(m, td, seed, out_dir, overwrite=overwrite)
     err.print(
         f"saved {model} to {path} ({len(td.features.names)} features, tasks {', '.join(td.tasks)})", highlight=False
     )

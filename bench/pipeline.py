@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,7 +86,7 @@ def cached_dataset(scn: Scenario, seed: int, cache: Path, workers: int, step: St
                 step(f"reusing dataset {path.name}")
                 return open_dataset(path)
             except DatasetError:
-                shutil.rmtree(path, ignore_errors=True)
+                pass  # regenerated below: replaced only if it is wholly a dataset this tool wrote
         step(f"generating {scn.name} ({scn.accounts:,} accounts)")
         if executor is None:
             executor = cluster_executor(current_client())
@@ -103,7 +102,7 @@ def train_and_score(name: str, td: ModelInput, seed: int, out: Path | None):
     m = make_model(name)
     m.fit(td, seed)
     if out is not None:
-        save_model(m, td, seed, out)
+        save_model(m, td, seed, out, overwrite=True)  # the run's own model directory
     pred = m.predict_scores(td)
     return m, pred
 
@@ -162,7 +161,6 @@ def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> 
     for name in cfg.models:
         step(f"training {name}")
         mdir = Path(models_dir) / name
-        shutil.rmtree(mdir, ignore_errors=True)
         m, pred = train_and_score(name, td, cfg.seed, mdir)
         fitted[name] = m
         step(f"evaluating {name}")

@@ -47,13 +47,41 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def check_target(out: Path, overwrite: bool, flag: str = "--out") -> None:
-    """Refuse a target that is a file, or a non-empty directory unless `overwrite`."""
-    out = Path(out)
+def check_target(
+    out: Path,
+    overwrite: bool,
+    foreign: Callable[[Path], list[str]] | None = None,
+    flag: str = "--out",
+    owned: str = "a directory this tool wrote",
+) -> None:
+    """Refuse a target that is a file, or a non-empty directory unless `overwrite`; and even
+    with `overwrite`, a non-empty directory is replaced only when this tool wrote all of it
+    (a dataset, a report): `foreign(out)` lists the entries it did not write (all of them
+    when `out` holds none of its markers). A typo such as `--out ~ --overwrite` must never
+    wipe a home directory or a checkout. The working directory, any directory above it and
+    the home directory are never replaced."""
+    out = Path(out).expanduser()
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{flag} {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    if not out.is_dir():
+        return
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    if not overwrite:
         raise OutputExistsError(f"{flag} {out}: directory exists and is not empty (pass --overwrite to replace it)")
+    real, cwd = out.resolve(), Path.cwd().resolve()
+    if real == Path.home().resolve() or real == cwd or real in cwd.parents:
+        raise OutputExistsError(
+            f"{flag} {out}: is the home directory, the working directory or one above it; --overwrite never replaces it"
+        )
+    others = entries if foreign is None else sorted(foreign(real))
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise OutputExistsError(
+            f"{flag} {out}: --overwrite replaces only an empty directory or {owned}; "
+            f"this one also holds {shown}, which it did not write, so it is left alone"
+        )
 
 
 def _pid_alive(pid: int) -> bool:

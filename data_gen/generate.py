@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from common.files import check_target
 from common.memory import heap_reuse
 
 from . import actors
@@ -15,7 +14,7 @@ from .config import Scenario
 from .labels import WEAK_SOURCES
 from .simulate import Progress, simulate
 from .tables import Ids, label_tables, make_labels, observable_tables
-from .writer import DatasetWriter
+from .writer import DatasetWriter, check_dataset_target
 
 GENERATOR_VERSION = "0.1.0"
 FORMAT = "lowbase-dataset/1"
@@ -40,7 +39,7 @@ def generate(
 
     `executor` runs the partition tasks elsewhere (data_gen.dask_map.DaskExecutor for a
     Dask cluster); the bytes are the same as with any number of `workers`."""
-    check_target(Path(out), overwrite)  # fail before minutes of work, not after
+    check_dataset_target(Path(out), overwrite)  # fail before minutes of work, not after
     with heap_reuse():  # hundreds of big temporaries: reuse their pages (see common/memory.py)
         return _generate(scn, seed, Path(out), workers, overwrite, progress, executor)
 

@@ -21,6 +21,28 @@ from common.files import check_target, fingerprint, remove_stale, sha256_file, s
 from .contract import SORT_COLUMN
 
 META = "dataset.json"
+OWNED = "a dataset this tool wrote (a dataset.json naming every file beside it)"
+
+
+def foreign_to_dataset(path: Path) -> list[str]:
+    """The entries of `path` that are not part of a dataset this writer made: none for a
+    dataset (its dataset.json lists files whose fingerprint it carries), every entry when
+    there is no such dataset.json (a file of the user's own beside a dataset makes the
+    directory theirs, and it is never replaced)."""
+    names = [p.name for p in Path(path).iterdir()]
+    try:
+        meta = json.loads((Path(path) / META).read_text())
+        files = meta["files"]
+        if not isinstance(files, dict) or meta["fingerprint"] != fingerprint(files):
+            return names
+    except (OSError, ValueError, KeyError, TypeError):
+        return names
+    return [n for n in names if n != META and n not in files]
+
+
+def check_dataset_target(out: Path, overwrite: bool) -> None:
+    """`--out` of a dataset: empty, missing, or (with `overwrite`) a dataset this tool wrote."""
+    check_target(out, overwrite, foreign_to_dataset, owned=OWNED)
 
 
 def _write_one(tmp: Path, name: str, table: pa.Table) -> tuple[str, str]:
@@ -52,14 +74,14 @@ class DatasetWriter:
     `commit`. Leaving the `with` block without a commit removes the temporary directory."""
 
     def __init__(self, out: Path, overwrite: bool, threads: int = 2):
-        self.out = Path(out).resolve()
+        self.out = Path(out).expanduser().resolve()
         self.overwrite = overwrite
         self.threads = max(1, threads)
         self.futures: list[Future] = []
         self.rows: dict[str, int] = {}
 
     def __enter__(self) -> DatasetWriter:
-        check_target(self.out, self.overwrite)
+        check_dataset_target(self.out, self.overwrite)
         self.out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(self.out)
         self.tmp = temp_sibling(self.out)
@@ -76,7 +98,7 @@ class DatasetWriter:
         files = dict(sorted(f.result() for f in self.futures))
         meta = {**meta, "files": files, "fingerprint": fingerprint(files)}
         write_marker(self.tmp / META, json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        check_target(self.out, self.overwrite)  # the target may have been filled meanwhile
+        check_dataset_target(self.out, self.overwrite)  # the target may have been filled meanwhile
         swap_in(self.tmp, self.out)
         self.committed = True
         return meta

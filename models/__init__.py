@@ -1,6 +1,6 @@
 """Features and classifiers: DEC and the baselines, behind one protocol (protocol.py).
 
-Imports `data_gen` only for the dataset reader; knows nothing of `bench`.
+Reads datasets through the view `data_gen` hands out; knows nothing of `bench`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from .baselines import GbdtRawModel, LogRegModel, RandomModel, RulesModel
 from .dec import DecModel
 from .inputs import ModelInput
-from .protocol import ModelError, check_compatible, load_card, save_model
+from .protocol import ModelError, check_compatible, check_model_target, load_card, save_model
 
 MODELS = {m.name: m for m in (DecModel, GbdtRawModel, LogRegModel, RulesModel, RandomModel)}
 
@@ -49,4 +49,14 @@ def load_model(path: Path, data: ModelInput):
     return MODELS[card["model"]].from_state(card["state"], Path(path)), card
 
 
-__all__ = ["MODELS", "ModelError", "ModelInput", "hyperparameters", "load_model", "make_model", "save_model"]
+__all__ = [
+    "MODELS",
+    "ModelError",
+    "ModelInput",
+    "check_model_target",
+    "hyperparameters",
+    "load_card",
+    "load_model",
+    "make_model",
+    "save_model",
+]

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from common.files import atomic_dir, read_mapping, require_keys, write_marker
+from common.files import OutputExistsError, atomic_dir, check_target, read_mapping, require_keys, write_marker
 
 from .inputs import ModelInput
 
@@ -55,9 +55,11 @@ def scores_frame(tasks: tuple[str, ...], scores: dict[str, np.ndarray]) -> pd.Da
     )
 
 
-def save_model(model: Model, data: ModelInput, seed: int, out: Path) -> Path:
-    """Write atomically: a hidden temporary sibling, model.json last, then one rename."""
-    with atomic_dir(out, check=_check_out) as tmp:
+def save_model(model: Model, data: ModelInput, seed: int, out: Path, overwrite: bool = False) -> Path:
+    """Write atomically: a hidden temporary sibling, model.json last, then one rename. With
+    `overwrite`, an existing model directory (a model.json of this format) is replaced;
+    any other non-empty directory never is."""
+    with atomic_dir(out, check=lambda p: check_model_target(p, overwrite)) as tmp:
         card = {
             "format": MODEL_FORMAT,
             "model": model.name,
@@ -72,9 +74,22 @@ def save_model(model: Model, data: ModelInput, seed: int, out: Path) -> Path:
     return Path(out).resolve()
 
 
-def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ModelError(f"--out {out}: exists and is not an empty directory")
+def _foreign_to_model(path: Path) -> list[str]:
+    """Every entry of `path` unless it holds a model card this tool wrote."""
+    try:
+        if json.loads((Path(path) / CARD).read_text())["format"] == MODEL_FORMAT:
+            return []
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return [p.name for p in Path(path).iterdir()]
+
+
+def check_model_target(out: Path, overwrite: bool) -> None:
+    """`--out` of a model: empty, missing, or (with `overwrite`) a model this tool saved."""
+    try:
+        check_target(out, overwrite, _foreign_to_model, owned="a lowbase model directory")
+    except OutputExistsError as e:
+        raise ModelError(str(e)) from None
 
 
 def load_card(path: Path) -> dict:

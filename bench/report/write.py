@@ -1,17 +1,18 @@
 """The report directory, written atomically (`common.files.atomic_dir`): built in a hidden
 sibling and renamed into place, so a killed report never leaves a half-written directory
 that looks complete. `manifest.json`, written last, marks a complete report; an existing
-`out` is replaced only when it is empty or is itself a report (holds `manifest.json`);
-anything else is refused rather than deleted."""
+`out` is replaced only when it is empty or is itself a report (a `manifest.json` listing
+every file in it); anything else is refused rather than deleted."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from bench.errors import ReportError
 from bench.results import RunResults, parse_results
-from common.files import atomic_dir, dumps_json, jsonable, write_marker
+from common.files import OutputExistsError, atomic_dir, check_target, dumps_json, jsonable, write_marker
 
 from .headline import headline_html, headline_markdown
 from .render import render_html, render_md
@@ -20,15 +21,25 @@ from .sections import build_report
 MANIFEST = "manifest.json"
 
 
+def foreign_to_report(path: Path) -> list[str]:
+    """The entries of `path` that are not part of a report this tool wrote (all of them
+    without a readable manifest): a file of the user's own beside a report makes it theirs."""
+    names = [p.name for p in Path(path).iterdir()]
+    try:
+        listed = json.loads((Path(path) / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return names
+    return [n for n in names if n != MANIFEST and n not in listed]
+
+
 def check_out(out: Path) -> None:
-    """Raise `ReportError` when `out` may not be replaced: a file, or a non-empty directory
-    that is not a report."""
-    if out.exists() and not out.is_dir():
-        raise ReportError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise ReportError(
-            f"{out}: directory exists, is not empty and is not a lowbase report (no {MANIFEST}); refusing to replace it"
-        )
+    """Raise `ReportError` when `out` may not be replaced: a file, the working or home
+    directory, or a non-empty directory that is not a lowbase report."""
+    try:
+        owned = f"a lowbase report (its {MANIFEST} lists every file)"
+        check_target(out, True, foreign_to_report, flag="report", owned=owned)
+    except OutputExistsError as e:
+        raise ReportError(str(e)) from None
 
 
 def write_report(results: RunResults | Mapping, out: Path) -> dict[str, Path]:

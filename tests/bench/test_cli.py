@@ -111,3 +111,33 @@ def test_generate_warns_when_no_groomer_is_expected(tmp_path):
     gr = json.loads(r.stdout)["groomers"]
     assert gr["expected"] == pytest.approx(300 * 0.0012)
     assert gr["count"] == sum(gr["by_level"].values())
+
+
+def _user_dir(path):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "chapter1.tex").write_text("mine")
+    (path / "data").mkdir(exist_ok=True)
+    return path
+
+
+@pytest.mark.parametrize("where", ["a user's directory", "home", "the working directory", "above it"])
+def test_generate_overwrite_never_replaces_a_directory_it_did_not_write(tmp_path, monkeypatch, where):
+    home = _user_dir(tmp_path / "home")
+    monkeypatch.setenv("HOME", str(home))
+    work = _user_dir(home / "checkout")
+    monkeypatch.chdir(work)
+    target = {"a user's directory": str(_user_dir(tmp_path / "mythesis")), "home": "~", "the working directory": ".",
+              "above it": ".."}[where]  # fmt: skip
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    r = run("generate", "--accounts", "2000", "--out", target, "--overwrite", "--quiet")
+    assert r.exit_code == 2, r.output
+    assert "--overwrite" in r.output and ("left alone" in r.output or "never replaces" in r.output)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "nothing touched"
+
+
+def test_generate_overwrite_replaces_its_own_dataset(tmp_path):
+    out = tmp_path / "ds"
+    assert run("generate", "--accounts", "2000", "--seed", "1", "--out", str(out), "--quiet").exit_code == 0
+    r = run("generate", "--accounts", "2000", "--seed", "2", "--out", str(out), "--overwrite", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "dataset.json").read_text())["seed"] == 2

@@ -367,11 +367,16 @@ def test_deterministic_figures(tmp_path):
 @pytest.mark.slow
 def test_atomic_replace_and_refusal(tmp_path, monkeypatch):
     out = tmp_path / "report"
+    write_report(full_results(), out)
     write_report(bare_results(), out)
-    (out / "stale.txt").write_text("from an older report")
+    assert not (out / "drift.png").exists(), "an existing report is replaced, not merged"
     files = write_report(full_results(), out)
-    assert not (out / "stale.txt").exists(), "an existing report is replaced, not merged"
     assert "drift.png" in files and (out / "drift.png").is_file()
+    # A report holding a file of the user's own is theirs: refused, not replaced.
+    (out / "my-notes.txt").write_text("mine")
+    with pytest.raises(ReportError, match="my-notes.txt"):
+        write_report(full_results(), out)
+    (out / "my-notes.txt").unlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"], "no temporary sibling left"
 
     # A failure midway leaves the previous report whole and no temporary directory.
@@ -392,7 +397,7 @@ def test_atomic_replace_and_refusal(tmp_path, monkeypatch):
     other = tmp_path / "notes"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
-    with pytest.raises(ReportError, match="not a lowbase report"):
+    with pytest.raises(ReportError, match="only an empty directory or a lowbase report"):
         write_report(full_results(), other)
     assert (other / "keep.txt").read_text() == "mine"
     (tmp_path / "afile").write_text("x")

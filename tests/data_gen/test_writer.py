@@ -42,12 +42,30 @@ def test_empty_out_dir_is_fine_and_overwrite_replaces(tmp_path):
     out = tmp_path / "ds"
     out.mkdir()
     write_dataset(_tiny_tables(), {"v": 1}, out, overwrite=False)
-    (out / "stray.txt").write_text("old")
     meta = write_dataset(_tiny_tables(), {"v": 2}, out, overwrite=True)
     assert json.loads((out / "dataset.json").read_text())["v"] == 2
-    assert not (out / "stray.txt").exists()
     assert meta["files"] == {"t.parquet": meta["files"]["t.parquet"]}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_overwrite_leaves_a_dataset_holding_a_file_of_the_users_alone(tmp_path):
+    out = tmp_path / "ds"
+    write_dataset(_tiny_tables(), {"v": 1}, out, overwrite=False)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="also holds notes.txt, which it did not write"):
+        write_dataset(_tiny_tables(), {"v": 2}, out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "dataset.json").read_text())["v"] == 1
+
+
+def test_overwrite_refuses_a_tampered_dataset_card(tmp_path):
+    out = tmp_path / "ds"
+    write_dataset(_tiny_tables(), {"v": 1}, out, overwrite=False)
+    meta = json.loads((out / "dataset.json").read_text())
+    meta["files"]["other.parquet"] = "0" * 64  # no longer the fingerprint it carries
+    (out / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(OutputExistsError, match="left alone"):
+        write_dataset(_tiny_tables(), {"v": 2}, out, overwrite=True)
 
 
 def test_failure_mid_write_leaves_nothing(tmp_path):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models import MODELS, ModelError, ModelInput, load_model, make_model, save_model
+from models import MODELS, ModelError, ModelInput, load_card, load_model, make_model, save_model
 
 
 @pytest.fixture(scope="module")
@@ -66,5 +66,17 @@ def test_refuses_non_empty_out(data, tmp_path):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "x").write_text("x")
     m = make_model("random")
-    with pytest.raises(ModelError, match="not an empty directory"):
+    with pytest.raises(ModelError, match="not empty"):
         save_model(m, data, 0, tmp_path / "m")
+    with pytest.raises(ModelError, match="also holds x, which it did not write"):
+        save_model(m, data, 0, tmp_path / "m", overwrite=True)
+    assert (tmp_path / "m" / "x").read_text() == "x"
+
+
+def test_overwrite_replaces_a_saved_model(data, tmp_path):
+    m = make_model("random")
+    save_model(m, data, 0, tmp_path / "m")
+    with pytest.raises(ModelError, match="not empty"):
+        save_model(m, data, 1, tmp_path / "m")
+    save_model(m, data, 1, tmp_path / "m", overwrite=True)
+    assert load_card(tmp_path / "m")["seed"] == 1
