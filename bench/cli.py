@@ -247,7 +247,7 @@ def evaluate_cmd(
     ] = None,
 ) -> None:
     """Metrics per task on the test split, with 95% stratified bootstrap intervals."""
-    from bench.evaluate import evaluate, read_predictions
+    from bench.evaluate import evaluate, read_predictions, unscored_tasks
     from models import ModelInput, load_model
     from models.distributed import use_client
 
@@ -267,6 +267,8 @@ def evaluate_cmd(
             pred, origin = read_predictions(predictions), str(predictions)
         result = evaluate(pred, ds, n_resamples=resamples, origin=origin)
     _print_metrics(result)
+    if skipped := unscored_tasks(result, ds):
+        err.print(f"not scored (no predictions for them): {', '.join(skipped)}", highlight=False)
     if json_out is not None:
         write_json_atomic(json_out, result, indent=2)  # strict JSON: NaN as null, infinity as "inf"
 

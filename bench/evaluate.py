@@ -1,8 +1,10 @@
 """The one scorer used by `lowbase evaluate`, `lowbase run` and the leaderboard (OGB-style:
 validate the input completely, then score).
 
-Predictions are `account_id, task, score` for every test-split account and every task of
-the dataset; anything else is refused with a message naming the problem.
+Predictions are `account_id, task, score` rows. A model may score only some of the
+dataset's tasks (one model for one harm is the common case): the tasks present are scored,
+each of them must cover every test-split account, and `unscored_tasks` names the rest.
+Anything else is refused with a message naming the problem.
 """
 
 from __future__ import annotations
@@ -68,19 +70,34 @@ def validate(pred: pd.DataFrame, ds: Dataset, test_ids: np.ndarray, origin: str 
     if pred.duplicated(["account_id", "task"]).any():
         raise PredictionsError(f"{origin}: duplicate (account_id, task) rows")
     pred = pred[pred["account_id"].isin(test_ids)]
-    for task in ds.tasks:
+    tasks = scored_tasks(pred, ds)
+    if not tasks:
+        expected = ", ".join(ds.tasks)
+        raise PredictionsError(f"{origin}: scores no test account for any task (expected some of {expected})")
+    for task in tasks:
         have = pred.loc[pred["task"] == task, "account_id"]
         if len(have) != len(test_ids):
             raise PredictionsError(f"{origin}: task '{task}' scores {len(have)} of the {len(test_ids)} test accounts")
     return pred
 
 
+def scored_tasks(pred: pd.DataFrame, ds: Dataset) -> list[str]:
+    """The dataset's tasks the predictions score, in the dataset's order."""
+    present = set(pred["task"].astype(str))
+    return [t for t in ds.tasks if t in present]
+
+
+def unscored_tasks(result: dict, ds: Dataset) -> list[str]:
+    """The dataset's tasks an `evaluate` result has no figures for."""
+    return [t for t in ds.tasks if t not in result]
+
+
 def evaluate(pred: pd.DataFrame, ds: Dataset, n_resamples: int = 200, origin: str = "predictions") -> dict:
-    """Per task on the test split: every metric with its interval and counts."""
+    """Per task scored, on the test split: every metric with its interval and counts."""
     truth = heldout_truth(ds)
     pred = validate(pred, ds, truth["account_id"].to_numpy(), origin)
     out = {}
-    for task in ds.tasks:
+    for task in scored_tasks(pred, ds):
         p = pred[pred["task"] == task].set_index("account_id")["score"]
         score = p.loc[truth["account_id"]].to_numpy()
         out[task] = evaluate_task(truth[task].to_numpy(), score, n_resamples=n_resamples)

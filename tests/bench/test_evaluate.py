@@ -116,3 +116,20 @@ def test_incompatible_model_exit_2_with_the_whole_message(small_dir, tmp_path):
     r = run("evaluate", "--data", small_dir, "--model", tmp_path / "m")
     assert r.exit_code == 2
     assert "feature schema differs" in r.output and "['gone']" in r.output, "brackets survive rich markup"
+
+
+def test_a_model_for_one_harm_is_scored_on_that_task_only(small_dir, good_predictions, tmp_path):
+    p = tmp_path / "groomer-only.parquet"
+    good_predictions[good_predictions["task"] == "groomer"].to_parquet(p)
+    r = run("evaluate", "--data", small_dir, "--predictions", p, "--json", tmp_path / "e.json")
+    assert r.exit_code == 0, r.output
+    assert list(json.loads((tmp_path / "e.json").read_text())) == ["groomer"]
+    assert "not scored (no predictions for them): spam, scam" in r.output
+    # A task that is present must still cover every test account.
+    part = good_predictions[good_predictions["task"] == "groomer"].iloc[1:]
+    part.to_parquet(p)
+    r = run("evaluate", "--data", small_dir, "--predictions", p)
+    assert r.exit_code == 2 and "task 'groomer' scores" in r.output
+    good_predictions.iloc[:0].to_parquet(p)
+    r = run("evaluate", "--data", small_dir, "--predictions", p)
+    assert r.exit_code == 2 and "scores no test account for any task" in r.output
