@@ -473,14 +473,14 @@ def ui_cmd(
 ) -> None:
     """Start the MLflow UI on the tracking store (MLFLOW_TRACKING_URI or sqlite:///mlflow.db)."""
     from bench.tracking import setup, tracking_uri
-    from bench.ui import serve
+    from bench.ui import landing_url, serve
 
     client = setup()  # the experiments exist even before the first run, so the UI is not empty
     exp_id = client.get_experiment_by_name("lowbase-run").experiment_id
 
     def ready(url: str) -> None:
         err.print(
-            f"MLflow UI for {tracking_uri()} at {url}/#/experiments/{exp_id}/runs (Ctrl-C stops it)", highlight=False
+            f"MLflow UI for {tracking_uri()} at {landing_url(url, exp_id)} (Ctrl-C stops it)", highlight=False
         )
 
     try:

@@ -33,9 +33,9 @@ def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, RunResults, Path,
 
     workdir = Path(workdir)
     name = run_name(cfg, resolve_scenario(cfg))
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     results = run_pipeline(cfg, workdir / "datasets", workdir / "models" / name, step)
-    results.timing = Timing(pipeline_s=time.perf_counter() - t0)
+    results.timing = Timing(pipeline_s=time.perf_counter() - t0, started_at=started)
     path = write_text_atomic(workdir / "runs" / name / "results.json", dump_results(results))
     step("writing the report")
     report = workdir / "reports" / name

@@ -430,6 +430,9 @@ def headline_row(data: Any) -> HeadlineRow:
 
 class Timing(Record):
     pipeline_s: float
+    # When the run started (Unix seconds): MLflow shows the run's real start and duration,
+    # not the few seconds logging took. Absent in results written before it was recorded.
+    started_at: float | None = None
 
 
 class RunResults(Record):

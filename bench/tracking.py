@@ -21,6 +21,9 @@ from .results import ModelEntry, RunResults, recall_key
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 EXPERIMENTS = ("lowbase-run", "lowbase-sweep", "lowbase-leaderboard")
+# MLflow 3's UI opens an experiment without a kind on its GenAI overview (traces, token
+# usage); this kind opens the model-training view (runs, metrics), which is what these are.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 # MLflow's per-request limits for log_batch.
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 MAX_PARAM_CHARS = 6000
@@ -40,8 +43,13 @@ def setup(uri: str | None = None):
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     for name in EXPERIMENTS:
-        if client.get_experiment_by_name(name) is None:
-            client.create_experiment(name)
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            client.create_experiment(name, tags=EXPERIMENT_KIND)
+        else:
+            for key, value in EXPERIMENT_KIND.items():
+                if exp.tags.get(key) != value:  # a store made before the kind was set
+                    client.set_experiment_tag(exp.experiment_id, key, value)
     return client
 
 
@@ -146,6 +154,15 @@ def _log_dataset(run_id: str, results: RunResults) -> None:
         mlflow.log_input(ds, context="generated")
 
 
+def run_times_ms(results: RunResults) -> tuple[int | None, int | None]:
+    """(start, end of the computation) in Unix milliseconds, as MLflow takes them; None
+    where the results do not say (MLflow then uses the time of logging)."""
+    t = results.timing
+    if t is None or t.started_at is None:
+        return None, None
+    return int(t.started_at * 1000), int((t.started_at + t.pipeline_s) * 1000)
+
+
 def log_run(
     client,
     results: RunResults,
@@ -161,6 +178,7 @@ def log_run(
     folder to a local file or directory (report, headline, dataset card...). Returns the id."""
     from models import hyperparameters
 
+    start_ms, computed_ms = run_times_ms(results)
     base_tags = {"lowbase.primary": results.primary, **(tags or {})}
     if parent_id:
         base_tags["mlflow.parentRunId"] = parent_id
@@ -171,7 +189,7 @@ def log_run(
         log_batch(client, rid, tags={**base_tags, **({"mlflow.runName": run_name} if run_name else {})})
     else:
         exp_id = client.get_experiment_by_name(experiment).experiment_id
-        rid = client.create_run(exp_id, run_name=run_name, tags=base_tags).info.run_id
+        rid = client.create_run(exp_id, start_time=start_ms, run_name=run_name, tags=base_tags).info.run_id
     try:
         primary_params = {f"model.{k}": v for k, v in hyperparameters(results.primary).items()}
         log_batch(
@@ -188,16 +206,18 @@ def log_run(
             elif path.is_file():
                 client.log_artifact(rid, str(path), dest)
         for name, entry in results.models.items():
-            child = client.create_run(exp_id, run_name=name, tags={"mlflow.parentRunId": rid, "lowbase.model": name})
+            child = client.create_run(
+                exp_id, start_time=start_ms, run_name=name, tags={"mlflow.parentRunId": rid, "lowbase.model": name}
+            )
             params = {"model": name, **{f"model.{k}": v for k, v in hyperparameters(name).items()}}
             log_batch(
                 client, child.info.run_id, model_metrics(entry, results.precision), {**params, **flat_params(results)}
             )
             if log_models and Path(entry.path).is_dir():
                 client.log_artifacts(child.info.run_id, entry.path, f"model/{name}")
-            client.set_terminated(child.info.run_id, "FINISHED")
+            client.set_terminated(child.info.run_id, "FINISHED", end_time=computed_ms)
         if not adopted:
-            client.set_terminated(rid, "FINISHED")
+            client.set_terminated(rid, "FINISHED", end_time=int(time.time() * 1000))
     except BaseException:
         if not adopted:
             client.set_terminated(rid, "FAILED")

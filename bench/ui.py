@@ -38,6 +38,12 @@ def ui_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+def landing_url(base: str, experiment_id: str) -> str:
+    """Where `lowbase ui` sends you: the experiment's runs table (MLflow 3's experiment page
+    otherwise opens on its GenAI overview of traces and token usage)."""
+    return f"{base}/#/experiments/{experiment_id}/runs"
+
+
 def ui_command(uri: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> list[str]:
     """The command line of the MLflow tracking server + UI for the store at `uri` (MLflow
     3.17: `mlflow server --backend-store-uri URI --host HOST --port PORT --workers N`)."""

@@ -64,6 +64,12 @@ def test_run_end_to_end(tmp_path, store):
     assert top[0].data.params["scenario.accounts"] == "3000"
     assert top[0].data.params["model.stage1.epochs"] and children[0].data.params["model"]
     assert top[0].inputs.dataset_inputs, "dataset lineage not logged"
+    # The UI's model-training view, not the GenAI overview; runs carry their real duration.
+    assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"
+    pipeline_ms = json.loads(next((work / "runs").glob("*/results.json")).read_text())["timing"]["pipeline_s"] * 1000
+    info = top[0].info
+    assert info.end_time - info.start_time >= pipeline_ms > 1000, "parent duration is the run's, not the logging's"
+    assert all(c.info.end_time - c.info.start_time >= 0.99 * pipeline_ms for c in children)
     arts = {a.path for a in client.list_artifacts(top[0].info.run_id)}
     assert {"report", "results", "dataset"} <= arts
     path = next((work / "runs").glob("*/results.json"))

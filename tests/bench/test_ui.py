@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.ui import serve, stop, ui_command, ui_env, ui_url, wait_until_up
+from bench.tracking import EXPERIMENT_KIND
+from bench.ui import landing_url, serve, stop, ui_command, ui_env, ui_url, wait_until_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("LOWBASE_TEST_ARTIFACTS") or Path(__file__).resolve().parents[1] / "artifacts")
@@ -71,15 +73,17 @@ def _log_run(uri: str, artifacts: Path) -> tuple[str, str]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    eid = client.create_experiment("lowbase-run", artifact_location=artifacts.as_uri())
-    run = client.create_run(eid, run_name=RUN_NAME)
+    # The experiment as `lowbase` makes it (its kind), the run with its real start and end,
+    # as `bench.tracking.log_run` logs them: a 95 s run, logged in a moment.
+    eid = client.create_experiment("lowbase-run", artifact_location=artifacts.as_uri(), tags=EXPERIMENT_KIND)
     now = int(time.time() * 1000)
+    run = client.create_run(eid, start_time=now - 95_000, run_name=RUN_NAME)
     client.log_batch(
         run.info.run_id,
         metrics=[Metric(k, v, now, 0) for k, v in METRICS.items()],
         params=[Param("run.preset", "quick"), Param("run.seed", "0")],
     )
-    client.set_terminated(run.info.run_id)
+    client.set_terminated(run.info.run_id, "FINISHED", end_time=now)
     return eid, run.info.run_id
 
 
@@ -135,9 +139,13 @@ def test_ui_shows_the_run_and_its_metrics(tmp_path):
         except (TimeoutError, RuntimeError) as err:
             pytest.fail(f"{err}\n{(tmp_path / 'server.log').read_text()[-3000:]}")
 
-        runs_dom = _chromium(tmp_path / "profile", "--dump-dom", f"{base}/#/experiments/{eid}/runs")
+        runs_dom = _chromium(tmp_path / "profile", "--dump-dom", "--window-size=1400,1000", landing_url(base, eid))
         assert "lowbase-run" in runs_dom, "experiment name not rendered"
+        assert "Training runs" in runs_dom and "Token Usage" not in runs_dom, "not the runs table (GenAI overview?)"
         assert RUN_NAME in runs_dom, "run missing from the experiment's runs table"
+        text = re.sub(r"<[^>]+>", "|", runs_dom)
+        row = re.sub(r"(\s*\|\s*)+", "|", text[text.find(RUN_NAME) :])[:200]
+        assert re.search(r"\|1\.[56]\s?min\|", row), f"the run's duration (95 s) not in its row: {row}"
 
         # One load of the run page gives both its DOM and the screenshot; the window is tall
         # enough for the screenshot to show the metrics table below "About this run".
