@@ -40,4 +40,4 @@ perf: venv
 	$(PY) bench/perf/run.py --preset quick
 
 clean:
-	rm -rf data lowbase-work reports mlflow.db .pytest_cache .ruff_cache
+	rm -rf data lowbase-work reports mlflow.db .mlflow.db.lock .pytest_cache .ruff_cache

@@ -27,6 +27,7 @@ from common.files import read_mapping, validate_model
 from data_gen.config import ScenarioError
 
 from .config import RunConfig, make_run_config, resolve_scenario
+from .tracking import store_lock
 
 SWEEP_KEY, CHILD_KEY = "lowbase.sweep_key", "lowbase.child_key"
 
@@ -94,8 +95,11 @@ def _parent(client, sweep: SweepFile) -> str:
     found = client.search_runs([exp.experiment_id], filter_string=f"tags.`{SWEEP_KEY}` = '{key}'", max_results=5)
     if found:
         return found[0].info.run_id
-    run = client.create_run(exp.experiment_id, run_name=sweep.name, tags={SWEEP_KEY: key, "lowbase.sweep": sweep.name})
-    client.log_dict(run.info.run_id, sweep.model_dump(mode="json"), "sweep.json")
+    with store_lock(client.tracking_uri):
+        run = client.create_run(
+            exp.experiment_id, run_name=sweep.name, tags={SWEEP_KEY: key, "lowbase.sweep": sweep.name}
+        )
+        client.log_dict(run.info.run_id, sweep.model_dump(mode="json"), "sweep.json")
     return run.info.run_id
 
 
@@ -177,7 +181,8 @@ def run_sweep(
             on_child(key, "finished")
     rows = summary(client, sweep, cfgs, done)
     client.log_dict(parent, rows, "sweep_summary.json")
-    client.set_terminated(parent, "FINISHED")
+    with store_lock(client.tracking_uri):
+        client.set_terminated(parent, "FINISHED")
     return {"parent": parent, "children": done, "skipped": skipped, "ran": ran, "summary": rows}
 
 

@@ -9,13 +9,18 @@ metric would cost more than the analysis (DESIGN.md "MLflow").
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from common.files import jsonable
+from common.files import jsonable, pid_alive
 
 from .results import ModelEntry, RunResults, recall_key
 
@@ -27,20 +32,66 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 # MLflow's per-request limits for log_batch.
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 MAX_PARAM_CHARS = 6000
+HOST_TAG, PID_TAG = "lowbase.host", "lowbase.pid"  # which process logs a run (see fail_orphans)
 
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a SQLite store URI (`sqlite:///rel.db`, `sqlite:////abs.db`)."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri[len(prefix) :].startswith(":memory:"):
+        return None
+    return Path(uri[len(prefix) :].split("?")[0])
+
+
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def store_lock(uri: str | None = None) -> Iterator[None]:
+    """One writer at a time on a SQLite store, across processes: an exclusive `flock` on a
+    file beside the database. SQLite allows one writer and MLflow's first connection creates
+    the schema, so two `lowbase run`s logging (or creating the store) at once would fail
+    with "database is locked" or "table already exists". Re-entrant within a thread; a
+    no-op for other stores (a tracking server serialises its own writes). The lock goes
+    with the process, so a killed run never leaves the store locked."""
+    path = _sqlite_file(uri or tracking_uri())
+    depth = getattr(_held, "depth", 0)
+    if path is None or depth:
+        _held.depth = depth + 1
+        try:
+            yield
+        finally:
+            _held.depth = depth
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        _held.depth = 1
+        try:
+            yield
+        finally:
+            _held.depth = 0
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def setup(uri: str | None = None):
     """Point MLflow at the store, create (and so migrate) it and our experiments once.
     Returns a client."""
     import mlflow
-    from mlflow.tracking import MlflowClient
 
     uri = uri or tracking_uri()
     mlflow.set_tracking_uri(uri)
+    with store_lock(uri):
+        return _setup(uri)
+
+
+def _setup(uri: str):
+    from mlflow.tracking import MlflowClient
+
     client = MlflowClient(uri)
     for name in EXPERIMENTS:
         exp = client.get_experiment_by_name(name)
@@ -128,6 +179,11 @@ def _batches(items: list, size: int):
 
 
 def log_batch(client, run_id: str, metrics: dict | None = None, params: dict | None = None, tags: dict | None = None):
+    with store_lock(client.tracking_uri):
+        _log_batch(client, run_id, metrics, params, tags)
+
+
+def _log_batch(client, run_id: str, metrics: dict | None, params: dict | None, tags: dict | None):
     from mlflow.entities import Metric, Param, RunTag
 
     ts = int(time.time() * 1000)
@@ -163,7 +219,34 @@ def run_times_ms(results: RunResults) -> tuple[int | None, int | None]:
     return int(t.started_at * 1000), int((t.started_at + t.pipeline_s) * 1000)
 
 
-def log_run(
+def fail_orphans(client, experiment: str) -> list[str]:
+    """Mark FAILED the runs of `experiment` left RUNNING by a lowbase process of this host
+    that no longer exists (killed while logging): a rerun then shows one finished run, not
+    a finished one beside a run that looks alive forever. Returns their ids."""
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    host = socket.gethostname()
+    runs = client.search_runs(
+        [exp.experiment_id], filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'"
+    )
+    dead = [r.info.run_id for r in runs if not pid_alive(int(r.data.tags.get(PID_TAG, "0") or 0))]
+    for rid in dead:
+        client.set_terminated(rid, "FAILED")
+    return dead
+
+
+def log_run(client, results: RunResults, artifacts: dict[str, Path], **kw) -> str:
+    """One run for the results (the primary model's figures and the analyses), one nested
+    child per model with its metrics and fitted model files. `artifacts` maps an artifact
+    folder to a local file or directory (report, headline, dataset card...). Returns the id.
+    Holds the store's writer lock throughout (`store_lock`), so parallel runs take turns."""
+    with store_lock(client.tracking_uri):
+        fail_orphans(client, kw.get("experiment", "lowbase-run"))
+        return _log_run(client, results, artifacts, **kw)
+
+
+def _log_run(
     client,
     results: RunResults,
     artifacts: dict[str, Path],
@@ -173,13 +256,11 @@ def log_run(
     tags: dict | None = None,
     log_models: bool = True,
 ) -> str:
-    """One run for the results (the primary model's figures and the analyses), one nested
-    child per model with its metrics and fitted model files. `artifacts` maps an artifact
-    folder to a local file or directory (report, headline, dataset card...). Returns the id."""
     from models import hyperparameters
 
     start_ms, computed_ms = run_times_ms(results)
-    base_tags = {"lowbase.primary": results.primary, **(tags or {})}
+    owner = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    base_tags = {"lowbase.primary": results.primary, **owner, **(tags or {})}
     if parent_id:
         base_tags["mlflow.parentRunId"] = parent_id
     adopted = os.environ.get("MLFLOW_RUN_ID") if parent_id is None else None
@@ -206,9 +287,8 @@ def log_run(
             elif path.is_file():
                 client.log_artifact(rid, str(path), dest)
         for name, entry in results.models.items():
-            child = client.create_run(
-                exp_id, start_time=start_ms, run_name=name, tags={"mlflow.parentRunId": rid, "lowbase.model": name}
-            )
+            child_tags = {"mlflow.parentRunId": rid, "lowbase.model": name, **owner}
+            child = client.create_run(exp_id, start_time=start_ms, run_name=name, tags=child_tags)
             params = {"model": name, **{f"model.{k}": v for k, v in hyperparameters(name).items()}}
             log_batch(
                 client, child.info.run_id, model_metrics(entry, results.precision), {**params, **flat_params(results)}

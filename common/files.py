@@ -84,7 +84,7 @@ def check_target(
         )
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -106,7 +106,7 @@ def remove_stale(out: Path) -> None:
                 pid = int(p.name[len(prefix) :].split("-")[0])
             except ValueError:
                 continue
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 if p.is_dir():
                     shutil.rmtree(p, ignore_errors=True)
                 else:

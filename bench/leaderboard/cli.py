@@ -105,9 +105,14 @@ def _rel(p: Path) -> str:
 
 def _log_entry(entry: dict) -> None:
     """One run per entry in the `lowbase-leaderboard` experiment: mean figures as metrics."""
-    from bench.tracking import log_batch, setup
+    from bench.tracking import log_batch, setup, store_lock
 
     client = setup()
+    with store_lock(client.tracking_uri):
+        _log_entry_run(client, entry, log_batch)
+
+
+def _log_entry_run(client, entry: dict, log_batch) -> None:
     exp = client.get_experiment_by_name("lowbase-leaderboard")
     run = client.create_run(exp.experiment_id, run_name=entry["name"], tags={"lowbase.suite": entry["suite"]})
     metrics = {

@@ -255,3 +255,84 @@ def test_report_of_a_malformed_results_artifact_exits_2_naming_it(tmp_path, stor
     assert r.exit_code == 2, r.output
     assert rid in r.output and "results.json" in r.output and "field 'config.seed'" in r.output
     assert not (tmp_path / "rep").exists()
+
+
+def _lowbase_run(seed: int, work: Path, store: str, log: Path):
+    """`lowbase run` as its own process (what two terminals or a kill -9 need)."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [str(Path(sys.executable).with_name("lowbase")), "run", *TINY, "--models", "rules,random", "--no-drift"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    env.pop("MLFLOW_RUN_ID", None)
+    return subprocess.Popen(
+        [*cmd, "--seed", str(seed), "--workdir", str(work)], env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT
+    )
+
+
+def _top_runs(store: str):
+    client = _client(store)
+    exp = client.get_experiment_by_name("lowbase-run")
+    return [r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" not in r.data.tags]
+
+
+def _integrity(store: str) -> str:
+    import sqlite3
+
+    with sqlite3.connect(store.removeprefix("sqlite:///")) as db:
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+@pytest.mark.slow
+def test_parallel_runs_share_one_store_and_workdir(tmp_path, store):
+    """Two `lowbase run`s at once on one mlflow.db (created by neither beforehand) and one
+    --workdir: both finish and both runs are complete; the store's writers take turns."""
+    work = tmp_path / "work"
+    procs = [_lowbase_run(seed, work, store, tmp_path / f"run{seed}.log") for seed in (1, 2)]
+    codes = [p.wait(300) for p in procs]
+    logs = [(tmp_path / f"run{seed}.log").read_text() for seed in (1, 2)]
+    assert codes == [0, 0], logs
+    assert not any("locked" in text or "already exists" in text for text in logs), logs
+    top = _top_runs(store)
+    assert sorted(r.data.params["run.seed"] for r in top) == ["1", "2"]
+    assert all(r.info.status == "FINISHED" and "groomer/auroc" in r.data.metrics for r in top)
+    assert _integrity(store) == "ok"
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_rerun(tmp_path, store):
+    """A run killed mid-way leaves nothing that looks finished; the rerun completes, once.
+    A run killed while logging (left RUNNING by a dead process) is marked FAILED by the next."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    work = tmp_path / "work"
+    proc = _lowbase_run(3, work, store, tmp_path / "killed.log")
+    deadline = time.monotonic() + 120
+    while not list((work / "datasets").glob("*/dataset.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # into training
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # A run left RUNNING by a process that no longer exists, as a kill during logging leaves it.
+    from bench.tracking import HOST_TAG, PID_TAG, setup
+
+    client = setup(store)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    exp = client.get_experiment_by_name("lowbase-run")
+    owner = {HOST_TAG: socket.gethostname(), PID_TAG: str(dead.pid)}
+    orphan = client.create_run(exp.experiment_id, run_name="killed", tags=owner)
+    rerun = _lowbase_run(3, work, store, tmp_path / "rerun.log")
+    assert rerun.wait(300) == 0, (tmp_path / "rerun.log").read_text()
+    top = _top_runs(store)
+    finished = [r for r in top if r.info.status == "FINISHED"]
+    assert len(finished) == 1 and finished[0].data.params["run.seed"] == "3"
+    assert client.get_run(orphan.info.run_id).info.status == "FAILED"
+    assert not [r for r in top if r.info.status == "RUNNING"]
+    assert _integrity(store) == "ok"
