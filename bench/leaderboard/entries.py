@@ -36,9 +36,12 @@ def slug(name: str) -> str:
 
 
 def figures(scores: dict, suite: Suite, datasets: dict, split: str = "test") -> dict:
-    """{scenario: {task: {metric: value}}} from scores aligned with the split's sorted ids."""
+    """{scenario: {task: {metric: value}}} from scores aligned with the split's sorted ids,
+    for the scenarios the scores enter (a predictions file may score only some)."""
     out: dict = {}
     for name, sc in suite.scenarios.items():
+        if split == "test" and (name, sc.tasks[0]) not in scores:
+            continue
         ds = datasets[sc.dataset]
         ids = scored_ids(ds, sc) if split == "test" else split_ids(ds, sc, split)
         truth = truth_for(ds, sc.tasks, ids)
@@ -76,7 +79,7 @@ def _ranks_table(per_seed: list[dict], seeds, suite: Suite) -> pa.Table:
     cols: dict[str, list] = {"seed": [], "scenario": [], "task": [], "rank": []}
     for seed, scores in zip(seeds, per_seed, strict=True):
         for name, sc in suite.scenarios.items():
-            for task in sc.tasks:
+            for task in (t for t in sc.tasks if (name, t) in scores):
                 r = rankdata(scores[(name, task)], method="dense").astype(np.uint32)
                 cols["rank"].append(r)
                 n = len(r)
@@ -104,6 +107,8 @@ def load_ranks(path: Path, entry: dict, suite: Suite, datasets: dict) -> list[di
     for seed in entry["seeds"]:
         scores = {}
         for name, sc in suite.scenarios.items():
+            if name not in entry["figures"]:  # a scenario the submission did not enter
+                continue
             n = len(scored_ids(datasets[sc.dataset], sc))
             for task in sc.tasks:
                 r = rank[(seed_col == seed) & (sc_col == name) & (task_col == task)]
@@ -202,16 +207,22 @@ def table_rows(entries: list[dict], suite: Suite) -> tuple[list[str], list[list[
         r, a = (fig(e, *first, m) or {} for m in ("recall_at_p95", "auroc"))
         return (-(r.get("mean") or 0.0), -(a.get("mean") or 0.0), e["name"])
 
+    def cell(e, sc, t):
+        if sc not in e["figures"]:
+            return "not entered"
+        return f"{_mean(fig(e, sc, t, 'auroc'), std=True)} / {_mean(fig(e, sc, t, 'recall_at_p95'))}"
+
     rows = []
     for e in sorted(entries, key=key):
-        cells = [
-            f"{_mean(fig(e, sc, t, 'auroc'), std=True)} / {_mean(fig(e, sc, t, 'recall_at_p95'))}" for sc, t in cols
-        ]
+        cells = [cell(e, sc, t) for sc, t in cols]
         rows.append([e["name"], str(len(e["seeds"])), *cells])
     return header, rows
 
 
-LEGEND = "Cells: AUROC (mean ± std over seeds) / recall at precision 0.95 (mean), on each scenario's test split."
+LEGEND = (
+    "Cells: AUROC (mean ± std over seeds) / recall at precision 0.95 (mean), on each scenario's test split; "
+    "'not entered': the submission scores none of that scenario's tasks."
+)
 
 
 def markdown(entries: list[dict], suite: Suite) -> str:

@@ -125,8 +125,10 @@ def read_predictions_file(path: Path) -> pd.DataFrame:
 def validate_predictions(
     df: pd.DataFrame, suite: Suite, datasets: dict, origin: str
 ) -> dict[tuple[str, str], np.ndarray]:
-    """Scores per (scenario, task), aligned with the scenario's sorted test ids. Every test
-    id of every scenario and task must be there exactly once; nothing else may be."""
+    """Scores per (scenario, task), aligned with the scenario's sorted test ids, for the
+    scenarios the file scores: a model for one harm enters only the scenarios of that harm.
+    A scenario entered must have every test id of every one of its tasks exactly once;
+    nothing else may be there."""
     need = ["account_id", "task", "score"] + (["scenario"] if len(suite.scenarios) > 1 else [])
     missing = [c for c in need if c not in df.columns]
     if missing:
@@ -151,7 +153,11 @@ def validate_predictions(
     if pd.DataFrame({"s": sc_col, "t": task_col, "a": df["account_id"].to_numpy()}).duplicated().any():
         raise SubmissionError(f"{origin}: duplicate (scenario, task, account_id) rows")
     out = {}
-    for name, sc in suite.scenarios.items():
+    entered = [name for name in suite.scenarios if (sc_col == name).any()]
+    if not entered:
+        raise SubmissionError(f"{origin}: scores no scenario of the suite ({', '.join(suite.scenarios)})")
+    for name in entered:
+        sc = suite.scenarios[name]
         here = sc_col == name
         bad = sorted(set(task_col[here]) - set(sc.tasks))
         if bad:

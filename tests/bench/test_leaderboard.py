@@ -129,6 +129,24 @@ def test_predictions_submission_verify_and_tamper(world, tmp_path):
     assert r.exit_code == 1 and "rand-parquet.json" in r.output
 
 
+def test_a_groomer_only_submission_enters_the_groomer_scenarios_only(world, tmp_path):
+    entries = tmp_path / "entries"
+    preds = _predictions(world)
+    d = _submission(tmp_path, preds[preds["scenario"] != "spam"], {"name": "groomers only"})
+    r = runner.invoke(app, ["leaderboard", "submit", str(d), *_opts(world, entries), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    e = json.loads((entries / "groomers-only.json").read_text())
+    assert sorted(e["figures"]) == ["drift", "groomer", "groomer-sealed"]
+    assert runner.invoke(app, ["leaderboard", "verify", *_opts(world, entries)]).exit_code == 0
+    show = runner.invoke(app, ["leaderboard", "show", "--suite", world["suite"], "--entries", str(entries)])
+    assert show.exit_code == 0 and "not entered" in show.stdout
+    # A scenario entered must be scored for all of its tasks.
+    spam_only = preds[(preds["scenario"] != "spam") | (preds["task"] == "spam")]
+    d = _submission(tmp_path / "half", spam_only, {"name": "half"})
+    r = runner.invoke(app, ["leaderboard", "submit", str(d), *_opts(world, entries), "--no-mlflow"])
+    assert r.exit_code == 2 and "task 'fake': scores 0 of" in r.output
+
+
 def test_ranks_rescore_exactly(world):
     """Storing dense ranks instead of scores changes no figure (ties included)."""
     from scipy.stats import rankdata
