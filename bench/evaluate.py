@@ -50,6 +50,8 @@ def validate(pred: pd.DataFrame, ds: Dataset, test_ids: np.ndarray, origin: str 
     missing = [c for c in COLUMNS if c not in pred.columns]
     if missing:
         raise PredictionsError(f"{origin}: missing column(s) {', '.join(missing)} (expected {', '.join(COLUMNS)})")
+    if pred.empty:
+        raise PredictionsError(f"{origin}: no rows (expected {', '.join(COLUMNS)} for the test accounts)")
     pred = pred[list(COLUMNS)].copy()
     if not pd.api.types.is_integer_dtype(pred["account_id"]):
         raise PredictionsError(f"{origin}: account_id must be integers")

@@ -241,7 +241,10 @@ def require_keys(data: dict, keys: tuple[str, ...], origin: object, error: type[
 
 def validation_messages(err: ValidationError, origin: object) -> list[str]:
     """One "ORIGIN: field 'a.b': message" per problem pydantic found."""
-    return [f"{origin}: field '{'.'.join(map(str, e['loc'])) or '<root>'}': {e['msg']}" for e in err.errors()]
+    return [
+        f"{origin}: field '{'.'.join(map(str, e['loc'])) or '<root>'}': {e['msg'].removeprefix('Value error, ')}"
+        for e in err.errors()
+    ]
 
 
 M = TypeVar("M", bound=BaseModel)

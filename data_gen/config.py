@@ -249,7 +249,7 @@ def _read_yaml(text: str, origin: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ScenarioError(f"{origin}: broken YAML: {err}") from None
+        raise ScenarioError(f"{origin}: malformed YAML: {err}") from None
 
 
 def load_scenario(name_or_path: str, accounts: int | None = None) -> Scenario:

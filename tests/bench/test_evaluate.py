@@ -132,4 +132,8 @@ def test_a_model_for_one_harm_is_scored_on_that_task_only(small_dir, good_predic
     assert r.exit_code == 2 and "task 'groomer' scores" in r.output
     good_predictions.iloc[:0].to_parquet(p)
     r = run("evaluate", "--data", small_dir, "--predictions", p)
+    assert r.exit_code == 2 and "no rows" in r.output
+    outside = int(min(set(range(len(good_predictions) + 1)) - set(good_predictions["account_id"])))
+    good_predictions.iloc[:1].assign(account_id=outside).to_parquet(p)  # a train account only
+    r = run("evaluate", "--data", small_dir, "--predictions", p)
     assert r.exit_code == 2 and "scores no test account for any task" in r.output

@@ -39,7 +39,7 @@ def test_yaml_file(tmp_path):
         ("splits:\n  train: 0.7\n  val: 0.3\n", "splits: train + val"),
         ("abuse:\n  spam: 0.3\n  scam: 0.3\n", "abuse: spam + scam"),
         ("- a\n- b\n", "mapping"),
-        ("accounts: [1, 2\n", "broken YAML"),
+        ("accounts: [1, 2\n", "malformed YAML"),
     ],
 )
 def test_bad_yaml_names_the_problem(tmp_path, text, needle):
