@@ -91,6 +91,16 @@ def _submission(tmp_path, preds: pd.DataFrame | None = None, meta: dict | None =
     return d
 
 
+def test_prepare_never_replaces_a_directory_of_the_users(world, tmp_path):
+    root = tmp_path / "root"
+    mine = root / "tiny-v1" / "base"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    r = runner.invoke(app, ["leaderboard", "prepare", "--suite", world["suite"], "--root", str(root)])
+    assert r.exit_code == 2 and "notes.txt" in r.output and "left alone" in r.output
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
 def test_prepare_refuses_a_moved_fingerprint(world, tmp_path):
     doc = _suite_doc({"base": "0" * 64, "drift": "1" * 64})
     bad = tmp_path / "tiny-v1.yaml"

@@ -336,3 +336,19 @@ def test_kill_9_mid_run_then_rerun(tmp_path, store):
     assert client.get_run(orphan.info.run_id).info.status == "FAILED"
     assert not [r for r in top if r.info.status == "RUNNING"]
     assert _integrity(store) == "ok"
+
+
+@pytest.mark.slow
+def test_run_never_replaces_a_model_directory_of_the_users(tmp_path, store):
+    from bench.config import resolve_scenario, run_name
+
+    work = tmp_path / "work"
+    args = [*TINY, "--models", "rules", "--no-drift", "--workdir", str(work)]
+    cfg = make_run_config(preset="quick", accounts=3000, overrides={"harm.groomer_rate": 0.01}, resamples=20,
+                          models=("rules",), drift=False)  # fmt: skip
+    mine = work / "models" / run_name(cfg, resolve_scenario(cfg)) / "rules"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    r = runner.invoke(app, ["run", *args])
+    assert r.exit_code == 2 and "notes.txt" in r.output, r.output
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
