@@ -79,7 +79,7 @@ def check_target(
     if others:
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise OutputExistsError(
-            f"{flag} {out}: --overwrite replaces only an empty directory or {owned}; "
+            f"{flag} {out}: only an empty directory or {owned} is replaced, even with --overwrite; "
             f"this one also holds {shown}, which it did not write, so it is left alone"
         )
 
