@@ -130,7 +130,7 @@ def drift_run(cfg: RunConfig, scn: Scenario, cache: Path, step: Step):
     accounts of period 1 (in-period) and period 2 (drifted) separately."""
     ds = cached_dataset(scenario_with(scn, {"drift.enabled": True}), cfg.seed, cache, cfg.workers, step)
     step(f"drift: training {cfg.models[0]} on period 1")
-    td = ModelInput(ds.view(cfg.visibility), label_period=1)
+    td = ModelInput(ds.view(cfg.visibility, label_period=1))
     _, pred = train_and_score(cfg.models[0], td, cfg.seed, None)
     return drift_analysis(ds, td.period, scores_by_account(pred, td.tasks, td.n), cfg.resamples)
 

@@ -39,9 +39,10 @@ class Dataset:
             raise DatasetError(f"unknown table '{name}' (expected one of {', '.join(TABLES)})")
         return pq.read_table(self.path / f"{name}.parquet", columns=columns)
 
-    def view(self, visibility: str = "full") -> ObservableView:
-        """What a model may read, at a metadata visibility level."""
-        return ObservableView(self, visibility)
+    def view(self, visibility: str = "full", label_period: int | None = None) -> ObservableView:
+        """What a model may read, at a metadata visibility level; with `label_period`, the
+        human labels of that period only (train on one period, test on another)."""
+        return ObservableView(self, visibility, label_period)
 
 
 def _load_meta(path: Path) -> dict:

@@ -11,7 +11,12 @@ applies the level before any data leaves the reader and never returns `truth` or
 - `minimal`: account fields and per-account counts only; no edge table is visible.
 
 Labels and splits are the platform's own records and stay visible at every level; note
-that the weak labels were computed with full metadata.
+that the weak labels were computed with full metadata. Human labels are held out where a
+model is evaluated: the view never returns the human label of a test-split account, nor,
+when it is made for one label period (`label_period`, train on period 1 and test on period
+2), of an account of another period. The dataset itself is not reachable from the view:
+model code gets tables through `table` and the few facts it needs (`fingerprint`,
+`window_days`, `rows`), never `truth`, `harm_events` or held-out labels.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .contract import EVALUATION, OBSERVABLE
 
@@ -55,17 +61,43 @@ def check_level(level: str) -> str:
 class ObservableView:
     """The model-facing side of a dataset at one visibility level."""
 
-    def __init__(self, dataset, level: str):
-        self.dataset = dataset
+    def __init__(self, dataset, level: str, label_period: int | None = None):
+        self._dataset = dataset
         self.level = check_level(level)
+        self.label_period = label_period
 
     @property
     def tasks(self) -> tuple[str, ...]:
-        return self.dataset.tasks
+        return self._dataset.tasks
 
     @property
     def n_accounts(self) -> int:
-        return self.dataset.meta["rows"]["accounts"]
+        return self._dataset.meta["rows"]["accounts"]
+
+    @property
+    def fingerprint(self) -> str:
+        """The dataset's fingerprint (model cards record what they were trained on)."""
+        return self._dataset.meta["fingerprint"]
+
+    @property
+    def window_days(self) -> int:
+        """Days of activity the dataset covers."""
+        return int(self._dataset.meta["scenario"]["activity"]["days"])
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Row count of every table."""
+        return dict(self._dataset.meta["rows"])
+
+    def _held_out(self) -> np.ndarray:
+        """Per account id: True where its human labels are withheld (evaluated accounts)."""
+        sp = self._dataset.table("splits", ["account_id", "split", "period"])
+        held = np.asarray(pc.equal(pc.cast(sp["split"], pa.string()), "test"))
+        if self.label_period is not None:
+            held |= sp["period"].to_numpy() != self.label_period
+        out = np.zeros(self.n_accounts, dtype=bool)
+        out[sp["account_id"].to_numpy()] = held
+        return out
 
     def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
         if name in EVALUATION:
@@ -74,7 +106,12 @@ class ObservableView:
             raise VisibilityError(f"unknown table '{name}' (visible tables: {', '.join(OBSERVABLE)})")
         if self.level == "minimal" and name in EDGE_TABLES:
             raise VisibilityError(f"'{name}' is not visible under 'minimal' (account fields and counts only)")
-        t = self.dataset.table(name, columns)
+        if name == "human_labels":
+            t = self._dataset.table(name)  # all columns: rows are kept by account_id
+            t = t.filter(pa.array(~self._held_out()[t["account_id"].to_numpy()]))
+            t = t.select(columns) if columns is not None else t
+        else:
+            t = self._dataset.table(name, columns)
         if self.level == "sealed_sender" and name == "messages" and "src" in t.column_names:
             i = t.column_names.index("src")
             t = t.set_column(i, "src", pa.array(np.full(t.num_rows, UNKNOWN_SENDER, dtype=np.int64)))
@@ -84,7 +121,7 @@ class ObservableView:
         """Per-account counts, the one relational signal left under `minimal` (a server
         still meters traffic per account). Computed from the full tables; under sealed
         sender `messages_sent` is what the sender's own client reports to the server."""
-        ds, n = self.dataset, self.n_accounts
+        ds, n = self._dataset, self.n_accounts
 
         def count(table: str, col: str) -> np.ndarray:
             x = ds.table(table, [col])[col].to_numpy()

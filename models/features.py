@@ -78,7 +78,7 @@ class _Events:
         self.view, self.n = view, view.n_accounts
         self.as_of = as_of
         self.edges = view.level != "minimal"
-        self.days = view.dataset.meta["scenario"]["activity"]["days"]
+        self.days = view.window_days
         self.end = self.days * DAY if as_of is None else as_of
 
     def _cut(self, table, ts_col: str):
@@ -227,7 +227,7 @@ def _edges(ev: _Events, recent_days: int) -> dict[str, sp.csr_matrix]:
     ga, gg = ev.memberships
     # Group co-membership stays bipartite (account x group): the product M M^T would hold
     # every pair of members of every group (aggregate_groups works through M).
-    n_groups = ev.view.dataset.meta["rows"]["groups"]
+    n_groups = ev.view.rows["groups"]
     m = sp.csr_matrix((np.ones(len(ga), dtype=np.float32), (ga, gg)), shape=(n, n_groups))
     m.data[:] = 1.0
     mats[GROUP_RELATION] = m

@@ -26,9 +26,13 @@ class ModelInput:
 
     view: object  # data_gen ObservableView
     as_of: int | None = None
-    # Train on one period only (drift analysis, paper 7.2.4): accounts of other periods are
-    # put in no split, so no label of theirs reaches fit(); they are still scored.
-    label_period: int | None = None
+
+    @property
+    def label_period(self) -> int | None:
+        """Train on one period only (drift analysis, paper 7.2.4), as the view was made:
+        accounts of other periods are put in no split and the view withholds their human
+        labels, so no label of theirs reaches fit(); they are still scored."""
+        return self.view.label_period
 
     @property
     def tasks(self) -> tuple[str, ...]:

@@ -64,7 +64,7 @@ def save_model(model: Model, data: ModelInput, seed: int, out: Path, overwrite: 
             "format": MODEL_FORMAT,
             "model": model.name,
             "seed": seed,
-            "dataset_fingerprint": data.view.dataset.meta["fingerprint"],
+            "dataset_fingerprint": data.view.fingerprint,
             "visibility": data.view.level,
             "feature_names": list(data.features.names),
             "tasks": list(data.tasks),

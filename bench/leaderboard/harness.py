@@ -63,7 +63,7 @@ def run_over_seeds(
     rows: dict = {seed: [] for seed in seeds}
     vals: dict = {seed: {} for seed in seeds}
     for (dname, vis, period), names in _groups(suite).items():
-        td = ModelInput(datasets[dname].view(vis), label_period=period)
+        td = ModelInput(datasets[dname].view(vis, label_period=period))
         for seed in seeds:
             step(f"seed {seed}: fitting on {dname} ({vis}{f', period {period}' if period else ''})")
             model = factory()

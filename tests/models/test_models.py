@@ -25,7 +25,7 @@ def test_fit_score_save_reload(name, data, tmp_path):
     suffixes = {p.suffix for p in path.iterdir()}
     assert suffixes <= {".json", ".txt", ".pt"}, "no pickles"
     again, card = load_model(path, data)
-    assert card["model"] == name and card["dataset_fingerprint"] == data.view.dataset.meta["fingerprint"]
+    assert card["model"] == name and card["dataset_fingerprint"] == data.view.fingerprint
     np.testing.assert_allclose(again.predict_scores(data)["score"], pred["score"], rtol=1e-6, atol=1e-9)
 
 
