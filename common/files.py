@@ -14,7 +14,7 @@ import math
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,6 +82,22 @@ def check_target(
             f"{flag} {out}: only an empty directory or {owned} is replaced, even with --overwrite; "
             f"this one also holds {shown}, which it did not write, so it is left alone"
         )
+
+
+def unlisted_entries(path: Path, marker: str, listed: Callable[[dict], Iterable[str] | None]) -> list[str]:
+    """The entries of the directory `path` that its marker file (a JSON card this tool
+    wrote last, e.g. `dataset.json`) does not account for: `listed(card)` names the files the
+    card vouches for, or None when the card does not check out. Every entry when the card is
+    missing, unreadable or not vouching: a file of the user's own makes a directory theirs."""
+    names = [p.name for p in Path(path).iterdir()]
+    try:
+        vouched = listed(json.loads((Path(path) / marker).read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        vouched = None
+    if vouched is None:
+        return names
+    vouched = {marker, *vouched}
+    return [n for n in names if n not in vouched]
 
 
 def pid_alive(pid: int) -> bool:

@@ -21,6 +21,7 @@ model code gets tables through `table` and the few facts it needs (`fingerprint`
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -89,6 +90,7 @@ class ObservableView:
         """Row count of every table."""
         return dict(self._dataset.meta["rows"])
 
+    @cached_property
     def _held_out(self) -> np.ndarray:
         """Per account id: True where its human labels are withheld (evaluated accounts)."""
         sp = self._dataset.table("splits", ["account_id", "split", "period"])
@@ -108,7 +110,7 @@ class ObservableView:
             raise VisibilityError(f"'{name}' is not visible under 'minimal' (account fields and counts only)")
         if name == "human_labels":
             t = self._dataset.table(name)  # all columns: rows are kept by account_id
-            t = t.filter(pa.array(~self._held_out()[t["account_id"].to_numpy()]))
+            t = t.filter(pa.array(~self._held_out[t["account_id"].to_numpy()]))
             t = t.select(columns) if columns is not None else t
         else:
             t = self._dataset.table(name, columns)

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from common.files import check_target, fingerprint, remove_stale, sha256_file, swap_in, temp_sibling, write_marker
+from common.files import (
+    check_target,
+    fingerprint,
+    remove_stale,
+    sha256_file,
+    swap_in,
+    temp_sibling,
+    unlisted_entries,
+    write_marker,
+)
 
 from .contract import SORT_COLUMN
 
@@ -24,20 +34,17 @@ META = "dataset.json"
 OWNED = "a dataset this tool wrote (a dataset.json naming every file beside it)"
 
 
+def _vouched_files(card: dict) -> Iterable[str] | None:
+    """The files a dataset card lists, when its fingerprint matches them."""
+    files = card["files"]
+    return files if isinstance(files, dict) and card["fingerprint"] == fingerprint(files) else None
+
+
 def foreign_to_dataset(path: Path) -> list[str]:
-    """The entries of `path` that are not part of a dataset this writer made: none for a
-    dataset (its dataset.json lists files whose fingerprint it carries), every entry when
-    there is no such dataset.json (a file of the user's own beside a dataset makes the
-    directory theirs, and it is never replaced)."""
-    names = [p.name for p in Path(path).iterdir()]
-    try:
-        meta = json.loads((Path(path) / META).read_text())
-        files = meta["files"]
-        if not isinstance(files, dict) or meta["fingerprint"] != fingerprint(files):
-            return names
-    except (OSError, ValueError, KeyError, TypeError):
-        return names
-    return [n for n in names if n != META and n not in files]
+    """The entries of `path` that are not part of a dataset this writer made (its
+    dataset.json lists files whose fingerprint it carries); every entry when there is no
+    such dataset.json."""
+    return unlisted_entries(path, META, _vouched_files)
 
 
 def check_dataset_target(out: Path, overwrite: bool) -> None:

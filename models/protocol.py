@@ -15,7 +15,15 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from common.files import OutputExistsError, atomic_dir, check_target, read_mapping, require_keys, write_marker
+from common.files import (
+    OutputExistsError,
+    atomic_dir,
+    check_target,
+    read_mapping,
+    require_keys,
+    unlisted_entries,
+    write_marker,
+)
 
 from .inputs import ModelInput
 
@@ -75,13 +83,10 @@ def save_model(model: Model, data: ModelInput, seed: int, out: Path, overwrite: 
 
 
 def _foreign_to_model(path: Path) -> list[str]:
-    """Every entry of `path` unless it holds a model card this tool wrote."""
-    try:
-        if json.loads((Path(path) / CARD).read_text())["format"] == MODEL_FORMAT:
-            return []
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return [p.name for p in Path(path).iterdir()]
+    """Every entry of `path` unless it holds a model card this tool wrote (a model card
+    vouches for its whole directory: the state files are the model's own)."""
+    names = [p.name for p in Path(path).iterdir()]
+    return unlisted_entries(path, CARD, lambda card: names if card["format"] == MODEL_FORMAT else None)
 
 
 def check_model_target(out: Path, overwrite: bool) -> None:

@@ -6,13 +6,20 @@ every file in it); anything else is refused rather than deleted."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from bench.errors import ReportError
 from bench.results import RunResults, parse_results
-from common.files import OutputExistsError, atomic_dir, check_target, dumps_json, jsonable, write_marker
+from common.files import (
+    OutputExistsError,
+    atomic_dir,
+    check_target,
+    dumps_json,
+    jsonable,
+    unlisted_entries,
+    write_marker,
+)
 
 from .headline import headline_html, headline_markdown
 from .render import render_html, render_md
@@ -24,12 +31,7 @@ MANIFEST = "manifest.json"
 def foreign_to_report(path: Path) -> list[str]:
     """The entries of `path` that are not part of a report this tool wrote (all of them
     without a readable manifest): a file of the user's own beside a report makes it theirs."""
-    names = [p.name for p in Path(path).iterdir()]
-    try:
-        listed = json.loads((Path(path) / MANIFEST).read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return names
-    return [n for n in names if n != MANIFEST and n not in listed]
+    return unlisted_entries(path, MANIFEST, lambda manifest: manifest["files"])
 
 
 def check_out(out: Path) -> None:

@@ -7,17 +7,7 @@ import pytest
 
 from models.aggregates import edge_relation
 from models.feature_layout import EACH, EDGE, GROUP, ONE, QUANTILE, FeatureLayout, Stat
-from models.features import aggregate, aggregate_groups, build_features, edge_types, raw_features
-
-
-@pytest.fixture(scope="module")
-def full(small):
-    return small.view("full")
-
-
-@pytest.fixture(scope="module")
-def raw(full):
-    return raw_features(full)
+from models.features import aggregate, aggregate_groups, build_features, edge_types
 
 
 def _expected_labels(layout, stat: Stat) -> list[str]:

@@ -18,16 +18,6 @@ from models.features import (
 )
 
 
-@pytest.fixture(scope="module")
-def full(small):
-    return small.view("full")
-
-
-@pytest.fixture(scope="module")
-def raw(full):
-    return raw_features(full)
-
-
 def test_raw_counts_match_the_tables(small, raw):
     n = small.meta["rows"]["accounts"]
     f = small.table("friendships")
