@@ -73,16 +73,89 @@ class ActivityState:
         return self.scn.activity.days * DAY
 
 
+# How far back a group's creation (and anyone's joining) reaches: the friendship history.
+GROUP_HISTORY_DAYS = 1500
+
+
+def group_created(rng: np.random.Generator, lo: np.ndarray, end: int) -> np.ndarray:
+    """Creation times, uniform to the second between the earliest moment each group could
+    exist (`lo`, no earlier than the history) and the window's end.
+
+    Every kind of group is drawn by this one rule: built-in communities (lo = the history's
+    start, so ~96% predate the window), ordinary people's closed groups and offender
+    clusters (lo = the latest founding member's signup). A creation time then says when a
+    group could exist, never who founded it (no day-aligned kind beside an unaligned one)."""
+    lo = np.maximum(np.asarray(lo, dtype=np.int64), -GROUP_HISTORY_DAYS * DAY)
+    return lo + np.floor(rng.random(len(lo)) * (end - lo)).astype(np.int64)
+
+
 def make_groups(scn: Scenario, seed: int, n_school: int, n_work: int, n_local: int) -> Groups:
     """One group per school, workplace and local community, plus interest groups."""
     rng = rng_for(seed, 2**31 - 1, "groups")
     n_interest = max(1, scn.accounts // 200)
     n = n_school + n_work + n_local + n_interest
-    # Most groups predate the window; ~5% are created inside it.
-    created = -rng.integers(1, 1500, n).astype(np.int64) * DAY
-    fresh = rng.random(n) < 0.05
-    created[fresh] = rng.integers(0, scn.activity.days * DAY, fresh.sum())
+    created = group_created(rng, np.full(n, -GROUP_HISTORY_DAYS * DAY), scn.activity.days * DAY)
     return Groups(created, 0, n_school, n_school + n_work, n_school + n_work + n_local, n)
+
+
+def closed_groups(
+    st: ActivityState, rng: np.random.Generator, buf: ev.EventBuffer, acc: np.ndarray, cid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Found closed groups: `acc[i]` belongs to new group `cid[i]` (0..k-1), the first row
+    of each group being its founder. Appends the memberships to `buf` and returns each
+    row's (partition-local) group id and joining time.
+
+    Used alike by ordinary people (friends, families, teams) and offender clusters: the
+    same creation rule (`group_created`, after every founding member signed up), the
+    founder joining at creation and the others uniformly after it, as in community groups."""
+    k = int(cid.max()) + 1 if len(cid) else 0
+    ids = buf.new_closed_groups(k)
+    lo = np.full(k, -GROUP_HISTORY_DAYS * DAY, dtype=np.int64)
+    np.maximum.at(lo, cid, st.pop.signup_day[acc].astype(np.int64) * DAY)
+    created = group_created(rng, lo, st.end)
+    t0 = created[cid]
+    joined = t0 + np.floor(rng.random(len(acc)) * (st.end - t0)).astype(np.int64)
+    founder = np.ones(len(cid), dtype=bool)
+    founder[1:] = cid[1:] != cid[:-1]
+    joined[founder] = t0[founder]
+    gid = ids[cid]
+    buf.members.append((acc.astype(np.int64), gid, joined))
+    return gid, joined
+
+
+def benign_closed_groups(st: ActivityState, lo: int, hi: int, rng: np.random.Generator, buf: ev.EventBuffer):
+    """Small closed groups ordinary people found: friends, a family, a team (3-8 members:
+    mostly friends, sometimes the family's parent or community members). Returns the
+    memberships (account, local group id, joined) for their group messages."""
+    idx = np.arange(lo, hi)
+    rate = st.scn.activity.closed_groups_per_account * st.everyday[idx]
+    founders = idx[rng.random(len(idx)) < rate]
+    size = rng.integers(3, 9, len(founders))
+    cid = np.repeat(np.arange(len(founders)), size)
+    acc = founders[cid].astype(np.int64)
+    later = np.ones(len(cid), dtype=bool)
+    later[np.searchsorted(cid, np.arange(len(founders)))] = False  # the founders' own rows
+    who = np.flatnonzero(later)
+    u = rng.random(len(who))
+    pick = random_neighbour(st.adj, acc[who], rng)
+    fam = st.pop.family[acc[who]].astype(np.int64)
+    pick = np.where((u >= 0.7) & (u < 0.85) & (fam >= 0), fam, pick)
+    other = np.flatnonzero((u >= 0.85) | (pick < 0))
+    pick[other] = community_targets(st, acc[who][other], rng)
+    acc[who] = pick
+    # One row per (group, member): duplicates and failed picks dropped, founders first.
+    keep = acc >= 0
+    keep[who] &= acc[who] != founders[cid[who]]
+    cid, acc = cid[keep], acc[keep]
+    _, first = np.unique(cid * st.n + acc, return_index=True)
+    order = np.sort(first)
+    cid, acc = cid[order], acc[order]
+    sizes = np.bincount(cid, minlength=len(founders))
+    ok = sizes[cid] >= 2  # a group of one is no group
+    cid = np.unique(cid[ok], return_inverse=True)[1].astype(np.int64) if ok.any() else cid[ok]
+    acc = acc[ok]
+    gid, joined = closed_groups(st, rng, buf, acc, cid)
+    return acc, gid, joined
 
 
 def are_friends(st: ActivityState, a: np.ndarray, b: np.ndarray) -> np.ndarray:

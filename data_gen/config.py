@@ -72,6 +72,10 @@ class ActivityConfig(_Strict):
     link_sharer_share: float = Field(0.05, ge=0.0, le=0.5)
     # Probability that a benign interaction draws a report (false reports exist).
     benign_report_rate: float = Field(2e-4, ge=0.0, le=0.1)
+    # Small closed groups that ordinary people found (friends, families, teams), per
+    # account: ~1 in 40 founds one of 3-8 members. Without them a closed group would be an
+    # offender cluster's signature rather than a behaviour (DESIGN.md, artefacts).
+    closed_groups_per_account: float = Field(0.025, ge=0.0, le=1.0)
 
 
 class AbuseConfig(_Strict):
@@ -146,10 +150,34 @@ class HarmConfig(_Strict):
     # each role; only minors keep the teen-couple role, so its realised share is lower.
     lookalike_adults: float = Field(0.003, ge=0.0, le=0.05)
     lookalike_teen_couples: float = Field(0.004, ge=0.0, le=0.05)
+    # Mimicry, per level L0..L3: how closely the persona copies the account it presents.
+    # Whether real competent groomers are separable in metadata is unknown (paper 7.2.6),
+    # so how much the simulated ones are is set here, in the open, and measured by
+    # `lowbase inspect --separability`. The defaults are the levels' descriptions (paper
+    # 8.1.1; Kloess et al. 2019), not fitted to any detection figure.
+    # Ordinary (benign-looking) activity kept beside the grooming: 1 = a full everyday life
+    # (conversations, groups, requests) with the grooming traffic on top of it.
+    persona_everyday: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    # Sociability (friend count and activity volume) relative to the account drawn: the
+    # cartoon throwaway has few friends, a part-built persona fewer than a real child.
+    persona_sociability: tuple[float, float, float, float] = (0.2, 1.0, 0.6, 1.0)
+    # Chance the account keeps its family ties on the platform (parents, relatives). An
+    # offender's account shows none by default: a faint anomaly the models may learn.
+    persona_family_ties: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    # Chance the account lives on a child's daily and weekly rhythm. Every event follows
+    # the rhythm of the persona presented: adults' for L0/L1, the asserted child's for a
+    # persona that keeps it; a part-built L2 persona slips back to its own adult hours
+    # half the time (the one deliberate deviation, a knob like the others).
+    persona_minor_schedule: tuple[float, float, float, float] = (0.0, 0.0, 0.5, 1.0)
 
     @model_validator(mode="after")
     def _mix(self) -> HarmConfig:
         _check_mix(self.sophistication_mix, "harm")
+        for name in ("persona_everyday", "persona_family_ties", "persona_minor_schedule"):
+            if any(not 0.0 <= v <= 1.0 for v in getattr(self, name)):
+                raise ValueError(f"harm.{name}: four values (L0..L3) in [0, 1]")
+        if any(not 0.0 < v <= 5.0 for v in self.persona_sociability):
+            raise ValueError("harm.persona_sociability: four multipliers (L0..L3) in (0, 5]")
         return self
 
 

@@ -16,7 +16,7 @@ TEXT, IMAGE, VIDEO, LINK = (MEDIA.index(m) for m in ("text", "image", "video", "
 REASONS = ("spam", "scam", "fake", "hacked", "harassment", "other", "child_safety")
 NO_GROUP = -1  # group_id of a 1:1 message
 NO_DST = -1  # dst of a group message (it goes to the group)
-CLOSED_GROUP = -2  # local id of the first actor-created group in a partition (then -3, ...)
+CLOSED_GROUP = -2  # local id of the first closed group founded in a partition (then -3, ...)
 # Request acceptance decided by the recipient model, or forced by an actor's script.
 DECIDE, REJECT, ACCEPT = -1, 0, 1
 
@@ -96,9 +96,16 @@ class EventBuffer:
     messages: list = field(default_factory=list)
     reports: list = field(default_factory=list)
     harm: list = field(default_factory=list)  # actors.groomer.HarmRows
-    # (account, group, joined_ts) memberships of groups an actor creates; such groups get
+    # (account, group, joined_ts) memberships of closed groups founded in the window; they get
     # partition-local ids CLOSED_GROUP - k until the assembly numbers them globally.
     members: list = field(default_factory=list)
+    closed_groups: int = 0  # partition-local closed groups handed out so far
+
+    def new_closed_groups(self, k: int) -> np.ndarray:
+        """Local ids for k new closed groups: CLOSED_GROUP - j, j counting up per partition."""
+        ids = CLOSED_GROUP - self.closed_groups - np.arange(k, dtype=np.int64)
+        self.closed_groups += k
+        return ids
 
     def build(self) -> tuple[Requests, Messages, Reports]:
         out = []

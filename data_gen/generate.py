@@ -16,7 +16,7 @@ from .simulate import Progress, simulate
 from .tables import Ids, label_tables, make_labels, observable_tables
 from .writer import DatasetWriter, check_dataset_target
 
-GENERATOR_VERSION = "0.1.0"
+GENERATOR_VERSION = "0.2.0"
 FORMAT = "lowbase-dataset/1"
 
 

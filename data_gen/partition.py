@@ -31,6 +31,7 @@ STAGES = {
     "roles": 12,
     "viral": 13,
     "propensity": 14,
+    "group_ids": 15,
 }
 GLOBAL = 2**31 - 1  # partition slot used by streams that are not per partition
 

@@ -20,6 +20,7 @@ from . import events as ev
 from .activity import (
     ActivityState,
     Groups,
+    benign_closed_groups,
     benign_requests,
     conversations,
     decide,
@@ -126,9 +127,7 @@ def friendships(
     return merge_keys([keys1, *closed]), gst.indexes
 
 
-def simulate(
-    scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None, executor=None
-) -> World:
+def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None, executor=None) -> World:
     """The whole simulation. `executor` (e.g. dask_map.DaskExecutor) runs the partition
     tasks instead of the local process pool; the global steps between stages stay here."""
     n = scn.accounts
@@ -151,7 +150,7 @@ def simulate(
         indexes=indexes,
         groups=groups,
         activity=np.sqrt(w / w.mean()),
-        everyday=actors.everyday(pop),
+        everyday=actors.everyday(pop, scn),
         # How much each person forwards: heavy-tailed, as forwarding habits are.
         forwarding=rng_for(seed, GLOBAL, "propensity").lognormal(-0.5, 1.0, n),
         accepts_all=actors.accepts_all(pop),
@@ -159,7 +158,7 @@ def simulate(
     )
     parts = _collect(_activity_part, ast, len(bounds), workers, "activity", progress, executor)
     viral = viral_cascades(scn, seed, pop, adj)
-    return _assemble(scn, pop, keys, days, groups, parts, viral)
+    return _assemble(scn, seed, pop, keys, days, groups, parts, viral)
 
 
 def _activity_part(st: ActivityState, p: int) -> dict:
@@ -178,13 +177,14 @@ def _activity_part(st: ActivityState, p: int) -> dict:
         st, requests.src[talk], requests.dst[talk], requests.ts[talk], rng, st.scn.activity.messages_per_conversation
     )
     acc, grp, joined = memberships(st, lo, hi, rng)
+    closed = benign_closed_groups(st, lo, hi, rng, buf)  # their memberships go to buf.members
     msgs = ev.Messages.concat(
         [
             messages,
             new_conv,
             friend_conversations(st, lo, hi, rng),
             stranger_conversations(st, lo, hi, rng),
-            group_messages(st, acc, grp, joined, rng),
+            group_messages(st, *(np.concatenate(pair) for pair in zip((acc, grp, joined), closed, strict=True)), rng),
         ]
     )
     one = msgs.dst >= 0
@@ -221,9 +221,11 @@ def _activity_part(st: ActivityState, p: int) -> dict:
     }
 
 
-def _number_closed_groups(groups: Groups, parts: list) -> Groups:
-    """Give actor-created groups (partition-local ids CLOSED_GROUP - k) global ids after
-    the built-in groups, in partition order; a group is created when its first member joins."""
+def _number_closed_groups(groups: Groups, parts: list, seed: int) -> Groups:
+    """Give closed groups (partition-local ids CLOSED_GROUP - k) global ids, then shuffle
+    every group id by one seeded permutation, so an id says nothing about a group's kind
+    or who founded it (numbered after the built-in groups, offender clusters' ids alone
+    would give them away). A closed group is created when its founder joins."""
     created = [groups.created_ts]
     next_id = groups.n
     for p in parts:
@@ -240,7 +242,17 @@ def _number_closed_groups(groups: Groups, parts: list) -> Groups:
         m.group_id = _remap_closed(m.group_id, next_id).astype(m.group_id.dtype)
         next_id += k
     ct = np.concatenate(created)
-    return Groups(ct, groups.school_base, groups.work_base, groups.local_base, groups.interest_base, next_id)
+    perm = rng_for(seed, GLOBAL, "group_ids").permutation(next_id).astype(np.int64)
+    shuffled = np.empty_like(ct)
+    shuffled[perm] = ct
+    for p in parts:
+        acc, grp, joined = p["members"]
+        p["members"] = (acc, perm[grp], joined)
+        m = p["messages"]
+        in_group = m.group_id >= 0
+        m.group_id[in_group] = perm[m.group_id[in_group]]
+    # The bases locate the built-in kinds before the shuffle; nothing reads them after it.
+    return Groups(shuffled, groups.school_base, groups.work_base, groups.local_base, groups.interest_base, next_id)
 
 
 def _remap_closed(gid: np.ndarray, base: int) -> np.ndarray:
@@ -280,7 +292,7 @@ def _union_earliest(keys: np.ndarray, days: np.ndarray, new_keys: np.ndarray, ne
 
 
 def _assemble(
-    scn: Scenario, pop: Population, keys: np.ndarray, days: np.ndarray, groups: Groups, parts: list, viral
+    scn: Scenario, seed: int, pop: Population, keys: np.ndarray, days: np.ndarray, groups: Groups, parts: list, viral
 ) -> World:
     n = scn.accounts
     requests = ev.Requests.concat([p["requests"] for p in parts])
@@ -289,7 +301,7 @@ def _assemble(
     new_u, new_v = requests.src[accepted], requests.dst[accepted]
     new_keys = edge_key(new_u, new_v, n)
     fk, fd = _union_earliest(keys, days, new_keys, requests.ts[accepted] // DAY)
-    groups = _number_closed_groups(groups, parts)
+    groups = _number_closed_groups(groups, parts, seed)
     return World(
         scn=scn,
         pop=pop,

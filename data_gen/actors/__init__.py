@@ -41,11 +41,11 @@ def assign_roles(pop: Population, rng: np.random.Generator, scn: Scenario, p: in
         actor.adjust(pop, idx, rng, scn, p)
 
 
-def everyday(pop: Population) -> np.ndarray:
+def everyday(pop: Population, scn: Scenario) -> np.ndarray:
     out = np.ones(len(pop))
     for actor in ACTORS:
         idx = np.flatnonzero(pop.role == actor.code)
-        out[idx] = actor.everyday(pop.mimic[idx])
+        out[idx] = actor.everyday(pop, idx, scn)
     return out
 
 

@@ -29,8 +29,10 @@ class Actor:
     def adjust(self, pop: Population, idx: np.ndarray, rng: np.random.Generator, scn: Scenario, p: int) -> None:
         """Rewrite account fields of members `idx` (partition-local rows) in place."""
 
-    def everyday(self, mimic: np.ndarray) -> np.ndarray:
-        return np.ones(len(mimic))
+    def everyday(self, pop: Population, idx: np.ndarray, scn: Scenario) -> np.ndarray:
+        """Scale of members' ordinary (benign-looking) activity: 1 for people, lower for
+        scripted accounts that exist to abuse."""
+        return np.ones(len(idx))
 
     def act(self, st: ActivityState, members: np.ndarray, rng: np.random.Generator, buf: EventBuffer) -> None:
         """Append this actor's events for `members` (generation indices) to `buf`."""

@@ -44,8 +44,8 @@ class Fake(Actor):
         pop.aux[mimic] = -1
         pop.signup_day[mimic] = rng.integers(-400, scn.activity.days, len(mimic))
 
-    def everyday(self, mimic):
-        return np.where(mimic, 0.8, 0.3)
+    def everyday(self, pop, idx, scn):
+        return np.where(pop.mimic[idx], 0.8, 0.3)
 
     def act(self, st, members, rng, buf):
         pop = st.pop

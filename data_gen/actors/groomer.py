@@ -24,7 +24,7 @@ import numpy as np
 from common.vocabulary import DAY, HOUR
 
 from .. import events as ev
-from ..activity import acceptance_probability, are_friends, draw_reports, mutual_friends
+from ..activity import acceptance_probability, are_friends, closed_groups, draw_reports, mutual_friends
 from ..friendships import random_neighbour
 from ..population import band_of
 from ..rhythm import sample_ts
@@ -74,20 +74,19 @@ class Groomer(Actor):
         # Offender age 25-55, mean ~34 (Kloess et al. 2019: 27-52, mean 33.6; Wolak 2004).
         age = np.clip(np.rint(25 + rng.gamma(2.0, 4.5, len(idx))), 25, 55).astype(np.int16)
         pop.true_age[idx] = age
-        pop.schedule_minor[idx] = False
         pop.school[idx] = -1
-        pop.family[idx] = -1  # no family ties on the platform: a faint anomaly (DESIGN.md)
         days = scn.activity.days
         for lvl, fn in enumerate((_cartoon, _opportunist, _persona, _persona)):
             sel = idx[level == lvl]
             if len(sel):
                 fn(pop, sel, rng, days, lvl)
+        _mimicry(pop, idx, level, rng, scn.harm)
         # Personas make friends like the child they claim to be.
         pop.band[idx] = band_of(np.where(level >= 2, pop.asserted_age[idx], age))
         _adapt(pop, idx[later], rng, scn.drift.adaptation)
 
-    def everyday(self, mimic):
-        return np.ones(len(mimic))
+    def everyday(self, pop, idx, scn):
+        return np.asarray(scn.harm.persona_everyday)[pop.sophistication[idx]]
 
     def act(self, st, members, rng, buf):
         if len(members) == 0:
@@ -97,9 +96,9 @@ class Groomer(Actor):
         if len(g) == 0:
             return
         lvl = st.pop.sophistication[g].astype(np.int64)
-        # First contact once both accounts exist.
+        # First contact once both accounts exist, at an hour of the persona's rhythm.
         t0 = np.maximum(0, np.maximum(st.pop.signup_day[g], st.pop.signup_day[v]).astype(np.int64) * DAY)
-        first = t0 + np.floor(rng.random(len(g)) * (st.end - t0)).astype(np.int64)
+        first = sample_ts(rng, st.pop.schedule_minor[g], t0, st.end)
         contact = _first_contact(st, g, v, first, rng, buf)
         engage_p = np.where(lvl >= 2, st.scn.harm.engage_persona, st.scn.harm.engage_cold)
         engaged = contact & (rng.random(len(g)) < engage_p)
@@ -120,6 +119,15 @@ class Groomer(Actor):
         _clusters(st, members, rng, buf)
 
 
+def _mimicry(pop, idx, level, rng, hc) -> None:
+    """The per-level mimicry knobs (config.HarmConfig, persona_*): sociability, family ties
+    and daily rhythm of the account the offender presents."""
+    pop.sociability[idx] *= np.asarray(hc.persona_sociability, dtype=np.float32)[level]
+    keep = rng.random(len(idx)) < np.asarray(hc.persona_family_ties)[level]
+    pop.family[idx[~keep]] = -1
+    pop.schedule_minor[idx] = rng.random(len(idx)) < np.asarray(hc.persona_minor_schedule)[level]
+
+
 def _adapt(pop, idx, rng, adaptation: float) -> None:
     """Period-2 offenders move the features they control toward the benign distribution:
     each feature is replaced by a benign-looking draw with probability `adaptation`."""
@@ -135,7 +143,9 @@ def _adapt(pop, idx, rng, adaptation: float) -> None:
 def _clusters(st, members, rng, buf) -> None:
     """Offender-to-offender: small dense clusters that befriend each other and share media in
     a closed group only they belong to (DESIGN.md; the offender-to-offender image-sharing
-    archetype of the paper's section 2)."""
+    archetype of the paper's section 2). The group is founded, joined and posted to by the
+    same rules as ordinary people's closed groups (activity.closed_groups); its members
+    keep their personas' rhythm."""
     share, size = st.scn.harm.cluster_share, 4
     joiners = members[rng.random(len(members)) < share]
     n_clusters = max(1, len(joiners) // size) if len(joiners) >= 2 else 0
@@ -144,23 +154,21 @@ def _clusters(st, members, rng, buf) -> None:
     joiners = rng.permutation(joiners)
     cid = np.arange(len(joiners)) % n_clusters
     order = np.argsort(cid, kind="stable")
-    joiners, cid = joiners[order], cid[order]
+    joiners, cid = joiners[order].astype(np.int64), cid[order].astype(np.int64)
+    minor = st.pop.schedule_minor
     # Every pair inside a cluster: befriended early in the window (requests accepted).
     a, b = np.meshgrid(np.arange(len(joiners)), np.arange(len(joiners)), indexing="ij")
     pair = (cid[a] == cid[b]) & (a < b)
     src, dst = joiners[a[pair]], joiners[b[pair]]
     t0 = np.maximum(0, np.maximum(st.pop.signup_day[src], st.pop.signup_day[dst]).astype(np.int64) * DAY)
-    ts = t0 + np.floor(rng.random(len(src)) * (st.end - t0) * 0.3).astype(np.int64)
+    ts = sample_ts(rng, minor[src], t0, t0 + ((st.end - t0) * 0.3).astype(np.int64))
     fresh = ~are_friends(st, src, dst)
     buf.requests.append(ev.typed(ev.Requests, src=src[fresh], dst=dst[fresh], ts=ts[fresh], decision=ev.ACCEPT))
-    # The closed group: joined after signing up, then media posted to it.
-    t_join = np.maximum(0, st.pop.signup_day[joiners].astype(np.int64) * DAY)
-    joined = t_join + np.floor(rng.random(len(joiners)) * (st.end - t_join) * 0.5).astype(np.int64)
-    gid = ev.CLOSED_GROUP - cid
-    buf.members.append((joiners, gid.astype(np.int64), joined))
+    # The closed group, then media posted to it after joining (inside the window).
+    gid, joined = closed_groups(st, rng, buf, joiners, cid)
     k = rng.poisson(5.0, len(joiners))
     row = np.repeat(np.arange(len(joiners)), k)
-    ts = joined[row] + np.floor(rng.random(len(row)) * (st.end - joined[row])).astype(np.int64)
+    ts = sample_ts(rng, minor[joiners[row]], np.maximum(joined[row], 0), st.end)
     media = ev.draw_media(rng, np.tile([0.1, 0.6, 0.2, 0.1], (len(row), 1)))
     buf.messages.append(
         ev.typed(
@@ -182,7 +190,6 @@ def _cartoon(pop, idx, rng, days, lvl):
     pop.anonymizer[idx] = rng.random(len(idx)) < 0.85
     pop.completeness[idx] = np.round(rng.beta(1.5, 5.0, len(idx)), 2)
     pop.asserted_age[idx] = rng.integers(18, 30, len(idx))
-    pop.sociability[idx] *= 0.2
     pop.workplace[idx] = -1
 
 
@@ -193,7 +200,7 @@ def _opportunist(pop, idx, rng, days, lvl):
 
 def _persona(pop, idx, rng, days, lvl):
     """L2/L3: a child persona (asserted 13-17) living in a child community of the partition;
-    L3 built it long ago and keeps a child's schedule."""
+    L3 built it long ago. (Rhythm and sociability: `_mimicry`.)"""
     n = len(idx)
     pop.asserted_age[idx] = rng.integers(13, 18, n)
     kids = np.flatnonzero((pop.true_age < 18) & (pop.school >= 0) & (pop.sophistication < 0))
@@ -203,12 +210,9 @@ def _persona(pop, idx, rng, days, lvl):
     pop.workplace[idx] = -1
     if lvl == 3:
         pop.signup_day[idx] = -rng.integers(365, 1500, n)
-        pop.schedule_minor[idx] = True
         pop.completeness[idx] = np.round(rng.beta(5.0, 2.0, n), 2)
     else:
         pop.signup_day[idx] = -rng.integers(30, 300, n)
-        pop.schedule_minor[idx] = rng.random(n) < 0.5
-        pop.sociability[idx] *= 0.6
 
 
 def _targets(st, members, level, rng):
@@ -302,6 +306,10 @@ def _timelines(st, g, v, t0, lvl, rng, buf):
     live = ts < st.end
     buf.messages.append(ev.direct_messages(rng, src[live], dst[live], ts[live], media[live]))
     t_harm = t0 + dur
+    # The image comes from the child: after a multi-day rapport, at an hour of its day.
+    slow = dur > DAY
+    day0 = t_harm[slow] - t_harm[slow] % DAY
+    t_harm[slow] = sample_ts(rng, st.pop.schedule_minor[v[slow]], np.maximum(day0, t0[slow]), day0 + DAY)
     off_first = rng.random(n) < OFF_BEFORE_IMAGE[lvl]
     image = ~off_first & (rng.random(n) < hc.image_exchange) & (t_harm < st.end) & (st.pop.true_age[v] < 18)
     hits = np.flatnonzero(image)
@@ -312,10 +320,12 @@ def _timelines(st, g, v, t0, lvl, rng, buf):
     escalate = hits[rng.random(len(hits)) >= hc.move_off_platform]
     m = rng.poisson(6, len(escalate)) + 1
     row = np.repeat(np.arange(len(escalate)), m)
-    ts = t_harm[escalate][row] + rng.integers(60, 14 * DAY, len(row))
     from_g = rng.random(len(row)) < 0.5
     src = np.where(from_g, g[escalate][row], v[escalate][row])
     dst = np.where(from_g, v[escalate][row], g[escalate][row])
+    # Within two weeks of the image, each message at an hour of its sender's rhythm.
+    after = t_harm[escalate][row]
+    ts = sample_ts(rng, st.pop.schedule_minor[src], after + 60, after + 14 * DAY)
     media = ev.draw_media(rng, np.tile([0.7, 0.25, 0.05, 0.0], (len(row), 1)))
     live = ts < st.end
     src, dst, ts, media = src[live], dst[live], ts[live], media[live]

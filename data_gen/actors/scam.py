@@ -28,8 +28,8 @@ class Scam(Actor):
         pop.completeness[plain] = np.round(rng.beta(4.0, 2.0, len(plain)), 2)
         pop.sociability[plain] *= 0.6
 
-    def everyday(self, mimic):
-        return np.where(mimic, 1.0, 0.5)
+    def everyday(self, pop, idx, scn):
+        return np.where(pop.mimic[idx], 1.0, 0.5)
 
     def act(self, st, members, rng, buf):
         pop = st.pop

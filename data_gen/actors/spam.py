@@ -31,8 +31,8 @@ class Spam(Actor):
         pop.client[plain] = (rng.random(len(plain)) < 0.5).astype(np.int8)
         pop.anonymizer[plain] |= rng.random(len(plain)) < 0.15
 
-    def everyday(self, mimic):
-        return np.where(mimic, 1.0, 0.3)
+    def everyday(self, pop, idx, scn):
+        return np.where(pop.mimic[idx], 1.0, 0.3)
 
     def act(self, st, members, rng, buf):
         pop = st.pop
