@@ -110,43 +110,139 @@ def inspect_cmd(
     data: Annotated[Path, typer.Argument(help="Dataset directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     leakage: Annotated[
-        bool, typer.Option("--leakage", help="Also score every single observable statistic alone against truth.")
+        bool,
+        typer.Option(
+            "--leakage",
+            help="Also audit single statistics (behavioural and generation artefacts) by AUROC against "
+            "each kind of positive's matched benign reference.",
+        ),
     ] = False,
+    separability: Annotated[
+        bool,
+        typer.Option(
+            "--separability",
+            help="Also train the separability oracle: out-of-fold AUROC of LightGBM trained on truth, per groomer "
+            "level against its matched reference and per task against benign (minutes on 100K accounts).",
+        ),
+    ] = False,
+    top: Annotated[int, typer.Option(min=1, max=100, help="Statistics of each kind shown per comparison.")] = 5,
+    seed: Annotated[int, typer.Option(min=0, max=2**31 - 1, help="Seed of subsamples and folds.")] = 0,
 ) -> None:
     """Check a dataset against the contract and print its realism and base-rate summary."""
-    from bench.leakage import single_stat_auroc
+    from bench.leakage import audit
     from bench.realism import summary
+    from bench.separability import oracle
 
     with user_errors():
         ds = open_dataset(data)
         s = summary(ds)
         if leakage:
-            s["leakage"] = {task: dict(rows) for task, rows in single_stat_auroc(ds).items()}
+            with err.status("leakage audit"):
+                s["leakage"] = audit(ds, seed)
+        if separability:
+            with err.status("separability oracle: LightGBM on truth, out of fold"):
+                s["separability"] = oracle(ds, seed)
     if as_json:
         print(dumps_json(s, indent=2), end="")
         return
     _print_summary(s)
     if leakage:
-        counts = {**s["positives"], **{f"groomer/{k}": v for k, v in s["groomers"]["by_level"].items()}}
-        _print_leakage(s["leakage"], counts)
+        _print_leakage(s["leakage"], top)
+    if separability:
+        _print_separability(s["separability"])
 
 
-def _print_leakage(report: dict[str, dict[str, float]], positives: dict[str, int], top: int = 5) -> None:
-    t = Table(
-        title=f"leakage: AUROC of single statistics alone (top {top} per task, worst first; "
-        "L0 groomers are easy by design; few positives make an AUROC noisy)"
+def _interval(row: dict) -> str:
+    return f"{row['auroc']:.3f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+
+
+def _leak_flag(name: str, row: dict) -> str:
+    """' !' (red) on a statistic that breaks its gate (bench.leakage.breaks_gate), ' *' on
+    a near-perfect statistic of a comparison easy by design (L0)."""
+    from bench.leakage import ARTEFACT, EASY_BY_DESIGN, NEAR_PERFECT, breaks_gate
+
+    if breaks_gate(name, row):
+        return " [bold red]![/]"
+    easy = row["kind"] != ARTEFACT and name in EASY_BY_DESIGN and row["auroc"] >= NEAR_PERFECT
+    return " *" if easy else "  "
+
+
+def _print_leakage(report: dict, top: int = 5) -> None:
+    """One table per comparison: the `top` behavioural then the `top` artefact statistics,
+    highest AUROC first, artefact rows marked; the method's caps under the tables."""
+    from bench.leakage import ARTEFACT_GATE, NEAR_PERFECT
+
+    out.print(
+        f"[bold]leakage audit[/]: each statistic alone against the matched benign reference; AUROC "
+        f"orientation-free [95% interval]. Behavioural statistics >= {NEAR_PERFECT} give a role away (L0 is easy "
+        f"by design, marked *); artefact statistics (how rows were generated) must sit at chance, below "
+        f"{ARTEFACT_GATE}. [bold red]![/] marks a statistic over its gate (an artefact's interval clear of 0.5 "
+        "too). A statistic named 'source: ...' is pooled over the events of that source; n counts the accounts "
+        "behind the rows (groups, for a group's id or creation time).",
+        highlight=False,
     )
-    t.add_column("task", no_wrap=True)
-    t.add_column("statistic", no_wrap=True)
-    t.add_column("AUROC", justify="right", no_wrap=True)
-    for task, rows in report.items():
-        for i, (name, auc) in enumerate(list(rows.items())[:top]):
-            flag = ""
-            if auc >= 0.95:
-                flag = " (easy by design)" if task == "groomer/L0" else " [bold red]near-perfect: leak?[/]"
-            label = f"{task} (n={positives.get(task, 0):,})" if i == 0 else ""
-            t.add_row(label, name, f"{auc:.3f}{flag}")
+    for name, c in report["comparisons"].items():
+        if not c["statistics"]:
+            out.print(
+                f"{name} (n={c['n_positive']:,}) vs {c['reference']}: not scored (fewer than "
+                f"{report['method']['min_accounts']} accounts)",
+                highlight=False,
+            )
+            continue
+        t = Table(
+            title=f"{name} (n={c['n_positive']:,}) vs {c['reference']} (n={c['n_reference']:,})",
+            title_justify="left",
+        )
+        t.add_column("kind", no_wrap=True)
+        t.add_column("statistic")
+        t.add_column("AUROC [95%]", justify="right", no_wrap=True)
+        t.add_column("n pos/ref", justify="right", no_wrap=True)
+        for kind in ("behavioural", "artefact"):
+            for r in [r for r in c["statistics"] if r["kind"] == kind][:top]:
+                t.add_row(
+                    "[magenta]artefact[/]" if kind == "artefact" else "behav.",
+                    escape(r["name"]),
+                    _interval(r) + _leak_flag(name, r),
+                    f"{r['n_positive']:,}/{r['n_reference']:,}",
+                )
+        out.print(t)
+    m = report["method"]
+    out.print(
+        f"interval: {m['interval']}; reference accounts capped at {m['reference_account_cap']:,}, pooled events at "
+        f"{m['event_caps']['positive']:,} / {m['event_caps']['reference']:,} (seeded subsamples); statistics on fewer "
+        f"than {m['min_accounts']} accounts a side are not scored (listed in --json).",
+        highlight=False,
+    )
+
+
+def _print_separability(report: dict) -> None:
+    """The oracle's out-of-fold AUROC per comparison, with the accounts it rests on, then
+    the features that carry most of each model's gain."""
+    m = report["method"]
+    t = Table(
+        title=f"separability oracle: LightGBM trained on truth, {m['folds']}-fold out-of-fold AUROC [95% DeLong]; "
+        "the ceiling every figure of the same comparison is read against",
+    )
+    t.add_column("positives")
+    t.add_column("reference")
+    t.add_column("used pos / ref", justify="right", no_wrap=True)
+    t.add_column("AUROC [95%]", justify="right", no_wrap=True)
+    gains = []
+    for name, c in report["comparisons"].items():
+        used = f"{c['positives_used']:,} / {c['reference_used']:,}"
+        if c["auroc"] is None:
+            t.add_row(name, escape(c["reference"]), used, escape(c.get("note", "not scored")))
+            continue
+        t.add_row(name, escape(c["reference"]), used, _interval(c))
+        gains.append(f"  {name}: " + ", ".join(f"{f} {share:.0%}" for f, share in c["top_features"][:3]))
     out.print(t)
+    if gains:
+        out.print("share of the oracle's split gain (top 3 features):\n" + "\n".join(gains), highlight=False)
+    out.print(
+        f"{m['features']}; {m['rounds']} rounds, no early stopping; reference subsampled to at most "
+        f"{m['reference_cap']:,} and positives to {m['positive_cap']:,} accounts (seeded, seed {m['seed']}).",
+        highlight=False,
+    )
 
 
 def _print_groomers(gr: dict) -> None:

@@ -203,10 +203,12 @@ def request_targets(
 
 def acceptance_probability(st: ActivityState, src: np.ndarray, dst: np.ndarray, mutual: np.ndarray) -> np.ndarray:
     """The recipient model: what a person sees is the requester's asserted age, profile and
-    the mutual friends count. Minors are wary of adult strangers; fake accounts accept all."""
+    the mutual friends count. Minors are wary of adult strangers, and so is an offender
+    living a child persona's life (`schedule_minor`: a child's hours and a child's answers;
+    deciding as the adult behind it would give the persona away); fake accounts accept all."""
     pop = st.pop
     gap = np.abs(pop.asserted_age[src].astype(float) - pop.asserted_age[dst])
-    minor_sees_adult = (pop.true_age[dst] < 18) & (pop.asserted_age[src] >= 21)
+    minor_sees_adult = pop.schedule_minor[dst] & (pop.asserted_age[src] >= 21)
     logit = (
         -0.6
         + 1.3 * np.log1p(mutual)
@@ -353,10 +355,17 @@ def memberships(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -
     return acc, grp, joined
 
 
+def member_share(st: ActivityState, joined: np.ndarray) -> np.ndarray:
+    """Share of the window a member spends in the group: members post at a steady rate
+    while they belong, so a late joiner posts less (a fixed count crammed into the days
+    left would pile a late group's messages onto the window's last days)."""
+    return (st.end - np.maximum(joined, 0)) / st.end
+
+
 def group_messages(st: ActivityState, acc, grp, joined, rng: np.random.Generator) -> ev.Messages:
     ac = st.scn.activity
     per = ac.group_messages_per_account / max(ac.groups_per_account, 1e-9)
-    k = rng.poisson(per * st.activity[acc] * st.everyday[acc])
+    k = rng.poisson(per * st.activity[acc] * st.everyday[acc] * member_share(st, joined))
     row = np.repeat(np.arange(len(acc)), k)
     src = acc[row]
     media = ev.draw_media_by(rng, MEDIA_MIX * [1.0, 1.6, 1.6, 1.6], media_category(st.pop, src))

@@ -95,6 +95,10 @@ class AbuseConfig(_Strict):
     intensity_sigma: float = Field(2.0, ge=0.0, le=3.0)
     # Per-recipient probability of reporting an abusive interaction.
     report_rate: float = Field(0.01, ge=0.0, le=1.0)
+    # Hours by which a compromised account's new operator keeps a different clock from its
+    # owner (another time zone). 0: the attacker acts at the owner's hours, so time of day
+    # is no tell; a shift turns the hour into a deliberate, documented signal.
+    attacker_hour_shift: int = Field(0, ge=-12, le=12)
 
     @model_validator(mode="after")
     def _combined(self) -> AbuseConfig:

@@ -92,10 +92,9 @@ def sample_ts(rng: np.random.Generator, minor: np.ndarray, lo: np.ndarray, hi: n
     return np.clip(ts, lo, hi - 1)
 
 
-def at_hour(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, hour: np.ndarray) -> np.ndarray:
-    """Timestamps at a fixed hour of a random day in [lo, hi): synchronised (scripted) activity."""
-    lo = np.asarray(lo, dtype=np.int64)
-    hi = np.maximum(np.asarray(hi, dtype=np.int64), lo + 1)
-    day = (lo + np.floor(rng.random(len(hour)) * (hi - lo)).astype(np.int64)) // DAY
-    ts = day * DAY + hour.astype(np.int64) * HOUR + rng.integers(0, 600, len(hour))
-    return np.clip(ts, lo, hi - 1)
+def same_day(rng: np.random.Generator, minor: np.ndarray, ts: np.ndarray, not_before: np.ndarray) -> np.ndarray:
+    """Move each timestamp to an hour of its own day drawn from the sender's profile (never
+    before `not_before`): for events whose day a process decides (days of rapport, a
+    scripted thread's next message) but whose hour a person's rhythm does."""
+    day0 = ts - ts % DAY
+    return sample_ts(rng, minor, np.maximum(day0, not_before), day0 + DAY)

@@ -12,12 +12,12 @@ task on a worker, running the kernels of one process (models/aggregates.py) at t
 offsets of the same layout (models/feature_layout.py): `edge_first_order` for an edge
 relation's first-order columns, `edge_two_hop` for `A[rows] @ deg` and `A[rows] @ sums`,
 `write_group_columns` for groups. The raw block and the global vectors are scattered once
-to every worker. The first-order sums `A @ X` (for the two-hop mean) come back from a
-first round over the same blocks; for groups, the group-level `M^T @ [X | X*X]`, sizes
-and maxima are computed once in the parent. Every product is a row-by-row sparse dot
-product and every gather reduces a row's own neighbours, so a row's value does not depend
-on which block it was in: the matrix is bit-identical to `features.deep_features`
-(tested).
+to every worker; the own block (per account, no neighbours) is copied in by the parent.
+The first-order sums `A @ X` (for the two-hop mean) come back from a first round over the
+same blocks; for groups, the group-level `M^T @ [X | X*X]`, sizes and maxima are computed
+once in the parent. Every product is a row-by-row sparse dot product and every gather
+reduces a row's own neighbours, so a row's value does not depend on which block it was
+in: the matrix is bit-identical to `features.deep_features` (tested).
 
 **LightGBM** (`fit_lgb_dask`): `lightgbm.dask.DaskLGBMClassifier`, data-parallel over the
 workers' row chunks. Early stopping is not supported across Dask workers (each would stop
@@ -40,7 +40,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .aggregates import edge_first_order, edge_two_hop, row_max, squares, write_group_columns
-from .feature_layout import FeatureLayout, Features, RelationLayout
+from .feature_layout import FeatureLayout, Features, RelationLayout, own_block
 
 _CLIENT: contextvars.ContextVar = contextvars.ContextVar("lowbase_dask_client", default=None)
 
@@ -131,9 +131,11 @@ def deep_features_dask(raw: Features, mats: dict, client, rows_per_block: int | 
     (consumes mats); bit-identical output."""
     x = np.ascontiguousarray(raw.X, dtype=np.float32)
     n, k = x.shape
-    layout = FeatureLayout(raw.names, tuple(mats))
+    own = own_block(raw)
+    layout = FeatureLayout(raw.names, own.names, tuple(mats))
     out = np.empty((n, layout.width), dtype=np.float32)
     out[:, :k] = x
+    out[:, layout.own_cols] = own.X
     xx = squares(x)
     bounds = _block_bounds(n, client, rows_per_block)
     x_f = client.scatter(x, broadcast=True, hash=False)

@@ -8,8 +8,17 @@ each quantile column (`QUANTILE`). Bound to the raw feature names (`RelationLayo
 a layout gives the column names (`names`), the column range of each statistic (`cols`)
 and the block's width; the kernels (models/aggregates.py, single-process and Dask row
 blocks) and the tests read their offsets from it, so the names and the values cannot
-drift apart. `FeatureLayout` places the raw block and every relation's block side by side
-in the one output matrix.
+drift apart. `FeatureLayout` places the raw block, the own block and every relation's block
+side by side in the one output matrix.
+
+The own block holds the per-account statistics the weak rules read (common/observables.py)
+that the raw block does not already carry, over the whole window and over the recent one
+(`recent/<name>`). It is kept per account and never aggregated over neighbours (each raw
+column costs about forty neighbour columns, so the rule statistics would multiply the
+width), and it exists so that the rules never read more than the models (the parity
+principle; paper 7.2.4 on weak labels): `statistic_column` names the column that carries
+each statistic, and tests/models/test_parity.py fails when a rule reads one no column
+carries.
 
 Adding a statistic is one entry in a declaration plus the lines of its kernel that
 compute it and write it at `layout.cols(name)`.
@@ -35,6 +44,49 @@ class Features:
 
     def column(self, name: str) -> np.ndarray:
         return self.X[:, self.names.index(name)]
+
+
+@dataclass(frozen=True)
+class AccountFeatures(Features):
+    """What the deep features start from: the raw block (`names`, `X`), which every
+    relation aggregates over the neighbours, and the own block (`own`), kept per account."""
+
+    own: Features
+
+
+def own_block(features: Features) -> Features:
+    """The own block of `AccountFeatures`; no columns for a plain raw block."""
+    if isinstance(features, AccountFeatures):
+        return features.own
+    return Features((), np.zeros((len(features.X), 0), dtype=np.float32))
+
+
+# The statistics of common.observables that the raw block already carries (same values,
+# tested), and the raw column carrying each; every other statistic is an own-block column
+# of its own name, and each statistic over the recent window is `recent/<name>`.
+RAW_STATISTICS = {
+    "account_age_days": "account_age_days",
+    "profile_completeness": "profile_completeness",
+    "asserted_age": "asserted_age",
+    "friends": "friends",
+    "requests_sent": "requests_sent",
+    "requests_received": "requests_received",
+    "request_reject_rate": "request_reject_rate",
+    "messages_sent": "messages_sent",
+    "messages_received": "messages_received",
+    "group_messages_sent": "group_messages_sent",
+    "links_sent": "link_sent",
+    "images_received": "image_received",
+    "distinct_recipients": "distinct_recipients",
+    "reports_received": "reports_received",
+}
+RECENT = "recent"  # prefix of the own block's recent-window columns
+
+
+def statistic_column(stat: str, recent: bool = False) -> str:
+    """The feature column carrying an observable statistic (common/observables.py) over
+    the whole window, or with `recent` over the recent window."""
+    return f"{RECENT}/{stat}" if recent else RAW_STATISTICS.get(stat, stat)
 
 
 @dataclass(frozen=True)
@@ -139,18 +191,25 @@ def relation_layout(relation: str, features) -> RelationLayout:
 
 @dataclass(frozen=True)
 class FeatureLayout:
-    """The whole matrix: the raw features, then each relation's block in the given order."""
+    """The whole matrix: the raw features, the own block, then each relation's block (over
+    the raw features only) in the given order."""
 
     raw: tuple[str, ...]
+    own: tuple[str, ...]
     relations: tuple[str, ...]
 
     @cached_property
     def layouts(self) -> dict[str, RelationLayout]:
         return {r: relation_layout(r, self.raw) for r in self.relations}
 
+    @property
+    def own_cols(self) -> slice:
+        """The own block's column range in the matrix."""
+        return slice(len(self.raw), len(self.raw) + len(self.own))
+
     @cached_property
     def _spans(self) -> dict[str, slice]:
-        spans, j = {}, len(self.raw)
+        spans, j = {}, len(self.raw) + len(self.own)
         for r, lay in self.layouts.items():
             spans[r] = slice(j, j + lay.width)
             j += lay.width
@@ -162,7 +221,7 @@ class FeatureLayout:
 
     @cached_property
     def names(self) -> tuple[str, ...]:
-        return tuple(self.raw) + tuple(c for r, lay in self.layouts.items() for c in lay.names(r))
+        return (*self.raw, *self.own, *(c for r, lay in self.layouts.items() for c in lay.names(r)))
 
     @property
     def width(self) -> int:

@@ -6,7 +6,14 @@ behaves towards its first- and second-order neighbours. Here: raw per-account fe
 (friendship, accepted request, message, group co-membership) the count, sum, mean, max and
 standard deviation of the neighbours' raw features, and for the edge relations (all but
 groups) a few neighbour quantiles and the mean over second-order neighbours. Message and
-request edges also get a recent-window variant.
+request edges also get a recent-window variant. Between the raw block and the relations sits
+the own block: every per-account statistic the weak rules read (common/observables.py:
+reports received and sent by reason, requests sent, received, rejected and declined by the
+other side's apparent age, distinct recipients by apparent age, ...) that the raw block
+does not carry, over the whole window and the recent one (`recent/<name>`), computed by the
+rules' own code. The rules may not read more than the models (paper 7.2.4; tested in
+tests/models/test_parity.py); the block is not aggregated over neighbours, which would
+multiply its width by the relations'.
 
 This module reads the tables and builds the raw block and the relation matrices (sparse
 0/1 adjacencies; groups stay an account x group matrix), and assembles the output. The
@@ -18,8 +25,9 @@ relation) are in models/aggregates.py, whose docstring says how each one is comp
 Everything is read through a dataset `ObservableView`, so metadata visibility applies:
 under `sealed_sender` message edges (which need the sender) disappear, under `minimal`
 only account fields and per-account counts remain. `as_of` (seconds since the window
-start) restricts every event to what had happened by then, for scoring at checkpoints.
-Each table is read once per `build_features` call.
+start) restricts every event to what had happened by then, for scoring at checkpoints; the
+recent windows are the `recent_days` before `as_of` (or the window's end). Each table is
+read once per `build_features` call.
 """
 
 from __future__ import annotations
@@ -33,10 +41,30 @@ import scipy.sparse as sp
 
 from common.arrays import category_codes, unique_sorted
 from common.memory import heap_reuse
+from common.observables import (
+    DirectPairs,
+    friend_keys,
+    message_stats,
+    received_message_stats,
+    report_stats,
+    request_stats,
+    since_index,
+)
 from common.vocabulary import DAY, MEDIA
+from data_gen.events import REASONS
 
 from .aggregates import edge_first_order, edge_relation, edge_two_hop, group_relation, relation
-from .feature_layout import EDGE, GROUP, GROUP_RELATION, FeatureLayout, Features
+from .feature_layout import (
+    EDGE,
+    GROUP,
+    GROUP_RELATION,
+    RAW_STATISTICS,
+    AccountFeatures,
+    FeatureLayout,
+    Features,
+    own_block,
+    statistic_column,
+)
 
 
 def _count(idx: np.ndarray, n: int) -> np.ndarray:
@@ -76,6 +104,7 @@ class _Events:
 
     def __init__(self, view, as_of: int | None):
         self.view, self.n = view, view.n_accounts
+        self.level = view.level
         self.as_of = as_of
         self.edges = view.level != "minimal"
         self.days = view.window_days
@@ -85,6 +114,15 @@ class _Events:
         if self.as_of is None:
             return table
         return table.filter(pc.less(table[ts_col], self.as_of))
+
+    @cached_property
+    def accounts(self):
+        return self.view.table("accounts")
+
+    @property
+    def age(self) -> np.ndarray:
+        """Asserted ages: what the server sees of the other side."""
+        return self.accounts["asserted_age"].to_numpy()
 
     @cached_property
     def friendships(self):
@@ -110,20 +148,30 @@ class _Events:
         )
 
     @cached_property
+    def pairs(self) -> DirectPairs:
+        """The visible 1:1 messages' distinct (sender, recipient) pairs, all and links only,
+        with their counts (full level)."""
+        return DirectPairs.of(self.n, *self.messages[:2], self.messages[3])
+
+    @cached_property
     def direct_pairs(self) -> np.ndarray:
         """Sorted distinct (sender, recipient) keys src * n + dst of visible 1:1 messages."""
-        ms, md = self.messages[:2]
-        ok = (md >= 0) & (ms >= 0)
-        return unique_sorted(ms[ok].astype(np.int64) * self.n + md[ok])
+        return self.pairs.distinct()
+
+    @cached_property
+    def friend_keys(self) -> np.ndarray:
+        return friend_keys(*self.friendships, self.n)
 
     @cached_property
     def memberships(self):
         g = self._cut(self.view.table("group_members", ["account_id", "group_id", "joined_ts"]), "joined_ts")
         return g["account_id"].to_numpy(), g["group_id"].to_numpy()
 
+    @cached_property
     def reports(self):
-        r = self._cut(self.view.table("reports", ["reported", "ts"]), "ts")
-        return r["reported"].to_numpy()
+        r = self._cut(self.view.table("reports", ["reporter", "reported", "ts", "reason"]), "ts")
+        reason = category_codes(r["reason"], REASONS)
+        return r["reporter"].to_numpy(), r["reported"].to_numpy(), r["ts"].to_numpy(), reason
 
 
 def raw_features(view, as_of: int | None = None) -> Features:
@@ -133,7 +181,7 @@ def raw_features(view, as_of: int | None = None) -> Features:
 
 def _raw(ev: _Events) -> Features:
     view, n = ev.view, ev.n
-    acc = view.table("accounts")
+    acc = ev.accounts
     now_day = ev.days if ev.as_of is None else ev.as_of / DAY
     cols: dict[str, np.ndarray] = {
         "account_age_days": now_day - acc["signup_day"].to_numpy().astype(np.float64),
@@ -186,8 +234,90 @@ def _raw(ev: _Events) -> Features:
         cols[f"{name}_received"] = recv[code].sum(axis=0)
     ga, _ = ev.memberships
     cols["groups_joined"] = _count(ga, n)
-    cols["reports_received"] = _count(ev.reports(), n)
+    cols["reports_received"] = _count(ev.reports[1], n)
     return _pack(cols)
+
+
+def own_features(view, as_of: int | None = None, recent_days: int = 7) -> Features:
+    """The own block: the weak rules' statistics the raw block lacks, whole window and recent."""
+    return _own(_Events(view, as_of), recent_days)
+
+
+def own_names(level: str) -> tuple[str, ...]:
+    """The own block's columns at a visibility level: whole-window statistics under their
+    own names (those the raw block carries left out), then every statistic over the recent
+    window as `recent/<name>`; none under `minimal`, where no event table is visible. Read
+    off the statistics of no events, so the schema depends on the level only."""
+    if level == "minimal":
+        return ()
+    none = _NoEvents(level)
+    whole = [k for group in _observed(none, None) for k in group if k not in RAW_STATISTICS]
+    return (*whole, *(statistic_column(k, recent=True) for group in _observed(none, 0) for k in group))
+
+
+def _own(ev: _Events, recent_days: int) -> Features:
+    """`own_names` and their values, written statistic by statistic into one block.
+
+    Each group of statistics (requests, reports, messages) is written and dropped before
+    the next is computed, inside heap_reuse, so their account-sized temporaries recycle the
+    same pages instead of faulting fresh ones in (common/memory.py). The block is allocated
+    outside it (returned to the kernel when dropped) and column-major: each statistic is
+    one contiguous write, and `deep_features` copies the block into the row-major output
+    anyway (a transposing copy here would fault in a second block)."""
+    names = own_names(ev.level)
+    t = np.empty((len(names), ev.n), dtype=np.float32)
+    j = 0
+    with heap_reuse():
+        for since in (None, ev.end - recent_days * DAY) if names else ():
+            for group in _observed(ev, since):
+                for k, v in group.items():
+                    if since is None and k in RAW_STATISTICS:
+                        continue
+                    assert names[j] == (k if since is None else statistic_column(k, recent=True))
+                    t[j] = v
+                    j += 1
+                group = v = None  # dropped before the next group is computed
+    assert j == len(names)
+    return Features(names, t.T)
+
+
+def _observed(ev, since: int | None):
+    """The statistics of common/observables.py this level can see, a group at a time, over
+    the events at or after `since` (all with None): requests and reports at `full` and
+    `sealed_sender`, sender-side message statistics at `full` only (they need the sender),
+    the recipient side of messages at both (recent window only: the raw block has the
+    whole window's). `ev` is an `_Events` or `_NoEvents`."""
+    n, age = ev.n, ev.age
+
+    def cut(ts):
+        return slice(None) if since is None else since_index(ts, since)
+
+    rs, rd, rts, racc = ev.requests
+    r = cut(rts)
+    yield request_stats(n, age, rs[r], rd[r], racc[r])
+    reporter, reported, pts, reason = ev.reports
+    p = cut(pts)
+    yield report_stats(n, reported[p], reason[p], REASONS, reporter[p])
+    ms, md, mts, media, fwd = ev.messages
+    m = cut(mts)
+    if ev.level == "full":
+        pairs = ev.pairs if since is None else DirectPairs.of(n, ms[m], md[m], media[m])
+        yield message_stats(pairs, age, ev.friend_keys, ev.days, ms[m], md[m], mts[m], media[m], fwd[m])
+    if since is not None:  # over the whole window the raw block has them
+        yield received_message_stats(n, md[m], media[m])
+
+
+class _NoEvents:
+    """No accounts and no events, at a level: what `own_names` reads the names off."""
+
+    def __init__(self, level: str):
+        ids, codes, flags = np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, bool)
+        self.level, self.n, self.days, self.age = level, 0, 1, np.zeros(0, np.int16)
+        self.requests = (ids, ids, ids, flags)
+        self.reports = (ids, ids, ids, codes)
+        self.messages = (ids, ids, ids, codes, flags)
+        self.pairs = DirectPairs.of(0, ids, ids, codes)
+        self.friend_keys = friend_keys(ids, ids, 0)
 
 
 def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -258,14 +388,20 @@ def build_features(view, as_of: int | None = None, recent_days: int = 7) -> Feat
     return deep_features(*feature_inputs(view, as_of, recent_days))
 
 
-def feature_inputs(view, as_of: int | None = None, recent_days: int = 7) -> tuple[Features, dict[str, sp.csr_matrix]]:
-    """The raw block and the relation matrices, reading each visible table once."""
+def feature_inputs(
+    view, as_of: int | None = None, recent_days: int = 7
+) -> tuple[AccountFeatures, dict[str, sp.csr_matrix]]:
+    """The raw and own blocks and the relation matrices, reading each visible table once."""
     ev = _Events(view, as_of)
-    return _raw(ev), _edges(ev, recent_days)
+    raw, mats = _raw(ev), _edges(ev, recent_days)
+    # The own block last: its heap_reuse leaves glibc's mmap threshold raised for what
+    # follows (common/memory.py), and what follows at once is deep_features' own.
+    return AccountFeatures(raw.names, raw.X, _own(ev, recent_days)), mats
 
 
 def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
-    """The raw block followed by each relation's block, in mats order (consumes mats).
+    """The raw block, the own block (`AccountFeatures.own`; none for a plain raw block),
+    then each relation's block over the raw block, in mats order (consumes mats).
 
     The output is allocated once and every aggregate is written straight into it: it is
     the largest array of a run (float32, several hundred columns per account), and a
@@ -277,14 +413,16 @@ def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
     client = current_client()
     if client is not None:
         return deep_features_dask(raw, mats, client)
-    layout = FeatureLayout(raw.names, tuple(mats))
+    own = own_block(raw)
+    layout = FeatureLayout(raw.names, own.names, tuple(mats))
     out = np.empty((len(raw.X), layout.width), dtype=np.float32)
     # Two threads, loads balanced by hand. This one gathers the neighbours of the two largest
     # edge relations (most of the work) and writes their first-order columns. The other
-    # first copies the raw block in (which also takes the page faults of first-touching the
-    # fresh output), then does the group relation and the smaller edge relations whole,
-    # then the two-hop products and columns of this thread's relations. At most one of this
-    # thread's relations waits for it (its sums, n x k float32). All write disjoint columns.
+    # first copies the raw and own blocks in (which also takes the page faults of
+    # first-touching the fresh output), then does the group relation and the smaller edge
+    # relations whole, then the two-hop products and columns of this thread's relations. At
+    # most one of this thread's relations waits for it (its sums, n x k float32). All write
+    # disjoint columns.
     # The per-relation temporaries are freed and made again for every relation: heap_reuse
     # gives the next one the same pages instead of fresh ones to fault in
     # (common/memory.py). The output was allocated before it, outside the heap, so it is
@@ -292,7 +430,10 @@ def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
     edges = sorted((m for m in mats if layout.layouts[m].kind == "edge"), key=lambda m: -mats[m].nnz)
     here = edges[:2]
     with heap_reuse(), ThreadPoolExecutor(1) as writer:
-        queued = [writer.submit(np.copyto, out[:, : len(raw.names)], raw.X)]  # releases the GIL
+        queued = [  # copies release the GIL
+            writer.submit(np.copyto, out[:, : len(raw.names)], raw.X),
+            writer.submit(np.copyto, out[:, layout.own_cols], own.X),
+        ]
         for name in [m for m in mats if m not in here] + here:
             a, part, rel = mats.pop(name), out[:, layout.cols(name)], layout.layouts[name]
             if name not in here:

@@ -29,11 +29,18 @@ def small(small_dir):
 
 @pytest.fixture(scope="session")
 def harmful(tmp_path_factory):
-    """40K accounts at the top groomer rate (1e-2): ~400 groomers, ~40-200 per level, so
-    per-level statistics rest on enough accounts; ~8 viral cascades."""
+    """40K accounts at the top groomer rate (1e-2) with a uniform level mix: ~400 groomers,
+    ~100 per level, so every level's statistics (the leakage audit against matched
+    references included) rest on enough accounts; ~8 viral cascades."""
     out = tmp_path_factory.mktemp("harmful") / "ds"
     scn = load_scenario("quick", accounts=40_000)
-    harm = scn.harm.model_copy(update={"groomer_rate": 0.01, "viral_cascades_per_account": 2e-4})
+    harm = scn.harm.model_copy(
+        update={
+            "groomer_rate": 0.01,
+            "sophistication_mix": (0.25, 0.25, 0.25, 0.25),
+            "viral_cascades_per_account": 2e-4,
+        }
+    )
     generate(scn.model_copy(update={"harm": harm}), seed=11, out=out, workers=2)
     return open_dataset(out)
 

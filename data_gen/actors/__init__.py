@@ -59,8 +59,12 @@ def accepts_all(pop: Population) -> np.ndarray:
 
 def extras(pop: Population) -> dict[str, np.ndarray]:
     """Global read-only indexes actors need (built once, shared with workers)."""
-    # Children as an offender sees them (asserted < 18) who really are children.
-    kids = np.flatnonzero((pop.asserted_age < 18) & (pop.true_age < 18) & (pop.role == 0)).astype(np.int64)
+    # Children as an offender (or an adult who talks with children) sees them: every account
+    # asserting an age under 18. Nobody can tell a real child from a persona or an
+    # over-asserting teen, so personas are contacted like the children they claim to be
+    # (restricting this to real children would leave personas alone the one group of
+    # "children" adults never write to, a tell); harm needs a real child (groomer.py).
+    kids = np.flatnonzero(pop.asserted_age < 18).astype(np.int64)
     by_region = kids[np.argsort(pop.region[kids], kind="stable")]
     counts = np.bincount(pop.region[kids], minlength=int(pop.region.max()) + 1)
     last = np.cumsum(counts)

@@ -1,7 +1,9 @@
 """Compromised accounts: an established, benign account that changes hands at a change point.
 
 Before the change point it is indistinguishable from its benign self; after it, the
-attacker bursts links to the account's friends at the attacker's hours. The mimic variant
+attacker bursts links to the account's friends at the attacker's hours: the owner's daily
+rhythm shifted by `abuse.attacker_hour_shift` (another time zone; 0 by default, so the hour
+alone is no tell and the burst is what a model has to find). The mimic variant
 sends a small burst, which hides inside ordinary link sharing.
 """
 
@@ -9,11 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.vocabulary import DAY
+from common.vocabulary import DAY, HOUR
 
 from .. import events as ev
 from ..activity import draw_reports
 from ..friendships import random_neighbour
+from ..rhythm import sample_ts
 from .base import Actor, uniform_others
 from .base import intensity as plain_intensity
 
@@ -39,7 +42,7 @@ class Compromised(Actor):
         dst = random_neighbour(st.adj, src, rng)
         dst = np.where(dst >= 0, dst, uniform_others(rng, st.n, src))
         cp = pop.aux[src].astype(np.int64) * DAY
-        ts = np.minimum(cp + rng.integers(0, 2 * DAY, len(src)), st.end - 1)
+        ts = _attacker_hours(st, src, cp, cp + 2 * DAY, rng)
         m = pop.mimic[src]
         link = rng.random(len(src)) < np.where(m, 0.45, 0.8)
         media = np.where(link, ev.LINK, ev.TEXT).astype(np.int8)
@@ -48,5 +51,14 @@ class Compromised(Actor):
         buf.reports.append(draw_reports(rng, st, dst, src, ts, p, {"spam": 0.4, "scam": 0.1, "hacked": 0.5}))
         src = np.repeat(members, rng.poisson(np.where(mimic, 1.0, 12.0 * intensity)))
         dst = uniform_others(rng, st.n, src)
-        ts = np.minimum(pop.aux[src].astype(np.int64) * DAY + rng.integers(0, 3 * DAY, len(src)), st.end - 1)
+        cp = pop.aux[src].astype(np.int64) * DAY
+        ts = _attacker_hours(st, src, cp, cp + 3 * DAY, rng)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))
+
+
+def _attacker_hours(st, src, lo, hi, rng) -> np.ndarray:
+    """Times in [lo, hi) on the owner's rhythm shifted by the attacker's time zone, inside
+    the window."""
+    shift = st.scn.abuse.attacker_hour_shift * HOUR
+    ts = sample_ts(rng, st.pop.schedule_minor[src], lo, hi) + shift
+    return np.clip(ts, lo, st.end - 1)

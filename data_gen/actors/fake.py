@@ -1,7 +1,7 @@
 """Fake accounts: batch-created, sparse profiles, synchronised, befriending each other.
 
-Plain fakes are made in batches that share a signup day and client, post at the batch's
-scripted hour and form rings; the mimic variant has a filled profile, a spread signup and
+Plain fakes are made in batches that share a signup day and client, act on the batch's
+few scripted days and form rings; the mimic variant has a filled profile, a spread signup and
 human hours, which is where it meets benign new accounts.
 """
 
@@ -13,10 +13,11 @@ from common.vocabulary import DAY
 
 from .. import events as ev
 from ..activity import draw_reports, request_targets
-from ..rhythm import at_hour, sample_ts
+from ..rhythm import sample_ts
 from .base import Actor, per_member, uniform_others
 
 BATCH = 30  # mean accounts per creation batch
+ACTIVE_DAYS = 8  # days in the window on which a plain batch's script runs
 _BATCH_IDS_PER_PARTITION = 100_000
 
 
@@ -71,11 +72,23 @@ class Fake(Actor):
 
     @staticmethod
     def _times(st, src, t0, rng):
-        """Plain fakes act at their batch's scripted hour; mimics keep human hours."""
+        """Plain fakes act together: every event of a batch falls on one of the batch's few
+        active days (its script's runs, the synchronisation fake detection reads), at an
+        hour of the rhythm, like everyone's; mimics keep their own days. A scripted hour
+        or minute would make the hour alone a tell; acting on the same days as the
+        batch-mates is the behaviour, and only the batch together shows it."""
         pop = st.pop
-        m = pop.mimic[src]
-        hour = (pop.aux[src].astype(np.int64) * 7919) % 24
-        return np.where(m, sample_ts(rng, np.zeros(len(src), bool), t0, st.end), at_hour(rng, t0, st.end, hour))
+        ts = sample_ts(rng, pop.schedule_minor[src], t0, st.end)
+        plain = np.flatnonzero(~pop.mimic[src])
+        batch = pop.aux[src[plain]].astype(np.int64)
+        run = rng.integers(0, ACTIVE_DAYS, len(plain))
+        # The batch's run-th active day: a fixed hash of (batch, run), uniform over the
+        # days the batch exists (all its members share t0: one signup day).
+        u = ((batch * 7919 + run * 104729) % 10007 + 0.5) / 10007
+        lo = t0[plain]
+        day = (lo + (u * (st.end - lo)).astype(np.int64)) // DAY * DAY
+        ts[plain] = sample_ts(rng, pop.schedule_minor[src[plain]], np.maximum(day, lo), day + DAY)
+        return ts
 
     @staticmethod
     def _rings(st, plain, rng, buf):
@@ -90,5 +103,5 @@ class Fake(Actor):
         lo, hi = np.repeat(first, 5), np.repeat(last, 5)
         dst = order[lo + np.floor(rng.random(len(src)) * (hi - lo)).astype(np.int64)]
         t0 = np.maximum(0, st.pop.signup_day[src].astype(np.int64) * DAY)
-        ts = t0 + np.floor(rng.random(len(src)) * np.minimum(3 * DAY, st.end - t0)).astype(np.int64)
+        ts = sample_ts(rng, st.pop.schedule_minor[src], t0, t0 + np.minimum(3 * DAY, st.end - t0))
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.ACCEPT))

@@ -24,10 +24,17 @@ import numpy as np
 from common.vocabulary import DAY, HOUR
 
 from .. import events as ev
-from ..activity import acceptance_probability, are_friends, closed_groups, draw_reports, mutual_friends
+from ..activity import (
+    acceptance_probability,
+    are_friends,
+    closed_groups,
+    draw_reports,
+    member_share,
+    mutual_friends,
+)
 from ..friendships import random_neighbour
 from ..population import band_of
-from ..rhythm import sample_ts
+from ..rhythm import same_day, sample_ts
 from .base import Actor
 
 CODE = 5
@@ -166,7 +173,7 @@ def _clusters(st, members, rng, buf) -> None:
     buf.requests.append(ev.typed(ev.Requests, src=src[fresh], dst=dst[fresh], ts=ts[fresh], decision=ev.ACCEPT))
     # The closed group, then media posted to it after joining (inside the window).
     gid, joined = closed_groups(st, rng, buf, joiners, cid)
-    k = rng.poisson(5.0, len(joiners))
+    k = rng.poisson(5.0 * member_share(st, joined))
     row = np.repeat(np.arange(len(joiners)), k)
     ts = sample_ts(rng, minor[joiners[row]], np.maximum(joined[row], 0), st.end)
     media = ev.draw_media(rng, np.tile([0.1, 0.6, 0.2, 0.1], (len(row), 1)))
@@ -217,7 +224,8 @@ def _persona(pop, idx, rng, days, lvl):
 
 def _targets(st, members, level, rng):
     """(offender, target) pairs. Offenders see asserted ages, so targets are apparent
-    children (asserted under 18) who really are children. (Reported victims are mostly
+    children (asserted under 18), real or not; only a real child can be harmed
+    (`_timelines`). (Reported victims are mostly
     12-15, mean ~13.5, Quayle & Newman 2016; here the age follows the platform's minors.)"""
     median = TARGETS_MEDIAN[level]
     # Adaptive offenders in period 2 cold-contact fewer children (they control that count).
@@ -300,16 +308,14 @@ def _timelines(st, g, v, t0, lvl, rng, buf):
     from_g = rng.random(len(row)) < 0.55
     src, dst = np.where(from_g, g[row], v[row]), np.where(from_g, v[row], g[row])
     slow = dur[row] > DAY  # multi-day rapport follows the sender's daily rhythm
-    day0 = ts[slow] - ts[slow] % DAY
-    ts[slow] = sample_ts(rng, st.pop.schedule_minor[src[slow]], np.maximum(day0, t0[row][slow]), day0 + DAY)
+    ts[slow] = same_day(rng, st.pop.schedule_minor[src[slow]], ts[slow], t0[row][slow])
     media = ev.draw_media(rng, np.tile([0.9, 0.08, 0.01, 0.01], (len(row), 1)))
     live = ts < st.end
     buf.messages.append(ev.direct_messages(rng, src[live], dst[live], ts[live], media[live]))
     t_harm = t0 + dur
     # The image comes from the child: after a multi-day rapport, at an hour of its day.
     slow = dur > DAY
-    day0 = t_harm[slow] - t_harm[slow] % DAY
-    t_harm[slow] = sample_ts(rng, st.pop.schedule_minor[v[slow]], np.maximum(day0, t0[slow]), day0 + DAY)
+    t_harm[slow] = same_day(rng, st.pop.schedule_minor[v[slow]], t_harm[slow], t0[slow])
     off_first = rng.random(n) < OFF_BEFORE_IMAGE[lvl]
     image = ~off_first & (rng.random(n) < hc.image_exchange) & (t_harm < st.end) & (st.pop.true_age[v] < 18)
     hits = np.flatnonzero(image)

@@ -16,6 +16,7 @@ from .. import events as ev
 from ..activity import conversations, draw_reports, request_targets
 from ..friendships import random_neighbour
 from ..population import band_of
+from ..rhythm import sample_ts
 from .base import Actor
 
 
@@ -47,7 +48,7 @@ class ChildContactAdult(Actor):
         # Some ask the children (or their parents' friends) to connect, like anyone would.
         ask = rng.random(len(a)) < 0.5
         t0 = np.maximum(0, np.maximum(st.pop.signup_day[a], st.pop.signup_day[b]).astype(np.int64) * DAY)
-        ts = t0 + np.floor(rng.random(len(a)) * (st.end - t0)).astype(np.int64)
+        ts = sample_ts(rng, st.pop.schedule_minor[a], t0, st.end)
         buf.requests.append(ev.typed(ev.Requests, src=a[ask], dst=b[ask], ts=ts[ask], decision=ev.DECIDE))
         buf.messages.append(conversations(st, a, b, ts, rng, 4.0))
         # Worried parents sometimes report an adult who messages their child: the false

@@ -12,6 +12,7 @@ from common.vocabulary import DAY
 
 from .. import events as ev
 from ..activity import draw_reports
+from ..rhythm import same_day, sample_ts
 from .base import Actor, per_member, uniform_others
 
 
@@ -43,13 +44,15 @@ class Scam(Actor):
         src, dst = src[dst != src], dst[dst != src]
         m = pop.mimic[src]
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
-        start = t0 + np.floor(rng.random(len(src)) * (st.end - t0)).astype(np.int64)
+        minor = pop.schedule_minor[src]  # the rhythm of the persona the account presents
+        start = sample_ts(rng, minor, t0, st.end)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=start, decision=ev.DECIDE))
         # A short scripted conversation per target; links come late in it.
         k = 1 + rng.poisson(3.0, len(src))
         row = np.repeat(np.arange(len(src)), k)
         step = _steps(k)
-        ts = np.minimum(start[row] + step * rng.integers(600, DAY, len(row)), st.end - 1)
+        ts = same_day(rng, minor[row], start[row] + step * rng.integers(600, DAY, len(row)), start[row])
+        ts = np.minimum(ts, st.end - 1)
         late = step >= (k[row] - 1)
         link = late & (rng.random(len(row)) < np.where(m[row], 0.35, 0.7))
         media = np.where(link, ev.LINK, ev.TEXT).astype(np.int8)

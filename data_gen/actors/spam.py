@@ -41,7 +41,7 @@ class Spam(Actor):
         m = pop.mimic[src]
         dst = np.where(m, request_targets(st, src, rng, fof=0.4, comm=0.3), uniform_others(rng, st.n, src))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
-        ts = sample_ts(rng, np.zeros(len(src), bool), t0, st.end)
+        ts = sample_ts(rng, pop.schedule_minor[src], t0, st.end)
         buf.requests.append(ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE))
         buf.reports.append(
             draw_reports(
@@ -60,7 +60,7 @@ class Spam(Actor):
         friend = random_neighbour(st.adj, src, rng)
         dst = np.where(m & (friend >= 0) & (rng.random(len(src)) < 0.7), friend, uniform_others(rng, st.n, src))
         t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
-        ts = sample_ts(rng, np.zeros(len(src), bool), t0, st.end)
+        ts = sample_ts(rng, pop.schedule_minor[src], t0, st.end)
         link = np.where(m, 0.3, 0.6)
         media = ev.draw_media(
             rng, np.stack([0.9 - link, np.full(len(src), 0.08), np.full(len(src), 0.02), link], axis=1)

@@ -95,11 +95,34 @@ def test_inspect_leakage(small_dir):
     assert r.exit_code == 0, r.output
     leak = json.loads(r.stdout)["leakage"]
     tasks = {"spam", "scam", "fake", "compromised", "groomer", "viral_sharer"}
-    assert set(leak) == tasks | {f"groomer/L{i}" for i in range(4)}
-    assert all(0.5 <= v <= 1.0 for rows in leak.values() for v in rows.values())
-    assert all(leak[t] for t in tasks - {"groomer", "viral_sharer"}), "every prevalent task has rows"
-    r = run("inspect", str(small_dir), "--leakage")
-    assert r.exit_code == 0 and "leakage" in r.stdout
+    comp = leak["comparisons"]
+    assert tasks <= set(comp) and set(comp) - tasks <= {f"groomer/L{i}" for i in range(4)}
+    assert {c["reference"] for c in comp.values()} <= set(leak["references"])
+    for c in comp.values():
+        for s in c["statistics"]:
+            assert s["kind"] in ("behavioural", "artefact") and s["unit"] in ("account", "event")
+            assert 0.5 <= s["auroc"] <= 1.0 and s["ci_low"] <= s["auroc"] <= s["ci_high"]
+            assert s["n_positive"] >= leak["method"]["min_accounts"]
+    for t in tasks:
+        kinds = {s["kind"] for s in comp[t]["statistics"]}
+        if comp[t]["n_positive"] >= leak["method"]["min_accounts"]:
+            assert kinds == {"behavioural", "artefact"}, t
+        else:
+            assert not kinds and comp[t]["not_scored"], t
+    r = run("inspect", str(small_dir), "--leakage", "--top", "2")
+    assert r.exit_code == 0 and "leakage audit" in r.stdout and "artefact" in r.stdout
+    assert "spam (n=" in r.stdout
+
+
+@pytest.mark.slow
+def test_inspect_separability(small_dir):
+    r = run("inspect", str(small_dir), "--separability", "--json")
+    assert r.exit_code == 0, r.output
+    sep = json.loads(r.stdout)["separability"]
+    assert sep["method"]["trained_on"] == "truth"
+    assert all(c["auroc"] is None or 0 <= c["auroc"] <= 1 for c in sep["comparisons"].values())
+    r = run("inspect", str(small_dir), "--separability")
+    assert r.exit_code == 0 and "separability oracle" in r.stdout
 
 
 def test_generate_warns_when_no_groomer_is_expected(tmp_path):

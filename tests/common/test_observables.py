@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from common.observables import _not_friends
+from common.observables import _not_friends, friend_keys
 
 
 @pytest.mark.parametrize("presorted", [True, False])
@@ -21,7 +21,7 @@ def test_not_friends_matches_a_set_of_pairs(presorted):
     friends |= {(b, a) for a, b in friends}
     pair = np.unique((rng.integers(0, n, 5000) << sh) | rng.integers(0, n, 5000))  # sorted, as account_stats
     ps, pd = pair >> sh, pair & ((1 << sh) - 1)
-    got = _not_friends(ps, pd, u, v, sh)
+    got = _not_friends(ps, pd, friend_keys(u, v, n), sh)
     want = np.array([(int(a), int(b)) not in friends for a, b in zip(ps, pd, strict=True)])
     assert np.array_equal(got, want)
     assert want.sum() and (~want).sum()  # both outcomes are exercised

@@ -7,7 +7,7 @@ import pytest
 
 from models.aggregates import edge_relation
 from models.feature_layout import EACH, EDGE, GROUP, ONE, QUANTILE, FeatureLayout, Stat
-from models.features import aggregate, aggregate_groups, build_features, edge_types
+from models.features import aggregate, aggregate_groups, build_features, edge_types, own_features
 
 
 def _expected_labels(layout, stat: Stat) -> list[str]:
@@ -77,9 +77,12 @@ def test_changed_quantiles_move_names_columns_and_values(full, raw):
 def test_matrix_layout_places_every_relation_block(full, raw):
     feats = build_features(full)
     mats = edge_types(full)
-    layout = FeatureLayout(raw.names, tuple(mats))
+    own = own_features(full)
+    layout = FeatureLayout(raw.names, own.names, tuple(mats))
     assert feats.names == layout.names and feats.X.shape[1] == layout.width
     assert np.array_equal(feats.X[:, : len(raw.names)], raw.X)
+    assert layout.own_cols == slice(len(raw.names), len(raw.names) + len(own.names))
+    assert feats.names[layout.own_cols] == own.names and np.array_equal(feats.X[:, layout.own_cols], own.X)
     for name, a in mats.items():
         block = (aggregate_groups if name == "group" else aggregate)(a, raw.X, name, raw.names)
         assert block.names == feats.names[layout.cols(name)]

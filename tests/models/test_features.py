@@ -14,6 +14,7 @@ from models.features import (
     deep_features,
     edge_types,
     feature_inputs,
+    own_features,
     raw_features,
 )
 
@@ -88,7 +89,7 @@ def test_friend_aggregates_match_reference(small, full, raw):
     feats = aggregate(a, raw.X, "friend", raw.names)
     # the same block, read from the whole matrix at the offsets the layout gives
     whole = build_features(full)
-    block = whole.X[:, FeatureLayout(raw.names, tuple(edge_types(full))).cols("friend")]
+    block = whole.X[:, FeatureLayout(raw.names, own_features(full).names, tuple(edge_types(full))).cols("friend")]
     assert np.array_equal(block, feats.X)
     lay = EDGE.over(raw.names)
     x = raw.X.astype(np.float64)
@@ -167,7 +168,7 @@ def test_deterministic(full):
         for raw in [raw_features(full)]
         for name, m in edge_types(full).items()
     ]
-    assert np.array_equal(np.hstack([raw_features(full).X, *[p.X for p in parts]]), a.X)
+    assert np.array_equal(np.hstack([raw_features(full).X, own_features(full).X, *[p.X for p in parts]]), a.X)
 
 
 def test_neighbour_quantiles_match_numpy(small, full, raw):
