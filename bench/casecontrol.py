@@ -138,29 +138,63 @@ def clopper_pearson(k, n: int, alpha: float = ALPHA) -> tuple[np.ndarray, np.nda
     return np.nan_to_num(lo), np.nan_to_num(hi, nan=1.0)
 
 
+@dataclass(frozen=True)
+class Rate:
+    """A rate with its interval and the counts behind it (k of n)."""
+
+    value: float
+    low: float
+    high: float
+    k: int
+    n: int
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "low": self.low, "high": self.high, "k": self.k, "n": self.n}
+
+
+def rates(tally: Tally, alpha: float = ALPHA) -> list[Rate]:
+    """One Rate per threshold of a tally."""
+    lo, hi = tally.interval(alpha)
+    value = tally.rate()
+    return [Rate(float(value[i]), float(lo[i]), float(hi[i]), int(tally.flagged[i]), tally.n) for i in range(len(lo))]
+
+
+def mixed(by_level: list[Rate], weights) -> Rate:
+    """The rate of a population mixing levels in these proportions (a scenario's
+    sophistication mix), from per-level rates measured on a uniform mix. The interval is
+    the weighted ends of the levels' intervals: conservative (wider than a joint 95%)."""
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    pick = [(wi, r) for wi, r in zip(w, by_level, strict=True) if wi > 0]
+    return Rate(
+        float(sum(wi * r.value for wi, r in pick)),
+        float(sum(wi * r.low for wi, r in pick)),
+        float(sum(wi * r.high for wi, r in pick)),
+        int(sum(r.k for _, r in pick)),
+        int(sum(r.n for _, r in pick)),
+    )
+
+
 def precision(pi: float, tpr: float, fpr: float) -> float:
     num = tpr * pi
     den = num + fpr * (1 - pi)
     return num / den if den > 0 else np.nan
 
 
-def precision_at(pi: float, tp: Tally, fp: Tally, i: int, alpha: float = ALPHA) -> dict:
-    """Precision at base rate pi for threshold i, from a TPR tally (positives) and an FPR
-    tally (negatives): value, interval (the ends of the two rate intervals combined) and
+def precision_at(pi: float, tpr: Rate, fpr: Rate) -> dict:
+    """Precision at base rate pi from a true-positive rate (positives) and a false-positive
+    rate (negatives): value, interval (the ends of the two rate intervals combined) and
     `kind`: 'point'; 'lower bound' when no false positive was seen (the value is the bound,
     from the FPR interval's upper end: 'precision >= value'); 'upper bound' when no true
     positive was ('precision <= value'); 'undefined' without positives or negatives."""
-    if tp.n == 0 or fp.n == 0:
+    if tpr.n == 0 or fpr.n == 0:
         return {"base_rate": pi, "value": None, "low": None, "high": None, "kind": "undefined"}
-    t_lo, t_hi = (a[i] for a in tp.interval(alpha))
-    f_lo, f_hi = (a[i] for a in fp.interval(alpha))
-    low, high = precision(pi, t_lo, f_hi), precision(pi, t_hi, f_lo)
-    if fp.flagged[i] == 0:
+    low, high = precision(pi, tpr.low, fpr.high), precision(pi, tpr.high, fpr.low)
+    if fpr.k == 0:
         return {"base_rate": pi, "value": low, "low": low, "high": 1.0, "kind": "lower bound"}
-    if tp.flagged[i] == 0:
+    if tpr.k == 0:
         return {"base_rate": pi, "value": high, "low": 0.0, "high": high, "kind": "upper bound"}
-    value = precision(pi, tp.rate()[i], fp.rate()[i])
-    return {"base_rate": pi, "value": value, "low": low, "high": high, "kind": "point"}
+    return {"base_rate": pi, "value": precision(pi, tpr.value, fpr.value), "low": low, "high": high, "kind": "point"}
 
 
 def smallest_base_rate(target: float, tpr_low: float, fpr_high: float) -> float:

@@ -593,7 +593,14 @@ def _add_leaderboard() -> None:
     app.add_typer(leaderboard, name="leaderboard")
 
 
+def _add_certify() -> None:
+    from .certify import certify_cmd
+
+    app.command("certify")(certify_cmd)
+
+
 _add_leaderboard()
+_add_certify()
 
 
 @app.callback(invoke_without_command=True)

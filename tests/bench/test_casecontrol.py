@@ -6,13 +6,16 @@ import pytest
 from scipy.stats import binomtest, norm
 
 from bench.casecontrol import (
+    Rate,
     Tally,
     Thresholds,
     clopper_pearson,
     fpr_threshold,
+    mixed,
     precision,
     precision_at,
     precision_threshold,
+    rates,
     smallest_base_rate,
     validation_thresholds,
 )
@@ -84,16 +87,16 @@ def test_pooled_worlds_recover_known_rates():
 
 
 def test_no_false_positive_gives_a_bound_never_a_point_one():
-    tp = Tally(np.array([500]), 1000)
-    fp = Tally(np.array([0]), 1_000_000)
-    out = precision_at(1e-4, tp, fp, 0)
+    tp = rates(Tally(np.array([500]), 1000))[0]
+    fp = rates(Tally(np.array([0]), 1_000_000))[0]
+    out = precision_at(1e-4, tp, fp)
     assert out["kind"] == "lower bound" and out["value"] < 1.0
     _, f_hi = clopper_pearson(0, 1_000_000)
     t_lo, _ = clopper_pearson(500, 1000)
     assert out["value"] == pytest.approx(precision(1e-4, t_lo, f_hi))
-    none_found = precision_at(1e-4, Tally(np.array([0]), 1000), Tally(np.array([10]), 1000), 0)
+    none_found = precision_at(1e-4, rates(Tally(np.array([0]), 1000))[0], rates(Tally(np.array([10]), 1000))[0])
     assert none_found["kind"] == "upper bound"
-    both = precision_at(1e-2, Tally(np.array([500]), 1000), Tally(np.array([100]), 100_000), 0)
+    both = precision_at(1e-2, rates(Tally(np.array([500]), 1000))[0], rates(Tally(np.array([100]), 100_000))[0])
     assert both["kind"] == "point" and both["low"] < both["value"] < both["high"]
     assert both["value"] == pytest.approx(precision(1e-2, 0.5, 1e-3))
 
@@ -112,3 +115,10 @@ def test_thresholds_refuse_their_own_data():
         thr.check_disjoint("abc")
     thr.check_disjoint("abc", "test")
     thr.check_disjoint("other")
+
+
+def test_mixed_rate_weights_levels_by_the_scenario_mix():
+    a, b = Rate(0.9, 0.8, 0.95, 90, 100), Rate(0.1, 0.05, 0.2, 10, 100)
+    m = mixed([a, b], (3, 1))
+    assert m.value == pytest.approx(0.7) and m.low == pytest.approx(0.6125) and m.high == pytest.approx(0.7625)
+    assert mixed([a, b], (1, 0)).value == pytest.approx(0.9)

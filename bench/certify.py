@@ -1,0 +1,121 @@
+"""`lowbase certify`: a trained model's powered evaluation (bench/powered.py) from the CLI.
+
+Thresholds come from the validation split of the model's training world; the TPR per level
+from fresh enriched worlds (cached under the work directory, like a run's datasets); the
+FPR from fresh worlds at the scenario's rate, each generated, scored, counted and deleted,
+so the disk holds one negative world at a time whatever `--fpr-accounts`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from common.files import write_json_atomic
+from data_gen import generate
+from data_gen.config import scenario_from_dict
+from data_gen.reader import open_dataset
+from models.protocol import load_card
+
+from .console import err, out, user_errors
+
+
+def certify_cmd(
+    model: Annotated[Path, typer.Option(help="A model directory from `lowbase train`.")],
+    data: Annotated[Path, typer.Option(help="The dataset the model was trained on (its training world).")],
+    fpr_accounts: Annotated[
+        int, typer.Option(min=0, max=10**10, help="Accounts of negative worlds to score for the FPR.")
+    ] = 1_000_000,
+    tpr_worlds: Annotated[int, typer.Option(min=1, max=100, help="Enriched worlds (groomer rate 1e-2).")] = 1,
+    workdir: Annotated[Path, typer.Option(help="Where evaluation worlds are generated.")] = Path("lowbase-work"),
+    workers: Annotated[int, typer.Option(min=1, max=256, help="Processes for generation.")] = 2,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
+) -> None:
+    """Groomer TPR per level on enriched worlds and FPR pooled over negative worlds, at
+    thresholds set on the training world's validation split; precision at base rates with
+    bounds."""
+    from models import ModelInput, load_model
+
+    from .pipeline import cached_dataset  # the run's machinery: imported when the command runs
+    from .powered import powered_evaluation
+
+    with user_errors():
+        train = open_dataset(data)
+        card = load_card(model)
+        m, _ = load_model(model, ModelInput(train.view(card["visibility"])))
+        scn = scenario_from_dict(train.meta["scenario"], f"{data}/dataset.json")
+        seed = int(train.meta["seed"])
+        cache, scratch = workdir / "datasets", workdir / "certify-worlds"
+
+        def world(s, sd, role):
+            if role == "tpr":  # enriched worlds are few: cached and reused like a run's datasets
+                return cached_dataset(s, sd, cache, workers, lambda msg: err.print(f"  {msg}", highlight=False))
+            path = scratch / f"{s.name}-s{sd}"
+            generate(s, sd, path, workers=workers, overwrite=True)
+            return open_dataset(path, verify_hashes=False)
+
+        def done(ds, role):
+            if role == "fpr":  # a negative world is counted once: dropped, so disk stays flat
+                shutil.rmtree(ds.path)
+
+        result = powered_evaluation(
+            m,
+            train,
+            scn,
+            seed,
+            world,
+            visibility=card["visibility"],
+            tpr_worlds=tpr_worlds,
+            fpr_accounts=fpr_accounts,
+            done=done,
+            step=lambda msg: err.print(msg, highlight=False),
+        )
+    print_certified(result)
+    if json_out is not None:
+        write_json_atomic(json_out, result, indent=2)
+
+
+def _rate(r: dict) -> str:
+    return f"{r['value']:.3g} [{r['low']:.2g}, {r['high']:.2g}] ({r['k']}/{r['n']})"
+
+
+def _precision(p: dict) -> str:
+    if p["kind"] == "undefined":
+        return "—"
+    sign = {"lower bound": ">= ", "upper bound": "<= "}.get(p["kind"], "")
+    return f"{sign}{p['value']:.3g}"
+
+
+def print_certified(result: dict) -> None:
+    rows = result["by_threshold"]
+    base_rates = [p["base_rate"] for p in next(iter(rows.values()))["precision"]]
+    t = Table(title="thresholds from the training world's validation split; rate [95% exact] (k/n)")
+    t.add_column("threshold", no_wrap=True)
+    t.add_column("FPR (negative worlds)", justify="right")
+    for lvl in next(iter(rows.values()))["tpr_by_level"]:
+        t.add_column(f"TPR {lvl}", justify="right")
+    t.add_column("TPR at scenario mix", justify="right")
+    for name, row in rows.items():
+        levels = [_rate(r) for r in row["tpr_by_level"].values()]
+        t.add_row(name, _rate(row["fpr"]), *levels, _rate(row["tpr_at_scenario_mix"]))
+    out.print(t)
+    p = Table(title="precision at base rate pi (>= : a bound where no false positive was seen)")
+    p.add_column("threshold", no_wrap=True)
+    for pi in base_rates:
+        p.add_column(f"pi={pi:g}", justify="right")
+    p.add_column("smallest pi for 0.5 / 0.95", justify="right")
+    for name, row in rows.items():
+        small = row["smallest_base_rate"]
+        least = " / ".join("—" if v is None else f"{v:.2g}" for v in small.values())
+        p.add_row(name, *(_precision(x) for x in row["precision"]), least)
+    out.print(p)
+    w = result["worlds"]
+    err.print(
+        f"TPR from {len(w['tpr'])} enriched world(s), FPR from {len(w['fpr'])} negative world(s); thresholds set "
+        f"on the validation split of the training world {w['train']['fingerprint'][:16]}",
+        highlight=False,
+    )

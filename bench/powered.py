@@ -1,0 +1,181 @@
+"""Powered evaluation of a rare harm: train where reality trains, measure each rate where
+it can be measured (DESIGN.md "Evaluation design for rare harms").
+
+A trained model (inductive: it scores any world through its features) is read against
+thresholds set on the validation split of its training world (`bench.casecontrol`), then:
+
+- **TPR on enriched worlds**: fresh seeds of the same scenario with the groomer rate raised
+  to 1e-2 and a uniform level mix, so every level has hundreds of offenders (the quick
+  preset's 100K accounts give ~250 per level). Enrichment changes how many offenders there
+  are, not how each behaves; the TPR per level is reweighted to the scenario's own mix.
+- **FPR on negative worlds**: fresh seeds at the scenario's rate, every non-offender
+  scored, the counts at each threshold pooled (a few integers per world, whatever N).
+- **The training world's test split**, at the same thresholds, for comparison with what a
+  single dataset shows.
+
+Seeds of evaluation worlds are derived from the training seed (`world_seed`) and never equal
+it; thresholds refuse to be scored on the world and split they were set on.
+
+`world(scenario, seed, role)` makes (or reuses) a world for a role ('tpr' or 'fpr') and
+returns it as a Dataset; `done(ds, role)` is called when its scores are counted (e.g. to
+delete a negative world from disk).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from common.vocabulary import SOPHISTICATION_LEVELS
+from data_gen import Scenario
+from data_gen.reader import Dataset
+from models.inputs import ModelInput
+
+from .analyses import scores_by_account, truth_columns
+from .casecontrol import (
+    FPR_BUDGETS,
+    TARGET_PRECISIONS,
+    Tally,
+    Thresholds,
+    mixed,
+    precision_at,
+    rates,
+    smallest_base_rate,
+    validation_thresholds,
+)
+from .config import scenario_with
+
+ENRICHED_RATE = 1e-2
+UNIFORM_MIX = (0.25, 0.25, 0.25, 0.25)
+BASE_RATES = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
+SUPPORTED_PRECISIONS = (0.5, 0.95)
+_ROLES = {"tpr": 1, "fpr": 2}
+
+
+def world_seed(seed: int, role: str, i: int) -> int:
+    """The i-th evaluation world's seed for a role ('tpr' or 'fpr'): a hash of (training
+    seed, role, i), so worlds of different roles and runs never share a seed, and never
+    the training seed itself."""
+    state = np.random.SeedSequence(seed, spawn_key=(_ROLES[role], i)).generate_state(2, np.uint32)
+    s = int(state[0]) << 31 | int(state[1]) >> 1
+    return s if s != seed else s + 1
+
+
+def enriched(scn: Scenario) -> Scenario:
+    return scenario_with(
+        scn, {"harm.groomer_rate": ENRICHED_RATE, "harm.sophistication_mix": list(UNIFORM_MIX)}, "enriched world"
+    )
+
+
+def world_scores(model, ds: Dataset, visibility: str, task: str) -> np.ndarray:
+    """The model's score of every account of a world, indexed by account id."""
+    data = ModelInput(ds.view(visibility))
+    return scores_by_account(model.predict_scores(data), (task,), data.n)[task]
+
+
+def _splits(ds: Dataset) -> np.ndarray:
+    sp = ds.table("splits", ["account_id", "split"])
+    out = np.empty(sp.num_rows, dtype=object)
+    out[sp["account_id"].to_numpy()] = np.asarray(sp["split"].cast(pa.string()).to_pylist(), dtype=object)
+    return out
+
+
+def _level_tallies(s: np.ndarray, y: np.ndarray, level: np.ndarray, values: np.ndarray) -> list[Tally]:
+    return [Tally.of(s[y & (level == lvl)], values) for lvl in range(len(SOPHISTICATION_LEVELS))]
+
+
+def powered_evaluation(
+    model,
+    train: Dataset,
+    scn: Scenario,
+    seed: int,
+    world: Callable[[Scenario, int, str], Dataset],
+    visibility: str = "full",
+    task: str = "groomer",
+    tpr_worlds: int = 1,
+    fpr_accounts: int = 1_000_000,
+    done: Callable[[Dataset, str], None] = lambda ds, role: None,
+    step: Callable[[str], None] = lambda _: None,
+) -> dict:
+    """TPR per level (enriched worlds), pooled FPR (negative worlds) and the training
+    world's test split, at thresholds set on its validation split; precision at base rates
+    with bounds. JSON-ready."""
+    split = _splits(train)
+    y = truth_columns(train, task)[task].astype(bool)
+    s = world_scores(model, train, visibility, task)
+    val, test = split == "val", split == "test"
+    thr = validation_thresholds(y[val], s[val], train.meta["fingerprint"], "val", FPR_BUDGETS, TARGET_PRECISIONS)
+    thr.check_disjoint(train.meta["fingerprint"], "test")
+    test_tp, test_fp = Tally.of(s[test & y], thr.values), Tally.of(s[test & ~y], thr.values)
+    k = len(thr.values)
+
+    tp = [Tally.empty(k) for _ in SOPHISTICATION_LEVELS]
+    tpr_log = []
+    for i in range(tpr_worlds):
+        sd = world_seed(seed, "tpr", i)
+        step(f"TPR world {i + 1}/{tpr_worlds} (groomer rate {ENRICHED_RATE:g}, uniform mix)")
+        ds = world(enriched(scn), sd, "tpr")
+        thr.check_disjoint(ds.meta["fingerprint"])
+        truth = truth_columns(ds, task, "sophistication")
+        yi = truth[task].astype(bool)
+        si = world_scores(model, ds, visibility, task)
+        tp = [a + b for a, b in zip(tp, _level_tallies(si, yi, truth["sophistication"], thr.values), strict=True)]
+        positives = int(yi.sum())
+        tpr_log.append({"seed": sd, "fingerprint": ds.meta["fingerprint"], "accounts": len(yi), "positives": positives})
+        done(ds, "tpr")
+
+    fp = Tally.empty(k)
+    fpr_log = []
+    n_fpr = max(1, math.ceil(fpr_accounts / scn.accounts)) if fpr_accounts > 0 else 0
+    for j in range(n_fpr):
+        sd = world_seed(seed, "fpr", j)
+        step(f"FPR world {j + 1}/{n_fpr} ({scn.accounts:,} accounts at the scenario's rate)")
+        ds = world(scn, sd, "fpr")
+        thr.check_disjoint(ds.meta["fingerprint"])
+        yj = truth_columns(ds, task)[task].astype(bool)
+        fp = fp + Tally.of(world_scores(model, ds, visibility, task)[~yj], thr.values)
+        fpr_log.append({"seed": sd, "fingerprint": ds.meta["fingerprint"], "negatives": int((~yj).sum())})
+        done(ds, "fpr")
+    return _summary(thr, tp, fp, test_tp, test_fp, scn, task, visibility, train, tpr_log, fpr_log)
+
+
+def _summary(thr: Thresholds, tp, fp, test_tp, test_fp, scn, task, visibility, train, tpr_log, fpr_log) -> dict:
+    level_rates = [rates(t) for t in tp]
+    fpr = rates(fp)
+    mix = scn.harm.sophistication_mix
+    out: dict = {
+        "task": task,
+        "visibility": visibility,
+        "thresholds": [
+            {"name": n, "value": float(v), "set_on": {"world": thr.world, "split": thr.split}}
+            for n, v in zip(thr.names, thr.values, strict=True)
+        ],
+        "worlds": {
+            "train": {"fingerprint": train.meta["fingerprint"], "seed": train.meta["seed"]},
+            "tpr": tpr_log,
+            "fpr": fpr_log,
+        },
+        "scenario_mix": list(mix),
+        "by_threshold": {},
+    }
+    for i, name in enumerate(thr.names):
+        per_level = {lvl: level_rates[li][i] for li, lvl in enumerate(SOPHISTICATION_LEVELS)}
+        tpr = mixed([per_level[lvl] for lvl in SOPHISTICATION_LEVELS], mix)
+        out["by_threshold"][name] = {
+            "fpr": fpr[i].as_dict(),
+            "tpr_by_level": {lvl: r.as_dict() for lvl, r in per_level.items()},
+            "tpr_at_scenario_mix": tpr.as_dict(),
+            "test_split": {"tpr": rates(test_tp)[i].as_dict(), "fpr": rates(test_fp)[i].as_dict()},
+            "precision": [precision_at(pi, tpr, fpr[i]) for pi in BASE_RATES],
+            "smallest_base_rate": {
+                str(p): _nan_none(smallest_base_rate(p, tpr.low, fpr[i].high)) for p in SUPPORTED_PRECISIONS
+            },
+        }
+    return out
+
+
+def _nan_none(x: float) -> float | None:
+    return None if x is None or np.isnan(x) else float(x)

@@ -1,0 +1,86 @@
+"""Powered evaluation on real (small) worlds: thresholds from the training world's
+validation split, TPR on enriched worlds, FPR pooled over negative worlds, and never a
+threshold graded on the data it was set on."""
+
+import numpy as np
+import pytest
+
+from bench.analyses import truth_columns
+from bench.powered import ENRICHED_RATE, UNIFORM_MIX, enriched, powered_evaluation, world_seed
+from data_gen import generate
+from data_gen.reader import open_dataset
+from models import make_model
+from models.inputs import ModelInput
+from tests.conftest import small_scenario
+
+SEED = 7  # the `small` fixture's seed: it is the training world
+
+
+@pytest.fixture(scope="module")
+def trained(small):
+    model = make_model("logreg")
+    model.fit(ModelInput(small.view("full")), SEED)
+    return model
+
+
+def _maker(tmp_path, made):
+    def world(scn, seed, role):
+        out = tmp_path / f"w{len(made)}"
+        generate(scn, seed, out)
+        ds = open_dataset(out)
+        made.append((scn, seed, ds, role))
+        return ds
+
+    return world
+
+
+def test_world_seeds_are_fresh_and_distinct():
+    seeds = {world_seed(SEED, role, i) for role in ("tpr", "fpr") for i in range(50)}
+    assert len(seeds) == 100 and SEED not in seeds
+    assert world_seed(SEED, "tpr", 0) == world_seed(SEED, "tpr", 0)
+
+
+def test_powered_evaluation_pools_the_worlds(small, trained, tmp_path):
+    scn = small_scenario()
+    made = []
+    gone = []
+    out = powered_evaluation(
+        trained,
+        small,
+        scn,
+        SEED,
+        _maker(tmp_path, made),
+        tpr_worlds=1,
+        fpr_accounts=2 * scn.accounts,
+        done=lambda ds, role: gone.append(role),
+    )
+    assert gone == ["tpr", "fpr", "fpr"]  # one enriched world, two negative worlds, each released
+    assert [w[3] for w in made] == gone
+    (tpr_scn, _, tpr_ds, _), *fpr_worlds = made
+    assert tpr_scn.harm.groomer_rate == ENRICHED_RATE and tpr_scn.harm.sophistication_mix == UNIFORM_MIX
+    assert all(w[0] == scn for w in fpr_worlds)
+    assert len({w[1] for w in made} | {SEED}) == 4
+    # Thresholds were set on the training world's validation split, nowhere else.
+    assert all(t["set_on"] == {"world": small.meta["fingerprint"], "split": "val"} for t in out["thresholds"])
+    truth = truth_columns(tpr_ds, "groomer", "sophistication")
+    negatives = sum(int((~truth_columns(w[2], "groomer")["groomer"]).sum()) for w in fpr_worlds)
+    for name, row in out["by_threshold"].items():
+        assert row["fpr"]["n"] == negatives, name
+        for lvl, r in row["tpr_by_level"].items():
+            expect = int((truth["groomer"] & (truth["sophistication"] == int(lvl[1]))).sum())
+            assert r["n"] == expect and 0 <= r["k"] <= r["n"]
+        assert all(p["kind"] in ("point", "lower bound", "upper bound", "undefined") for p in row["precision"])
+        for p in row["precision"]:
+            if p["kind"] == "lower bound":
+                assert p["value"] < 1.0, "no false positive gives a bound, never a point 1.000"
+    # Stricter budgets flag fewer negatives.
+    flagged = [out["by_threshold"][n]["fpr"]["k"] for n in ("fpr<=0.01", "fpr<=0.001", "fpr<=0.0001")]
+    assert flagged == sorted(flagged, reverse=True)
+
+
+def test_no_threshold_is_graded_on_the_data_it_was_set_on(small, trained):
+    """A 'world' function handing back the training world itself is refused."""
+    scn = small_scenario()
+    with pytest.raises(ValueError, match="own data"):
+        powered_evaluation(trained, small, scn, SEED, lambda s, seed, role: small, tpr_worlds=1, fpr_accounts=0)
+    assert np.isfinite(enriched(scn).harm.groomer_rate)
