@@ -84,3 +84,27 @@ def test_no_threshold_is_graded_on_the_data_it_was_set_on(small, trained):
     with pytest.raises(ValueError, match="own data"):
         powered_evaluation(trained, small, scn, SEED, lambda s, seed, role: small, tpr_worlds=1, fpr_accounts=0)
     assert np.isfinite(enriched(scn).harm.groomer_rate)
+
+
+def test_certify_command_end_to_end(small_dir, small, trained, tmp_path):
+    """`lowbase certify` on a saved model: JSON written, negative worlds deleted once
+    counted (disk holds one at a time), enriched worlds cached for reuse."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+    from models.protocol import save_model
+
+    mdir = tmp_path / "model"
+    save_model(trained, ModelInput(small.view("full")), SEED, mdir)
+    work, js = tmp_path / "work", tmp_path / "out.json"
+    args = ["certify", "--model", str(mdir), "--data", str(small_dir), "--workdir", str(work)]
+    res = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(js.read_text())
+    assert len(out["worlds"]["fpr"]) == 2 and len(out["worlds"]["tpr"]) == 1
+    assert not any((work / "certify-worlds").iterdir()), "negative worlds are deleted once counted"
+    assert len(list((work / "datasets").glob("*/dataset.json"))) == 1, "the enriched world is cached"
+    bad = CliRunner().invoke(app, ["certify", "--model", str(mdir), "--data", str(tmp_path / "nope")])
+    assert bad.exit_code == 2
