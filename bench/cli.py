@@ -176,8 +176,9 @@ def _print_leakage(report: dict, top: int = 5) -> None:
         f"[bold]leakage audit[/]: each statistic alone against the matched benign reference; AUROC "
         f"orientation-free [95% interval]. Behavioural statistics >= {NEAR_PERFECT} give a role away (L0 is easy "
         f"by design, marked *); artefact statistics (how rows were generated) must sit at chance, below "
-        f"{ARTEFACT_GATE}. [bold red]![/] marks a statistic over its gate (an artefact's interval clear of 0.5 "
-        "too). A statistic named 'source: ...' is pooled over the events of that source; n counts the accounts "
+        f"{ARTEFACT_GATE}. [bold red]![/] marks a statistic over its gate (for an artefact, with its "
+        "family-wise interval over all the audit's artefact statistics clear of 0.5 too). A statistic "
+        "named 'source: ...' is pooled over the events of that source; n counts the accounts "
         "behind the rows (groups, for a group's id or creation time).",
         highlight=False,
     )
