@@ -34,14 +34,22 @@ def certify_cmd(
     workdir: Annotated[Path, typer.Option(help="Where evaluation worlds are generated.")] = Path("lowbase-work"),
     workers: Annotated[int, typer.Option(min=1, max=256, help="Processes for generation.")] = 2,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
+    with_oracle: Annotated[
+        bool,
+        typer.Option(
+            "--oracle/--no-oracle",
+            help="Also train the same model class on the training world's truth and certify it on the same worlds.",
+        ),
+    ] = True,
 ) -> None:
     """Groomer TPR per level on enriched worlds and FPR pooled over negative worlds, at
     thresholds set on the training world's validation split; precision at base rates with
-    bounds."""
+    bounds. Beside the model (realistic labels), the oracle: the same class trained on
+    truth, so a figure can be read against how separable the offenders were."""
     from models import ModelInput, load_model
 
     from .pipeline import cached_dataset  # the run's machinery: imported when the command runs
-    from .powered import powered_evaluation
+    from .powered import oracle, powered_evaluation
 
     with user_errors():
         train = open_dataset(data)
@@ -49,6 +57,10 @@ def certify_cmd(
         m, _ = load_model(model, ModelInput(train.view(card["visibility"])))
         scn = scenario_from_dict(train.meta["scenario"], f"{data}/dataset.json")
         seed = int(train.meta["seed"])
+        models = {"realistic labels": m}
+        if with_oracle:
+            err.print(f"training the oracle: {card['model']} on the training world's truth", highlight=False)
+            models["oracle (truth)"] = oracle(card["model"], train, card["visibility"], int(card.get("seed", seed)))
         cache, scratch = workdir / "datasets", workdir / "certify-worlds"
 
         def world(s, sd, role):
@@ -63,7 +75,7 @@ def certify_cmd(
                 shutil.rmtree(ds.path)
 
         result = powered_evaluation(
-            m,
+            models,
             train,
             scn,
             seed,
@@ -91,9 +103,20 @@ def _precision(p: dict) -> str:
 
 
 def print_certified(result: dict) -> None:
-    rows = result["by_threshold"]
+    for name, figures in result["models"].items():
+        _print_model(name, figures)
+    w = result["worlds"]
+    err.print(
+        f"TPR from {len(w['tpr'])} enriched world(s), FPR from {len(w['fpr'])} negative world(s); thresholds set "
+        f"on the validation split of the training world {w['train']['fingerprint'][:16]}",
+        highlight=False,
+    )
+
+
+def _print_model(name: str, figures: dict) -> None:
+    rows = figures["by_threshold"]
     base_rates = [p["base_rate"] for p in next(iter(rows.values()))["precision"]]
-    t = Table(title="thresholds from the training world's validation split; rate [95% exact] (k/n)")
+    t = Table(title=f"{name}: thresholds from the training world's validation split; rate [95% exact] (k/n)")
     t.add_column("threshold", no_wrap=True)
     t.add_column("FPR (negative worlds)", justify="right")
     for lvl in next(iter(rows.values()))["tpr_by_level"]:
@@ -103,7 +126,7 @@ def print_certified(result: dict) -> None:
         levels = [_rate(r) for r in row["tpr_by_level"].values()]
         t.add_row(name, _rate(row["fpr"]), *levels, _rate(row["tpr_at_scenario_mix"]))
     out.print(t)
-    p = Table(title="precision at base rate pi (>= : a bound where no false positive was seen)")
+    p = Table(title=f"{name}: precision at base rate pi (>= : a bound where no false positive was seen)")
     p.add_column("threshold", no_wrap=True)
     for pi in base_rates:
         p.add_column(f"pi={pi:g}", justify="right")
@@ -113,9 +136,3 @@ def print_certified(result: dict) -> None:
         least = " / ".join("—" if v is None else f"{v:.2g}" for v in small.values())
         p.add_row(name, *(_precision(x) for x in row["precision"]), least)
     out.print(p)
-    w = result["worlds"]
-    err.print(
-        f"TPR from {len(w['tpr'])} enriched world(s), FPR from {len(w['fpr'])} negative world(s); thresholds set "
-        f"on the validation split of the training world {w['train']['fingerprint'][:16]}",
-        highlight=False,
-    )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -70,10 +71,34 @@ def enriched(scn: Scenario) -> Scenario:
     )
 
 
-def world_scores(model, ds: Dataset, visibility: str, task: str) -> np.ndarray:
-    """The model's score of every account of a world, indexed by account id."""
+def world_scores(models: dict, ds: Dataset, visibility: str, task: str) -> dict[str, np.ndarray]:
+    """Each model's score of every account of a world, indexed by account id (the world's
+    features built once, shared by the models)."""
     data = ModelInput(ds.view(visibility))
-    return scores_by_account(model.predict_scores(data), (task,), data.n)[task]
+    return {name: scores_by_account(m.predict_scores(data), (task,), data.n)[task] for name, m in models.items()}
+
+
+@dataclass
+class TruthInput(ModelInput):
+    """The oracle's input: the same view and features, with every account of a split
+    labelled by its truth where a model asks for human labels. Models never see truth; the
+    benchmark builds this on purpose to measure separability (the same model class with
+    perfect, plentiful labels), the ceiling realistic labels are read against."""
+
+    truth: dict = field(default_factory=dict)
+
+    def human(self, task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+        acc = np.flatnonzero(self.split == split)
+        return acc, self.truth[task][acc].astype(np.int8)
+
+
+def oracle(name: str, train: Dataset, visibility: str, seed: int):
+    """A fresh model of class `name` trained on the training world's truth (TruthInput)."""
+    from models import make_model
+
+    m = make_model(name)
+    m.fit(TruthInput(train.view(visibility), truth=truth_columns(train, *train.tasks)), seed)
+    return m
 
 
 def _splits(ds: Dataset) -> np.ndarray:
@@ -88,7 +113,7 @@ def _level_tallies(s: np.ndarray, y: np.ndarray, level: np.ndarray, values: np.n
 
 
 def powered_evaluation(
-    model,
+    models: dict,
     train: Dataset,
     scn: Scenario,
     seed: int,
@@ -100,65 +125,71 @@ def powered_evaluation(
     done: Callable[[Dataset, str], None] = lambda ds, role: None,
     step: Callable[[str], None] = lambda _: None,
 ) -> dict:
-    """TPR per level (enriched worlds), pooled FPR (negative worlds) and the training
-    world's test split, at thresholds set on its validation split; precision at base rates
-    with bounds. JSON-ready."""
+    """Per model (name -> trained model), TPR per level (enriched worlds), pooled FPR
+    (negative worlds) and the training world's test split, at thresholds set on the
+    validation split of the training world for that model; precision at base rates with
+    bounds. Every world is generated and featurised once for all the models. JSON-ready."""
     split = _splits(train)
     y = truth_columns(train, task)[task].astype(bool)
-    s = world_scores(model, train, visibility, task)
     val, test = split == "val", split == "test"
-    thr = validation_thresholds(y[val], s[val], train.meta["fingerprint"], "val", FPR_BUDGETS, TARGET_PRECISIONS)
-    thr.check_disjoint(train.meta["fingerprint"], "test")
-    test_tp, test_fp = Tally.of(s[test & y], thr.values), Tally.of(s[test & ~y], thr.values)
-    k = len(thr.values)
+    fp_train = train.meta["fingerprint"]
+    thr, test_tp, test_fp = {}, {}, {}
+    for name, s in world_scores(models, train, visibility, task).items():
+        thr[name] = validation_thresholds(y[val], s[val], fp_train, "val", FPR_BUDGETS, TARGET_PRECISIONS)
+        thr[name].check_disjoint(fp_train, "test")
+        test_tp[name], test_fp[name] = Tally.of(s[test & y], thr[name].values), Tally.of(s[test & ~y], thr[name].values)
+    k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
 
-    tp = [Tally.empty(k) for _ in SOPHISTICATION_LEVELS]
+    tp = {name: [Tally.empty(k) for _ in SOPHISTICATION_LEVELS] for name in models}
     tpr_log = []
     for i in range(tpr_worlds):
         sd = world_seed(seed, "tpr", i)
         step(f"TPR world {i + 1}/{tpr_worlds} (groomer rate {ENRICHED_RATE:g}, uniform mix)")
         ds = world(enriched(scn), sd, "tpr")
-        thr.check_disjoint(ds.meta["fingerprint"])
         truth = truth_columns(ds, task, "sophistication")
         yi = truth[task].astype(bool)
-        si = world_scores(model, ds, visibility, task)
-        tp = [a + b for a, b in zip(tp, _level_tallies(si, yi, truth["sophistication"], thr.values), strict=True)]
+        for name, si in world_scores(models, ds, visibility, task).items():
+            thr[name].check_disjoint(ds.meta["fingerprint"])
+            level = _level_tallies(si, yi, truth["sophistication"], thr[name].values)
+            tp[name] = [a + b for a, b in zip(tp[name], level, strict=True)]
         positives = int(yi.sum())
         tpr_log.append({"seed": sd, "fingerprint": ds.meta["fingerprint"], "accounts": len(yi), "positives": positives})
         done(ds, "tpr")
 
-    fp = Tally.empty(k)
+    fp = {name: Tally.empty(k) for name in models}
     fpr_log = []
     n_fpr = max(1, math.ceil(fpr_accounts / scn.accounts)) if fpr_accounts > 0 else 0
     for j in range(n_fpr):
         sd = world_seed(seed, "fpr", j)
         step(f"FPR world {j + 1}/{n_fpr} ({scn.accounts:,} accounts at the scenario's rate)")
         ds = world(scn, sd, "fpr")
-        thr.check_disjoint(ds.meta["fingerprint"])
         yj = truth_columns(ds, task)[task].astype(bool)
-        fp = fp + Tally.of(world_scores(model, ds, visibility, task)[~yj], thr.values)
+        for name, sj in world_scores(models, ds, visibility, task).items():
+            thr[name].check_disjoint(ds.meta["fingerprint"])
+            fp[name] = fp[name] + Tally.of(sj[~yj], thr[name].values)
         fpr_log.append({"seed": sd, "fingerprint": ds.meta["fingerprint"], "negatives": int((~yj).sum())})
         done(ds, "fpr")
-    return _summary(thr, tp, fp, test_tp, test_fp, scn, task, visibility, train, tpr_log, fpr_log)
-
-
-def _summary(thr: Thresholds, tp, fp, test_tp, test_fp, scn, task, visibility, train, tpr_log, fpr_log) -> dict:
-    level_rates = [rates(t) for t in tp]
-    fpr = rates(fp)
-    mix = scn.harm.sophistication_mix
-    out: dict = {
+    return {
         "task": task,
         "visibility": visibility,
+        "worlds": {"train": {"fingerprint": fp_train, "seed": train.meta["seed"]}, "tpr": tpr_log, "fpr": fpr_log},
+        "scenario_mix": list(scn.harm.sophistication_mix),
+        "models": {
+            name: _summary(thr[name], tp[name], fp[name], test_tp[name], test_fp[name], scn.harm.sophistication_mix)
+            for name in models
+        },
+    }
+
+
+def _summary(thr: Thresholds, tp, fp, test_tp, test_fp, mix) -> dict:
+    """One model's figures: its thresholds and, per threshold, every rate and bound."""
+    level_rates = [rates(t) for t in tp]
+    fpr = rates(fp)
+    out: dict = {
         "thresholds": [
             {"name": n, "value": float(v), "set_on": {"world": thr.world, "split": thr.split}}
             for n, v in zip(thr.names, thr.values, strict=True)
         ],
-        "worlds": {
-            "train": {"fingerprint": train.meta["fingerprint"], "seed": train.meta["seed"]},
-            "tpr": tpr_log,
-            "fpr": fpr_log,
-        },
-        "scenario_mix": list(mix),
         "by_threshold": {},
     }
     for i, name in enumerate(thr.names):

@@ -161,24 +161,32 @@ def fit_lgb(x: np.ndarray, data: ModelInput, task: str, seed: int) -> lgb.Booste
     va, yva = data.human(task, "val")
     if len(np.unique(ytr)) < 2:
         return None
-    params = {
-        **LGB_PARAMS,
-        "seed": seed,
-        "scale_pos_weight": max(1.0, (ytr == 0).sum() / max((ytr == 1).sum(), 1)),
-        "num_threads": lgb_threads(len(tr)),
-    }
+    # Positives weighted up to balance the classes, in training *and* in the validation
+    # loss early stopping reads: weighted in one and not the other, the validation loss
+    # rises from the first rounds whenever positives are rare among many labels, and
+    # training stops after a tree or two.
+    pos_weight = max(1.0, (ytr == 0).sum() / max((ytr == 1).sum(), 1))
+    params = {**LGB_PARAMS, "seed": seed, "num_threads": lgb_threads(len(tr))}
     from .distributed import current_client, fit_lgb_dask
 
     client = current_client()
     if client is not None:  # lightgbm.dask: same metrics within a tolerance (models/distributed.py)
         two = len(np.unique(yva)) == 2
         return fit_lgb_dask(
-            client, params, x[tr], ytr, x[va] if two else None, yva if two else None, rounds=400, patience=30
+            client,
+            params,
+            x[tr],
+            ytr,
+            x[va] if two else None,
+            yva if two else None,
+            rounds=400,
+            patience=30,
+            pos_weight=pos_weight,
         )
-    dtrain = lgb.Dataset(x[tr], ytr, free_raw_data=True)
+    dtrain = lgb.Dataset(x[tr], ytr, weight=np.where(ytr == 1, pos_weight, 1.0), free_raw_data=True)
     callbacks, valid = [], []
     if len(np.unique(yva)) == 2:
-        valid = [lgb.Dataset(x[va], yva, reference=dtrain)]
+        valid = [lgb.Dataset(x[va], yva, weight=np.where(yva == 1, pos_weight, 1.0), reference=dtrain)]
         callbacks = [lgb.early_stopping(30, verbose=False)]
     return lgb.train(params, dtrain, num_boost_round=400, valid_sets=valid, callbacks=callbacks)
 

@@ -185,30 +185,43 @@ def early_stop_iteration(loss: np.ndarray, patience: int) -> int:
     return int(best_at[end]) + 1
 
 
-def logloss_per_iteration(booster, x: np.ndarray, y: np.ndarray, trees: list | None = None) -> np.ndarray:
+def logloss_per_iteration(
+    booster, x: np.ndarray, y: np.ndarray, trees: list | None = None, weight: np.ndarray | None = None
+) -> np.ndarray:
     """Binary log loss of the model truncated after each iteration (LightGBM's default
     metric for the binary objective), from one raw-score prediction per tree. `trees`
     holds the raw scores of the trees already predicted and is extended with the new ones:
     training continues from the model so far, so its first trees never change, and
     predicting each tree once keeps the rule's cost linear in the trees (re-predicting
-    them every chunk would make it grow with their square)."""
+    them every chunk would make it grow with their square). `weight` weights the rows, as
+    LightGBM weights a validation set's metric."""
     trees = [] if trees is None else trees
     for i in range(len(trees), booster.num_trees()):
         trees.append(booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1))
     raw = np.cumsum(trees, axis=0)
     p = np.clip(1.0 / (1.0 + np.exp(-raw)), 1e-15, 1 - 1e-15)
-    return -(y * np.log(p) + (1 - y) * np.log1p(-p)).mean(axis=1)
+    return np.average(-(y * np.log(p) + (1 - y) * np.log1p(-p)), axis=1, weights=weight)
 
 
 def fit_lgb_dask(
-    client, params: dict, x_train, y_train, x_val, y_val, rounds: int, patience: int, chunk: int = 50
+    client,
+    params: dict,
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    rounds: int,
+    patience: int,
+    chunk: int = 50,
+    pos_weight: float = 1.0,
 ):
     """`lgb.train` with early stopping, as data-parallel `lightgbm.dask` training plus the
     early-stopping rule applied on the way (see the module docstring): trees are added
     `chunk` rounds at a time (continuing from the model so far) until the rule says stop
     or `rounds` is reached, so a model that stops early costs about as many trees as in
     one process. Returns a Booster with `best_iteration` set, saved and used like a
-    single-process one."""
+    single-process one. Positives weigh `pos_weight` in training and in the validation
+    loss, as in `models.baselines.fit_lgb`."""
     import dask.array as da
     from lightgbm.dask import DaskLGBMClassifier
 
@@ -216,6 +229,8 @@ def fit_lgb_dask(
     rows = max(1, math.ceil(len(x_train) / workers))
     xd = da.from_array(np.ascontiguousarray(x_train), chunks=(rows, x_train.shape[1]))
     yd = da.from_array(np.asarray(y_train), chunks=rows)
+    wd = da.from_array(np.where(np.asarray(y_train) == 1, pos_weight, 1.0), chunks=rows)
+    wv = None if y_val is None else np.where(np.asarray(y_val) == 1, pos_weight, 1.0)
     kw = {k: v for k, v in params.items() if k not in ("num_threads", "seed", "objective")}
     booster, done, trees = None, 0, []
     while done < rounds:
@@ -225,11 +240,12 @@ def fit_lgb_dask(
         )
         with warnings.catch_warnings():  # lightgbm.dask sets threads per worker itself and says so
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-            clf.fit(xd, yd, init_model=booster)
+            clf.fit(xd, yd, sample_weight=wd, init_model=booster)
         booster, done = clf.booster_, done + step
         if x_val is None:
             break
-        booster.best_iteration = early_stop_iteration(logloss_per_iteration(booster, x_val, y_val, trees), patience)
+        loss = logloss_per_iteration(booster, x_val, y_val, trees, wv)
+        booster.best_iteration = early_stop_iteration(loss, patience)
         if done - booster.best_iteration >= patience:  # the rule stopped inside what is trained
             break
     return booster

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.analyses import truth_columns
-from bench.powered import ENRICHED_RATE, UNIFORM_MIX, enriched, powered_evaluation, world_seed
+from bench.powered import ENRICHED_RATE, UNIFORM_MIX, TruthInput, enriched, oracle, powered_evaluation, world_seed
 from data_gen import generate
 from data_gen.reader import open_dataset
 from models import make_model
@@ -44,8 +44,9 @@ def test_powered_evaluation_pools_the_worlds(small, trained, tmp_path):
     scn = small_scenario()
     made = []
     gone = []
+    models = {"model": trained, "oracle": oracle("logreg", small, "full", SEED)}
     out = powered_evaluation(
-        trained,
+        models,
         small,
         scn,
         SEED,
@@ -60,10 +61,16 @@ def test_powered_evaluation_pools_the_worlds(small, trained, tmp_path):
     assert tpr_scn.harm.groomer_rate == ENRICHED_RATE and tpr_scn.harm.sophistication_mix == UNIFORM_MIX
     assert all(w[0] == scn for w in fpr_worlds)
     assert len({w[1] for w in made} | {SEED}) == 4
-    # Thresholds were set on the training world's validation split, nowhere else.
-    assert all(t["set_on"] == {"world": small.meta["fingerprint"], "split": "val"} for t in out["thresholds"])
+    assert set(out["models"]) == {"model", "oracle"}
     truth = truth_columns(tpr_ds, "groomer", "sophistication")
     negatives = sum(int((~truth_columns(w[2], "groomer")["groomer"]).sum()) for w in fpr_worlds)
+    for figures in out["models"].values():
+        _check_figures(figures, small, truth, negatives)
+
+
+def _check_figures(out, small, truth, negatives):
+    # Thresholds were set on the training world's validation split, nowhere else.
+    assert all(t["set_on"] == {"world": small.meta["fingerprint"], "split": "val"} for t in out["thresholds"])
     for name, row in out["by_threshold"].items():
         assert row["fpr"]["n"] == negatives, name
         for lvl, r in row["tpr_by_level"].items():
@@ -82,7 +89,7 @@ def test_no_threshold_is_graded_on_the_data_it_was_set_on(small, trained):
     """A 'world' function handing back the training world itself is refused."""
     scn = small_scenario()
     with pytest.raises(ValueError, match="own data"):
-        powered_evaluation(trained, small, scn, SEED, lambda s, seed, role: small, tpr_worlds=1, fpr_accounts=0)
+        powered_evaluation({"m": trained}, small, scn, SEED, lambda s, seed, role: small, tpr_worlds=1, fpr_accounts=0)
     assert np.isfinite(enriched(scn).harm.groomer_rate)
 
 
@@ -103,8 +110,20 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path):
     res = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--json", str(js)])
     assert res.exit_code == 0, res.output
     out = json.loads(js.read_text())
+    assert set(out["models"]) == {"realistic labels", "oracle (truth)"}
     assert len(out["worlds"]["fpr"]) == 2 and len(out["worlds"]["tpr"]) == 1
     assert not any((work / "certify-worlds").iterdir()), "negative worlds are deleted once counted"
     assert len(list((work / "datasets").glob("*/dataset.json"))) == 1, "the enriched world is cached"
     bad = CliRunner().invoke(app, ["certify", "--model", str(mdir), "--data", str(tmp_path / "nope")])
     assert bad.exit_code == 2
+
+
+def test_the_oracle_learns_from_truth_not_human_labels(small):
+    """TruthInput labels every account of a split by its truth; the plain input only the
+    reviewed few."""
+    truth = truth_columns(small, *small.tasks)
+    t = TruthInput(small.view("full"), truth=truth)
+    acc, y = t.human("groomer", "train")
+    assert len(acc) == int((t.split == "train").sum()) and y.sum() == truth["groomer"][acc].sum()
+    plain, _ = ModelInput(small.view("full")).human("groomer", "train")
+    assert len(plain) < len(acc) / 5
