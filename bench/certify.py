@@ -30,7 +30,10 @@ def certify_cmd(
     fpr_accounts: Annotated[
         int, typer.Option(min=0, max=10**10, help="Accounts of negative worlds to score for the FPR.")
     ] = 1_000_000,
-    tpr_worlds: Annotated[int, typer.Option(min=1, max=100, help="Enriched worlds (groomer rate 1e-2).")] = 1,
+    tpr_worlds: Annotated[int, typer.Option(min=1, max=100, help="Enriched worlds.")] = 1,
+    enriched_rate: Annotated[
+        float, typer.Option(min=1e-6, max=1e-2, help="Groomer rate of the enriched worlds (uniform level mix).")
+    ] = 1e-2,
     workdir: Annotated[Path, typer.Option(help="Where evaluation worlds are generated.")] = Path("lowbase-work"),
     workers: Annotated[int, typer.Option(min=1, max=256, help="Processes for generation.")] = 2,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
@@ -83,6 +86,7 @@ def certify_cmd(
             visibility=card["visibility"],
             tpr_worlds=tpr_worlds,
             fpr_accounts=fpr_accounts,
+            enriched_rate=enriched_rate,
             done=done,
             step=lambda msg: err.print(msg, highlight=False),
         )

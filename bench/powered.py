@@ -65,10 +65,12 @@ def world_seed(seed: int, role: str, i: int) -> int:
     return s if s != seed else s + 1
 
 
-def enriched(scn: Scenario) -> Scenario:
-    return scenario_with(
-        scn, {"harm.groomer_rate": ENRICHED_RATE, "harm.sophistication_mix": list(UNIFORM_MIX)}, "enriched world"
-    )
+def enriched(scn: Scenario, rate: float = ENRICHED_RATE) -> Scenario:
+    """The scenario with offenders at `rate` and a uniform level mix. Enrichment must not
+    change how an offender behaves, only how many there are: the TPR measured at two rates
+    (e.g. 1e-2 and 3e-3) agrees within its interval when it holds."""
+    fields = {"harm.groomer_rate": rate, "harm.sophistication_mix": list(UNIFORM_MIX)}
+    return scenario_with(scn, fields, "enriched world")
 
 
 def world_scores(models: dict, ds: Dataset, visibility: str, task: str) -> dict[str, np.ndarray]:
@@ -122,6 +124,7 @@ def powered_evaluation(
     task: str = "groomer",
     tpr_worlds: int = 1,
     fpr_accounts: int = 1_000_000,
+    enriched_rate: float = ENRICHED_RATE,
     done: Callable[[Dataset, str], None] = lambda ds, role: None,
     step: Callable[[str], None] = lambda _: None,
 ) -> dict:
@@ -144,8 +147,8 @@ def powered_evaluation(
     tpr_log = []
     for i in range(tpr_worlds):
         sd = world_seed(seed, "tpr", i)
-        step(f"TPR world {i + 1}/{tpr_worlds} (groomer rate {ENRICHED_RATE:g}, uniform mix)")
-        ds = world(enriched(scn), sd, "tpr")
+        step(f"TPR world {i + 1}/{tpr_worlds} (groomer rate {enriched_rate:g}, uniform mix)")
+        ds = world(enriched(scn, enriched_rate), sd, "tpr")
         truth = truth_columns(ds, task, "sophistication")
         yi = truth[task].astype(bool)
         for name, si in world_scores(models, ds, visibility, task).items():
@@ -173,6 +176,7 @@ def powered_evaluation(
         "task": task,
         "visibility": visibility,
         "worlds": {"train": {"fingerprint": fp_train, "seed": train.meta["seed"]}, "tpr": tpr_log, "fpr": fpr_log},
+        "enriched_rate": enriched_rate,
         "scenario_mix": list(scn.harm.sophistication_mix),
         "models": {
             name: _summary(thr[name], tp[name], fp[name], test_tp[name], test_fp[name], scn.harm.sophistication_mix)

@@ -127,3 +127,9 @@ def test_the_oracle_learns_from_truth_not_human_labels(small):
     assert len(acc) == int((t.split == "train").sum()) and y.sum() == truth["groomer"][acc].sum()
     plain, _ = ModelInput(small.view("full")).human("groomer", "train")
     assert len(plain) < len(acc) / 5
+
+
+def test_enrichment_rate_is_a_setting():
+    scn = small_scenario()
+    assert enriched(scn, 3e-3).harm.groomer_rate == 3e-3
+    assert enriched(scn).harm.sophistication_mix == UNIFORM_MIX

@@ -123,3 +123,32 @@ def test_bad_mimicry_knobs_name_the_field(tmp_path, harm, needle):
     p.write_text(yaml.safe_dump({"accounts": 5000, "harm": harm}))
     with pytest.raises(ScenarioError, match=needle.replace(".", r"\.")):
         load_scenario(str(p))
+
+
+@pytest.mark.slow
+def test_enrichment_changes_how_many_offenders_not_how_they_behave(tmp_path):
+    """The powered evaluation measures TPR on worlds enriched to groomer rate 1e-2: each
+    offender's observables must be distributed as at a lower rate (3e-3), or the enriched
+    TPR would not transfer. Per level, the statistics the audit ranks first for it."""
+    from bench.leakage import interactions
+    from common.observables import account_stats
+    from data_gen import generate
+    from data_gen.reader import open_dataset
+
+    stats = {}
+    for rate in (1e-2, 3e-3):
+        scn = load_scenario("quick", accounts=40_000)
+        harm = scn.harm.model_copy(update={"groomer_rate": rate, "sophistication_mix": (0.25, 0.25, 0.25, 0.25)})
+        generate(scn.model_copy(update={"harm": harm}), 21, tmp_path / str(rate), workers=2)
+        ds = open_dataset(tmp_path / str(rate))
+        t = ds.table("truth")
+        g, lvl = t["groomer"].to_numpy(zero_copy_only=False), t["sophistication"].to_numpy()
+        s = account_stats(interactions(ds))
+        stats[rate] = {L: {k: s[k][g & (lvl == L)] for k in CHECKED} for L in range(4)}
+    for L in range(4):
+        for k in CHECKED:
+            p = ks_2samp(stats[1e-2][L][k], stats[3e-3][L][k]).pvalue
+            assert p > 1e-3, f"L{L} {k}: distributions differ between rates 1e-2 and 3e-3 (p = {p:.1e})"
+
+
+CHECKED = ("requests_to_apparent_minors", "distinct_apparent_minor_recipients", "messages_sent", "account_age_days")
