@@ -57,7 +57,8 @@ def certify_cmd(
     with user_errors():
         train = open_dataset(data)
         card = load_card(model)
-        m, _ = load_model(model, ModelInput(train.view(card["visibility"])))
+        train_input = ModelInput(train.view(card["visibility"]))
+        m, _ = load_model(model, train_input)  # builds the training world's features, reused below
         scn = scenario_from_dict(train.meta["scenario"], f"{data}/dataset.json")
         seed = int(train.meta["seed"])
         models = {"realistic labels": m}
@@ -89,6 +90,7 @@ def certify_cmd(
             enriched_rate=enriched_rate,
             done=done,
             step=lambda msg: err.print(msg, highlight=False),
+            train_input=train_input,
         )
     print_certified(result)
     if json_out is not None:

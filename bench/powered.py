@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow as pa
 
 from common.vocabulary import SOPHISTICATION_LEVELS
 from data_gen import Scenario
@@ -76,7 +75,10 @@ def enriched(scn: Scenario, rate: float = ENRICHED_RATE) -> Scenario:
 def world_scores(models: dict, ds: Dataset, visibility: str, task: str) -> dict[str, np.ndarray]:
     """Each model's score of every account of a world, indexed by account id (the world's
     features built once, shared by the models)."""
-    data = ModelInput(ds.view(visibility))
+    return input_scores(models, ModelInput(ds.view(visibility)), task)
+
+
+def input_scores(models: dict, data: ModelInput, task: str) -> dict[str, np.ndarray]:
     return {name: scores_by_account(m.predict_scores(data), (task,), data.n)[task] for name, m in models.items()}
 
 
@@ -103,13 +105,6 @@ def oracle(name: str, train: Dataset, visibility: str, seed: int):
     return m
 
 
-def _splits(ds: Dataset) -> np.ndarray:
-    sp = ds.table("splits", ["account_id", "split"])
-    out = np.empty(sp.num_rows, dtype=object)
-    out[sp["account_id"].to_numpy()] = np.asarray(sp["split"].cast(pa.string()).to_pylist(), dtype=object)
-    return out
-
-
 def _level_tallies(s: np.ndarray, y: np.ndarray, level: np.ndarray, values: np.ndarray) -> list[Tally]:
     return [Tally.of(s[y & (level == lvl)], values) for lvl in range(len(SOPHISTICATION_LEVELS))]
 
@@ -127,17 +122,20 @@ def powered_evaluation(
     enriched_rate: float = ENRICHED_RATE,
     done: Callable[[Dataset, str], None] = lambda ds, role: None,
     step: Callable[[str], None] = lambda _: None,
+    train_input: ModelInput | None = None,
 ) -> dict:
     """Per model (name -> trained model), TPR per level (enriched worlds), pooled FPR
     (negative worlds) and the training world's test split, at thresholds set on the
     validation split of the training world for that model; precision at base rates with
-    bounds. Every world is generated and featurised once for all the models. JSON-ready."""
-    split = _splits(train)
+    bounds. Every world is generated and featurised once for all the models; `train_input`
+    (the training world's ModelInput at `visibility`) reuses features already built. JSON-ready."""
+    data = ModelInput(train.view(visibility)) if train_input is None else train_input
+    split = data.split
     y = truth_columns(train, task)[task].astype(bool)
     val, test = split == "val", split == "test"
     fp_train = train.meta["fingerprint"]
     thr, test_tp, test_fp = {}, {}, {}
-    for name, s in world_scores(models, train, visibility, task).items():
+    for name, s in input_scores(models, data, task).items():
         thr[name] = validation_thresholds(y[val], s[val], fp_train, "val", FPR_BUDGETS, TARGET_PRECISIONS)
         thr[name].check_disjoint(fp_train, "test")
         test_tp[name], test_fp[name] = Tally.of(s[test & y], thr[name].values), Tally.of(s[test & ~y], thr[name].values)

@@ -7,20 +7,23 @@ not on method. So: every statistic a rule reads is a feature column at the `full
 (`statistic_column` names it), with the same value for every account, and the own block's
 recent-window columns are cut where the recent relations are.
 
-The statistics are computed here from an `Interactions` built straight from the dataset's
-tables (not through the models' reader), so the two sides are computed independently.
+The statistics are computed here from an `Interactions` the leakage audit's reader builds
+straight from the dataset's tables (bench/leakage.py, not the models' reader), so the two
+sides are computed independently.
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import numpy as np
 import pyarrow.compute as pc
 import pytest
 
+from bench.leakage import interactions as table_interactions
 from common.observables import Interactions, account_stats
-from common.vocabulary import DAY, MEDIA
+from common.vocabulary import DAY
 from data_gen.events import REASONS
 from data_gen.labels import WEAK_RULES
 from models.feature_layout import RAW_STATISTICS, RECENT, statistic_column
@@ -31,35 +34,9 @@ RECENT_DAYS = 7
 
 
 def interactions(ds) -> Interactions:
-    acc = ds.table("accounts")
-    f = ds.table("friendships", ["src", "dst"])
-    r = ds.table("contact_requests", ["src", "dst", "ts", "accepted"])
-    m = ds.table("messages", ["src", "dst", "ts", "media", "forwarded"])
-    rep = ds.table("reports", ["reporter", "reported", "ts", "reason"])
-    media = np.asarray(pc.cast(m["media"], "string").to_pylist(), dtype=object)
-    return Interactions(
-        n=acc.num_rows,
-        days=int(ds.meta["scenario"]["activity"]["days"]),
-        signup_day=acc["signup_day"].to_numpy(),
-        completeness=acc["profile_completeness"].to_numpy(),
-        asserted_age=acc["asserted_age"].to_numpy(),
-        friend_src=f["src"].to_numpy(),
-        friend_dst=f["dst"].to_numpy(),
-        req_src=r["src"].to_numpy(),
-        req_dst=r["dst"].to_numpy(),
-        req_accepted=r["accepted"].to_numpy(zero_copy_only=False),
-        msg_src=m["src"].to_numpy(),
-        msg_dst=m["dst"].to_numpy(),
-        msg_ts=m["ts"].to_numpy(),
-        msg_media=np.array([MEDIA.index(v) for v in media], dtype=np.int8),
-        msg_forwarded=m["forwarded"].to_numpy(zero_copy_only=False),
-        reported=rep["reported"].to_numpy(),
-        report_reason=np.asarray(pc.cast(rep["reason"], "string").to_pylist(), dtype=object),
-        reason_names=REASONS,
-        req_ts=r["ts"].to_numpy(),
-        reporter=rep["reporter"].to_numpy(),
-        report_ts=rep["ts"].to_numpy(),
-    )
+    """The audit's reader of the tables (bench/leakage.py), with every report reason named
+    so each per-reason statistic exists even where no report of that reason was filed."""
+    return replace(table_interactions(ds), reason_names=REASONS)
 
 
 class Recorder(dict):
