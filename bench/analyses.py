@@ -16,21 +16,18 @@ from dataclasses import asdict
 import numpy as np
 import pyarrow as pa
 
-from common.vocabulary import DAY, SOPHISTICATION_LEVELS
+from common.vocabulary import SOPHISTICATION_LEVELS
 from data_gen.config import Scenario
-from models import ModelInput
 
 from .baserate import empirical_point, hash_matching_projection, platform_projection
+from .casecontrol import Tally, rates, validation_thresholds
 from .config import RunConfig
-from .detection import detection_before_harm, first_flag_times
-from .evaluate import heldout_truth
 from .intervals import wilson_share
 from .metrics import evaluate_task, operating_point
 from .results import (
     Curves,
     DriftRecord,
     EmpiricalPoint,
-    HarmAnalysis,
     HeadlineRow,
     IntervalRecord,
     OperatingRecord,
@@ -38,6 +35,7 @@ from .results import (
     ProjectionRow,
     RunResults,
     ShareRecord,
+    ValidatedPoint,
     level_task,
     operating_key,
     recall_key,
@@ -47,6 +45,7 @@ Step = Callable[[str], None]  # progress: called with a description at each step
 EMPIRICAL_MAX_ACCOUNTS = 200_000  # default empirical base-rate points only up to this size
 MAX_CURVE_POINTS = 2000  # curves longer than this are thinned for plots and artifacts
 HEADLINE_RECALLS = (0.95, 0.99)  # the bootstrap recalls every task row of the headline shows
+VALIDATED_FPR = 1e-3  # the false-positive budget every task is also read at (validation thresholds)
 
 
 # ---------------------------------------------------------------- arrays by account id
@@ -125,6 +124,25 @@ def curves(y: np.ndarray, s: np.ndarray) -> Curves:
     return Curves.model_validate({"roc": {"fpr": f, "tpr": t}, "pr": {"precision": p, "recall": r}})
 
 
+def validated_points(y, s, split: np.ndarray, world: str, precision: float) -> dict[str, ValidatedPoint]:
+    """Thresholds set on the validation split (FPR budget 1e-3 on its negatives, and the
+    operating precision on the split at its own prevalence), read on the test split: the
+    operating point chosen as a platform would choose it, never on the data it is scored on."""
+    y = np.asarray(y).astype(bool)
+    val, test = split == "val", split == "test"
+    thr = validation_thresholds(y[val], s[val], world, "val", (VALIDATED_FPR,), (precision,))
+    thr.check_disjoint(world, "test")
+    tp, fp = Tally.of(s[test & y], thr.values), Tally.of(s[test & ~y], thr.values)
+    out = {}
+    for i, (name, tpr, fpr) in enumerate(zip(thr.names, rates(tp), rates(fp), strict=True)):
+        out[name] = ValidatedPoint(
+            threshold={"name": name, "value": float(thr.values[i]), "set_on": {"world": world, "split": "val"}},
+            tpr=tpr.as_dict(),
+            fpr=fpr.as_dict(),
+        )
+    return out
+
+
 # ---------------------------------------------------------------- platform projection
 
 
@@ -175,55 +193,18 @@ def _bounded(value: float, low: float, high: float) -> IntervalRecord:
     return IntervalRecord(value=value, ci_low=low, ci_high=high)
 
 
-# ---------------------------------------------------------------- detection before harm
-
-
-def harm_analysis(model, ds, cfg: RunConfig, threshold: float, final: np.ndarray, step: Step) -> HarmAnalysis:
-    """Score test accounts on data up to each checkpoint (features `as_of`) with the model
-    trained on the whole window; count harm events preceded by a flag. `final`: the groomer
-    scores on the whole window, per account id."""
-    days = ds.meta["scenario"]["activity"]["days"]
-    cps = list(range(cfg.checkpoint_days, days + 1, cfg.checkpoint_days))
-    if cps[-1] != days:
-        cps.append(days)
-    truth = heldout_truth(ds)
-    test_ids = truth.loc[truth["groomer"], "account_id"].to_numpy()
-    ev = ds.table("harm_events", ["offender", "ts"])
-    offender, ts = ev["offender"].to_numpy(), ev["ts"].to_numpy()
-    keep = np.isin(offender, test_ids)
-    scores = []
-    for d in cps:
-        if d == days:  # the whole window: the scores the model already gave
-            scores.append(final)
-            continue
-        step(f"detection-before-harm: scoring as of day {d}")
-        td = ModelInput(ds.view(cfg.visibility), as_of=d * DAY)
-        pred = model.predict_scores(td)
-        scores.append(scores_by_account(pred[pred["task"] == "groomer"], ("groomer",), td.n)["groomer"])
-    first = first_flag_times(np.array(cps, dtype=np.float64) * DAY, np.vstack(scores), threshold)
-    tl = detection_before_harm(offender[keep], ts[keep], first, np.array(cps) * DAY, seed=cfg.seed)
-    return HarmAnalysis(
-        threshold=threshold,
-        checkpoint_days=cps,
-        share=ShareRecord.model_validate(tl.share),
-        ci_by_offender=tl.ci_by_offender,
-        harm_share_by=tl.harm_share_by,
-        flagged_before_harm_by=tl.flagged_before_harm_by,
-        offenders_with_harm=int(len(np.unique(offender[keep]))),
-        test_groomers=int(len(test_ids)),
-        test_groomers_flagged_by_end=int(np.isfinite(first[test_ids]).sum()),
-    )
-
-
 # ---------------------------------------------------------------- empirical base rate
 
 
 def empirical_rates(cfg: RunConfig, scn: Scenario) -> list[float]:
-    """The groomer rates at which to regenerate and retrain: the run's `empirical_rates`, else
-    1e-2 and 3e-3 where above the scenario's own rate and each leaves >= ~30 test groomers,
-    and none beyond EMPIRICAL_MAX_ACCOUNTS (`lowbase sweep` does those)."""
+    """The groomer rates at which to regenerate and retrain: the run's `empirical_rates`; else
+    none when the powered evaluation runs; else 1e-2 and 3e-3 where above the scenario's own
+    rate and each leaves >= ~30 test groomers, and none beyond EMPIRICAL_MAX_ACCOUNTS
+    (`lowbase sweep` does those)."""
     if cfg.empirical_rates is not None:
         return list(cfg.empirical_rates)
+    if cfg.powered:
+        return []  # the powered evaluation measures rarer rates directly; --empirical-rates asks for both
     if scn.accounts > EMPIRICAL_MAX_ACCOUNTS:
         return []  # two more datasets of this size would double the run: `lowbase sweep` does it
     test_share = 1 - scn.splits.train - scn.splits.val
@@ -292,7 +273,9 @@ def headline_rows(results: RunResults) -> list[HeadlineRow]:
                 "innocent_per_offender": proj.innocent_per_offender,
                 "detection_before_harm": None,
             }
-            if task == "groomer" and measured and an.detection_before_harm is not None:
+            if measured and an.timely and task in an.timely:  # on the enriched world: see the powered table
+                row["detection_before_harm"] = an.timely[task].share
+            elif task == "groomer" and measured and an.detection_before_harm is not None:
                 row["detection_before_harm"] = an.detection_before_harm.share
             rows.append(HeadlineRow.model_validate(row))
         if task == "groomer":

@@ -186,8 +186,9 @@ def precision_at(pi: float, tpr: Rate, fpr: Rate) -> dict:
     rate (negatives): value, interval (the ends of the two rate intervals combined) and
     `kind`: 'point'; 'lower bound' when no false positive was seen (the value is the bound,
     from the FPR interval's upper end: 'precision >= value'); 'upper bound' when no true
-    positive was ('precision <= value'); 'undefined' without positives or negatives."""
-    if tpr.n == 0 or fpr.n == 0:
+    positive was ('precision <= value'); 'undefined' without positives or negatives, or
+    when the threshold flagged nothing at all (no precision to speak of)."""
+    if tpr.n == 0 or fpr.n == 0 or (tpr.k == 0 and fpr.k == 0):  # nothing measured, or nothing flagged
         return {"base_rate": pi, "value": None, "low": None, "high": None, "kind": "undefined"}
     low, high = precision(pi, tpr.low, fpr.high), precision(pi, tpr.high, fpr.low)
     if fpr.k == 0:

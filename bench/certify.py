@@ -64,7 +64,9 @@ def certify_cmd(
         models = {"realistic labels": m}
         if with_oracle:
             err.print(f"training the oracle: {card['model']} on the training world's truth", highlight=False)
-            models["oracle (truth)"] = oracle(card["model"], train, card["visibility"], int(card.get("seed", seed)))
+            models["oracle (truth)"] = oracle(
+                card["model"], train, card["visibility"], int(card.get("seed", seed)), data=train_input, model=m
+            )
         cache, scratch = workdir / "datasets", workdir / "certify-worlds"
 
         def world(s, sd, role):
@@ -142,3 +144,68 @@ def _print_model(name: str, figures: dict) -> None:
         least = " / ".join("—" if v is None else f"{v:.2g}" for v in small.values())
         p.add_row(name, *(_precision(x) for x in row["precision"]), least)
     out.print(p)
+
+
+def powered_tables(pw, key: str = "fpr<=0.001") -> list[tuple[str, list[str], list[list[str]]]]:
+    """The run's groomer headline from the powered evaluation, as (title, header, rows):
+    per level, n and TPR at the threshold `key` (set on the training world's validation
+    split) for realistic labels, each label budget and the oracle; then precision at base
+    rates per variant, bounds marked."""
+    variants = {name: m.by_threshold[key] for name, m in pw.models.items() if key in m.by_threshold}
+    if not variants:
+        return []
+    first = next(iter(variants.values()))
+    negatives = sum(w["negatives"] for w in pw.worlds["fpr"])
+    title = (
+        f"groomers, powered: TPR at {key} (threshold from the training world's validation split) [95% exact]; "
+        f"{len(pw.worlds['tpr'])} enriched world(s) at {pw.enriched_rate:g}, {negatives:,} negatives "
+        f"from {len(pw.worlds['fpr'])} world(s); (k) = labelled offenders in train + val"
+    )
+    header = ["level", "n"] + [
+        f"{name} ({m.labels.total})" if m.labels is not None and m.labels.total is not None else name
+        for name, m in pw.models.items()
+        if name in variants
+    ]
+    rows = [[lvl, str(r.n), *(_rate_short(p.tpr_by_level[lvl]) for p in variants.values())]
+            for lvl, r in first.tpr_by_level.items()]  # fmt: skip
+    mix = first.tpr_at_scenario_mix
+    rows.append(["scenario mix", str(mix.n), *(_rate_short(p.tpr_at_scenario_mix) for p in variants.values())])
+    rows.append(["FPR, pooled", str(first.fpr.n), *(_rate_short(p.fpr, digits=2) for p in variants.values())])
+    rows.append(["TPR, training world's test split", str(first.test_split["tpr"].n),
+                 *(_rate_short(p.test_split["tpr"]) for p in variants.values())])  # fmt: skip
+    ptitle = f"groomers: precision at base rate pi at {key} ('>=': a bound, no false positive seen)"
+    pheader = ["labels", *(f"pi={b.base_rate:g}" for b in first.precision)]
+    prows = [[name, *(_precision(b.model_dump()) for b in pt.precision)] for name, pt in variants.items()]
+    return [(title, header, rows), (ptitle, pheader, prows)]
+
+
+def print_powered_headline(results) -> None:
+    """`powered_tables` of a run: rich tables on a terminal, Markdown otherwise."""
+    pw = results.analysis.powered
+    for title, header, rows in powered_tables(pw):
+        if not out.is_terminal:
+            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(r) + " |" for r in rows]
+            print(f"\n{title}\n\n" + "\n".join(lines))
+            continue
+        t = Table(title=title)
+        for i, h in enumerate(header):
+            t.add_column(h, justify="left" if i == 0 else "right")
+        for r in rows:
+            t.add_row(*r)
+        out.print(t)
+    if pw.unreachable:
+        held = {k: (v.model_extra or {}).get("offenders_in_world", "?") for k, v in pw.unreachable.items()}
+        err.print(
+            "label budgets the training world cannot supply (offenders it holds in train and val): "
+            + ", ".join(f"{k} ({n})" for k, n in held.items()),
+            highlight=False,
+        )
+
+
+def _rate_short(r, digits: int = 3) -> str:
+    if r.n == 0:
+        return "—"
+    if digits == 2:  # small rates (FPR): scientific
+        return f"{r.value:.2g} [{r.low:.1g}, {r.high:.1g}]"
+    return f"{r.value:.3f} [{r.low:.2f}, {r.high:.2f}] ({r.k}/{r.n})"

@@ -458,6 +458,15 @@ def run_cmd(
         str | None,
         typer.Option("--dask", help=f"{DASK_HELP}: generation, features and LightGBM run there."),
     ] = None,
+    powered: Annotated[
+        bool,
+        typer.Option(help="Groomer TPR on enriched worlds, FPR on fresh worlds, oracle and label budgets."),
+    ] = True,
+    fpr_accounts: Annotated[
+        int | None,
+        typer.Option(min=0, max=10**10, help="Negatives for the pooled FPR [default: 10 worlds, at most 1M]."),
+    ] = None,
+    label_budgets: Annotated[str, typer.Option(help="Labelled offenders of the label-budget sweep.")] = "10,30,100,300",
 ) -> None:
     """The main job: generate (or reuse), train DEC and every baseline, evaluate, analyse,
     log to MLflow, print the headline table and write the report."""
@@ -477,6 +486,9 @@ def run_cmd(
             resamples=resamples,
             drift=drift,
             overrides=_overrides(set_ or []),
+            powered=powered,
+            fpr_accounts=fpr_accounts,
+            label_budgets=_budgets(label_budgets),
         )
         resolve_scenario(cfg)  # a bad --set fails now, before any work
         done = run_and_log(cfg, workdir, _step_printer(quiet))
@@ -485,11 +497,25 @@ def run_cmd(
         f"lowbase run: {done.results.scenario.name}, seed {seed}, "
         f"primary model {done.results.primary} (value [95% interval])",
     )
+    if done.results.analysis.powered is not None:
+        from bench.certify import print_powered_headline
+
+        print_powered_headline(done.results)
     err.print(
         f"report: {done.report / 'report.html'}\nMLflow run {done.run_id} in experiment lowbase-run "
         f"({done.uri}); `lowbase ui` to browse. {done.timing}",
         highlight=False,
     )
+
+
+def _budgets(text: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter(f"--label-budgets: expected comma-separated integers, got {text!r}") from None
+    if any(b < 2 for b in out):
+        raise typer.BadParameter("--label-budgets: each budget must be >= 2 (one offender in train and one in val)")
+    return out
 
 
 @app.command("sweep")

@@ -36,11 +36,24 @@ class RunConfig(BaseModel):
     project_rates: tuple[float, ...] = (1e-4, 1e-5, 1e-6)
     platform_accounts: float = Field(3e9, gt=0)
     minutes_per_review: float = Field(5.0, ge=0)
-    checkpoint_days: int = Field(7, ge=1, le=366)
+    # Days between detection-before-harm checkpoints; None: weekly up to 200K accounts,
+    # fortnightly above (each checkpoint featurises two worlds as of that day).
+    checkpoint_days: int | None = Field(None, ge=1, le=366)
     # Groomer rates at which to regenerate and retrain the primary model (empirical base-rate
     # sweep); None picks by population size so each rate still holds >= ~30 test groomers.
     empirical_rates: tuple[float, ...] | None = None
     drift: bool = True  # also train on period 1 and test on period 2 of a drift variant
+    # The powered groomer evaluation (bench/powered.py): TPR per level on enriched worlds,
+    # FPR pooled over fresh worlds at the scenario's rate, thresholds from validation, the
+    # oracle and label budgets beside the realistic labels, detection before harm on the
+    # enriched world with spam and scam as positive controls.
+    powered: bool = True
+    # Negatives for the FPR; None: 10 worlds of the scenario's size, at most 1M accounts
+    # (the quick preset: 1M), at least one world.
+    fpr_accounts: int | None = Field(None, ge=0)
+    tpr_worlds: int = Field(1, ge=1, le=100)
+    enriched_rate: float = Field(1e-2, gt=0, le=0.05)
+    label_budgets: tuple[int, ...] = (10, 30, 100, 300)
     resamples: int = Field(200, ge=10)
     workers: int = Field(2, ge=1, le=256)
     # `--dask local:K | ADDRESS`: where generation, features and LightGBM run. Excluded from
@@ -64,6 +77,13 @@ class RunConfig(BaseModel):
         parse_dask(v)  # ClusterError is a ValueError: reported naming the field
         return v
 
+    @field_validator("label_budgets")
+    @classmethod
+    def _budgets(cls, v):
+        if any(b < 2 for b in v):
+            raise ValueError("each label budget must be >= 2 (one labelled offender in train, one in val)")
+        return tuple(sorted(set(v)))
+
     @field_validator("visibility")
     @classmethod
     def _level(cls, v):
@@ -75,6 +95,20 @@ class RunConfig(BaseModel):
         if v is not None and any(not 0 < r < 1 for r in v):
             raise ValueError("rates must lie in (0, 1)")
         return v
+
+
+def fpr_accounts(cfg: RunConfig, scn: Scenario) -> int:
+    """Negatives to score for the pooled FPR (`RunConfig.fpr_accounts`, or its default)."""
+    if cfg.fpr_accounts is not None:
+        return cfg.fpr_accounts
+    return max(scn.accounts, min(10 * scn.accounts, 1_000_000))
+
+
+def checkpoint_every(cfg: RunConfig, scn: Scenario) -> int:
+    """Days between detection-before-harm checkpoints (`RunConfig.checkpoint_days`, or its default)."""
+    if cfg.checkpoint_days is not None:
+        return cfg.checkpoint_days
+    return 7 if scn.accounts <= 200_000 else 14
 
 
 def make_run_config(origin: str = "run", **fields) -> RunConfig:

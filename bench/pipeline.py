@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,27 +30,31 @@ from .analyses import (
     drift_analysis,
     empirical_base_rate,
     empirical_rates,
-    harm_analysis,
     headline_rows,
     in_test_split,
     operating_points,
     projections,
     scores_by_account,
     truth_columns,
+    validated_points,
 )
 from .baserate import BASE_RATES, analytic_curve
+from .before_harm import timely_detection
 from .cluster import dask_client
 from .cluster import executor as cluster_executor
-from .config import RunConfig, resolve_scenario, scenario_with
+from .config import RunConfig, checkpoint_every, fpr_accounts, resolve_scenario, scenario_with
 from .detection import recall_by_level
 from .evaluate import evaluate
 from .intervals import Share
+from .label_budget import label_variants, realistic_supply, scoring_only
+from .powered import Calibrated, calibrate, enriched, powered_evaluation, world_seed
 from .results import (
     SECOND_PRECISION,
     Analysis,
     BaseRatePoint,
     DatasetRecord,
     ModelEntry,
+    PoweredRecord,
     RunRecord,
     RunResults,
     ScenarioRecord,
@@ -135,6 +140,61 @@ def drift_run(cfg: RunConfig, scn: Scenario, cache: Path, step: Step):
     return drift_analysis(ds, td.period, scores_by_account(pred, td.tasks, td.n), cfg.resamples)
 
 
+# ---------------------------------------------------------------- powered evaluation
+
+
+def evaluation_worlds(cache: Path, scratch: Path, workers: int, step: Step):
+    """(world, done) for `bench.powered.powered_evaluation`: enriched (TPR) worlds are few and
+    cached like a run's datasets; each negative (FPR) world is generated under `scratch`,
+    scored, counted and deleted, so the disk holds one at a time whatever the count."""
+
+    def world(scn: Scenario, seed: int, role: str):
+        if role == "tpr":
+            return cached_dataset(scn, seed, cache, workers, step)
+        path = Path(scratch) / f"{scn.name}-s{seed}"
+        generate(scn, seed, path, workers=workers, overwrite=True, executor=cluster_executor(current_client()))
+        return open_dataset(path, verify_hashes=False)
+
+    def done(ds, role: str) -> None:
+        if role == "fpr":
+            shutil.rmtree(ds.path)
+
+    return world, done
+
+
+def powered_stage(cfg: RunConfig, ds, td: ModelInput, model, step: Step) -> tuple[dict, Calibrated, dict]:
+    """What the powered evaluation needs of the training world, taken while its features are
+    built: the label variants of the primary model (oracle, budgets) beside it, each one's
+    validation thresholds, and what each was trained on."""
+    truth = truth_columns(ds, *ds.tasks)
+    variants, supply = label_variants(cfg.models[0], model, td, truth, cfg.seed, budgets=cfg.label_budgets, step=step)
+    models = {"realistic labels": scoring_only(model, "groomer"), **variants}
+    supply["realistic labels"] = realistic_supply(td)
+    return models, calibrate(models, ds, td), supply
+
+
+def powered_worlds(cfg, scn: Scenario, ds, model, staged, train_scores: dict, cache: Path, step: Step):
+    """The variants on the same enriched and negative worlds (`bench.powered`), and detection
+    before harm on the first enriched world (`bench.before_harm`), whose features both share."""
+    models, calibrated, supply = staged
+    rich = cached_dataset(enriched(scn, cfg.enriched_rate), world_seed(cfg.seed, "tpr", 0), cache, cfg.workers, step)
+    rich_input = ModelInput(rich.view(cfg.visibility))
+    world, done = evaluation_worlds(cache, Path(cache).parent / "fpr-worlds", cfg.workers, step)
+    result = powered_evaluation(
+        models, ds, scn, cfg.seed, world, visibility=cfg.visibility, tpr_worlds=cfg.tpr_worlds,
+        fpr_accounts=fpr_accounts(cfg, scn), enriched_rate=cfg.enriched_rate, done=done, step=step,
+        calibrated=calibrated, prebuilt={rich.meta["fingerprint"]: rich_input},
+    )  # fmt: skip
+    for name, figures in result["models"].items():
+        figures["labels"] = supply[name]
+    result["unreachable"] = {k: v for k, v in supply.items() if not v["reachable"]}
+    timely = timely_detection(
+        model, ds, rich, cfg.visibility, checkpoint_every(cfg, scn), step=step, seed=cfg.seed,
+        train_final=train_scores, world_final=rich_input,
+    )  # fmt: skip
+    return PoweredRecord.model_validate(result), timely
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -174,19 +234,27 @@ def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> 
             task_curves[task] = curves(y, s)
         threshold = operating["groomer"][operating_key(cfg.precision)].threshold
         levels = recall_by_level(level[test], scores["groomer"][test], threshold)
+        fp = ds.meta["fingerprint"]
         models[name] = ModelEntry(
             path=str(mdir),
             metrics={t: TaskMetrics.model_validate(v) for t, v in metrics.items()},
             operating=operating,
             curves=task_curves,
             recall_by_level={k: ShareRecord.model_validate(v) for k, v in levels.items()},
+            validated={t: validated_points(truth[t], scores[t], td.split, fp, cfg.precision) for t in ds.tasks},
         )
-    del td  # the main feature matrix (3.6 GB at 1M accounts) is not needed by the analyses
+        if name == cfg.models[0]:
+            primary_scores = scores
     primary = cfg.models[0]
+    staged = None
+    if cfg.powered and truth["groomer"].any():
+        staged = powered_stage(cfg, ds, td, fitted[primary], step)
+    del td  # the main feature matrix (3.6 GB at 1M accounts) is not needed by the analyses
     base_rates = {t: float(truth[t].mean()) for t in ds.tasks}
-    analysis = _analyse(
-        cfg, scn, ds, base_rates, models[primary], fitted[primary], groomer_scores[primary], cache, step
-    )
+    analysis = _analyse(cfg, scn, ds, base_rates, models[primary], groomer_scores[primary], cache, step)
+    if staged is not None:
+        pw = powered_worlds(cfg, scn, ds, fitted[primary], staged, primary_scores, cache, step)
+        analysis.powered, analysis.timely = pw
     results = RunResults(
         config=RunRecord.model_validate(cfg.model_dump(mode="json")),
         scenario=ScenarioRecord.model_validate(scn.model_dump(mode="json")),
@@ -206,13 +274,11 @@ def _analyse(
     ds,
     base_rates: dict[str, float],
     entry: ModelEntry,
-    model,
     final: np.ndarray,
     cache: Path,
     step: Step,
 ) -> Analysis:
-    """The primary model's analyses (`entry`, fitted `model`); `final` is its groomer score
-    per account id."""
+    """The primary model's analyses (`entry`); `final` is its groomer score per account id."""
     g = entry.operating_at("groomer", cfg.precision)
     tpr, fpr = Share(**g.tpr_share.model_dump()), Share(**g.fpr_share.model_dump())
     rates = sorted({base_rates["groomer"], *cfg.project_rates}, reverse=True)
@@ -220,9 +286,6 @@ def _analyse(
     for t in ds.tasks:
         if t != "groomer":
             projected[t] = projections(entry.operating_at(t, cfg.precision), [base_rates[t]], cfg)
-    harm = None
-    if g.has_threshold and g.n_positive:
-        harm = harm_analysis(model, ds, cfg, g.threshold, final, step)
     test = in_test_split(ds)
     y, s = truth_columns(ds, "groomer")["groomer"][test].astype(np.int8), final[test]
     rates_emp = empirical_rates(cfg, scn) if g.n_positive else []
@@ -236,8 +299,6 @@ def _analyse(
         minutes_per_review=cfg.minutes_per_review,
         empirical_base_rate=empirical,
     )
-    if harm is not None:
-        analysis.detection_before_harm = harm
     if cfg.drift:
         analysis.drift = drift_run(cfg, scn, cache, step)
     return analysis

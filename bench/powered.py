@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from .casecontrol import (
     validation_thresholds,
 )
 from .config import scenario_with
+from .label_budget import relabelled, truth_input
 
 ENRICHED_RATE = 1e-2
 UNIFORM_MIX = (0.25, 0.25, 0.25, 0.25)
@@ -72,41 +73,52 @@ def enriched(scn: Scenario, rate: float = ENRICHED_RATE) -> Scenario:
     return scenario_with(scn, fields, "enriched world")
 
 
-def world_scores(models: dict, ds: Dataset, visibility: str, task: str) -> dict[str, np.ndarray]:
-    """Each model's score of every account of a world, indexed by account id (the world's
-    features built once, shared by the models)."""
-    return input_scores(models, ModelInput(ds.view(visibility)), task)
-
-
 def input_scores(models: dict, data: ModelInput, task: str) -> dict[str, np.ndarray]:
     return {name: scores_by_account(m.predict_scores(data), (task,), data.n)[task] for name, m in models.items()}
 
 
-@dataclass
-class TruthInput(ModelInput):
-    """The oracle's input: the same view and features, with every account of a split
-    labelled by its truth where a model asks for human labels. Models never see truth; the
-    benchmark builds this on purpose to measure separability (the same model class with
-    perfect, plentiful labels), the ceiling realistic labels are read against."""
-
-    truth: dict = field(default_factory=dict)
-
-    def human(self, task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-        acc = np.flatnonzero(self.split == split)
-        return acc, self.truth[task][acc].astype(np.int8)
-
-
-def oracle(name: str, train: Dataset, visibility: str, seed: int):
-    """A fresh model of class `name` trained on the training world's truth (TruthInput)."""
+def oracle(name: str, train: Dataset, visibility: str, seed: int, data: ModelInput | None = None, model=None):
+    """The same model class trained on the training world's truth (`bench.label_budget`):
+    `model` refit with truth labels where it can share its first stage, else a fresh fit."""
     from models import make_model
 
+    data = ModelInput(train.view(visibility)) if data is None else data
+    relabel = truth_input(data, truth_columns(train, *train.tasks))
+    if model is not None:
+        return relabelled(name, model, relabel, seed, "groomer")
     m = make_model(name)
-    m.fit(TruthInput(train.view(visibility), truth=truth_columns(train, *train.tasks)), seed)
+    m.fit(relabel, seed)
     return m
 
 
 def _level_tallies(s: np.ndarray, y: np.ndarray, level: np.ndarray, values: np.ndarray) -> list[Tally]:
     return [Tally.of(s[y & (level == lvl)], values) for lvl in range(len(SOPHISTICATION_LEVELS))]
+
+
+@dataclass
+class Calibrated:
+    """Each model's thresholds, set on the validation split of the training world, and its
+    counts on that world's test split at them: all `powered_evaluation` needs of the training
+    world, so its features can be dropped before evaluation worlds are built."""
+
+    thresholds: dict[str, Thresholds]
+    test_tp: dict[str, Tally]
+    test_fp: dict[str, Tally]
+    train: dict  # fingerprint and seed of the training world
+
+
+def calibrate(models: dict, train: Dataset, data: ModelInput, task: str = "groomer") -> Calibrated:
+    """Thresholds per model from the validation split of `train` (`data`: its ModelInput)."""
+    split = data.split
+    y = truth_columns(train, task)[task].astype(bool)
+    val, test = split == "val", split == "test"
+    fp_train = train.meta["fingerprint"]
+    thr, test_tp, test_fp = {}, {}, {}
+    for name, s in input_scores(models, data, task).items():
+        thr[name] = validation_thresholds(y[val], s[val], fp_train, "val", FPR_BUDGETS, TARGET_PRECISIONS)
+        thr[name].check_disjoint(fp_train, "test")
+        test_tp[name], test_fp[name] = Tally.of(s[test & y], thr[name].values), Tally.of(s[test & ~y], thr[name].values)
+    return Calibrated(thr, test_tp, test_fp, {"fingerprint": fp_train, "seed": train.meta["seed"]})
 
 
 def powered_evaluation(
@@ -123,24 +135,27 @@ def powered_evaluation(
     done: Callable[[Dataset, str], None] = lambda ds, role: None,
     step: Callable[[str], None] = lambda _: None,
     train_input: ModelInput | None = None,
+    calibrated: Calibrated | None = None,
+    prebuilt: dict[str, ModelInput] | None = None,
 ) -> dict:
     """Per model (name -> trained model), TPR per level (enriched worlds), pooled FPR
     (negative worlds) and the training world's test split, at thresholds set on the
     validation split of the training world for that model; precision at base rates with
-    bounds. Every world is generated and featurised once for all the models; `train_input`
-    (the training world's ModelInput at `visibility`) reuses features already built. JSON-ready."""
-    data = ModelInput(train.view(visibility)) if train_input is None else train_input
-    split = data.split
-    y = truth_columns(train, task)[task].astype(bool)
-    val, test = split == "val", split == "test"
-    fp_train = train.meta["fingerprint"]
-    thr, test_tp, test_fp = {}, {}, {}
-    for name, s in input_scores(models, data, task).items():
-        thr[name] = validation_thresholds(y[val], s[val], fp_train, "val", FPR_BUDGETS, TARGET_PRECISIONS)
-        thr[name].check_disjoint(fp_train, "test")
-        test_tp[name], test_fp[name] = Tally.of(s[test & y], thr[name].values), Tally.of(s[test & ~y], thr[name].values)
-    k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
+    bounds. Every world is generated and featurised once for all the models. The training
+    world's side comes from `calibrated` (`calibrate`), else is computed here from
+    `train_input` (its ModelInput at `visibility`, reusing features already built) or a
+    fresh one. `prebuilt`: ModelInputs of evaluation worlds already built, by fingerprint.
+    JSON-ready."""
+    if calibrated is None:
+        calibrated = calibrate(models, train, train_input or ModelInput(train.view(visibility)), task)
+    thr, cal = calibrated.thresholds, calibrated
+    prebuilt = prebuilt or {}
 
+    def scored(ds: Dataset) -> dict[str, np.ndarray]:
+        data = prebuilt.get(ds.meta["fingerprint"]) or ModelInput(ds.view(visibility))
+        return input_scores(models, data, task)
+
+    k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
     tp = {name: [Tally.empty(k) for _ in SOPHISTICATION_LEVELS] for name in models}
     tpr_log = []
     for i in range(tpr_worlds):
@@ -149,7 +164,7 @@ def powered_evaluation(
         ds = world(enriched(scn, enriched_rate), sd, "tpr")
         truth = truth_columns(ds, task, "sophistication")
         yi = truth[task].astype(bool)
-        for name, si in world_scores(models, ds, visibility, task).items():
+        for name, si in scored(ds).items():
             thr[name].check_disjoint(ds.meta["fingerprint"])
             level = _level_tallies(si, yi, truth["sophistication"], thr[name].values)
             tp[name] = [a + b for a, b in zip(tp[name], level, strict=True)]
@@ -165,19 +180,20 @@ def powered_evaluation(
         step(f"FPR world {j + 1}/{n_fpr} ({scn.accounts:,} accounts at the scenario's rate)")
         ds = world(scn, sd, "fpr")
         yj = truth_columns(ds, task)[task].astype(bool)
-        for name, sj in world_scores(models, ds, visibility, task).items():
+        for name, sj in scored(ds).items():
             thr[name].check_disjoint(ds.meta["fingerprint"])
             fp[name] = fp[name] + Tally.of(sj[~yj], thr[name].values)
         fpr_log.append({"seed": sd, "fingerprint": ds.meta["fingerprint"], "negatives": int((~yj).sum())})
         done(ds, "fpr")
+    mix = scn.harm.sophistication_mix
     return {
         "task": task,
         "visibility": visibility,
-        "worlds": {"train": {"fingerprint": fp_train, "seed": train.meta["seed"]}, "tpr": tpr_log, "fpr": fpr_log},
+        "worlds": {"train": calibrated.train, "tpr": tpr_log, "fpr": fpr_log},
         "enriched_rate": enriched_rate,
         "scenario_mix": list(scn.harm.sophistication_mix),
         "models": {
-            name: _summary(thr[name], tp[name], fp[name], test_tp[name], test_fp[name], scn.harm.sophistication_mix)
+            name: _summary(thr[name], tp[name], fp[name], cal.test_tp[name], cal.test_fp[name], mix)
             for name in models
         },
     }

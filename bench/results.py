@@ -158,11 +158,16 @@ class RunRecord(Record):
     project_rates: list[float]
     platform_accounts: float
     minutes_per_review: float
-    checkpoint_days: int
+    checkpoint_days: int | None
     empirical_rates: list[float] | None
     drift: bool
     resamples: int
     workers: int
+    powered: bool = False
+    fpr_accounts: int | None = None
+    tpr_worlds: int = 1
+    enriched_rate: float = 1e-2
+    label_budgets: list[int] = []
 
 
 class HarmRecord(Record):
@@ -189,6 +194,112 @@ class DatasetRecord(Record):
     path: str
     fingerprint: str
     rows: dict[str, int]
+
+
+# ---------------------------------------------------------------- powered evaluation
+
+
+class RateRecord(Record):
+    """`bench.casecontrol.Rate`: k of n with its exact (Clopper-Pearson) 95% interval."""
+
+    value: Num
+    low: Num
+    high: Num
+    k: int
+    n: int
+
+
+class PrecisionBound(Record):
+    """`bench.casecontrol.precision_at`: precision at a base rate; `kind` says whether the
+    value is a point or a bound (no false positive seen: 'lower bound')."""
+
+    base_rate: float
+    value: Num
+    low: Num
+    high: Num
+    kind: str
+
+
+class ThresholdRecord(Record):
+    """A score threshold and where it was set (world fingerprint, split): never where it is scored."""
+
+    name: str
+    value: Num
+    set_on: dict[str, str]
+
+
+class ValidatedPoint(Record):
+    """One task at a threshold set on the training world's validation split, read on its
+    test split (`bench.analyses.validated_points`)."""
+
+    threshold: ThresholdRecord
+    tpr: RateRecord
+    fpr: RateRecord
+
+
+class PoweredPoint(Record):
+    """Everything measured at one threshold: FPR pooled over negative worlds, TPR per level
+    on enriched worlds and at the scenario's mix, the training world's test split at the
+    same threshold, precision at base rates and the smallest base rate supporting a precision."""
+
+    fpr: RateRecord
+    tpr_by_level: dict[str, RateRecord]
+    tpr_at_scenario_mix: RateRecord
+    test_split: dict[str, RateRecord]
+    precision: list[PrecisionBound]
+    smallest_base_rate: dict[str, Num]
+
+
+class LabelSupply(Record):
+    """What a variant was trained on: labelled offenders in train and val (`reachable`
+    False: the training world holds fewer offenders than the budget)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    reachable: bool
+    train: int | None = None
+    val: int | None = None
+    total: int | None = None
+
+
+class PoweredModel(Record):
+    thresholds: list[ThresholdRecord]
+    by_threshold: dict[str, PoweredPoint]
+    labels: LabelSupply | None = None
+
+
+class PoweredRecord(Record):
+    """`bench.powered.powered_evaluation` of the primary model and its label variants
+    (realistic labels, oracle, label budgets): DESIGN.md "Evaluation design for rare harms"."""
+
+    task: str
+    visibility: str
+    worlds: dict[str, Any]
+    enriched_rate: float
+    scenario_mix: list[float]
+    models: dict[str, PoweredModel]
+    unreachable: dict[str, LabelSupply] = {}  # label budgets the training world cannot supply
+
+
+class TimelyRecord(Record):
+    """Detection before harm for one task on an enriched world (`bench.before_harm`): at
+    each checkpoint, the threshold at the FPR budget set on the training world's validation
+    split scored as of that day."""
+
+    fpr_budget: float
+    world: str
+    checkpoint_days: list[int]
+    thresholds: list[Num]
+    fpr_by: list[Num] = []  # the world's own negatives flagged at each checkpoint (read, never used to set)
+    share: ShareRecord
+    ci_by_offender: tuple[Num, Num]
+    harm_share_by: list[Num]
+    flagged_before_harm_by: list[Num]
+    offenders: int
+    offenders_with_harm: int
+    harm_events: int
+    flagged_by_end: int
+    harm: str  # what counts as a harm event for the task
 
 
 # ---------------------------------------------------------------- per model
@@ -274,6 +385,7 @@ class ModelEntry(Record):
     operating: dict[str, dict[str, OperatingRecord]]  # task -> operating_key -> point
     curves: dict[str, Curves]
     recall_by_level: dict[str, ShareRecord]  # level -> recall at the run's operating threshold
+    validated: dict[str, dict[str, ValidatedPoint]] = {}  # task -> threshold name -> point
 
     def operating_at(self, task: str, precision: float) -> OperatingRecord | None:
         return self.operating.get(task, {}).get(operating_key(precision))
@@ -377,9 +489,11 @@ class Analysis(Record):
     projections: dict[str, list[ProjectionRow]]  # task -> rows (groomer: its rate and the projected ones)
     platform_accounts: float
     minutes_per_review: float
-    detection_before_harm: HarmAnalysis | None = None
+    detection_before_harm: HarmAnalysis | None = None  # test split of the training world
     empirical_base_rate: list[EmpiricalPoint]
     drift: DriftRecord | None = None
+    powered: PoweredRecord | None = None
+    timely: dict[str, TimelyRecord] | None = None  # task -> detection before harm on an enriched world
 
 
 # ---------------------------------------------------------------- headline

@@ -147,6 +147,25 @@ def model_metrics(entry: ModelEntry, precision: float) -> dict[str, float]:
     return out
 
 
+def powered_metrics(pw) -> dict[str, float]:
+    """Per label variant and threshold: pooled FPR, TPR per level and at the scenario's mix
+    (with interval ends), and precision at each base rate (a bound where no false positive
+    was seen): `groomer/powered/<variant>/<threshold>/...`."""
+    out: dict[str, float] = {}
+    for variant, m in pw.models.items():
+        tag = variant.replace(" ", "_").replace("(", "").replace(")", "")
+        for thr, pt in m.by_threshold.items():
+            base = f"{pw.task}/powered/{tag}/{thr.replace('<=', '_le_').replace('>=', '_ge_')}"
+            for name, r in (("fpr", pt.fpr), ("tpr", pt.tpr_at_scenario_mix), *pt.tpr_by_level.items()):
+                key = name if name in ("fpr", "tpr") else f"tpr_{name}"
+                _put(out, f"{base}/{key}", r.value)
+                _put(out, f"{base}/{key}_ci_low", r.low)
+                _put(out, f"{base}/{key}_ci_high", r.high)
+            for p in pt.precision:
+                _put(out, f"{base}/precision_at_{p.base_rate:.0e}", p.value)
+    return out
+
+
 def analysis_metrics(results: RunResults) -> dict[str, float]:
     """The primary model's analyses: projections, detection-before-harm, drift, empirical."""
     an = results.analysis
@@ -163,6 +182,12 @@ def analysis_metrics(results: RunResults) -> dict[str, float]:
         _put(out, "groomer/detection_before_harm", dbh.share.value)
         _put(out, "groomer/detection_before_harm_ci_low", dbh.share.ci_low)
         _put(out, "groomer/detection_before_harm_ci_high", dbh.share.ci_high)
+    for task, tl in (an.timely or {}).items():
+        _put(out, f"{task}/detection_before_harm_enriched", tl.share.value)
+        _put(out, f"{task}/detection_before_harm_enriched_ci_low", tl.ci_by_offender[0])
+        _put(out, f"{task}/detection_before_harm_enriched_ci_high", tl.ci_by_offender[1])
+    if an.powered is not None:
+        out.update(powered_metrics(an.powered))
     if an.drift is not None:
         for task, periods in an.drift.tasks.items():
             for p, mets in periods:

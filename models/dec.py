@@ -26,6 +26,7 @@ HIDDEN = (256, 64)
 EPOCHS = 6
 BATCH = 2048
 STATE_FILE = "dec_stage1.pt"
+STAGE2_INPUT = "dec.stage2_input"  # ModelInput.memo key, with the network
 
 
 class MultiTaskNet(nn.Module):
@@ -43,8 +44,11 @@ def _standardise(x: np.ndarray, mean=None, scale=None):
     """Standardised log1p features as float32, with one full-size copy: the feature matrix
     is the largest array of a run, and the plain expression would hold four at once. Block
     by block, the arithmetic (and so every value) is the same as
-    `((log1p(x) - mean) / scale)`."""
-    out = np.maximum(x, 0, dtype=np.float32)
+    `((log1p(max(x, 0)) - mean) / scale)`; the cast to float32 comes before the clip (the
+    same values: the cast is monotone and keeps 0) because a casting ufunc is several
+    times slower than a plain cast."""
+    out = x.astype(np.float32)
+    np.maximum(out, 0, out=out)
     np.log1p(out, out=out)
     if mean is None:
         mean, scale = out.mean(axis=0), out.std(axis=0)
@@ -71,7 +75,22 @@ class DecModel:
         _train_stage1(self.net, x[seen], target[seen], mask[seen], seed)
         self.n_raw = _n_raw(data)
         z = self._stage2_input(x, data.features.X)
+        del x
+        data.memo[(STAGE2_INPUT, self.net)] = z
         self.boosters = {t: fit_lgb(z, data, t, seed) for t in data.tasks}
+
+    def with_labels(self, data: ModelInput, seed: int, tasks: tuple[str, ...] | None = None) -> DecModel:
+        """This model's stage 1 (trained on weak labels only) with stage 2 refit on `data`'s
+        human labels for `tasks` (default all): what other human labels would have given,
+        e.g. truth (the oracle) or a label budget, at the cost of the boosters alone. The
+        result shares the network, so scoring it beside this model reuses the embedding."""
+        z = self._embedding(data)
+        return DecModel(self.net, self.norm, {t: fit_lgb(z, data, t, seed) for t in tasks or data.tasks}, self.n_raw)
+
+    def restricted(self, tasks: tuple[str, ...]) -> DecModel:
+        """This model scoring only `tasks` (same network and boosters): a caller that reads
+        one task skips the other boosters."""
+        return DecModel(self.net, self.norm, {t: self.boosters[t] for t in tasks}, self.n_raw)
 
     def _stage2_input(self, x_std: np.ndarray, x_raw: np.ndarray) -> np.ndarray:
         self.net.eval()
@@ -81,10 +100,19 @@ class DecModel:
             )
         return np.hstack([z, x_raw[:, : self.n_raw]]).astype(np.float32)
 
+    def _embedding(self, data: ModelInput) -> np.ndarray:
+        """The stage-2 input of `data`, computed once per (input, network): the models that
+        `with_labels` makes from this one score a world for the price of their boosters."""
+        key = (STAGE2_INPUT, self.net)
+        if key not in data.memo:
+            x, _, _ = _standardise(data.features.X, *self.norm)
+            data.memo[key] = self._stage2_input(x, data.features.X)
+        return data.memo[key]
+
     def predict_scores(self, data: ModelInput):
-        x, _, _ = _standardise(data.features.X, *self.norm)
-        z = self._stage2_input(x, data.features.X)
-        return scores_frame(data.tasks, {t: predict_booster(b, z) for t, b in self.boosters.items()})
+        z = self._embedding(data)
+        tasks = tuple(t for t in data.tasks if t in self.boosters)
+        return scores_frame(tasks, {t: predict_booster(self.boosters[t], z) for t in tasks})
 
     def state(self, out: Path) -> dict:
         torch.save(self.net.state_dict(), out / STATE_FILE)

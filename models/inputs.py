@@ -7,7 +7,7 @@ biased reviewed sample, DEC stage 2) and weak rule labels (cheap and noisy, DEC 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -26,6 +26,21 @@ class ModelInput:
 
     view: object  # data_gen ObservableView
     as_of: int | None = None
+    # What a model derives from these features and may reuse while this input lives (DEC's
+    # stage-2 input, keyed by the stage-1 network that made it): models that share a first
+    # stage then share its cost on every world they score.
+    memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def sharing(self, other: ModelInput) -> ModelInput:
+        """This input with `other`'s features, splits, weak labels and memo already built
+        (both must be views of the same world): a relabelled input (different human labels,
+        same data) costs no second feature build."""
+        if other.view.fingerprint != self.view.fingerprint or other.as_of != self.as_of:
+            raise ValueError("sharing: inputs of different worlds or cut-offs")
+        for name in ("features", "split", "period", "weak_matrix", "memo"):
+            if name in other.__dict__:
+                self.__dict__[name] = other.__dict__[name]
+        return self
 
     @property
     def label_period(self) -> int | None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bench.analyses import truth_columns
-from bench.powered import ENRICHED_RATE, UNIFORM_MIX, TruthInput, enriched, oracle, powered_evaluation, world_seed
+from bench.label_budget import TruthInput
+from bench.powered import ENRICHED_RATE, UNIFORM_MIX, enriched, oracle, powered_evaluation, world_seed
 from data_gen import generate
 from data_gen.reader import open_dataset
 from models import make_model

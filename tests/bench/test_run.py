@@ -16,7 +16,8 @@ from bench.results import dump_results, load_results
 
 runner = CliRunner()
 # 3000 accounts at groomer rate 1e-2: ~30 groomers, ~6 in test; a few seconds per model.
-TINY = ["--preset", "quick", "--accounts", "3000", "--set", "harm.groomer_rate=0.01", "--resamples", "20", "--quiet"]
+TINY = ["--preset", "quick", "--accounts", "3000", "--set", "harm.groomer_rate=0.01", "--resamples", "20", "--quiet",
+        "--fpr-accounts", "6000"]  # fmt: skip
 TINY_BASE = {
     "preset": "quick",
     "accounts": 3000,
@@ -24,6 +25,7 @@ TINY_BASE = {
     "checkpoint_days": 28,
     "empirical_rates": [],
     "drift": False,
+    "powered": False,
     "models": ["rules", "random"],
 }
 
@@ -75,7 +77,21 @@ def test_run_end_to_end(tmp_path, store):
     path = next((work / "runs").glob("*/results.json"))
     results = json.loads(path.read_text())
     assert results["primary"] == "dec"
-    assert {"base_rate_curve", "projections", "empirical_base_rate", "drift"} <= set(results["analysis"])
+    assert {"base_rate_curve", "projections", "empirical_base_rate", "drift", "powered", "timely"} <= set(
+        results["analysis"]
+    )
+    # The powered evaluation: realistic labels beside the oracle, on 2 negative worlds of 3000
+    # and one enriched world; thresholds from the training world's validation split only.
+    pw = results["analysis"]["powered"]
+    assert {"realistic labels", "oracle (truth)"} <= set(pw["models"]) and len(pw["worlds"]["fpr"]) == 2
+    fp = results["dataset"]["fingerprint"]
+    for figures in pw["models"].values():
+        assert all(t["set_on"] == {"world": fp, "split": "val"} for t in figures["thresholds"])
+    assert set(results["analysis"]["timely"]) == {"groomer", "spam", "scam"}
+    assert all(t["world"] == pw["worlds"]["tpr"][0]["fingerprint"] for t in results["analysis"]["timely"].values())
+    assert "groomer/powered/realistic_labels/fpr_le_0.001/tpr" in m and "spam/detection_before_harm_enriched" in m
+    assert "groomers, powered" in r.stdout
+    assert {"fpr<=0.001", "precision>=0.95"} == set(results["models"]["dec"]["validated"]["spam"])
     assert dump_results(load_results(path)) == path.read_text(), "results.json is in the schema, read losslessly"
     levels = [
         f"groomer/recall_at_p95_{lvl}" for lvl, s in results["models"]["dec"]["recall_by_level"].items() if s["n"]
@@ -84,7 +100,9 @@ def test_run_end_to_end(tmp_path, store):
     # The cached dataset is reused by a second run (same fingerprint, no regeneration).
     r2 = runner.invoke(app, ["run", *TINY, "--models", "rules", "--no-drift", "--workdir", str(work)])
     assert r2.exit_code == 0, r2.output
-    assert len([p for p in (work / "datasets").iterdir() if not p.name.startswith(".")]) == 2  # main + drift
+    # main + drift + the enriched world (negative worlds are deleted once counted)
+    assert len([p for p in (work / "datasets").iterdir() if not p.name.startswith(".")]) == 3
+    assert not any((work / "fpr-worlds").iterdir())
     # The report can be rebuilt from MLflow alone.
     out = tmp_path / "rep"
     r3 = runner.invoke(app, ["report", "--run-id", top[0].info.run_id, "--out", str(out)])
