@@ -45,6 +45,7 @@ Step = Callable[[str], None]  # progress: called with a description at each step
 EMPIRICAL_MAX_ACCOUNTS = 200_000  # default empirical base-rate points only up to this size
 MAX_CURVE_POINTS = 2000  # curves longer than this are thinned for plots and artifacts
 HEADLINE_RECALLS = (0.95, 0.99)  # the bootstrap recalls every task row of the headline shows
+HASH_MATCHING_ROW = "viral_sharer: content hash matching (known images)"
 VALIDATED_FPR = 1e-3  # the false-positive budget every task is also read at (validation thresholds)
 
 
@@ -286,15 +287,21 @@ def headline_rows(results: RunResults) -> list[HeadlineRow]:
                         {"task": level_task(lvl), "scenario": "measured", "n_positive": r.n, level_key: r}
                     )
                 )
-    hm = an.projections["groomer"][-1].hash_matching
-    rows.append(
-        HeadlineRow.model_validate(
-            {
-                "task": "groomer (content hash matching)",
-                "scenario": f"projected at {hm.base_rate:.3g}",
-                "precision_at_base_rate": {"value": hm.true_flagged / hm.flagged},
-                "innocent_per_offender": {"value": hm.innocent_per_offender_found},
-            }
+    # Content hash matching finds re-shared *known* images: a reference for viral sharers
+    # (paper 8.2), beside their row, never for groomers, whose images are new.
+    viral = an.projections.get("viral_sharer")
+    if viral:
+        hm = viral[0].hash_matching
+        at = next(i for i, r in enumerate(rows) if r.task == "viral_sharer") + 1
+        rows.insert(
+            at,
+            HeadlineRow.model_validate(
+                {
+                    "task": HASH_MATCHING_ROW,
+                    "scenario": f"projected at {hm.base_rate:.3g}",
+                    "precision_at_base_rate": {"value": hm.true_flagged / hm.flagged},
+                    "innocent_per_offender": {"value": hm.innocent_per_offender_found},
+                }
+            ),
         )
-    )
     return rows

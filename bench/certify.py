@@ -21,7 +21,7 @@ from data_gen.config import scenario_from_dict
 from data_gen.reader import open_dataset
 from models.protocol import load_card
 
-from .console import err, out, user_errors
+from .console import err, out, print_table, user_errors
 
 
 def certify_cmd(
@@ -183,17 +183,7 @@ def print_powered_headline(results) -> None:
     """`powered_tables` of a run: rich tables on a terminal, Markdown otherwise."""
     pw = results.analysis.powered
     for title, header, rows in powered_tables(pw):
-        if not out.is_terminal:
-            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(r) + " |" for r in rows]
-            print(f"\n{title}\n\n" + "\n".join(lines))
-            continue
-        t = Table(title=title)
-        for i, h in enumerate(header):
-            t.add_column(h, justify="left" if i == 0 else "right")
-        for r in rows:
-            t.add_row(*r)
-        out.print(t)
+        print_table(title, header, rows)
     if pw.unreachable:
         held = {k: (v.model_extra or {}).get("offenders_in_world", "?") for k, v in pw.unreachable.items()}
         err.print(

@@ -548,6 +548,14 @@ def sweep_cmd(
         t.add_row(*(escape(_fmt(v)) if v is not None else "" for v in row.values()))
     out.print(t)
     err.print(f"MLflow parent run {res['parent']} in experiment lowbase-sweep", highlight=False)
+    sweep = load_sweep(sweep_file)
+    if set(sweep.grid) == {"seed"}:  # the same run on K seeds: mean, spread and every seed's value
+        from bench.seeds import child_results, print_seed_summary, seed_summary, write_seed_summary
+
+        with user_errors():
+            summary = seed_summary(child_results(expand(sweep, str(sweep_file)), workdir))
+            path = write_seed_summary(summary, workdir / "sweeps" / sweep.name / "seeds.json")
+        print_seed_summary(summary, path)
 
 
 @app.command("report")

@@ -44,3 +44,20 @@ def user_errors():
     except USER_ERRORS as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         raise typer.Exit(2) from None
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """A table of plain cells: rich on a terminal, Markdown (full width, pipeable) otherwise."""
+    if not out.is_terminal:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        print(f"\n{title}\n\n" + "\n".join(lines))
+        return
+    from rich.table import Table
+
+    t = Table(title=title)
+    for i, h in enumerate(header):
+        t.add_column(escape(h), justify="left" if i == 0 else "right")
+    for r in rows:
+        t.add_row(*(escape(c) for c in r))
+    out.print(t)

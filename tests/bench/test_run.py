@@ -91,6 +91,10 @@ def test_run_end_to_end(tmp_path, store):
     assert all(t["world"] == pw["worlds"]["tpr"][0]["fingerprint"] for t in results["analysis"]["timely"].values())
     assert "groomer/powered/realistic_labels/fpr_le_0.001/tpr" in m and "spam/detection_before_harm_enriched" in m
     assert "groomers, powered" in r.stdout
+    # Hash matching is a reference for viral sharers (known images), right below their row.
+    tasks = [row["task"] for row in results["headline"]]
+    hm = tasks.index("viral_sharer: content hash matching (known images)")
+    assert tasks[hm - 1] == "viral_sharer" and not any("groomer" in t and "hash" in t for t in tasks)
     assert {"fpr<=0.001", "precision>=0.95"} == set(results["models"]["dec"]["validated"]["spam"])
     assert dump_results(load_results(path)) == path.read_text(), "results.json is in the schema, read losslessly"
     levels = [
@@ -370,3 +374,28 @@ def test_run_never_replaces_a_model_directory_of_the_users(tmp_path, store):
     r = runner.invoke(app, ["run", *args])
     assert r.exit_code == 2 and "notes.txt" in r.output, r.output
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_a_seed_sweep_reports_mean_spread_and_every_seed(tmp_path, store):
+    """A sweep over the seed alone ends with the groomer figures as mean ± std, every seed's
+    value kept in seeds.json and equal to that seed's own results.json."""
+    base = {**TINY_BASE, "harm.groomer_rate": 0.01, "powered": True, "fpr_accounts": 3000,
+            "label_budgets": [4], "models": ["logreg"]}  # fmt: skip
+    path = _sweep_file(tmp_path, name="seeds", base=base, grid={"seed": [0, 1]})
+    work = tmp_path / "work"
+    r = runner.invoke(app, ["sweep", str(path), "--workdir", str(work)])
+    assert r.exit_code == 0, r.output
+    assert "groomers over seeds [0, 1]" in r.stdout
+    summary = json.loads((work / "sweeps" / "seeds" / "seeds.json").read_text())
+    assert summary["seeds"] == [0, 1]
+    runs = sorted((work / "runs").glob("*/results.json"))
+    own = {}
+    for p in runs:
+        res = json.loads(p.read_text())
+        pt = res["analysis"]["powered"]["models"]["realistic labels"]["by_threshold"]["fpr<=0.001"]
+        own[res["config"]["seed"]] = pt["tpr_by_level"]["L0"]["value"]
+    row = summary["groomer"]["realistic labels"]["L0"]
+    assert row["values"] == [own[0], own[1]]
+    assert row["mean"] == pytest.approx((own[0] + own[1]) / 2)
+    assert "spam" in summary["tasks"] and len(summary["tasks"]["spam"]["tpr"]["values"]) == 2
