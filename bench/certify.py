@@ -151,7 +151,10 @@ def powered_tables(pw, key: str = "fpr<=0.001") -> list[tuple[str, list[str], li
     per level, n and TPR at the threshold `key` (set on the training world's validation
     split) for realistic labels, each label budget and the oracle; then precision at base
     rates per variant, bounds marked."""
-    variants = {name: m.by_threshold[key] for name, m in pw.models.items() if key in m.by_threshold}
+    from .label_budget import variant_order
+
+    models = {name: pw.models[name] for name in variant_order(pw.models)}
+    variants = {name: m.by_threshold[key] for name, m in models.items() if key in m.by_threshold}
     if not variants:
         return []
     first = next(iter(variants.values()))
@@ -163,7 +166,7 @@ def powered_tables(pw, key: str = "fpr<=0.001") -> list[tuple[str, list[str], li
     )
     header = ["level", "n"] + [
         f"{name} ({m.labels.total})" if m.labels is not None and m.labels.total is not None else name
-        for name, m in pw.models.items()
+        for name, m in models.items()
         if name in variants
     ]
     rows = [[lvl, str(r.n), *(_rate_short(p.tpr_by_level[lvl]) for p in variants.values())]

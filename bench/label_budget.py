@@ -43,6 +43,18 @@ class TruthInput(ModelInput):
         return acc, self.truth[task][acc].astype(np.int8)
 
 
+def variant_order(names) -> list[str]:
+    """Label variants in reading order: realistic labels, budgets by size, the oracle last
+    (results.json sorts keys, which would put "100 labelled" before "30 labelled")."""
+
+    def key(name: str):
+        if name.endswith(" labelled") and name.split()[0].isdigit():
+            return (1, int(name.split()[0]))
+        return (2, 0) if name.startswith("oracle") else (0, 0)
+
+    return sorted(names, key=key)
+
+
 def truth_input(data: ModelInput, truth: dict, keep: np.ndarray | None = None) -> TruthInput:
     """`data` relabelled by truth (on `keep` only, when given), sharing its built features."""
     return TruthInput(data.view, data.as_of, truth=truth, keep=keep).sharing(data)

@@ -17,6 +17,7 @@ import numpy as np
 from common.files import write_json_atomic
 
 from .config import RunConfig, resolve_scenario, run_name
+from .label_budget import variant_order
 from .results import RunResults, load_results
 
 KEY = "fpr<=0.001"  # the operating threshold of the seed table (set on each seed's validation split)
@@ -47,7 +48,8 @@ def seed_summary(runs: list[RunResults], key: str = KEY) -> dict:
     at the validation FPR-1e-3 threshold. JSON-ready; `seeds` lists the runs' seeds."""
     powered = [r.analysis.powered for r in runs if r.analysis.powered is not None]
     out: dict = {"seeds": [r.config.seed for r in runs], "threshold": key, "groomer": {}, "tasks": {}}
-    variants = [v for v in (powered[0].models if powered else {}) if all(v in p.models for p in powered)]
+    names = powered[0].models if powered else {}
+    variants = [v for v in variant_order(names) if all(v in p.models for p in powered)]
     for v in variants:
         pts = [p.models[v].by_threshold[key] for p in powered]
         row = {lvl: _stat([pt.tpr_by_level[lvl].value for pt in pts]) for lvl in pts[0].tpr_by_level}
