@@ -8,7 +8,6 @@ so the disk holds one negative world at a time whatever `--fpr-accounts`.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +15,6 @@ import typer
 from rich.table import Table
 
 from common.files import write_json_atomic
-from data_gen import generate
 from data_gen.config import scenario_from_dict
 from data_gen.reader import open_dataset
 from models.protocol import load_card
@@ -51,7 +49,7 @@ def certify_cmd(
     truth, so a figure can be read against how separable the offenders were."""
     from models import ModelInput, load_model
 
-    from .pipeline import cached_dataset  # the run's machinery: imported when the command runs
+    from .pipeline import evaluation_worlds  # the run's machinery: imported when the command runs
     from .powered import oracle, powered_evaluation
 
     with user_errors():
@@ -67,18 +65,8 @@ def certify_cmd(
             models["oracle (truth)"] = oracle(
                 card["model"], train, card["visibility"], int(card.get("seed", seed)), data=train_input, model=m
             )
-        cache, scratch = workdir / "datasets", workdir / "certify-worlds"
-
-        def world(s, sd, role):
-            if role == "tpr":  # enriched worlds are few: cached and reused like a run's datasets
-                return cached_dataset(s, sd, cache, workers, lambda msg: err.print(f"  {msg}", highlight=False))
-            path = scratch / f"{s.name}-s{sd}"
-            generate(s, sd, path, workers=workers, overwrite=True)
-            return open_dataset(path, verify_hashes=False)
-
-        def done(ds, role):
-            if role == "fpr":  # a negative world is counted once: dropped, so disk stays flat
-                shutil.rmtree(ds.path)
+        say = lambda msg: err.print(f"  {msg}", highlight=False)  # noqa: E731
+        world, done = evaluation_worlds(workdir / "datasets", workdir / "certify-worlds", workers, say)
 
         result = powered_evaluation(
             models,
