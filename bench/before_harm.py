@@ -20,13 +20,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from common.vocabulary import DAY
+from common.vocabulary import DAY, SOPHISTICATION_LEVELS
 from data_gen.reader import Dataset
 from models.inputs import ModelInput
 
 from .analyses import scores_by_account, truth_columns
 from .casecontrol import fpr_threshold
 from .detection import detection_before_harm, first_flag_times
+from .intervals import wilson_share
 from .results import ShareRecord, TimelyRecord
 
 CONTROL_TASKS = ("spam", "scam")  # prevalent abuse whose harm is its own messages
@@ -96,10 +97,11 @@ def timely_detection(
         for t in tasks:
             thresholds[t].append(fpr_threshold(at_train[t][val[t]], fpr_budget))
             scores[t].append(at_world[t])
-    truth = truth_columns(world, *tasks)
+    truth = truth_columns(world, *tasks, "sophistication")
     out = {}
     for t in tasks:
-        out[t] = _timeline(world, t, truth[t].astype(bool), cps, scores[t], thresholds[t], fpr_budget, seed)
+        level = truth["sophistication"] if t == "groomer" else None
+        out[t] = _timeline(world, t, truth[t].astype(bool), cps, scores[t], thresholds[t], fpr_budget, seed, level)
     return out
 
 
@@ -117,9 +119,10 @@ def _scores(model, data: ModelInput, tasks) -> dict[str, np.ndarray]:
     return scores_by_account(model.predict_scores(data), tasks, data.n)
 
 
-def _timeline(world, task, positive, cps, scores, thresholds, budget, seed) -> TimelyRecord:
+def _timeline(world, task, positive, cps, scores, thresholds, budget, seed, level=None) -> TimelyRecord:
     """First flag per account against each checkpoint's own threshold, then the share of
-    harm events that came after it."""
+    harm events that came after it; per offender level too when `level` (per account id)
+    is given, since harm events are not spread evenly over the levels."""
     hit = np.vstack(scores) >= np.asarray(thresholds)[:, None]
     cp_ts = np.asarray(cps, dtype=np.float64) * DAY
     first = first_flag_times(cp_ts, hit.astype(np.float64), 1.0)
@@ -140,4 +143,14 @@ def _timeline(world, task, positive, cps, scores, thresholds, budget, seed) -> T
         harm_events=int(len(offender)),
         flagged_by_end=int(np.isfinite(first[positive]).sum()),
         harm=HARM[task],
+        by_level={} if level is None else _by_level(offender, ts, first, level),
     )
+
+
+def _by_level(offender, ts, first, level) -> dict[str, ShareRecord]:
+    before = first[offender] < ts
+    lv = level[offender]
+    return {
+        name: ShareRecord.model_validate(wilson_share(int(before[lv == i].sum()), int((lv == i).sum())))
+        for i, name in enumerate(SOPHISTICATION_LEVELS)
+    }

@@ -300,6 +300,7 @@ class TimelyRecord(Record):
     harm_events: int
     flagged_by_end: int
     harm: str  # what counts as a harm event for the task
+    by_level: dict[str, ShareRecord] = {}  # groomers: the share per offender sophistication level
 
 
 # ---------------------------------------------------------------- per model

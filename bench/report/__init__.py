@@ -13,7 +13,9 @@ report can be rebuilt long after the run. Output directory layout (`write_report
 - `manifest.json`: the list of files, written last; it marks a complete report.
 
 Modules: `format` (numbers), `render` (blocks to Markdown and HTML), `headline` (the table),
-`figures` (matplotlib), `sections` (the report's parts), `write` (the atomic directory).
+`figures` (matplotlib), `sections` (the report's parts), `powered` and `powered_figures` (the
+rare-harm evaluation: powered groomer figures, detection before harm on enriched worlds,
+validated operating points), `write` (the atomic directory).
 """
 
 from __future__ import annotations

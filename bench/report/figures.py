@@ -276,16 +276,23 @@ def fig_harm(dbh: HarmAnalysis, path: Path) -> bool:
             ms=4,
             color="C0",
             lw=1.6,
-            label="… of which the offender was already flagged before the event",
+            label="harm events whose offender is flagged by day d, before the event (it may come later)",
         )
-        ax.fill_between(
-            [0, *days],
-            [0, *flagged],
-            [0, *happened],
-            color="C3",
-            alpha=0.12,
-            label="harm not preceded by a flag",
-        )
+        final = flagged[-1]
+        if math.isfinite(final) and final < 1:  # what no flag preceded, bracketed at the end
+            ax.annotate(
+                "", xy=(max(days), 1.0), xytext=(max(days), final), arrowprops={"arrowstyle": "<->", "color": "C3"}
+            )
+            ax.text(
+                max(days),
+                (1 + final) / 2,
+                f"not preceded by a flag: {fmt_value(1 - final, 2)} ",
+                ha="right",
+                va="center",
+                fontsize=7,
+                color="C3",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
+            )
         ax.set_xlim(0, max(days))
         ax.set_ylim(0, 1.02)
         ax.set_xticks([0, *days])

@@ -103,3 +103,36 @@ def fmt_interval(d: ValueRecord | Mapping | None, kind: str = "value", none: str
 def interval_only(d: IntervalRecord) -> IntervalRecord:
     """The value and interval of an estimate without its k/n."""
     return IntervalRecord(value=d.value, ci_low=d.ci_low, ci_high=d.ci_high)
+
+
+def fmt_rate(r: Any, none: str = "—") -> str:
+    """An exact-interval rate (`bench.results.RateRecord`: value, low, high, k, n) as
+    `0.550 [0.42, 0.67] (33/60)`; counts get thousands separators (FPRs rest on tens of
+    thousands of negatives); without a sample (n = 0) `n/a (0/0)`."""
+    if r is None:
+        return none
+    if not r.n:
+        return f"n/a ({r.k}/{r.n})"
+    return f"{fmt_value(r.value)} [{fmt_value(r.low, 2)}, {fmt_value(r.high, 2)}] ({r.k:,}/{r.n:,})"
+
+
+def fmt_bound(b: Any, nothing_flagged: bool = False) -> str:
+    """A precision at a base rate (`bench.results.PrecisionBound`) as its kind says: a point
+    with its interval, `>= x` where no false positive was seen (a bound, never a point 1.000),
+    `<= x` where no true positive was. A threshold that flagged no account at all has no
+    precision: `nothing flagged`, whether the record says 'undefined' or holds the vacuous
+    bound `>= 0`."""
+    if b is None:
+        return "—"
+    kind = b.kind
+    if nothing_flagged or (kind == "lower bound" and not num(b.value) > 0):
+        return "nothing flagged"
+    if kind == "lower bound":
+        return f">= {fmt_value(b.value)}"
+    if kind == "upper bound":
+        return f"<= {fmt_value(b.value)}"
+    if kind == "point":
+        if math.isnan(num(b.low)) and math.isnan(num(b.high)):
+            return fmt_value(b.value)
+        return f"{fmt_value(b.value)} [{fmt_value(b.low, 2)}, {fmt_value(b.high, 2)}]"
+    return "undefined (no positives or no negatives)"

@@ -13,6 +13,7 @@ from bench.results import IntervalRecord, ProjectionRow, RunResults, ValueRecord
 from . import figures
 from .format import fmt_count, fmt_interval, fmt_precision, fmt_value
 from .headline import headline_cells, headline_columns
+from .powered import section_powered, section_timely, section_validated
 
 DESIGN = 'DESIGN.md, section "Metrics"'
 Section = tuple[list[tuple], list[str]]
@@ -54,6 +55,16 @@ def config_rows(results: RunResults) -> list[list[str]]:
         rows.append(["scenario overrides", ", ".join(f"`{k}={v}`" for k, v in sorted(cfg.overrides.items()))])
     if an.drift is not None:
         rows.append(["drift dataset fingerprint", f"`{an.drift.fingerprint}`"])
+    if cfg.powered:
+        fpr = "as the run's default" if cfg.fpr_accounts is None else f"{cfg.fpr_accounts:,} accounts"
+        budgets = ", ".join(str(b) for b in cfg.label_budgets) or "none"
+        rows.append(
+            [
+                "powered evaluation",
+                f"{cfg.tpr_worlds} enriched world(s) at groomer rate {fmt_count(cfg.enriched_rate)}; negatives for "
+                f"the pooled FPR: {fpr}; label budgets {budgets}",
+            ]
+        )
     return rows
 
 
@@ -107,8 +118,10 @@ def section_intro(results: RunResults, out_dir: Path) -> Section:
         (
             "p",
             "A metadata-only classifier benchmark run on a simulated platform with known ground truth. Every "
-            "figure is on the held-out test split and carries the number of accounts or events it rests on "
-            f"and a 95% interval. Metric definitions follow {DESIGN} (`../shared/DESIGN.md`); the paper "
+            "figure carries the number of accounts or events it rests on and a 95% interval; it is on the held-out "
+            "test split unless its section says otherwise (the powered evaluation and detection before harm read "
+            "fresh worlds at thresholds set on the validation split). "
+            f"Metric definitions follow {DESIGN} (`../shared/DESIGN.md`); the paper "
             "sections are Levy & Robinson (2022), section 7.",
         ),
         ("h2", "Run configuration"),
@@ -285,17 +298,32 @@ def section_projection(results: RunResults, out_dir: Path) -> Section:
 
 
 def section_harm(results: RunResults, out_dir: Path) -> Section:
-    """Detection before harm over the checkpoints."""
+    """Detection before harm: on an enriched world with positive controls (`analysis.timely`)
+    where the run computed it, and on the training world's test split where the results
+    hold that reading; a note when they hold neither."""
+    blocks, pngs = section_timely(results, out_dir)
+    if not blocks:
+        return section_harm_test_split(results, out_dir)
+    if results.analysis.detection_before_harm is not None:
+        old, old_pngs = section_harm_test_split(results, out_dir, heading=("h3", "On the training world's test split"))
+        blocks, pngs = blocks + old, pngs + old_pngs
+    return blocks, pngs
+
+
+def section_harm_test_split(results: RunResults, out_dir: Path, heading=("h2", "Detection before harm")) -> Section:
+    """Detection before harm over the checkpoints on the training world's test split, at the
+    operating threshold (`analysis.detection_before_harm`)."""
     p = fmt_precision(results.precision)
     blocks: list[tuple] = [
-        ("h2", "Detection before harm"),
+        heading,
         (
             "p",
             "Test groomers are scored on the data up to each checkpoint day; a harm event counts as detected "
             f"before harm when its offender crossed the precision-{p} threshold at a checkpoint strictly before "
             "the event. The red line is the share of all harm events that have happened by day d, the blue line "
-            "those among them whose offender was already flagged; the gap is harm a classifier could not have "
-            f"prevented ({DESIGN}: detection-before-harm; paper 7.2.7).",
+            "the share whose offender was flagged by day d, before the event (which may come later: blue above red "
+            "means flags run ahead of harm); the blue line ends at the share preceded by a flag, and the rest is "
+            f"harm a classifier could not have prevented ({DESIGN}: detection-before-harm; paper 7.2.7).",
         ),
     ]
     dbh = results.analysis.detection_before_harm
@@ -303,9 +331,11 @@ def section_harm(results: RunResults, out_dir: Path) -> Section:
         blocks.append(
             (
                 "p",
-                f"Not in these results: the primary model has no precision-{p} threshold for groomers "
-                "(it never reaches that precision) or the test split holds no groomer, so no harm event "
-                "can be preceded by a flag.",
+                "Not in these results. Detection before harm is measured on an enriched world as part of the "
+                "powered evaluation, which this run did not compute (`--no-powered`, or no groomer in the training "
+                "world). Nor do they hold a reading on the training world's test split at the operating threshold; "
+                f"where results carry that reading, it is absent when the primary model has no precision-{p} "
+                "threshold for groomers (it never reaches that precision) or the test split holds no groomer.",
             )
         )
         return blocks, []
@@ -392,7 +422,9 @@ def section_files(results: RunResults, out_dir: Path) -> Section:
 
 SECTIONS = (
     section_intro,
+    section_powered,
     section_curves,
+    section_validated,
     section_base_rate,
     section_projection,
     section_harm,

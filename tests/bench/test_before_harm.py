@@ -52,6 +52,9 @@ def test_a_flag_counts_only_against_later_harm():
     tl = _timeline(world, "groomer", positive, [7, 14, 28], scores, thresholds, 1e-3, 0)
     assert (tl.share.k, tl.share.n) == (1, 3)
     assert tl.flagged_by_end == 1 and tl.offenders == 2 and tl.fpr_by == [0.0, 0.0, 0.0]
+    level = np.array([-1, 0, 3])
+    by = _timeline(world, "groomer", positive, [7, 14, 28], scores, thresholds, 1e-3, 0, level).by_level
+    assert (by["L0"].k, by["L0"].n, by["L3"].k, by["L3"].n, by["L1"].n) == (1, 2, 0, 1, 0)
 
 
 @pytest.mark.slow

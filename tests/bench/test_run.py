@@ -367,7 +367,7 @@ def test_run_never_replaces_a_model_directory_of_the_users(tmp_path, store):
     work = tmp_path / "work"
     args = [*TINY, "--models", "rules", "--no-drift", "--workdir", str(work)]
     cfg = make_run_config(preset="quick", accounts=3000, overrides={"harm.groomer_rate": 0.01}, resamples=20,
-                          models=("rules",), drift=False)  # fmt: skip
+                          models=("rules",), drift=False, fpr_accounts=6000)  # fmt: skip
     mine = work / "models" / run_name(cfg, resolve_scenario(cfg)) / "rules"
     mine.mkdir(parents=True)
     (mine / "notes.txt").write_text("mine")
