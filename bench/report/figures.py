@@ -124,12 +124,6 @@ def fig_curves(results: RunResults, task: str, kind: str, path: Path) -> bool:
 # ---------------------------------------------------------------- base rate
 
 
-def _hash_precision(pi: float) -> float:
-    from bench.baserate import HASH_FPR, HASH_TPR
-
-    return HASH_TPR * pi / (HASH_TPR * pi + HASH_FPR * (1 - pi))
-
-
 def _bar(high: float, low: float) -> float:
     """Length of an error bar from `low` up to `high` (0 when either is unknown)."""
     return max(0.0, high - low) if math.isfinite(high) and math.isfinite(low) else 0.0
@@ -148,7 +142,8 @@ def operating_counts(op: OperatingRecord | None) -> str:
 
 def fig_base_rate(results: RunResults, path: Path) -> bool:
     """Analytic precision(pi) of the primary model with its band, empirical retrained points
-    with Wilson bars, content hash matching; right panel: the FPR needed for precision 0.95
+    with Wilson bars (no hash-matching line: it finds known images, a reference for viral
+    sharers, never for groomers, whose images are new); right panel: the FPR needed for precision 0.95
     and 0.99 beside the measured FPR and its upper Wilson bound."""
     an = results.analysis
     curve = [r for r in an.base_rate_curve if r.base_rate > 0]
@@ -174,16 +169,6 @@ def fig_base_rate(results: RunResults, path: Path) -> bool:
             )
             ax.plot(x, [r.precision for r in curve], "-o", color="C0", ms=3, label=f"analytic, {primary}")
         grid = [10.0**-k for k in range(1, 8)]
-        fine = [10 ** (-1 - 6 * i / 120) for i in range(121)]
-        ax.plot(
-            fine,
-            [_hash_precision(p) for p in fine],
-            color="C2",
-            lw=1.4,
-            ls="--",
-            zorder=4,
-            label="content hash matching (TPR 0.99, FPR 1/5e10)",
-        )
         for own in (False, True):
             pts = [r for r in emp if r.own == own]
             if not pts:
@@ -239,7 +224,6 @@ def fig_base_rate(results: RunResults, path: Path) -> bool:
                         label=f"measured FPR, upper 95% bound {fmt_value(fs.ci_high)} "
                         f"({fs.k}/{fs.n} negatives flagged)",
                     )
-            ax2.axhline(1 / 5e10, color="C2", lw=1, ls="--", label="hash matching FPR 2e-11")
             ax2.set_xscale("log")
             ax2.set_yscale("log")
             ax2.set_xlim(1e-1 * 1.3, 1e-7 / 1.3)

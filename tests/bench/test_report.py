@@ -198,7 +198,11 @@ def full_results() -> dict:
                 }
                 for k in range(1, 8)
             ],
-            "projections": {"groomer": [_projection(0.02), _projection(1e-6)], "spam": [_projection(0.05)]},
+            "projections": {
+                "groomer": [_projection(0.02), _projection(1e-6)],
+                "spam": [_projection(0.05)],
+                "viral_sharer": [_projection(1e-3)],
+            },
             "platform_accounts": 3e9,
             "minutes_per_review": 5.0,
             "detection_before_harm": {
@@ -296,6 +300,12 @@ def test_full_report(tmp_path):
     assert "| spam | measured at 0.05 | 50 | 0.912 [0.88, 0.94] |" in md
     assert "| groomer L0 | measured | 10 |" in md and "0.600 [0.40, 0.80] (6/10)" in md
     assert "groomer (content hash matching)" in md
+    # Hash matching's columns only in the viral sharers' projection table (known images).
+    projection = md[md.index("## Platform projection") :]
+    projection = projection[: projection.index("\n## ", 3)]
+    tables = {part.split("\n", 1)[0]: part for part in projection.split("### ")[1:]}
+    assert "hash matching: precision" in tables["viral_sharer"]
+    assert all("hash" not in t for name, t in tables.items() if name != "viral_sharer")
     for png in pngs:
         assert f"]({png})" in md, f"{png} not referenced in report.md"
     assert 'DESIGN.md, section "Metrics"' in md
