@@ -20,7 +20,7 @@ from common.vocabulary import SOPHISTICATION_LEVELS
 from data_gen.config import Scenario
 
 from .baserate import empirical_point, hash_matching_projection, platform_projection
-from .casecontrol import Tally, rates, validation_thresholds
+from .casecontrol import Rate, Tally, precision_at, rates, validation_thresholds
 from .config import RunConfig
 from .intervals import wilson_share
 from .metrics import evaluate_task, operating_point
@@ -252,14 +252,21 @@ def drift_analysis(ds, period: np.ndarray, scores: dict[str, np.ndarray], resamp
 
 def headline_rows(results: RunResults) -> list[HeadlineRow]:
     """Rows of the headline table (DESIGN.md): task and scenario; AUROC, recall@P0.95,
-    recall@P0.99, precision at the projected base rate, innocent accounts flagged per
-    offender found at platform scale, detection-before-harm; then recall per groomer level
-    at the operating threshold, named by the operating precision (`recall_key`), which adds
-    its own column when it is not one of HEADLINE_RECALLS. Figures are the primary model's."""
+    recall@P0.99 (bootstrap metrics of the test split), recall at the FPR-1e-3 and
+    precision-0.95 thresholds set on the validation split, precision at the base rate,
+    innocent accounts flagged per offender found at platform scale, detection before harm;
+    then recall per groomer level. Figures are the primary model's.
+
+    Where the run has the powered evaluation, the groomer rows read it: precision at each
+    base rate from the TPR of the enriched world(s) and the FPR pooled over fresh negatives
+    at the validation FPR-1e-3 threshold (a bound where no false positive was seen), and
+    the level rows are the enriched world's offenders at the validation thresholds. Without
+    it, they read the test split at its own precision-0.95 threshold (`recall_key`)."""
     m = results.primary_entry
     an = results.analysis
     level_key = recall_key(results.precision)
     extra = [] if level_key in {recall_key(p) for p in HEADLINE_RECALLS} else [results.precision]
+    powered = _powered_point(an, "fpr<=0.001")
     rows = []
     for task, met in m.metrics.items():
         for proj in an.projections[task]:
@@ -270,23 +277,22 @@ def headline_rows(results: RunResults) -> list[HeadlineRow]:
                 "n_positive": met.n_positive if measured else None,
                 "auroc": met.auroc if measured else None,
                 **{recall_key(p): met.recall_at(p) if measured else None for p in (*HEADLINE_RECALLS, *extra)},
+                **(_validated_cells(m.validated.get(task, {}), results.precision) if measured else {}),
                 "precision_at_base_rate": proj.precision,
                 "innocent_per_offender": proj.innocent_per_offender,
                 "detection_before_harm": None,
             }
+            if task == "groomer" and powered is not None:
+                row.update(_powered_precision(powered, proj.base_rate))
+                if not measured:
+                    row["scenario"] = f"projected at {proj.base_rate:.3g} (powered)"
             if measured and an.timely and task in an.timely:  # on the enriched world: see the powered table
                 row["detection_before_harm"] = an.timely[task].share
             elif task == "groomer" and measured and an.detection_before_harm is not None:
                 row["detection_before_harm"] = an.detection_before_harm.share
             rows.append(HeadlineRow.model_validate(row))
         if task == "groomer":
-            for lvl in SOPHISTICATION_LEVELS:
-                r = m.recall_by_level[lvl]
-                rows.append(
-                    HeadlineRow.model_validate(
-                        {"task": level_task(lvl), "scenario": "measured", "n_positive": r.n, level_key: r}
-                    )
-                )
+            rows.extend(_level_rows(m, an, level_key, results.precision))
     # Content hash matching finds re-shared *known* images: a reference for viral sharers
     # (paper 8.2), beside their row, never for groomers, whose images are new.
     viral = an.projections.get("viral_sharer")
@@ -304,4 +310,68 @@ def headline_rows(results: RunResults) -> list[HeadlineRow]:
                 }
             ),
         )
+    return rows
+
+
+def _share(r) -> ShareRecord:
+    """A powered/validated rate (exact interval) in the headline's share shape."""
+    return ShareRecord(value=r.value, ci_low=r.low, ci_high=r.high, k=r.k, n=r.n)
+
+
+def _validated_cells(points: dict, precision: float) -> dict:
+    fpr, prec = points.get("fpr<=0.001"), points.get(f"precision>={precision:g}")
+    return {
+        "val_recall_at_fpr_1e3": _share(fpr.tpr) if fpr else None,
+        "val_recall_at_precision": _share(prec.tpr) if prec else None,
+    }
+
+
+def _powered_point(an, key: str):
+    pw = an.powered
+    if pw is None or "realistic labels" not in pw.models:
+        return None
+    return pw.models["realistic labels"].by_threshold.get(key)
+
+
+def _powered_precision(pt, pi: float) -> dict:
+    """Precision and innocent accounts per offender found at base rate `pi` from the powered
+    TPR (scenario mix) and pooled FPR, with `bound` saying when they are bounds."""
+    p = precision_at(pi, Rate(**pt.tpr_at_scenario_mix.model_dump()), Rate(**pt.fpr.model_dump()))
+    if p["kind"] == "undefined":
+        return {"precision_at_base_rate": None, "innocent_per_offender": None, "bound": "nothing flagged"}
+
+    def innocent(x):
+        return (1 - x) / x if x and x > 0 else float("inf")
+
+    return {
+        "precision_at_base_rate": {"value": p["value"], "ci_low": p["low"], "ci_high": p["high"]},
+        "innocent_per_offender": {
+            "value": innocent(p["value"]),
+            "ci_low": innocent(p["high"]),
+            "ci_high": innocent(p["low"]),
+        },
+        "bound": {"lower bound": "precision >=", "upper bound": "precision <="}.get(p["kind"]),
+    }
+
+
+def _level_rows(m, an, level_key: str, precision: float) -> list[HeadlineRow]:
+    """Per groomer level: on the enriched world at the validation thresholds when the run
+    has the powered evaluation, else on the test split at its own operating threshold."""
+    fpr, prec = _powered_point(an, "fpr<=0.001"), _powered_point(an, f"precision>={precision:g}")
+    rows = []
+    for lvl in SOPHISTICATION_LEVELS:
+        if fpr is not None:
+            row = {
+                "task": level_task(lvl),
+                "scenario": f"enriched world ({an.powered.enriched_rate:g})",
+                "n_positive": fpr.tpr_by_level[lvl].n,
+                "val_recall_at_fpr_1e3": _share(fpr.tpr_by_level[lvl]),
+                "val_recall_at_precision": _share(prec.tpr_by_level[lvl]) if prec is not None else None,
+            }
+            if an.timely and "groomer" in an.timely and lvl in an.timely["groomer"].by_level:
+                row["detection_before_harm"] = an.timely["groomer"].by_level[lvl]
+        else:
+            r = m.recall_by_level[lvl]
+            row = {"task": level_task(lvl), "scenario": "measured", "n_positive": r.n, level_key: r}
+        rows.append(HeadlineRow.model_validate(row))
     return rows

@@ -514,7 +514,10 @@ class HeadlineRow(Record):
     auroc: Estimate | None = None
     recall_at_p95: Estimate | None = None
     recall_at_p99: Estimate | None = None
+    val_recall_at_fpr_1e3: Estimate | None = None  # at the FPR-1e-3 threshold set on validation
+    val_recall_at_precision: Estimate | None = None  # at the operating-precision threshold set on validation
     precision_at_base_rate: Estimate | None = None
+    bound: str | None = None  # "precision >=" / "precision <=": the precision (and innocent) cells are bounds
     innocent_per_offender: Estimate | None = None
     detection_before_harm: Estimate | None = None
     __pydantic_extra__: dict[str, Estimate | None] = Field(init=False)

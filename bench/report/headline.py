@@ -18,14 +18,19 @@ HEADLINE_COLUMNS = (
     ("auroc", "AUROC"),
     ("recall_at_p95", "recall@P0.95"),
     ("recall_at_p99", "recall@P0.99"),
+    ("val_recall_at_fpr_1e3", "recall at FPR 1e-3 (val threshold)"),
+    ("val_recall_at_precision", "recall at the operating precision (val threshold)"),
     ("precision_at_base_rate", "precision at base rate"),
     ("innocent_per_offender", "innocent per offender found"),
     ("detection_before_harm", "detection before harm"),
 )
 HEADLINE_NOTE = (
-    "Figures are the primary model's on the test split, each with its 95% interval: stratified bootstrap "
-    "for AUROC and recall at precision p, Wilson for shares (k/n), TPR/FPR Wilson bounds carried through "
-    'for projected precision and innocent accounts per offender found (DESIGN.md, section "Metrics").'
+    "Figures are the primary model's, each with its 95% interval. AUROC and recall@P (stratified bootstrap) "
+    "read the test split at its own best threshold; the 'val threshold' columns read it at thresholds set on "
+    "the validation split (exact intervals, k/n). Groomer precision at a base rate and the level rows come "
+    "from the powered evaluation (TPR on enriched worlds, FPR on fresh negative worlds, validation "
+    "thresholds) where the run has it; '>=' marks a bound (no false positive seen). Detection before harm "
+    'is read on the enriched world (DESIGN.md, "Metrics" and "Evaluation design for rare harms").'
 )
 
 
@@ -60,13 +65,25 @@ def headline_cells(rows: Iterable[HeadlineRow | Mapping] | None) -> list[list[st
             if key in ("task", "scenario", "n_positive"):
                 cells.append("—" if v is None else str(v))
             elif key == "precision_at_base_rate":
-                cells.append(fmt_interval(v, "precision"))
+                cells.append(_bounded(fmt_interval(v, "precision"), row.bound, ">= ", "nothing flagged"))
             elif key == "innocent_per_offender":
-                cells.append(fmt_interval(v, "innocent"))
+                cells.append(_bounded(fmt_interval(v, "innocent"), row.bound, "<= ", "none found"))
             else:
                 cells.append(fmt_interval(v))
         out.append(cells)
     return out
+
+
+def _bounded(cell: str, bound: str | None, lower: str, nothing: str) -> str:
+    """A precision (or innocent-per-offender) cell marked as the bound it is: with no false
+    positive seen, precision is at least the value and innocent accounts at most."""
+    if bound == "nothing flagged":
+        return nothing
+    if bound == "precision >=":
+        return lower + cell
+    if bound == "precision <=":
+        return ("<= " if lower == ">= " else ">= ") + cell
+    return cell
 
 
 def headline_markdown(rows: Iterable[HeadlineRow | Mapping] | None) -> str:

@@ -187,6 +187,7 @@ def run_at_p90(tmp_path_factory):
         checkpoint_days=28,
         empirical_rates=(),
         drift=False,
+        powered=False,  # the level rows of the test split, named by the operating precision
     )
     work = tmp_path_factory.mktemp("p90")
     _, results, path, report = compute(cfg, work, lambda _: None)

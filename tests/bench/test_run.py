@@ -91,6 +91,19 @@ def test_run_end_to_end(tmp_path, store):
     assert all(t["world"] == pw["worlds"]["tpr"][0]["fingerprint"] for t in results["analysis"]["timely"].values())
     assert "groomer/powered/realistic_labels/fpr_le_0.001/tpr" in m and "spam/detection_before_harm_enriched" in m
     assert "groomers, powered" in r.stdout
+    # The groomer rows read the powered evaluation: levels on the enriched world, precision at
+    # each base rate from its TPR and the pooled FPR; every task also at validation thresholds.
+    rows = {(row["task"], row["scenario"]): row for row in results["headline"]}
+    pt = pw["models"]["realistic labels"]["by_threshold"]["fpr<=0.001"]
+    for lvl, rate in pt["tpr_by_level"].items():
+        row = rows[(f"groomer {lvl}", "enriched world (0.01)")]
+        assert row["n_positive"] == rate["n"] and row["val_recall_at_fpr_1e3"]["k"] == rate["k"]
+    assert any(s.endswith("(powered)") for t, s in rows if t == "groomer")
+    spam = next(row for (t, _), row in rows.items() if t == "spam")
+    assert spam["val_recall_at_fpr_1e3"] == {
+        "value": results["models"]["dec"]["validated"]["spam"]["fpr<=0.001"]["tpr"]["value"],
+        **{k: spam["val_recall_at_fpr_1e3"][k] for k in ("ci_low", "ci_high", "k", "n")},
+    }
     # Hash matching is a reference for viral sharers (known images), right below their row.
     tasks = [row["task"] for row in results["headline"]]
     hm = tasks.index("viral_sharer: content hash matching (known images)")
