@@ -187,6 +187,6 @@ def print_powered_headline(results) -> None:
 def _rate_short(r, digits: int = 3) -> str:
     if r.n == 0:
         return "—"
-    if digits == 2:  # small rates (FPR): scientific
-        return f"{r.value:.2g} [{r.low:.1g}, {r.high:.1g}]"
+    if digits == 2:  # small rates (FPR): scientific, with the counts
+        return f"{r.value:.2e} ({r.k:,}/{r.n:,})"
     return f"{r.value:.3f} [{r.low:.2f}, {r.high:.2f}] ({r.k}/{r.n})"
