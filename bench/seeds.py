@@ -48,16 +48,18 @@ def seed_summary(runs: list[RunResults], key: str = KEY) -> dict:
     at the validation FPR-1e-3 threshold. JSON-ready; `seeds` lists the runs' seeds."""
     powered = [r.analysis.powered for r in runs if r.analysis.powered is not None]
     out: dict = {"seeds": [r.config.seed for r in runs], "threshold": key, "groomer": {}, "tasks": {}}
-    names = powered[0].models if powered else {}
-    variants = [v for v in variant_order(names) if all(v in p.models for p in powered)]
-    for v in variants:
-        pts = [p.models[v].by_threshold[key] for p in powered]
+    names = {v for p in powered for v in p.models}
+    for v in variant_order(names):  # a budget some training worlds cannot supply: over the seeds that can
+        runs_v = [p for p in powered if v in p.models and key in p.models[v].by_threshold]
+        pts = [p.models[v].by_threshold[key] for p in runs_v]
+        if not pts:
+            continue
         row = {lvl: _stat([pt.tpr_by_level[lvl].value for pt in pts]) for lvl in pts[0].tpr_by_level}
         row["n"] = {lvl: [pt.tpr_by_level[lvl].n for pt in pts] for lvl in pts[0].tpr_by_level}
         row["scenario mix"] = _stat([pt.tpr_at_scenario_mix.value for pt in pts])
         row["fpr"] = _stat([pt.fpr.value for pt in pts])
-        labels = [p.models[v].labels for p in powered]
-        row["labelled"] = [x.total if x is not None else None for x in labels]
+        row["labelled"] = [p.models[v].labels.total if p.models[v].labels is not None else None for p in runs_v]
+        row["seeds"] = [p.worlds["train"]["seed"] for p in runs_v]
         for pi in PRECISION_RATES:
             bounds = [next(b for b in pt.precision if abs(b.base_rate - pi) < pi * 1e-9) for pt in pts]
             row[f"precision at {pi:g}"] = {**_stat([b.value for b in bounds]), "kinds": [b.kind for b in bounds]}
@@ -83,10 +85,11 @@ def seed_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
         return [], []
     header = ["figure", *variants]
     first = summary["groomer"][variants[0]]
-    names = [k for k in first if k not in ("n", "labelled")]
+    names = [k for k in first if k not in ("n", "labelled", "seeds")]
     rows = [[f"TPR {n}" if n.startswith("L") or n == "scenario mix" else n, *(_cell(summary["groomer"][v][n])
              for v in variants)] for n in names]  # fmt: skip
     rows.append(["labelled offenders", *(_labelled(summary["groomer"][v]["labelled"]) for v in variants)])
+    rows.append(["seeds", *(str(len(summary["groomer"][v]["seeds"])) for v in variants)])
     return header, rows
 
 
