@@ -64,6 +64,9 @@ def seed_summary(runs: list[RunResults], key: str = KEY) -> dict:
             bounds = [next(b for b in pt.precision if abs(b.base_rate - pi) < pi * 1e-9) for pt in pts]
             row[f"precision at {pi:g}"] = {**_stat([b.value for b in bounds]), "kinds": [b.kind for b in bounds]}
         out["groomer"][v] = row
+    timely = [r.analysis.timely for r in runs if r.analysis.timely]
+    tasks = [t for t in (timely[0] if timely else {}) if all(t in x for x in timely)]
+    out["detection_before_harm"] = {t: _stat([tl[t].share.value for tl in timely]) for t in tasks}
     for task in runs[0].primary_entry.validated:
         if task == "groomer":
             continue
@@ -123,4 +126,11 @@ def print_seed_summary(summary: dict, path: Path) -> None:
         "thresholds from each seed's validation split"
     )
     print_table(title, header, rows)
+    timely = summary.get("detection_before_harm") or {}
+    if timely:
+        print_table(
+            "detection before harm on the enriched worlds: share of harm events preceded by a flag, mean ± std",
+            ["task", "share"],
+            [[t, _cell(st)] for t, st in timely.items()],
+        )
     err.print(f"every seed's value: {path}", highlight=False)
