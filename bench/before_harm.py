@@ -68,13 +68,12 @@ def timely_detection(
     step: Callable[[str], None] = lambda _: None,
     seed: int = 0,
     train_final: dict[str, np.ndarray] | None = None,
-    world_final: ModelInput | None = None,
+    world_final: dict[str, np.ndarray] | None = None,
 ) -> dict[str, TimelyRecord]:
     """Per task, the share of harm events on `world` preceded by their offender crossing the
     checkpoint's threshold (`bench.detection.detection_before_harm`, events of one offender
     resampled together). `train_final`: the model's scores of the training world on the
-    whole window, when already computed; `world_final`: `world`'s ModelInput on the whole
-    window, when already built."""
+    whole window, when already computed; `world_final`: the same for `world`."""
     if world.meta["fingerprint"] == train.meta["fingerprint"]:
         raise ValueError("timely_detection: the world scored is the training world its thresholds come from")
     days = train.meta["scenario"]["activity"]["days"]
@@ -91,7 +90,7 @@ def timely_detection(
         else:
             at_train = _scores(model, ModelInput(train.view(visibility), as_of=as_of), tasks)
         if as_of is None and world_final is not None:
-            at_world = _scores(model, world_final, tasks)
+            at_world = world_final
         else:
             at_world = _scores(model, ModelInput(world.view(visibility), as_of=as_of), tasks)
         for t in tasks:

@@ -188,9 +188,13 @@ def powered_worlds(cfg, scn: Scenario, ds, model, staged, train_scores: dict, ca
     for name, figures in result["models"].items():
         figures["labels"] = supply[name]
     result["unreachable"] = {k: v for k, v in supply.items() if not v["reachable"]}
+    # The enriched world's whole-window scores, then its features go: detection before harm
+    # builds two worlds as of each checkpoint, and holding a third would set the peak.
+    rich_scores = scores_by_account(model.predict_scores(rich_input), ds.tasks, rich_input.n)
+    del rich_input
     timely = timely_detection(
         model, ds, rich, cfg.visibility, checkpoint_every(cfg, scn), step=step, seed=cfg.seed,
-        train_final=train_scores, world_final=rich_input,
+        train_final=train_scores, world_final=rich_scores,
     )  # fmt: skip
     return PoweredRecord.model_validate(result), timely
 
