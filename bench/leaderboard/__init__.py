@@ -1,6 +1,8 @@
 """The leaderboard: a frozen suite, strict submission validation, re-scorable entries.
 
-suite.py (the frozen scenarios and their dataset fingerprints), submission.py (reading and
-validating a submission directory, never unpickling anything), harness.py (running a model
-over the suite's seeds), entries.py (entry files, re-scoring, verify, show).
+suite.py (the frozen datasets, evaluation worlds and scenarios, with their fingerprints),
+submission.py (reading and validating a submission directory, never unpickling anything),
+harness.py (running a plugin over the suite's seeds and worlds), scoring.py (every figure,
+from stored scores and the worlds' truth), store.py (predictions stored as ranks),
+entries.py (entry files and verify), board.py (show), fresh.py (verify --fresh-seeds).
 """

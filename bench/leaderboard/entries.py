@@ -1,125 +1,74 @@
 """Leaderboard entries: figures that are nothing but what their stored predictions give.
 
 An entry is `NAME.json` (metadata, figures, hashes of the submitted files, of the stored
-predictions and of the suite, and the command that reproduces it) beside `NAME.parquet`,
-the predictions stored compactly: per seed, scenario and task, the dense rank of each
-test account's score in the scenario's sorted test-id order (ids are implied). Every metric
-here depends on scores only through their order and ties, so ranks re-score to exactly the
-same figures at a fraction of the size.
+predictions and of the suite, the worlds it was measured on, and the command that
+reproduces it) beside `NAME.parquet`, the predictions stored as ranks (store.py). `verify`
+reads the ranks back, recomputes every threshold and figure with the same code `submit`
+used (scoring.py), and names every cell that differs.
 """
 
 from __future__ import annotations
 
-import hashlib
-import html
 import json
-import os
 import re
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-from scipy.stats import rankdata
-
 from bench.errors import EntryError
-from bench.metrics import METRICS, all_metrics
-from common.files import sha256_file, write_text_atomic
+from common.files import dumps_json, sha256_file, write_text_atomic
 
-from .suite import Suite, scored_ids, split_ids, truth_for
+from .scoring import PoweredFrame, aggregate, expected_lengths, seed_figures
+from .store import Parts, ranked, read_ranks, write_ranks
+from .suite import Suite
 
-ENTRY_FORMAT = "lowbase-entry/1"
+ENTRY_FORMAT = "lowbase-entry/2"
+LEGACY_FORMAT = "lowbase-entry/1"  # test-split figures only, from ranks of test scores (lowbase-v1)
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def figures(scores: dict, suite: Suite, datasets: dict, split: str = "test") -> dict:
-    """{scenario: {task: {metric: value}}} from scores aligned with the split's sorted ids,
-    for the scenarios the scores enter (a predictions file may score only some)."""
+def score_entry(per_seed_ranks: list[Parts], suite: Suite, fr: dict) -> tuple[dict, dict]:
+    """(figures, validation), each aggregated over seeds, from ranked parts."""
+    figs, kinds, vals = zip(*(seed_figures(p, suite, fr) for p in per_seed_ranks), strict=True)
+    return aggregate(list(figs), list(kinds)), aggregate(list(vals))
+
+
+def worlds_record(suite: Suite, datasets: dict, fr: dict) -> dict:
+    """The evaluation worlds an entry was measured on: fingerprint, seed, and what each
+    contributes (offenders per level, or negatives)."""
     out: dict = {}
-    for name, sc in suite.scenarios.items():
-        if split == "test" and (name, sc.tasks[0]) not in scores:
+    for frame in fr.values():
+        if not isinstance(frame, PoweredFrame):
             continue
-        ds = datasets[sc.dataset]
-        ids = scored_ids(ds, sc) if split == "test" else split_ids(ds, sc, split)
-        truth = truth_for(ds, sc.tasks, ids)
-        out[name] = {}
-        for task in sc.tasks:
-            s = scores[(name, task)] if split == "test" else scores[name][task]
-            out[name][task] = dict(zip(METRICS, (_clean(v) for v in all_metrics(truth[task], s)), strict=True))
+        for w, (fp, levels) in frame.enriched.items():
+            counts = {f"L{li}": int((levels == li).sum()) for li in range(4)}
+            out[w] = {"role": "enriched", "fingerprint": fp, "seed": int(datasets[f"worlds/{w}"].meta["seed"]),
+                      "offenders": counts}  # fmt: skip
+        for w, (fp, n) in frame.negatives.items():
+            out[w] = {"role": "negative", "fingerprint": fp, "seed": int(datasets[f"worlds/{w}"].meta["seed"]),
+                      "negatives": n}  # fmt: skip
     return out
 
 
-def _clean(v: float) -> float | None:
-    return None if v != v else float(v)
+def make_entry(meta: dict, suite: Suite, datasets: dict, fr: dict, per_seed_ranks: list[Parts], seeds, **extra) -> dict:
+    figures, validation = score_entry(per_seed_ranks, suite, fr)
+    return {
+        "format": ENTRY_FORMAT,
+        **meta,
+        "suite": suite.suite,
+        "suite_sha256": suite.digest(),
+        "evaluation": suite.evaluation.model_dump(mode="json"),
+        "seeds": list(seeds),
+        "figures": figures,
+        "validation": validation,
+        "dataset_fingerprints": {k: d.meta["fingerprint"] for k, d in datasets.items() if not k.startswith("worlds/")},
+        "worlds": worlds_record(suite, datasets, fr),
+        **extra,
+    }
 
 
-def aggregate(per_seed: list[dict]) -> dict:
-    """Mean and sample std over seeds of each figure, with the per-seed values."""
-    out: dict = {}
-    for sc, tasks in per_seed[0].items():
-        out[sc] = {}
-        for task, mets in tasks.items():
-            out[sc][task] = {}
-            for m in mets:
-                vals = [f[sc][task][m] for f in per_seed]
-                arr = np.array([np.nan if v is None else v for v in vals])
-                ok = arr[np.isfinite(arr)]
-                out[sc][task][m] = {
-                    "mean": float(ok.mean()) if len(ok) else None,
-                    "std": float(ok.std(ddof=1)) if len(ok) > 1 else 0.0 if len(ok) else None,
-                    "per_seed": vals,
-                }
-    return out
-
-
-def _ranks_table(per_seed: list[dict], seeds, suite: Suite) -> pa.Table:
-    cols: dict[str, list] = {"seed": [], "scenario": [], "task": [], "rank": []}
-    for seed, scores in zip(seeds, per_seed, strict=True):
-        for name, sc in suite.scenarios.items():
-            for task in (t for t in sc.tasks if (name, t) in scores):
-                r = rankdata(scores[(name, task)], method="dense").astype(np.uint32)
-                cols["rank"].append(r)
-                n = len(r)
-                cols["seed"].append(np.full(n, seed, np.int32))
-                cols["scenario"].append(np.full(n, name, object))
-                cols["task"].append(np.full(n, task, object))
-    return pa.table(
-        {
-            "seed": pa.array(np.concatenate(cols["seed"])),
-            "scenario": pa.array(np.concatenate(cols["scenario"])).dictionary_encode(),
-            "task": pa.array(np.concatenate(cols["task"])).dictionary_encode(),
-            "rank": pa.array(np.concatenate(cols["rank"])),
-        }
-    )
-
-
-def load_ranks(path: Path, entry: dict, suite: Suite, datasets: dict) -> list[dict]:
-    """The stored ranks back as per-seed score dicts aligned with each scenario's test ids."""
-    t = pq.read_table(path)
-    seed_col = t["seed"].to_numpy()
-    sc_col = np.asarray(t["scenario"].cast(pa.string()))
-    task_col = np.asarray(t["task"].cast(pa.string()))
-    rank = t["rank"].to_numpy()
-    out = []
-    for seed in entry["seeds"]:
-        scores = {}
-        for name, sc in suite.scenarios.items():
-            if name not in entry["figures"]:  # a scenario the submission did not enter
-                continue
-            n = len(scored_ids(datasets[sc.dataset], sc))
-            for task in sc.tasks:
-                r = rank[(seed_col == seed) & (sc_col == name) & (task_col == task)]
-                if len(r) != n:
-                    raise EntryError(f"{path}: seed {seed}, {name}/{task}: {len(r)} stored scores, expected {n}")
-                scores[(name, task)] = r.astype(np.float64)
-        out.append(scores)
-    return out
-
-
-def write_entry(directory: Path, entry: dict, per_seed: list[dict], suite: Suite) -> Path:
+def write_entry(directory: Path, entry: dict, per_seed_ranks: list[Parts]) -> Path:
     """Ranks parquet first, then the JSON (the entry's existence), each via a temp rename."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -127,24 +76,10 @@ def write_entry(directory: Path, entry: dict, per_seed: list[dict], suite: Suite
     pq_path, js_path = directory / f"{stem}.parquet", directory / f"{stem}.json"
     if js_path.exists():
         raise FileExistsError(f"{js_path}: an entry named '{entry['name']}' exists")
-    tmp = directory / f".{stem}.parquet.tmp-{os.getpid()}"
-    pq.write_table(_ranks_table(per_seed, entry["seeds"], suite), tmp, compression="zstd", compression_level=19)
-    os.replace(tmp, pq_path)
-    entry = {**entry, "predictions": {"file": pq_path.name, "sha256": sha256_file(pq_path)}}
-    return write_text_atomic(js_path, json.dumps(entry, indent=1, sort_keys=True) + "\n")
-
-
-def make_entry(meta: dict, suite: Suite, datasets: dict, per_seed: list[dict], seeds, **extra) -> dict:
-    per_seed_figs = [figures(s, suite, datasets) for s in per_seed]
-    return {
-        "format": ENTRY_FORMAT,
-        **meta,
-        "suite": suite.suite,
-        "suite_sha256": suite.digest(),
-        "seeds": list(seeds),
-        "figures": aggregate(per_seed_figs),
-        **extra,
-    }
+    write_ranks(pq_path, per_seed_ranks, entry["seeds"])
+    entry = {**entry, "predictions": {"file": pq_path.name, "sha256": sha256_file(pq_path),
+                                      "bytes": pq_path.stat().st_size}}  # fmt: skip
+    return write_text_atomic(js_path, dumps_json(entry))
 
 
 def load_entries(directory: Path) -> list[tuple[Path, dict]]:
@@ -157,93 +92,89 @@ def load_entries(directory: Path) -> list[tuple[Path, dict]]:
     return out
 
 
-def verify_entry(path: Path, entry: dict, suite: Suite, datasets: dict) -> None:
-    """Raise EntryError naming the entry when its suite, stored predictions or figures do
-    not check out."""
+def verify_entry(path: Path, entry: dict, suite: Suite, datasets: dict, fr: dict) -> None:
+    """Raise EntryError naming the entry, and the cells, when its suite, worlds, stored
+    predictions or figures do not check out."""
+    name = path.name
     if entry.get("format") != ENTRY_FORMAT:
-        raise EntryError(f"{path.name}: format {entry.get('format')!r}, expected {ENTRY_FORMAT}")
+        raise EntryError(f"{name}: format {entry.get('format')!r}, expected {ENTRY_FORMAT}")
     if entry.get("suite_sha256") != suite.digest():
-        raise EntryError(f"{path.name}: made for another version of suite {suite.suite} (suite hash differs)")
+        raise EntryError(f"{name}: made for another version of suite {suite.suite} (suite hash differs)")
+    fps = {k: d.meta["fingerprint"] for k, d in datasets.items() if not k.startswith("worlds/")}
+    if entry.get("dataset_fingerprints") != fps:
+        raise EntryError(f"{name}: dataset fingerprints differ from the prepared suite's")
+    if entry.get("worlds") != worlds_record(suite, datasets, fr):
+        raise EntryError(f"{name}: evaluation worlds (fingerprints, offenders, negatives) differ from the suite's")
     pq_path = path.with_name(entry["predictions"]["file"])
     if not pq_path.is_file():
-        raise EntryError(f"{path.name}: stored predictions {pq_path.name} missing")
+        raise EntryError(f"{name}: stored predictions {pq_path.name} missing")
     if sha256_file(pq_path) != entry["predictions"]["sha256"]:
-        raise EntryError(f"{path.name}: stored predictions {pq_path.name} do not match their hash")
-    again = aggregate([figures(s, suite, datasets) for s in load_ranks(pq_path, entry, suite, datasets)])
-    if not _same(again, entry["figures"]):
-        raise EntryError(f"{path.name}: figures differ from what its stored predictions give")
+        raise EntryError(f"{name}: stored predictions {pq_path.name} do not match their hash")
+    per_seed = read_ranks(pq_path, entry["seeds"])
+    _check_shapes(name, per_seed, entry, suite, fr)
+    # Stored ranks are ranks already; ranking them again is the identity on their order.
+    figures, validation = score_entry([ranked(p) for p in per_seed], suite, fr)
+    diffs = cell_diffs(entry["figures"], figures) + [
+        f"validation {d}" for d in cell_diffs(entry["validation"], validation)
+    ]
+    if diffs:
+        shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+        raise EntryError(f"{name}: figures differ from what its stored predictions give: {shown}")
 
 
-def _same(a, b, tol: float = 1e-12) -> bool:
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k], tol) for k in a)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y, tol) for x, y in zip(a, b, strict=True))
+def _check_shapes(name: str, per_seed: list[Parts], entry: dict, suite: Suite, fr: dict) -> None:
+    entered = [s for s in suite.scenarios if s in entry["figures"]]
+    if not entered or any(s not in suite.scenarios for s in entry["figures"]):
+        raise EntryError(f"{name}: figures name scenarios {sorted(entry['figures'])}, not the suite's")
+    for seed, parts in zip(entry["seeds"], per_seed, strict=True):
+        want = {(s, t) for s in entered for t in suite.scenarios[s].tasks}
+        if set(parts) != want:
+            raise EntryError(f"{name}: seed {seed}: stored (scenario, task) pairs differ from the entered scenarios'")
+        for (s, t), by_part in parts.items():
+            lengths = expected_lengths(fr[s], t)
+            if set(by_part) != set(lengths):
+                raise EntryError(
+                    f"{name}: seed {seed}, {s}/{t}: stored parts {sorted(by_part)}, expected {sorted(lengths)}"
+                )
+            for part, n in lengths.items():
+                got = len(by_part[part])
+                limit = fr[s].negatives[part[4:]][1] if n is None else n
+                if (n is not None and got != n) or got > limit:
+                    want = n if n is not None else f"<= {limit}"
+                    raise EntryError(
+                        f"{name}: seed {seed}, {s}/{t}, part '{part}': {got} stored scores, expected {want}"
+                    )
+
+
+def cell_diffs(stored, again, where: str = "", tol: float = 1e-12) -> list[str]:
+    """'scenario/task/metric.per_seed[i]: stored X, recomputed Y' for each differing value."""
+    if isinstance(again, dict):
+        if not isinstance(stored, dict) or stored.keys() != again.keys():
+            return [f"{where or 'figures'}: stored keys {sorted(stored) if isinstance(stored, dict) else stored!r}, "
+                    f"recomputed {sorted(again)}"]  # fmt: skip
+        return [d for k in again for d in cell_diffs(stored[k], again[k], _join(where, k), tol)]
+    if isinstance(again, list):
+        if not isinstance(stored, list) or len(stored) != len(again):
+            return [f"{where}: stored {stored!r}, recomputed {again!r}"]
+        return [
+            d
+            for i, (a, b) in enumerate(zip(stored, again, strict=True))
+            for d in cell_diffs(a, b, f"{where}[{i}]", tol)
+        ]
+    if _same_value(stored, again, tol):
+        return []
+    return [f"{where}: stored {stored!r}, recomputed {again!r}"]
+
+
+def _join(where: str, key: str) -> str:
+    if not where:
+        return key
+    return f"{where}.{key}" if key in ("mean", "std", "per_seed", "kinds") else f"{where}/{key}"
+
+
+def _same_value(a, b, tol: float) -> bool:
     if a is None or b is None:
         return a is b
-    if isinstance(a, int | float) and isinstance(b, int | float):
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
         return abs(a - b) <= tol
     return a == b
-
-
-def _mean(f: dict | None, std: bool = False) -> str:
-    if not f or f.get("mean") is None:
-        return "n/a"
-    return f"{f['mean']:.3f} ± {f['std']:.3f}" if std and f.get("std") else f"{f['mean']:.3f}"
-
-
-def table_rows(entries: list[dict], suite: Suite) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: one row per entry, one column per scenario (its first task) with
-    AUROC (mean ± std over seeds) / recall@P0.95 (mean); sorted by the groomer scenario's
-    recall@P0.95, then AUROC, then name."""
-    cols = [(sc, spec.tasks[0]) for sc, spec in suite.scenarios.items()]
-    header = ["entry", "seeds", *(f"{sc}: {task}" for sc, task in cols)]
-    first = next((c for c in cols if c[1] == "groomer"), cols[0])
-
-    def fig(e, sc, task, m):
-        return e["figures"].get(sc, {}).get(task, {}).get(m)
-
-    def key(e):
-        r, a = (fig(e, *first, m) or {} for m in ("recall_at_p95", "auroc"))
-        return (-(r.get("mean") or 0.0), -(a.get("mean") or 0.0), e["name"])
-
-    def cell(e, sc, t):
-        if sc not in e["figures"]:
-            return "not entered"
-        return f"{_mean(fig(e, sc, t, 'auroc'), std=True)} / {_mean(fig(e, sc, t, 'recall_at_p95'))}"
-
-    rows = []
-    for e in sorted(entries, key=key):
-        cells = [cell(e, sc, t) for sc, t in cols]
-        rows.append([e["name"], str(len(e["seeds"])), *cells])
-    return header, rows
-
-
-LEGEND = (
-    "Cells: AUROC (mean ± std over seeds) / recall at precision 0.95 (mean), on each scenario's test split; "
-    "'not entered': the submission scores none of that scenario's tasks."
-)
-
-
-def markdown(entries: list[dict], suite: Suite) -> str:
-    header, rows = table_rows(entries, suite)
-    lines = [LEGEND, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def html_table(entries: list[dict], suite: Suite) -> str:
-    header, rows = table_rows(entries, suite)
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return (
-        f"<!doctype html><meta charset='utf-8'><title>{html.escape(suite.suite)} leaderboard</title>"
-        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-        "td:first-child{text-align:left}table{border-collapse:collapse}</style>"
-        f"<h1>{html.escape(suite.suite)}</h1><p>{html.escape(LEGEND)}</p>"
-        f"<table><tr>{th}</tr>{body}</table>\n"
-    )
-
-
-def entry_digest(entry: dict) -> str:
-    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()

@@ -1,7 +1,7 @@
 """Reading and validating a submission directory, completely, before anything is written.
 
 A submission is `submission.yaml` plus either `predictions.csv|parquet` (account_id, task,
-score, and scenario where the suite has several) or a plugin `path/to/file.py:ClassName`.
+split, score, and scenario where the suite has several) or a plugin `path/to/file.py:ClassName`.
 Nothing else may be in the directory: a pickle or any other binary blob is refused by
 name, and nothing is ever unpickled (the OGB evaluator's rule: validate, then score).
 """
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bench.errors import SubmissionError
 from common.files import read_mapping, sha256_file, validate_model
 
-from .suite import Suite, scored_ids
+from .suite import Suite, split_ids
 
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 README_NAMES = {"README.md", "README.txt", "README"}
@@ -122,14 +122,14 @@ def read_predictions_file(path: Path) -> pd.DataFrame:
         raise SubmissionError(f"{path}: unreadable ({e})") from None
 
 
-def validate_predictions(
-    df: pd.DataFrame, suite: Suite, datasets: dict, origin: str
-) -> dict[tuple[str, str], np.ndarray]:
-    """Scores per (scenario, task), aligned with the scenario's sorted test ids, for the
-    scenarios the file scores: a model for one harm enters only the scenarios of that harm.
-    A scenario entered must have every test id of every one of its tasks exactly once;
-    nothing else may be there."""
-    need = ["account_id", "task", "score"] + (["scenario"] if len(suite.scenarios) > 1 else [])
+def validate_predictions(df: pd.DataFrame, suite: Suite, datasets: dict, origin: str) -> dict:
+    """Scores per (scenario, task) and part ('val', 'test'), each aligned with the
+    scenario's sorted ids of that split, for the scenarios the file scores: a model for one
+    harm enters only the scenarios of that harm. A scenario entered must have every
+    validation and test id of every one of its tasks exactly once (its thresholds are set on
+    the validation split); nothing else may be there. Powered scenarios are measured on the
+    suite's evaluation worlds and take a plugin."""
+    need = ["account_id", "task", "split", "score"] + (["scenario"] if len(suite.scenarios) > 1 else [])
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise SubmissionError(f"{origin}: missing column(s) {', '.join(missing)} (expected {', '.join(need)})")
@@ -147,37 +147,52 @@ def validate_predictions(
     if not np.isfinite(score).all():
         raise SubmissionError(f"{origin}: score holds NaN or infinite values ({int((~np.isfinite(score)).sum())} rows)")
     sc_col, task_col = df["scenario"].astype(str).to_numpy(), df["task"].astype(str).to_numpy()
+    split_col, acc_col = df["split"].astype(str).to_numpy(), df["account_id"].to_numpy()
     unknown = sorted(set(sc_col) - set(suite.scenarios))
     if unknown:
         raise SubmissionError(f"{origin}: unknown scenario(s) {unknown[:5]} (suite has {', '.join(suite.scenarios)})")
-    if pd.DataFrame({"s": sc_col, "t": task_col, "a": df["account_id"].to_numpy()}).duplicated().any():
-        raise SubmissionError(f"{origin}: duplicate (scenario, task, account_id) rows")
-    out = {}
+    bad_split = sorted(set(split_col) - {"val", "test"})
+    if bad_split:
+        raise SubmissionError(f"{origin}: column 'split': unknown value(s) {bad_split[:5]} (expected val, test)")
+    if pd.DataFrame({"s": sc_col, "t": task_col, "p": split_col, "a": acc_col}).duplicated().any():
+        raise SubmissionError(f"{origin}: duplicate (scenario, task, split, account_id) rows")
     entered = [name for name in suite.scenarios if (sc_col == name).any()]
     if not entered:
         raise SubmissionError(f"{origin}: scores no scenario of the suite ({', '.join(suite.scenarios)})")
+    out: dict = {}
     for name in entered:
         sc = suite.scenarios[name]
+        if sc.design == "powered":
+            raise SubmissionError(
+                f"{origin}: scenario '{name}' is measured on the suite's evaluation worlds (design: powered); "
+                "only a plugin can enter it"
+            )
         here = sc_col == name
         bad = sorted(set(task_col[here]) - set(sc.tasks))
         if bad:
             raise SubmissionError(f"{origin}: scenario '{name}': unknown task(s) {bad[:5]} (expected {list(sc.tasks)})")
-        ids = scored_ids(datasets[sc.dataset], sc)
+        ds = datasets[sc.dataset]
         for task in sc.tasks:
             sel = here & (task_col == task)
-            acc = df["account_id"].to_numpy()[sel]
-            pos = np.searchsorted(ids, acc)
-            known = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == acc)
-            if not known.all():
-                raise SubmissionError(
-                    f"{origin}: scenario '{name}', task '{task}': {int((~known).sum())} account_id(s) not in its "
-                    f"test split (e.g. {int(acc[~known][0])})"
-                )
-            if len(acc) != len(ids):
-                raise SubmissionError(
-                    f"{origin}: scenario '{name}', task '{task}': scores {len(acc)} of the {len(ids)} test accounts"
-                )
-            s = np.empty(len(ids))
-            s[pos] = score[sel]
-            out[(name, task)] = s
+            out[(name, task)] = {
+                split: _aligned(acc_col, score, sel & (split_col == split), split_ids(ds, sc, split),
+                                f"{origin}: scenario '{name}', task '{task}', split '{split}'")
+                for split in ("val", "test")
+            }  # fmt: skip
     return out
+
+
+def _aligned(acc_col: np.ndarray, score: np.ndarray, sel: np.ndarray, ids: np.ndarray, where: str) -> np.ndarray:
+    """The selected rows' scores in the order of `ids`; every id exactly once."""
+    acc = acc_col[sel]
+    pos = np.searchsorted(ids, acc)
+    known = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == acc)
+    if not known.all():
+        raise SubmissionError(
+            f"{where}: {int((~known).sum())} account_id(s) not in that split (e.g. {int(acc[~known][0])})"
+        )
+    if len(acc) != len(ids):
+        raise SubmissionError(f"{where}: scores {len(acc)} of its {len(ids)} accounts")
+    s = np.empty(len(ids))
+    s[pos] = score[sel]
+    return s
