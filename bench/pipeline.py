@@ -10,10 +10,13 @@ measured lives in `bench.analyses`. MLflow is not imported here: the pipeline co
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,18 +149,25 @@ def drift_run(cfg: RunConfig, scn: Scenario, cache: Path, step: Step):
 def evaluation_worlds(cache: Path, scratch: Path, workers: int, step: Step):
     """(world, done) for `bench.powered.powered_evaluation`: enriched (TPR) worlds are few and
     cached like a run's datasets; each negative (FPR) world is generated under `scratch`,
-    scored, counted and deleted, so the disk holds one at a time whatever the count."""
+    scored, counted and deleted, so the disk holds one at a time whatever the count. Each
+    call writes in a directory of its own under `scratch`: runs sharing a work directory
+    (a sweep's parallel jobs) may draw the same world seeds, and one must never delete a
+    world another is reading."""
+    own = Path(scratch) / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def world(scn: Scenario, seed: int, role: str):
         if role == "tpr":
             return cached_dataset(scn, seed, cache, workers, step)
-        path = Path(scratch) / f"{scn.name}-s{seed}"
+        path = own / f"{scn.name}-s{seed}"
+        path.parent.mkdir(parents=True, exist_ok=True)
         generate(scn, seed, path, workers=workers, overwrite=True, executor=cluster_executor(current_client()))
         return open_dataset(path, verify_hashes=False)
 
     def done(ds, role: str) -> None:
         if role == "fpr":
             shutil.rmtree(ds.path)
+            with contextlib.suppress(OSError):
+                own.rmdir()  # empty once its world is gone
 
     return world, done
 
