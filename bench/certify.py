@@ -34,6 +34,12 @@ def certify_cmd(
     ] = 1e-2,
     workdir: Annotated[Path, typer.Option(help="Where evaluation worlds are generated.")] = Path("lowbase-work"),
     workers: Annotated[int, typer.Option(min=1, max=256, help="Processes for generation.")] = 2,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1, max=256, help="Worker processes for negative worlds (each generates, scores and counts one world)."
+        ),
+    ] = 1,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
     with_oracle: Annotated[
         bool,
@@ -51,6 +57,7 @@ def certify_cmd(
 
     from .pipeline import evaluation_worlds  # the run's machinery: imported when the command runs
     from .powered import oracle, powered_evaluation
+    from .stream import process_stream
 
     with user_errors():
         train = open_dataset(data)
@@ -81,6 +88,7 @@ def certify_cmd(
             done=done,
             step=lambda msg: err.print(msg, highlight=False),
             train_input=train_input,
+            fpr_stream=process_stream(jobs, workdir / "certify-worlds") if jobs > 1 else None,
         )
     print_certified(result)
     if json_out is not None:

@@ -137,6 +137,7 @@ def powered_evaluation(
     train_input: ModelInput | None = None,
     calibrated: Calibrated | None = None,
     prebuilt: dict[str, ModelInput] | None = None,
+    fpr_stream: Callable | None = None,
 ) -> dict:
     """Per model (name -> trained model), TPR per level (enriched worlds), pooled FPR
     (negative worlds) and the training world's test split, at thresholds set on the
@@ -145,6 +146,8 @@ def powered_evaluation(
     world's side comes from `calibrated` (`calibrate`), else is computed here from
     `train_input` (its ModelInput at `visibility`, reusing features already built) or a
     fresh one. `prebuilt`: ModelInputs of evaluation worlds already built, by fingerprint.
+    `fpr_stream` (`bench.stream.process_stream`): negative worlds generated and scored
+    elsewhere, yielding each world's counts in seed order, instead of `world`/`done` here.
     JSON-ready."""
     if calibrated is None:
         calibrated = calibrate(models, train, train_input or ModelInput(train.view(visibility)), task)
@@ -175,16 +178,30 @@ def powered_evaluation(
     fp = {name: Tally.empty(k) for name in models}
     fpr_log = []
     n_fpr = max(1, math.ceil(fpr_accounts / scn.accounts)) if fpr_accounts > 0 else 0
-    for j in range(n_fpr):
-        sd = world_seed(seed, "fpr", j)
-        step(f"FPR world {j + 1}/{n_fpr} ({scn.accounts:,} accounts at the scenario's rate)")
-        ds = world(scn, sd, "fpr")
-        yj = truth_columns(ds, task)[task].astype(bool)
-        for name, sj in scored(ds).items():
-            thr[name].check_disjoint(ds.meta["fingerprint"])
-            fp[name] = fp[name] + Tally.of(sj[~yj], thr[name].values)
-        fpr_log.append({"seed": sd, "fingerprint": ds.meta["fingerprint"], "negatives": int((~yj).sum())})
-        done(ds, "fpr")
+    seeds = [world_seed(seed, "fpr", j) for j in range(n_fpr)]
+    values = {name: t.values for name, t in thr.items()}
+    counted = fpr_stream(models, scn, seeds, visibility, task, values) if fpr_stream else None
+    for j, sd in enumerate(seeds):
+        if counted is None:
+            step(f"FPR world {j + 1}/{n_fpr} ({scn.accounts:,} accounts at the scenario's rate)")
+            ds = world(scn, sd, "fpr")
+            yj = truth_columns(ds, task)[task].astype(bool)
+            got = {
+                "seed": sd,
+                "fingerprint": ds.meta["fingerprint"],
+                "negatives": int((~yj).sum()),
+                "tallies": {name: Tally.of(sj[~yj], values[name]) for name, sj in scored(ds).items()},
+            }
+            for name in models:  # before `done`, which may delete the world
+                thr[name].check_disjoint(got["fingerprint"])
+            done(ds, "fpr")
+        else:
+            got = next(counted)
+            step(f"FPR world {j + 1}/{n_fpr} counted ({got['negatives']:,} negatives)")
+        for name in models:
+            thr[name].check_disjoint(got["fingerprint"])
+            fp[name] = fp[name] + got["tallies"][name]
+        fpr_log.append({"seed": got["seed"], "fingerprint": got["fingerprint"], "negatives": got["negatives"]})
     mix = scn.harm.sophistication_mix
     return {
         "task": task,

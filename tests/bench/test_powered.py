@@ -115,6 +115,13 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path):
     assert len(out["worlds"]["fpr"]) == 2 and len(out["worlds"]["tpr"]) == 1
     assert not any((work / "certify-worlds").iterdir()), "negative worlds are deleted once counted"
     assert len(list((work / "datasets").glob("*/dataset.json"))) == 1, "the enriched world is cached"
+    js2 = tmp_path / "jobs2.json"
+    res2 = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--jobs", "2", "--no-oracle",
+                                    "--json", str(js2)])  # fmt: skip
+    assert res2.exit_code == 0, res2.output
+    two = json.loads(js2.read_text())
+    assert two["models"]["realistic labels"] == out["models"]["realistic labels"], "processes pool the same counts"
+    assert two["worlds"]["fpr"] == out["worlds"]["fpr"]
     bad = CliRunner().invoke(app, ["certify", "--model", str(mdir), "--data", str(tmp_path / "nope")])
     assert bad.exit_code == 2
 
@@ -134,3 +141,22 @@ def test_enrichment_rate_is_a_setting():
     scn = small_scenario()
     assert enriched(scn, 3e-3).harm.groomer_rate == 3e-3
     assert enriched(scn).harm.sophistication_mix == UNIFORM_MIX
+
+
+@pytest.mark.slow
+def test_negative_worlds_in_processes_pool_to_the_same_counts(small, trained, tmp_path):
+    """Scoring negative worlds in two worker processes gives the figures one process gives:
+    same world seeds, same pooled counts, worlds deleted once counted."""
+    from bench.stream import process_stream
+
+    scn = small_scenario()
+    models = {"model": trained}
+    common = dict(tpr_worlds=1, fpr_accounts=3 * scn.accounts)
+    here = powered_evaluation(models, small, scn, SEED, _maker(tmp_path / "a", []), **common)
+    scratch = tmp_path / "scratch"
+    there = powered_evaluation(
+        models, small, scn, SEED, _maker(tmp_path / "b", []), fpr_stream=process_stream(2, scratch), **common
+    )
+    assert here["worlds"]["fpr"] == there["worlds"]["fpr"] and len(here["worlds"]["fpr"]) == 3
+    assert here["models"] == there["models"]
+    assert not any(scratch.iterdir())

@@ -1,0 +1,79 @@
+"""Negative worlds streamed through worker processes: the pooled FPR of the powered
+evaluation at the scale of many independent worlds (DESIGN.md "Scale").
+
+Each task generates one world (one process, `workers=1`: the bytes are the same for any
+worker count), builds its features, scores it with every model, counts the negatives at or
+above each threshold and deletes the world; only those counts come back (`Tally`: a few
+integers per model), so the parent's memory does not grow with the number of negatives.
+Results are pooled in seed order whatever order the tasks finish in, so any number of
+processes gives the counts one process gives (tested).
+
+Models reach each worker once (its initializer), not once per world.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from data_gen import Scenario, generate
+from data_gen.reader import open_dataset
+from models.inputs import ModelInput
+
+from .analyses import truth_columns
+from .casecontrol import Tally
+
+_MODELS: dict = {}  # set in each worker by _init
+
+
+def _init(models: dict, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _MODELS.clear()
+    _MODELS.update(models)
+
+
+def score_negative_world(
+    scn: Scenario, seed: int, visibility: str, task: str, thresholds: dict[str, np.ndarray], scratch: Path, models=None
+) -> dict:
+    """One negative world, generated under `scratch`, scored by every model and deleted:
+    its fingerprint, its negatives and, per model, the negatives at or above each threshold."""
+    from .powered import input_scores
+
+    models = _MODELS if models is None else models
+    path = Path(scratch) / f"{scn.name}-s{seed}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        generate(scn, seed, path, workers=1, overwrite=True)
+        ds = open_dataset(path, verify_hashes=False)
+        y = truth_columns(ds, task)[task].astype(bool)
+        scores = input_scores(models, ModelInput(ds.view(visibility)), task)
+        tallies = {name: Tally.of(s[~y], thresholds[name]) for name, s in scores.items()}
+        return {"seed": seed, "fingerprint": ds.meta["fingerprint"], "negatives": int((~y).sum()), "tallies": tallies}
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def process_stream(jobs: int, scratch: Path) -> Callable[..., Iterator[dict]]:
+    """An `fpr_stream` for `bench.powered.powered_evaluation`: negative worlds scored in
+    `jobs` worker processes, results yielded in seed order."""
+
+    def stream(models: dict, scn: Scenario, seeds: list[int], visibility: str, task: str, thresholds) -> Iterator[dict]:
+        threads = max(1, len(os.sched_getaffinity(0)) // jobs)
+        ctx = get_context("spawn")  # torch and forked threads do not mix
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init, initargs=(models, threads)) as pool:
+            futures = [
+                pool.submit(score_negative_world, scn, sd, visibility, task, thresholds, Path(scratch)) for sd in seeds
+            ]
+            for fut in futures:  # in seed order: the pooled counts do not depend on `jobs`
+                yield fut.result()
+
+    return stream
