@@ -40,6 +40,10 @@ def certify_cmd(
             min=1, max=256, help="Worker processes for negative worlds (each generates, scores and counts one world)."
         ),
     ] = 1,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="local:K or a scheduler ADDRESS: one task per negative world on that cluster."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
     with_oracle: Annotated[
         bool,
@@ -55,11 +59,13 @@ def certify_cmd(
     truth, so a figure can be read against how separable the offenders were."""
     from models import ModelInput, load_model
 
+    from .cluster import dask_client, parse_dask
     from .pipeline import evaluation_worlds  # the run's machinery: imported when the command runs
-    from .powered import oracle, powered_evaluation
-    from .stream import process_stream
+    from .powered import calibrate, oracle, powered_evaluation
+    from .stream import dask_stream, process_stream
 
     with user_errors():
+        parse_dask(dask)  # a bad --dask fails before any work
         train = open_dataset(data)
         card = load_card(model)
         train_input = ModelInput(train.view(card["visibility"]))
@@ -74,22 +80,21 @@ def certify_cmd(
             )
         say = lambda msg: err.print(f"  {msg}", highlight=False)  # noqa: E731
         world, done = evaluation_worlds(workdir / "datasets", workdir / "certify-worlds", workers, say)
-
-        result = powered_evaluation(
-            models,
-            train,
-            scn,
-            seed,
-            world,
-            visibility=card["visibility"],
-            tpr_worlds=tpr_worlds,
-            fpr_accounts=fpr_accounts,
-            enriched_rate=enriched_rate,
-            done=done,
-            step=lambda msg: err.print(msg, highlight=False),
-            train_input=train_input,
-            fpr_stream=process_stream(jobs, workdir / "certify-worlds") if jobs > 1 else None,
-        )
+        # Thresholds and test-split counts first; then the training world's features go, so
+        # this process holds one world at a time whatever --fpr-accounts.
+        calibrated = calibrate(models, train, train_input)
+        del train_input
+        with dask_client(dask) as client:
+            if client is not None:  # remote workers write worlds in their own temporary directory
+                local = dask.startswith("local:")
+                stream = dask_stream(client, workdir.resolve() / "certify-worlds" if local else None)
+            else:
+                stream = process_stream(jobs, workdir / "certify-worlds") if jobs > 1 else None
+            result = powered_evaluation(
+                models, train, scn, seed, world, visibility=card["visibility"], tpr_worlds=tpr_worlds,
+                fpr_accounts=fpr_accounts, enriched_rate=enriched_rate, done=done,
+                step=lambda msg: err.print(msg, highlight=False), calibrated=calibrated, fpr_stream=stream,
+            )  # fmt: skip
     print_certified(result)
     if json_out is not None:
         write_json_atomic(json_out, result, indent=2)

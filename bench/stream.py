@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -75,5 +76,40 @@ def process_stream(jobs: int, scratch: Path) -> Callable[..., Iterator[dict]]:
             ]
             for fut in futures:  # in seed order: the pooled counts do not depend on `jobs`
                 yield fut.result()
+
+    return stream
+
+
+def _on_worker(scn, seed, visibility, task, thresholds, scratch, models) -> dict:
+    from data_gen.dask_map import die_if_armed
+
+    die_if_armed()  # a lost machine, in tests
+    scratch = Path(tempfile.gettempdir()) / "lowbase-negative-worlds" if scratch is None else scratch
+    return score_negative_world(scn, seed, visibility, task, thresholds, scratch, models)
+
+
+def dask_stream(client, scratch: Path | None = None) -> Callable[..., Iterator[dict]]:
+    """An `fpr_stream` on a Dask cluster: one task per negative world, the models scattered
+    to every worker once; results yielded in seed order and released as they are pooled.
+    A worker lost mid-world is retried by the scheduler and the world is still counted once:
+    each seed has one future, read once. `scratch`: where workers write worlds (None: their
+    own temporary directory, right for remote workers)."""
+
+    def stream(models: dict, scn: Scenario, seeds: list[int], visibility: str, task: str, thresholds) -> Iterator[dict]:
+        shared = client.scatter(models, broadcast=True)
+        run = uuid.uuid4().hex[:8]
+        futures = [
+            client.submit(
+                _on_worker, scn, sd, visibility, task, thresholds, scratch, shared,
+                key=f"negative-world-{run}-{sd}", pure=False,
+            )  # fmt: skip
+            for sd in seeds
+        ]
+        try:
+            for fut in futures:
+                yield fut.result()
+                fut.release()
+        finally:
+            client.cancel(futures)
 
     return stream

@@ -50,7 +50,10 @@ class PartitionLost(RuntimeError):
     """A partition task could not be completed on the cluster (workers kept dying)."""
 
 
-def _run(fn: Callable[[Any, int], Any], state: Any, p: int) -> Any:
+def die_if_armed() -> None:
+    """Test hook of every task run on a worker: when `arm_kill_once` (or KILL_ONCE_ENV)
+    named a marker file that does not exist yet, create it and kill this worker process,
+    as a lost machine would."""
     marker = _kill_once or os.environ.get(KILL_ONCE_ENV)
     if marker:
         try:
@@ -60,6 +63,10 @@ def _run(fn: Callable[[Any, int], Any], state: Any, p: int) -> Any:
         else:
             os.close(fd)
             os._exit(1)
+
+
+def _run(fn: Callable[[Any, int], Any], state: Any, p: int) -> Any:
+    die_if_armed()
     with heap_reuse():
         return fn(state, p)
 

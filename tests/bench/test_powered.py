@@ -122,8 +122,15 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path):
     two = json.loads(js2.read_text())
     assert two["models"]["realistic labels"] == out["models"]["realistic labels"], "processes pool the same counts"
     assert two["worlds"]["fpr"] == out["worlds"]["fpr"]
+    js3 = tmp_path / "dask.json"
+    res3 = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--dask", "local:2",
+                                    "--no-oracle", "--json", str(js3)])  # fmt: skip
+    assert res3.exit_code == 0, res3.output
+    assert json.loads(js3.read_text())["models"]["realistic labels"] == out["models"]["realistic labels"]
     bad = CliRunner().invoke(app, ["certify", "--model", str(mdir), "--data", str(tmp_path / "nope")])
     assert bad.exit_code == 2
+    bad = CliRunner().invoke(app, [*args, "--dask", "local:0"])
+    assert bad.exit_code == 2 and "local:K" in bad.output
 
 
 def test_the_oracle_learns_from_truth_not_human_labels(small):
@@ -160,3 +167,26 @@ def test_negative_worlds_in_processes_pool_to_the_same_counts(small, trained, tm
     assert here["worlds"]["fpr"] == there["worlds"]["fpr"] and len(here["worlds"]["fpr"]) == 3
     assert here["models"] == there["models"]
     assert not any(scratch.iterdir())
+
+
+@pytest.mark.slow
+def test_negative_worlds_on_dask_survive_a_lost_worker(dask_client, small, trained, tmp_path):
+    """On a Dask cluster the pooled counts are those of one process, and a worker killed in
+    its first world is replaced: that world is rerun and counted once."""
+    from bench.stream import dask_stream
+    from data_gen.dask_map import arm_kill_once
+
+    scn = small_scenario()
+    models = {"model": trained}
+    common = dict(tpr_worlds=1, fpr_accounts=3 * scn.accounts)
+    here = powered_evaluation(models, small, scn, SEED, _maker(tmp_path / "a", []), **common)
+    marker = tmp_path / "killed"
+    dask_client.run(arm_kill_once, str(marker))
+    try:
+        there = powered_evaluation(
+            models, small, scn, SEED, _maker(tmp_path / "b", []), fpr_stream=dask_stream(dask_client), **common
+        )
+    finally:
+        dask_client.run(arm_kill_once, None)
+    assert marker.exists(), "a worker really died"
+    assert here["worlds"]["fpr"] == there["worlds"]["fpr"] and here["models"] == there["models"]
