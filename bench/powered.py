@@ -180,7 +180,10 @@ def powered_evaluation(
     n_fpr = max(1, math.ceil(fpr_accounts / scn.accounts)) if fpr_accounts > 0 else 0
     seeds = [world_seed(seed, "fpr", j) for j in range(n_fpr)]
     values = {name: t.values for name, t in thr.items()}
-    counted = fpr_stream(models, scn, seeds, visibility, task, values) if fpr_stream else None
+    counted = None
+    if fpr_stream is not None and seeds:
+        step(f"FPR worlds: {n_fpr} of {scn.accounts:,} accounts at the scenario's rate, streamed")
+        counted = fpr_stream(models, scn, seeds, visibility, task, values)
     for j, sd in enumerate(seeds):
         if counted is None:
             step(f"FPR world {j + 1}/{n_fpr} ({scn.accounts:,} accounts at the scenario's rate)")
@@ -197,7 +200,7 @@ def powered_evaluation(
             done(ds, "fpr")
         else:
             got = next(counted)
-            step(f"FPR world {j + 1}/{n_fpr} counted ({got['negatives']:,} negatives)")
+            step(_progress(j, n_fpr, fpr_log, got, fp, thr))
         for name in models:
             thr[name].check_disjoint(got["fingerprint"])
             fp[name] = fp[name] + got["tallies"][name]
@@ -214,6 +217,17 @@ def powered_evaluation(
             for name in models
         },
     }
+
+
+def _progress(j: int, n: int, log: list, got: dict, fp: dict, thr: dict) -> str:
+    """Worlds counted, negatives so far and the first model's current 95% FPR upper bound
+    at each budget: how far the pool has certified so far."""
+    first = next(iter(fp))
+    bound = rates(fp[first] + got["tallies"][first])
+    pairs = zip(thr[first].names, bound, strict=True)
+    budgets = ", ".join(f"{name} {r.high:.2g}" for name, r in pairs if "fpr" in name)
+    negatives = sum(w["negatives"] for w in log) + got["negatives"]
+    return f"FPR world {j + 1}/{n} counted: {negatives:,} negatives; {first}, FPR upper 95% bound at {budgets}"
 
 
 def _summary(thr: Thresholds, tp, fp, test_tp, test_fp, mix) -> dict:

@@ -1,0 +1,114 @@
+"""Throughput and memory of `lowbase certify` streaming negative worlds over Dask.
+
+Runs the real CLI in a child process for each cluster size (`--dask local:K`), optionally
+pinned to K cores (`taskset`), and prints per configuration: wall time, the time of the
+negative-world phase (from the first "FPR world" progress line to the end), negatives
+scored per second in that phase, and peak RSS of the client process and of the largest
+worker process (sampled every 0.2 s over the process tree with psutil). The speed-up of K
+workers over one is read against the phase time measured in the same invocation.
+
+    python bench/perf/certify.py --model RUN/dec --data DATASET [--fpr-accounts 10000000]
+        [--workers-list 1,2] [--pin] [--oracle]
+
+Targets (issue text, 2 cores): local:2 >= 1.6x local:1 when each is pinned to its cores;
+client memory flat from 1e6 to 1e7 negatives (run twice with both counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+
+def _sample(proc: subprocess.Popen, peaks: dict, stop: threading.Event) -> None:
+    """Peak RSS of the client (the CLI process) and of the largest descendant (a worker)."""
+    try:
+        root = psutil.Process(proc.pid)
+    except psutil.NoSuchProcess:
+        return
+    while not stop.is_set():
+        try:
+            peaks["client"] = max(peaks["client"], root.memory_info().rss)
+            for child in root.children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    peaks["worker"] = max(peaks["worker"], child.memory_info().rss)
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.2)
+
+
+def run_one(args, k: int, tmp: Path) -> dict:
+    out = tmp / f"local{k}.json"
+    cmd = [sys.executable, "-m", "bench.cli", "certify", "--model", args.model, "--data", args.data,
+           "--fpr-accounts", str(args.fpr_accounts), "--dask", f"local:{k}", "--workdir", str(tmp / f"w{k}"),
+           "--json", str(out), "--oracle" if args.oracle else "--no-oracle"]  # fmt: skip
+    if args.pin:
+        cmd = ["taskset", "-c", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:k]), *cmd]
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    peaks = {"client": 0, "worker": 0}
+    stop = threading.Event()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    sampler = threading.Thread(target=_sample, args=(proc, peaks, stop), daemon=True)
+    sampler.start()
+    first_fpr, tail = None, []
+    for line in proc.stderr:
+        if first_fpr is None and "FPR world" in line:
+            first_fpr = time.perf_counter()
+        tail = [*tail[-20:], line]
+    proc.wait()
+    wall = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        sys.exit(f"certify on local:{k} failed ({proc.returncode}):\n{''.join(tail)}")
+    result = json.loads(out.read_text())
+    negatives = sum(w["negatives"] for w in result["worlds"]["fpr"])
+    phase = wall - (first_fpr - t0) if first_fpr else float("nan")
+    return {"k": k, "wall": wall, "phase": phase, "negatives": negatives, "result": result, **peaks}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--fpr-accounts", type=int, default=10_000_000)
+    ap.add_argument("--workers-list", default="1,2")
+    ap.add_argument("--pin", action="store_true", help="Confine local:K to K cores.")
+    ap.add_argument("--oracle", action="store_true", help="Also certify the truth-trained oracle.")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="lowbase-perf-certify-"))
+    try:
+        rows = [run_one(args, int(k), tmp) for k in args.workers_list.split(",")]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    base = rows[0]
+    gb = 1024**3
+    print(f"certify --fpr-accounts {args.fpr_accounts:,} ({'pinned' if args.pin else 'unpinned'}):")
+    for r in rows:
+        rate, speedup = r["negatives"] / r["phase"], base["phase"] / r["phase"]
+        print(
+            f"  local:{r['k']}: wall {r['wall']:.1f} s, negative worlds {r['phase']:.1f} s, "
+            f"{r['negatives']:,} negatives, {rate:,.0f} negatives/s ({speedup:.2f}x local:{base['k']}); "
+            f"peak RSS client {r['client'] / gb:.2f} GB, largest worker {r['worker'] / gb:.2f} GB"
+        )
+    for name, figures in rows[-1]["result"]["models"].items():
+        for thr in ("fpr<=0.001", "fpr<=0.0001"):
+            f = figures["by_threshold"][thr]["fpr"]
+            print(f"  {name} {thr}: FPR {f['value']:.3g} [{f['low']:.2g}, {f['high']:.2g}] ({f['k']}/{f['n']})")
+
+
+if __name__ == "__main__":
+    main()
