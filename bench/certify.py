@@ -45,6 +45,9 @@ def certify_cmd(
         typer.Option("--dask", help="local:K or a scheduler ADDRESS: one task per negative world on that cluster."),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
+    mlflow: Annotated[
+        bool, typer.Option("--mlflow/--no-mlflow", help="Log the result to MLflow (experiment lowbase-certify).")
+    ] = True,
     with_oracle: Annotated[
         bool,
         typer.Option(
@@ -98,6 +101,14 @@ def certify_cmd(
     print_certified(result)
     if json_out is not None:
         write_json_atomic(json_out, result, indent=2)
+    if mlflow:
+        from .tracking import log_certified, tracking_uri
+
+        params = {"model": card["model"], "visibility": card["visibility"], "fpr_accounts": fpr_accounts,
+                  "tpr_worlds": tpr_worlds, "enriched_rate": enriched_rate, "oracle": with_oracle}  # fmt: skip
+        tags = {"lowbase.model": str(Path(model).resolve()), "lowbase.training_fingerprint": train.meta["fingerprint"]}
+        rid = log_certified(result, params, tags)
+        err.print(f"MLflow run {rid} in experiment lowbase-certify ({tracking_uri()})", highlight=False)
 
 
 def _rate(r: dict) -> str:

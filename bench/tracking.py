@@ -25,7 +25,7 @@ from common.files import jsonable, pid_alive
 from .results import ModelEntry, RunResults, recall_key
 
 DEFAULT_URI = "sqlite:///mlflow.db"
-EXPERIMENTS = ("lowbase-run", "lowbase-sweep", "lowbase-leaderboard")
+EXPERIMENTS = ("lowbase-run", "lowbase-sweep", "lowbase-leaderboard", "lowbase-certify")
 # MLflow 3's UI opens an experiment without a kind on its GenAI overview (traces, token
 # usage); this kind opens the model-training view (runs, metrics), which is what these are.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
@@ -343,3 +343,21 @@ def latest_run(client, experiment: str = "lowbase-run") -> str | None:
     )
     top = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     return top[0].info.run_id if top else None
+
+
+def log_certified(result: dict, params: dict, tags: dict) -> str:
+    """One run in `lowbase-certify` per `lowbase certify`: the powered figures as metrics
+    (`powered_metrics`), what was certified as params, tags linking the model directory and
+    its training world, and the full result as `certified.json`. Returns the run id."""
+    from .results import PoweredRecord
+
+    client = setup()
+    with store_lock(client.tracking_uri):
+        exp = client.get_experiment_by_name("lowbase-certify")
+        run = client.create_run(exp.experiment_id, run_name=tags.get("lowbase.model", "certify"), tags=tags)
+    rid = run.info.run_id
+    log_batch(client, rid, powered_metrics(PoweredRecord.model_validate(result)), params)
+    with store_lock(client.tracking_uri):
+        client.log_dict(rid, result, "certified.json")
+        client.set_terminated(rid, "FINISHED")
+    return rid

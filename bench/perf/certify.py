@@ -52,7 +52,7 @@ def run_one(args, k: int, tmp: Path) -> dict:
     out = tmp / f"local{k}.json"
     cmd = [sys.executable, "-m", "bench.cli", "certify", "--model", args.model, "--data", args.data,
            "--fpr-accounts", str(args.fpr_accounts), "--dask", f"local:{k}", "--workdir", str(tmp / f"w{k}"),
-           "--json", str(out), "--oracle" if args.oracle else "--no-oracle"]  # fmt: skip
+           "--json", str(out), "--oracle" if args.oracle else "--no-oracle", "--no-mlflow"]  # fmt: skip
     if args.pin:
         cmd = ["taskset", "-c", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:k]), *cmd]
     root = Path(__file__).resolve().parents[2]

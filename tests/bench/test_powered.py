@@ -94,7 +94,7 @@ def test_no_threshold_is_graded_on_the_data_it_was_set_on(small, trained):
     assert np.isfinite(enriched(scn).harm.groomer_rate)
 
 
-def test_certify_command_end_to_end(small_dir, small, trained, tmp_path):
+def test_certify_command_end_to_end(small_dir, small, trained, tmp_path, monkeypatch):
     """`lowbase certify` on a saved model: JSON written, negative worlds deleted once
     counted (disk holds one at a time), enriched worlds cached for reuse."""
     import json
@@ -106,6 +106,8 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path):
 
     mdir = tmp_path / "model"
     save_model(trained, ModelInput(small.view("full")), SEED, mdir)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     work, js = tmp_path / "work", tmp_path / "out.json"
     args = ["certify", "--model", str(mdir), "--data", str(small_dir), "--workdir", str(work)]
     res = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--json", str(js)])
@@ -115,16 +117,22 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path):
     assert len(out["worlds"]["fpr"]) == 2 and len(out["worlds"]["tpr"]) == 1
     assert not any((work / "certify-worlds").iterdir()), "negative worlds are deleted once counted"
     assert len(list((work / "datasets").glob("*/dataset.json"))) == 1, "the enriched world is cached"
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("lowbase-certify").experiment_id])
+    assert run.data.tags["lowbase.training_fingerprint"] == small.meta["fingerprint"]
+    assert "groomer/powered/oracle_truth/fpr_le_0.001/fpr" in run.data.metrics
     js2 = tmp_path / "jobs2.json"
     res2 = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--jobs", "2", "--no-oracle",
-                                    "--json", str(js2)])  # fmt: skip
+                                    "--no-mlflow", "--json", str(js2)])  # fmt: skip
     assert res2.exit_code == 0, res2.output
     two = json.loads(js2.read_text())
     assert two["models"]["realistic labels"] == out["models"]["realistic labels"], "processes pool the same counts"
     assert two["worlds"]["fpr"] == out["worlds"]["fpr"]
     js3 = tmp_path / "dask.json"
     res3 = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--dask", "local:2",
-                                    "--no-oracle", "--json", str(js3)])  # fmt: skip
+                                    "--no-oracle", "--no-mlflow", "--json", str(js3)])  # fmt: skip
     assert res3.exit_code == 0, res3.output
     assert json.loads(js3.read_text())["models"]["realistic labels"] == out["models"]["realistic labels"]
     bad = CliRunner().invoke(app, ["certify", "--model", str(mdir), "--data", str(tmp_path / "nope")])
