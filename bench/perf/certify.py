@@ -10,7 +10,7 @@ workers over one is read against the phase time measured in the same invocation.
     python bench/perf/certify.py --model RUN/dec --data DATASET [--fpr-accounts 10000000]
         [--workers-list 1,2] [--pin] [--oracle]
 
-Targets (issue text, 2 cores): local:2 >= 1.6x local:1 when each is pinned to its cores;
+Targets (2 cores): local:2 >= 1.6x local:1 when each is pinned to its cores;
 client memory flat from 1e6 to 1e7 negatives (run twice with both counts).
 """
 
