@@ -242,6 +242,23 @@ def fig_base_rate(results: RunResults, path: Path) -> bool:
 # ---------------------------------------------------------------- detection before harm
 
 
+def mark_unflagged_harm(ax, end: float, final: float, label: str) -> None:
+    """Bracket, at the last checkpoint, the share of harm events no flag preceded."""
+    if not (math.isfinite(final) and final < 1):
+        return
+    ax.annotate("", xy=(end, 1.0), xytext=(end, final), arrowprops={"arrowstyle": "<->", "color": "C3", "lw": 1.2})
+    ax.text(
+        end,
+        (1 + final) / 2,
+        f"{label}: {fmt_value(1 - final, 2)} ",
+        ha="right",
+        va="center",
+        fontsize=7,
+        color="C3",
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
+    )
+
+
 def fig_harm(dbh: HarmAnalysis, path: Path) -> bool:
     """Harm events over the checkpoints, and those whose offender was flagged before them."""
     days = [float(d) for d in dbh.checkpoint_days]
@@ -262,21 +279,7 @@ def fig_harm(dbh: HarmAnalysis, path: Path) -> bool:
             lw=1.6,
             label="harm events whose offender is flagged by day d, before the event (it may come later)",
         )
-        final = flagged[-1]
-        if math.isfinite(final) and final < 1:  # what no flag preceded, bracketed at the end
-            ax.annotate(
-                "", xy=(max(days), 1.0), xytext=(max(days), final), arrowprops={"arrowstyle": "<->", "color": "C3"}
-            )
-            ax.text(
-                max(days),
-                (1 + final) / 2,
-                f"not preceded by a flag: {fmt_value(1 - final, 2)} ",
-                ha="right",
-                va="center",
-                fontsize=7,
-                color="C3",
-                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
-            )
+        mark_unflagged_harm(ax, max(days), flagged[-1], "not preceded by a flag")
         ax.set_xlim(0, max(days))
         ax.set_ylim(0, 1.02)
         ax.set_xticks([0, *days])

@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.results import PoweredPoint, PoweredRecord, RateRecord, TimelyRecord
 from common.vocabulary import SOPHISTICATION_LEVELS
 
-from .figures import STYLE, pyplot, save
+from .figures import STYLE, mark_unflagged_harm, pyplot, save
 from .format import fmt_count, fmt_interval, fmt_value
 
 REALISTIC = "realistic labels"
@@ -265,21 +265,8 @@ def fig_timely(timely: dict[str, TimelyRecord], path: Path) -> bool:
                 lw=1.5,
                 label="harm events whose offender is flagged by day d,\nbefore the event (the event may come later)",
             )
-            end, final = days[-1], flagged[-1]
-            if math.isfinite(final) and final < 1:
-                ax.annotate(
-                    "", xy=(end, 1.0), xytext=(end, final), arrowprops={"arrowstyle": "<->", "color": "C3", "lw": 1.2}
-                )
-                ax.text(
-                    end,
-                    (1 + final) / 2,
-                    f"not preceded\nby a flag: {fmt_value(1 - final, 2)} ",
-                    ha="right",
-                    va="center",
-                    fontsize=7,
-                    color="C3",
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
-                )
+            end = days[-1]
+            mark_unflagged_harm(ax, end, flagged[-1], "not preceded\nby a flag")
             ax.set_xlim(0, end)
             ax.set_ylim(0, 1.02)
             ax.set_xticks(days)
