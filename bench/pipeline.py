@@ -172,11 +172,10 @@ def evaluation_worlds(cache: Path, scratch: Path, workers: int, step: Step):
     return world, done
 
 
-def powered_stage(cfg: RunConfig, ds, td: ModelInput, model, step: Step) -> tuple[dict, Calibrated, dict]:
+def powered_stage(cfg: RunConfig, ds, td: ModelInput, model, truth: dict, step: Step) -> tuple[dict, Calibrated, dict]:
     """What the powered evaluation needs of the training world, taken while its features are
     built: the label variants of the primary model (oracle, budgets) beside it, each one's
-    validation thresholds, and what each was trained on."""
-    truth = truth_columns(ds, *ds.tasks)
+    validation thresholds, and what each was trained on. `truth`: its truth columns by task."""
     variants, supply = label_variants(cfg.models[0], model, td, truth, cfg.seed, budgets=cfg.label_budgets, step=step)
     models = {"realistic labels": scoring_only(model, "groomer"), **variants}
     supply["realistic labels"] = realistic_supply(td)
@@ -262,7 +261,7 @@ def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> 
     primary = cfg.models[0]
     staged = None
     if cfg.powered and truth["groomer"].any():
-        staged = powered_stage(cfg, ds, td, fitted[primary], step)
+        staged = powered_stage(cfg, ds, td, fitted[primary], truth, step)
     del td  # the main feature matrix (3.6 GB at 1M accounts) is not needed by the analyses
     base_rates = {t: float(truth[t].mean()) for t in ds.tasks}
     analysis = _analyse(cfg, scn, ds, base_rates, models[primary], groomer_scores[primary], cache, step)
