@@ -60,44 +60,26 @@ def certify_cmd(
     thresholds set on the training world's validation split; precision at base rates with
     bounds. Beside the model (realistic labels), the oracle: the same class trained on
     truth, so a figure can be read against how separable the offenders were."""
-    from models import ModelInput, load_model
-
-    from .cluster import dask_client, parse_dask
+    from .cluster import parse_dask
     from .pipeline import evaluation_worlds  # the run's machinery: imported when the command runs
-    from .powered import calibrate, oracle, powered_evaluation
-    from .stream import dask_stream, process_stream
+    from .powered import powered_evaluation
 
     with user_errors():
-        parse_dask(dask)  # a bad --dask fails before any work
+        spec = parse_dask(dask)  # a bad --dask fails before any work
         train = open_dataset(data)
         card = load_card(model)
-        train_input = ModelInput(train.view(card["visibility"]))
-        m, _ = load_model(model, train_input)  # builds the training world's features, reused below
         scn = scenario_from_dict(train.meta["scenario"], f"{data}/dataset.json")
         seed = int(train.meta["seed"])
-        models = {"realistic labels": m}
-        if with_oracle:
-            err.print(f"training the oracle: {card['model']} on the training world's truth", highlight=False)
-            models["oracle (truth)"] = oracle(
-                card["model"], train, card["visibility"], int(card.get("seed", seed)), data=train_input, model=m
-            )
         say = lambda msg: err.print(f"  {msg}", highlight=False)  # noqa: E731
-        world, done = evaluation_worlds(workdir / "datasets", workdir / "certify-worlds", workers, say)
-        # Thresholds and test-split counts first; then the training world's features go, so
-        # this process holds one world at a time whatever --fpr-accounts.
-        calibrated = calibrate(models, train, train_input)
-        del train_input
-        with dask_client(dask) as client:
-            if client is not None:  # remote workers write worlds in their own temporary directory
-                local = dask.startswith("local:")
-                stream = dask_stream(client, workdir.resolve() / "certify-worlds" if local else None)
-            else:
-                stream = process_stream(jobs, workdir / "certify-worlds") if jobs > 1 else None
-            result = powered_evaluation(
-                models, train, scn, seed, world, visibility=card["visibility"], tpr_worlds=tpr_worlds,
-                fpr_accounts=fpr_accounts, enriched_rate=enriched_rate, done=done,
-                step=lambda msg: err.print(msg, highlight=False), calibrated=calibrated, fpr_stream=stream,
-            )  # fmt: skip
+        step = lambda msg: err.print(msg, highlight=False)  # noqa: E731
+        common = dict(visibility=card["visibility"], tpr_worlds=tpr_worlds, fpr_accounts=fpr_accounts,
+                      enriched_rate=enriched_rate, step=step)  # fmt: skip
+        if spec is None and jobs == 1:
+            models, calibrated = _here(model, data, with_oracle, card, step)
+            world, done = evaluation_worlds(workdir / "datasets", workdir / "certify-worlds", workers, say)
+            result = powered_evaluation(models, train, scn, seed, world, done=done, calibrated=calibrated, **common)
+        else:
+            result = _streamed(model, data, with_oracle, card, spec, jobs, workdir, train, scn, seed, common)
     print_certified(result)
     if json_out is not None:
         write_json_atomic(json_out, result, indent=2)
@@ -108,7 +90,41 @@ def certify_cmd(
                   "tpr_worlds": tpr_worlds, "enriched_rate": enriched_rate, "oracle": with_oracle}  # fmt: skip
         tags = {"lowbase.model": str(Path(model).resolve()), "lowbase.training_fingerprint": train.meta["fingerprint"]}
         rid = log_certified(result, params, tags)
-        err.print(f"MLflow run {rid} in experiment lowbase-certify ({tracking_uri()})", highlight=False)
+        err.print(
+            f"MLflow run {rid} in experiment lowbase-certify ({tracking_uri()}); `lowbase report` of the run that "
+            "trained the model draws it beside that run's own groomer figures",
+            highlight=False,
+        )
+
+
+def _here(model: Path, data: Path, with_oracle: bool, card: dict, step) -> tuple:
+    """The training world's side in this process: one process does everything."""
+    from .powered import trained_and_calibrated
+
+    if with_oracle:
+        step(f"training the oracle: {card['model']} on the training world's truth")
+    return trained_and_calibrated(model, data, with_oracle)
+
+
+def _streamed(model, data, with_oracle, card, spec, jobs, workdir, train, scn, seed, common) -> dict:
+    """Every world in worker processes (`--jobs`) or on Dask, the training world's side in a
+    child process (`bench.stream.prepare`): this process holds counts, never a world."""
+    from .cluster import dask_client
+    from .powered import powered_evaluation
+    from .stream import DaskWorlds, ProcessWorlds, prepare
+
+    oracle_note = f", training the oracle ({card['model']} on truth)" if with_oracle else ""
+    common["step"](f"training world: loading the model on its features{oracle_note}, thresholds (child process)")
+    blob, calibrated = prepare(model, data, with_oracle)
+    scratch, cache = workdir.resolve() / "certify-worlds", workdir.resolve() / "datasets"
+    no_world = lambda *_: None  # noqa: E731 - every world is made by the workers
+    if spec is None:
+        with ProcessWorlds(jobs, blob, scratch, cache) as streams:
+            return powered_evaluation({}, train, scn, seed, no_world, calibrated=calibrated, streams=streams, **common)
+    with dask_client(spec) as client:
+        local = spec.address is None  # remote workers write worlds in their own temporary directory
+        streams = DaskWorlds(client, blob, scratch if local else None, cache if local else None)
+        return powered_evaluation({}, train, scn, seed, no_world, calibrated=calibrated, streams=streams, **common)
 
 
 def _rate(r: dict) -> str:

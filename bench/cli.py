@@ -565,13 +565,14 @@ def report_cmd(
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default reports/RUN_ID).")] = None,
 ) -> None:
-    """HTML and Markdown report with plots, rebuilt from a run's results in MLflow."""
+    """HTML and Markdown report with plots, rebuilt from a run's results in MLflow, with every
+    `lowbase certify` of its primary model beside the run's own groomer figures."""
     import mlflow
 
     from bench.errors import ResultsError
     from bench.report import write_report
-    from bench.results import load_results
-    from bench.tracking import latest_run, setup, tracking_uri
+    from bench.results import CertifiedRecord, load_results
+    from bench.tracking import certified_of, latest_run, setup, tracking_uri
 
     with user_errors():
         client = setup()
@@ -581,7 +582,7 @@ def report_cmd(
                 f"no finished run in experiment lowbase-run at {tracking_uri()}; run `lowbase run` first"
             )
         try:
-            client.get_run(rid)
+            run = client.get_run(rid)
         except mlflow.exceptions.MlflowException:
             raise RunConfigError(f"--run-id {rid}: no such run at {tracking_uri()}") from None
         try:
@@ -592,6 +593,8 @@ def report_cmd(
             results = load_results(Path(local))
         except ResultsError as e:  # a results.json this version cannot read: bad input, exit 2
             raise RunConfigError(f"run {rid}: {e}") from None
+        found = certified_of(client, run.info.run_name, results.primary, results.dataset.fingerprint)
+        results.certified = [CertifiedRecord.model_validate(c) for c in found]
         target = out_dir or Path("reports") / rid
         write_report(results, target)
     err.print(f"report: {target / 'report.html'} and {target / 'report.md'}", highlight=False)

@@ -24,7 +24,7 @@ delete a negative world from disk).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,6 +121,48 @@ def calibrate(models: dict, train: Dataset, data: ModelInput, task: str = "groom
     return Calibrated(thr, test_tp, test_fp, {"fingerprint": fp_train, "seed": train.meta["seed"]})
 
 
+def trained_and_calibrated(model_dir, data_dir, with_oracle: bool = True) -> tuple[dict, Calibrated]:
+    """A saved model ("realistic labels") and, when asked, its oracle, with thresholds from
+    the validation split of the training world `data_dir`: the training world's side of a
+    certification, whose features are dropped on return."""
+    from data_gen.reader import open_dataset
+    from models import load_card, load_model
+
+    train, card = open_dataset(data_dir), load_card(model_dir)
+    data = ModelInput(train.view(card["visibility"]))
+    m, _ = load_model(model_dir, data)  # builds the training world's features, reused below
+    models = {"realistic labels": m}
+    if with_oracle:
+        seed = int(card.get("seed", train.meta["seed"]))
+        models["oracle (truth)"] = oracle(card["model"], train, card["visibility"], seed, data=data, model=m)
+    return models, calibrate(models, train, data)
+
+
+def tpr_counts(ds: Dataset, scores: dict[str, np.ndarray], task: str, values: dict[str, np.ndarray]) -> dict:
+    """An enriched world's share of the TPR: per model, offenders at or above each
+    threshold, per level."""
+    truth = truth_columns(ds, task, "sophistication")
+    y = truth[task].astype(bool)
+    return {
+        "seed": int(ds.meta["seed"]),
+        "fingerprint": ds.meta["fingerprint"],
+        "accounts": len(y),
+        "positives": int(y.sum()),
+        "levels": {name: _level_tallies(s, y, truth["sophistication"], values[name]) for name, s in scores.items()},
+    }
+
+
+def fpr_counts(ds: Dataset, scores: dict[str, np.ndarray], task: str, values: dict[str, np.ndarray]) -> dict:
+    """A negative world's share of the FPR: per model, negatives at or above each threshold."""
+    y = truth_columns(ds, task)[task].astype(bool)
+    return {
+        "seed": int(ds.meta["seed"]),
+        "fingerprint": ds.meta["fingerprint"],
+        "negatives": int((~y).sum()),
+        "tallies": {name: Tally.of(s[~y], values[name]) for name, s in scores.items()},
+    }
+
+
 def powered_evaluation(
     models: dict,
     train: Dataset,
@@ -137,7 +179,7 @@ def powered_evaluation(
     train_input: ModelInput | None = None,
     calibrated: Calibrated | None = None,
     prebuilt: dict[str, ModelInput] | None = None,
-    fpr_stream: Callable | None = None,
+    streams=None,
 ) -> dict:
     """Per model (name -> trained model), TPR per level (enriched worlds), pooled FPR
     (negative worlds) and the training world's test split, at thresholds set on the
@@ -146,65 +188,39 @@ def powered_evaluation(
     world's side comes from `calibrated` (`calibrate`), else is computed here from
     `train_input` (its ModelInput at `visibility`, reusing features already built) or a
     fresh one. `prebuilt`: ModelInputs of evaluation worlds already built, by fingerprint.
-    `fpr_stream` (`bench.stream.process_stream`): negative worlds generated and scored
-    elsewhere, yielding each world's counts in seed order, instead of `world`/`done` here.
-    JSON-ready."""
+    `streams` (`bench.stream.ProcessWorlds` / `DaskWorlds`, which hold their own models):
+    every world generated and scored there, only counts coming back, instead of
+    `world`/`done` here; `models` may then be empty. JSON-ready."""
     if calibrated is None:
         calibrated = calibrate(models, train, train_input or ModelInput(train.view(visibility)), task)
-    thr, cal = calibrated.thresholds, calibrated
-    prebuilt = prebuilt or {}
-
-    def scored(ds: Dataset) -> dict[str, np.ndarray]:
-        data = prebuilt.get(ds.meta["fingerprint"]) or ModelInput(ds.view(visibility))
-        return input_scores(models, data, task)
-
-    k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
-    tp = {name: [Tally.empty(k) for _ in SOPHISTICATION_LEVELS] for name in models}
-    tpr_log = []
-    for i in range(tpr_worlds):
-        sd = world_seed(seed, "tpr", i)
-        step(f"TPR world {i + 1}/{tpr_worlds} (groomer rate {enriched_rate:g}, uniform mix)")
-        ds = world(enriched(scn, enriched_rate), sd, "tpr")
-        truth = truth_columns(ds, task, "sophistication")
-        yi = truth[task].astype(bool)
-        for name, si in scored(ds).items():
-            thr[name].check_disjoint(ds.meta["fingerprint"])
-            level = _level_tallies(si, yi, truth["sophistication"], thr[name].values)
-            tp[name] = [a + b for a, b in zip(tp[name], level, strict=True)]
-        positives = int(yi.sum())
-        tpr_log.append({"seed": sd, "fingerprint": ds.meta["fingerprint"], "accounts": len(yi), "positives": positives})
-        done(ds, "tpr")
-
-    fp = {name: Tally.empty(k) for name in models}
-    fpr_log = []
-    n_fpr = max(1, math.ceil(fpr_accounts / scn.accounts)) if fpr_accounts > 0 else 0
-    seeds = [world_seed(seed, "fpr", j) for j in range(n_fpr)]
+    thr = calibrated.thresholds
     values = {name: t.values for name, t in thr.items()}
-    counted = None
-    if fpr_stream is not None and seeds:
-        step(f"FPR worlds: {n_fpr} of {scn.accounts:,} accounts at the scenario's rate, streamed")
-        counted = fpr_stream(models, scn, seeds, visibility, task, values)
-    for j, sd in enumerate(seeds):
-        if counted is None:
-            step(f"FPR world {j + 1}/{n_fpr} ({scn.accounts:,} accounts at the scenario's rate)")
-            ds = world(scn, sd, "fpr")
-            yj = truth_columns(ds, task)[task].astype(bool)
-            got = {
-                "seed": sd,
-                "fingerprint": ds.meta["fingerprint"],
-                "negatives": int((~yj).sum()),
-                "tallies": {name: Tally.of(sj[~yj], values[name]) for name, sj in scored(ds).items()},
-            }
-            for name in models:  # before `done`, which may delete the world
-                thr[name].check_disjoint(got["fingerprint"])
-            done(ds, "fpr")
-        else:
-            got = next(counted)
-            step(_progress(j, n_fpr, fpr_log, got, fp, thr))
-        for name in models:
-            thr[name].check_disjoint(got["fingerprint"])
-            fp[name] = fp[name] + got["tallies"][name]
-        fpr_log.append({"seed": got["seed"], "fingerprint": got["fingerprint"], "negatives": got["negatives"]})
+    prebuilt = prebuilt or {}
+    n_fpr = max(1, math.ceil(fpr_accounts / scn.accounts)) if fpr_accounts > 0 else 0
+    tpr_seeds = [world_seed(seed, "tpr", i) for i in range(tpr_worlds)]
+    fpr_seeds = [world_seed(seed, "fpr", j) for j in range(n_fpr)]
+    rich = enriched(scn, enriched_rate)
+
+    def here(s: Scenario, seeds: list[int], role: str, count: Callable) -> Iterator[dict]:
+        for j, sd in enumerate(seeds):
+            what = f"groomer rate {enriched_rate:g}, uniform mix" if role == "tpr" else "at the scenario's rate"
+            step(f"{role.upper()} world {j + 1}/{len(seeds)} ({s.accounts:,} accounts, {what})")
+            ds = world(s, sd, role)
+            data = prebuilt.get(ds.meta["fingerprint"]) or ModelInput(ds.view(visibility))
+            got = count(ds, input_scores(models, data, task), task, values)
+            for t in thr.values():  # before `done`, which may delete the world
+                t.check_disjoint(got["fingerprint"])
+            done(ds, role)
+            yield got
+
+    if streams is None:
+        tpr_got, fpr_got = here(rich, tpr_seeds, "tpr", tpr_counts), here(scn, fpr_seeds, "fpr", fpr_counts)
+    else:
+        step(f"{len(tpr_seeds)} enriched and {n_fpr} negative world(s) of {scn.accounts:,} accounts, streamed")
+        tpr_got = streams.enriched(rich, tpr_seeds, visibility, task, values)
+        fpr_got = streams.negatives(scn, fpr_seeds, visibility, task, values) if fpr_seeds else iter(())
+    tp, tpr_log = _pool_tpr(tpr_got, thr, len(tpr_seeds), step if streams is not None else None)
+    fp, fpr_log = _pool_fpr(fpr_got, thr, n_fpr, step if streams is not None else None)
     mix = scn.harm.sophistication_mix
     return {
         "task": task,
@@ -213,10 +229,40 @@ def powered_evaluation(
         "enriched_rate": enriched_rate,
         "scenario_mix": list(scn.harm.sophistication_mix),
         "models": {
-            name: _summary(thr[name], tp[name], fp[name], cal.test_tp[name], cal.test_fp[name], mix)
-            for name in models
+            name: _summary(thr[name], tp[name], fp[name], calibrated.test_tp[name], calibrated.test_fp[name], mix)
+            for name in thr
         },
     }
+
+
+def _pool_tpr(got: Iterator[dict], thr: dict[str, Thresholds], n: int, say) -> tuple[dict, list]:
+    """Level tallies summed over enriched worlds, in seed order; each world's log line."""
+    k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
+    tp = {name: [Tally.empty(k) for _ in SOPHISTICATION_LEVELS] for name in thr}
+    log = []
+    for i, g in enumerate(got):
+        for name, t in thr.items():
+            t.check_disjoint(g["fingerprint"])
+            tp[name] = [a + b for a, b in zip(tp[name], g["levels"][name], strict=True)]
+        log.append({key: g[key] for key in ("seed", "fingerprint", "accounts", "positives")})
+        if say is not None:
+            say(f"TPR world {i + 1}/{n} counted: {g['positives']:,} offenders")
+    return tp, log
+
+
+def _pool_fpr(got: Iterator[dict], thr: dict[str, Thresholds], n: int, say) -> tuple[dict, list]:
+    """Negative tallies summed over negative worlds, in seed order; each world's log line."""
+    k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
+    fp = {name: Tally.empty(k) for name in thr}
+    log = []
+    for j, g in enumerate(got):
+        if say is not None:
+            say(_progress(j, n, log, g, fp, thr))
+        for name, t in thr.items():
+            t.check_disjoint(g["fingerprint"])
+            fp[name] = fp[name] + g["tallies"][name]
+        log.append({key: g[key] for key in ("seed", "fingerprint", "negatives")})
+    return fp, log
 
 
 def _progress(j: int, n: int, log: list, got: dict, fp: dict, thr: dict) -> str:

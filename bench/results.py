@@ -281,6 +281,13 @@ class PoweredRecord(Record):
     unreachable: dict[str, LabelSupply] = {}  # label budgets the training world cannot supply
 
 
+class CertifiedRecord(PoweredRecord):
+    """A `lowbase certify` of a run's primary model (`bench.tracking.certified_of`): the
+    powered figures on its own worlds, and the MLflow run that holds them."""
+
+    mlflow_run: str | None = None
+
+
 class TimelyRecord(Record):
     """Detection before harm for one task on an enriched world (`bench.before_harm`): at
     each checkpoint, the threshold at the FPR budget set on the training world's validation
@@ -566,6 +573,9 @@ class RunResults(Record):
     analysis: Analysis
     headline: list[HeadlineRow] = []
     timing: Timing | None = None
+    # `lowbase certify` of the primary model on more negative worlds, attached by `lowbase
+    # report` from MLflow (a run writes none: certification comes after it, on its models).
+    certified: list[CertifiedRecord] = []
 
     @model_validator(mode="before")
     @classmethod

@@ -1,24 +1,32 @@
-"""Negative worlds streamed through worker processes: the pooled FPR of the powered
+"""Evaluation worlds streamed through worker processes or a Dask cluster: the powered
 evaluation at the scale of many independent worlds (DESIGN.md "Scale").
 
 Each task generates one world (one process, `workers=1`: the bytes are the same for any
-worker count), builds its features, scores it with every model, counts the negatives at or
-above each threshold and deletes the world; only those counts come back (`Tally`: a few
-integers per model), so the parent's memory does not grow with the number of negatives.
+worker count), builds its features, scores it with every model and returns only counts
+(`Tally`: a few integers per model and threshold); a negative world is then deleted, an
+enriched one kept in the run's dataset cache where the workers share the client's disk.
 Results are pooled in seed order whatever order the tasks finish in, so any number of
-processes gives the counts one process gives (tested).
+processes gives the counts one process gives (tested). Every task of a call is submitted at
+once, so the enriched worlds run beside the first negative ones.
 
-Models reach each worker once (its initializer), not once per world.
+The client never holds a model or a world: the training world's side (the model loaded on
+its features, the oracle trained, the validation thresholds) runs in a child process
+(`prepare`), which hands back the models as pickled bytes and the thresholds; workers
+unpickle the bytes once each. The client's memory is then the CLI's imports and a few
+counts per world, whatever the number of negatives.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -28,88 +36,166 @@ from data_gen import Scenario, generate
 from data_gen.reader import open_dataset
 from models.inputs import ModelInput
 
-from .analyses import truth_columns
-from .casecontrol import Tally
+from .powered import Calibrated, fpr_counts, input_scores, tpr_counts, trained_and_calibrated
 
-_MODELS: dict = {}  # set in each worker by _init
+_MODELS: dict[str, dict] = {}  # per worker process: unpickled models by digest of their bytes
 
 
-def _init(models: dict, threads: int) -> None:
-    import torch
+def models_blob(models: dict) -> bytes:
+    """The models as bytes: what crosses to workers, unpickled there only."""
+    return pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL)
 
-    torch.set_num_threads(threads)
-    _MODELS.clear()
-    _MODELS.update(models)
+
+def _models(blob: bytes | dict) -> dict:
+    if isinstance(blob, dict):
+        return blob
+    key = hashlib.sha256(blob).hexdigest()
+    if key not in _MODELS:
+        _MODELS.clear()  # one set of models per worker at a time
+        _MODELS[key] = pickle.loads(blob)
+    return _MODELS[key]
+
+
+def _spawn():
+    return get_context("spawn")  # torch and forked threads do not mix
+
+
+def _prepare(model: Path, data: Path, with_oracle: bool) -> tuple[bytes, Calibrated]:
+    models, calibrated = trained_and_calibrated(model, data, with_oracle)
+    return models_blob(models), calibrated
+
+
+def prepare(model: Path, data: Path, with_oracle: bool) -> tuple[bytes, Calibrated]:
+    """The saved model (and its oracle) with thresholds from the training world's
+    validation split, computed in a child process so the caller never holds the training
+    world's features nor imports a model's state."""
+    with ProcessPoolExecutor(1, mp_context=_spawn()) as pool:
+        return pool.submit(_prepare, Path(model), Path(data), with_oracle).result()
+
+
+def score_enriched_world(
+    scn: Scenario, seed: int, visibility: str, task: str, thresholds: dict[str, np.ndarray],
+    cache: Path | None, scratch: Path, models,
+) -> dict:  # fmt: skip
+    """One enriched world scored by every model: offenders at or above each threshold per
+    level. Kept in `cache` (the run's dataset cache) when given, else generated under
+    `scratch` and deleted."""
+    if cache is not None:
+        from .pipeline import cached_dataset  # the cache's keys and lock, shared with `lowbase run`
+
+        ds = cached_dataset(scn, seed, Path(cache), 1, lambda _: None)
+        return tpr_counts(ds, input_scores(_models(models), ModelInput(ds.view(visibility)), task), task, thresholds)
+    with _world(scn, seed, scratch) as ds:
+        return tpr_counts(ds, input_scores(_models(models), ModelInput(ds.view(visibility)), task), task, thresholds)
 
 
 def score_negative_world(
-    scn: Scenario, seed: int, visibility: str, task: str, thresholds: dict[str, np.ndarray], scratch: Path, models=None
-) -> dict:
+    scn: Scenario, seed: int, visibility: str, task: str, thresholds: dict[str, np.ndarray],
+    cache: Path | None, scratch: Path, models,
+) -> dict:  # fmt: skip
     """One negative world, generated under `scratch`, scored by every model and deleted:
-    its fingerprint, its negatives and, per model, the negatives at or above each threshold."""
-    from .powered import input_scores
+    its fingerprint, its negatives and, per model, the negatives at or above each threshold.
+    (`cache` is unused: negative worlds are never kept.)"""
+    with _world(scn, seed, scratch) as ds:
+        return fpr_counts(ds, input_scores(_models(models), ModelInput(ds.view(visibility)), task), task, thresholds)
 
-    models = _MODELS if models is None else models
-    path = Path(scratch) / f"{scn.name}-s{seed}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+@contextmanager
+def _world(scn: Scenario, seed: int, scratch: Path | None) -> Iterator:
+    """A world generated in a directory of its own under `scratch`, deleted on exit."""
+    root = Path(tempfile.gettempdir()) / "lowbase-worlds" if scratch is None else Path(scratch)
+    path = root / f"{scn.name}-s{seed}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         generate(scn, seed, path, workers=1, overwrite=True)
-        ds = open_dataset(path, verify_hashes=False)
-        y = truth_columns(ds, task)[task].astype(bool)
-        scores = input_scores(models, ModelInput(ds.view(visibility)), task)
-        tallies = {name: Tally.of(s[~y], thresholds[name]) for name, s in scores.items()}
-        return {"seed": seed, "fingerprint": ds.meta["fingerprint"], "negatives": int((~y).sum()), "tallies": tallies}
+        yield open_dataset(path, verify_hashes=False)
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def process_stream(jobs: int, scratch: Path) -> Callable[..., Iterator[dict]]:
-    """An `fpr_stream` for `bench.powered.powered_evaluation`: negative worlds scored in
-    `jobs` worker processes, results yielded in seed order."""
+class _Worlds:
+    """One task per world, all of a call submitted at once, yielded in seed order."""
 
-    def stream(models: dict, scn: Scenario, seeds: list[int], visibility: str, task: str, thresholds) -> Iterator[dict]:
+    cache: Path | None
+    scratch: Path | None
+
+    def enriched(self, scn: Scenario, seeds: list[int], visibility: str, task: str, thresholds) -> Iterator[dict]:
+        return self._ordered([self._submit(score_enriched_world, scn, s, visibility, task, thresholds) for s in seeds])
+
+    def negatives(self, scn: Scenario, seeds: list[int], visibility: str, task: str, thresholds) -> Iterator[dict]:
+        return self._ordered([self._submit(score_negative_world, scn, s, visibility, task, thresholds) for s in seeds])
+
+    def _submit(self, fn, scn, seed, visibility, task, thresholds):
+        raise NotImplementedError
+
+    def _ordered(self, futures) -> Iterator[dict]:
+        for fut in futures:  # in seed order: the pooled counts do not depend on the workers
+            yield fut.result()
+
+
+_BLOB: bytes | dict = {}  # per pool worker: set by _init
+
+
+def _init(blob: bytes | dict, threads: int) -> None:
+    import torch
+
+    global _BLOB
+    torch.set_num_threads(threads)
+    _BLOB = blob
+
+
+def _in_pool(fn, *args):
+    return fn(*args, _BLOB)
+
+
+class ProcessWorlds(_Worlds):
+    """Worlds in `jobs` spawned worker processes; the models (a dict, or `models_blob`
+    bytes) reach each worker once, through its initializer. A context manager."""
+
+    def __init__(self, jobs: int, models: bytes | dict, scratch: Path, cache: Path | None = None):
         threads = max(1, len(os.sched_getaffinity(0)) // jobs)
-        ctx = get_context("spawn")  # torch and forked threads do not mix
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init, initargs=(models, threads)) as pool:
-            futures = [
-                pool.submit(score_negative_world, scn, sd, visibility, task, thresholds, Path(scratch)) for sd in seeds
-            ]
-            for fut in futures:  # in seed order: the pooled counts do not depend on `jobs`
-                yield fut.result()
+        self.cache, self.scratch = cache, Path(scratch)
+        self.pool = ProcessPoolExecutor(jobs, mp_context=_spawn(), initializer=_init, initargs=(models, threads))
 
-    return stream
+    def __enter__(self) -> ProcessWorlds:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+    def _submit(self, fn, *args):
+        return self.pool.submit(_in_pool, fn, *args, self.cache, self.scratch)
 
 
-def _on_worker(scn, seed, visibility, task, thresholds, scratch, models) -> dict:
+def _on_dask_worker(fn, *args):
     from data_gen.dask_map import die_if_armed
 
     die_if_armed()  # a lost machine, in tests
-    scratch = Path(tempfile.gettempdir()) / "lowbase-negative-worlds" if scratch is None else scratch
-    return score_negative_world(scn, seed, visibility, task, thresholds, scratch, models)
+    return fn(*args)
 
 
-def dask_stream(client, scratch: Path | None = None) -> Callable[..., Iterator[dict]]:
-    """An `fpr_stream` on a Dask cluster: one task per negative world, the models scattered
-    to every worker once; results yielded in seed order and released as they are pooled.
-    A worker lost mid-world is retried by the scheduler and the world is still counted once:
-    each seed has one future, read once. `scratch`: where workers write worlds (None: their
-    own temporary directory, right for remote workers)."""
+class DaskWorlds(_Worlds):
+    """Worlds on a Dask cluster, one task per world; the models (a dict, or `models_blob`
+    bytes) scattered to every worker once. A worker lost mid-world is retried by the
+    scheduler and the world still counted once: each seed has one future, read once and
+    released. `scratch`/`cache`: directories on the workers' disk (None for a remote
+    cluster: worlds go to each worker's temporary directory, enriched ones too)."""
 
-    def stream(models: dict, scn: Scenario, seeds: list[int], visibility: str, task: str, thresholds) -> Iterator[dict]:
-        shared = client.scatter(models, broadcast=True)
-        run = uuid.uuid4().hex[:8]
-        futures = [
-            client.submit(
-                _on_worker, scn, sd, visibility, task, thresholds, scratch, shared,
-                key=f"negative-world-{run}-{sd}", pure=False,
-            )  # fmt: skip
-            for sd in seeds
-        ]
+    def __init__(self, client, models: bytes | dict, scratch: Path | None = None, cache: Path | None = None):
+        self.client, self.cache, self.scratch = client, cache, scratch
+        self.models = client.scatter(models, broadcast=True)
+        self.run = uuid.uuid4().hex[:8]
+
+    def _submit(self, fn, scn, seed, *args):
+        return self.client.submit(
+            _on_dask_worker, fn, scn, seed, *args, self.cache, self.scratch, self.models,
+            key=f"{fn.__name__}-{self.run}-{seed}", pure=False,
+        )  # fmt: skip
+
+    def _ordered(self, futures) -> Iterator[dict]:
         try:
             for fut in futures:
                 yield fut.result()
                 fut.release()
         finally:
-            client.cancel(futures)
-
-    return stream
+            self.client.cancel(futures)

@@ -361,3 +361,25 @@ def log_certified(result: dict, params: dict, tags: dict) -> str:
         client.log_dict(rid, result, "certified.json")
         client.set_terminated(rid, "FINISHED")
     return rid
+
+
+def certified_of(client, run_name: str, primary: str, fingerprint: str) -> list[dict]:
+    """Each finished `lowbase certify` of a run's primary model, oldest first: certify runs
+    whose model directory is `<models>/<run_name>/<primary>` and whose training world has
+    the run's dataset `fingerprint`. Each is its `certified.json`, with the certify run's id
+    under "mlflow_run"."""
+    exp = client.get_experiment_by_name("lowbase-certify")
+    if exp is None:
+        return []
+    found = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"attributes.status = 'FINISHED' and tags.`lowbase.training_fingerprint` = '{fingerprint}'",
+        order_by=["attributes.start_time ASC"],
+    )
+    out = []
+    for r in found:
+        model = Path(r.data.tags.get("lowbase.model", ""))
+        if model.name == primary and model.parent.name == run_name:
+            local = client.download_artifacts(r.info.run_id, "certified.json")
+            out.append({**json.loads(Path(local).read_text()), "mlflow_run": r.info.run_id})
+    return out

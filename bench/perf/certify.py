@@ -2,8 +2,9 @@
 
 Runs the real CLI in a child process for each cluster size (`--dask local:K`), optionally
 pinned to K cores (`taskset`), and prints per configuration: wall time, the time of the
-negative-world phase (from the first "FPR world" progress line to the end), negatives
-scored per second in that phase, and peak RSS of the client process and of the largest
+world phase (from the line announcing the streamed worlds to the end: the negative worlds
+and the enriched one(s), one world in a hundred at 1e7), negatives scored per second in
+that phase, and peak RSS of the client process and of the largest
 worker process (sampled every 0.2 s over the process tree with psutil). The speed-up of K
 workers over one is read against the phase time measured in the same invocation.
 
@@ -65,7 +66,7 @@ def run_one(args, k: int, tmp: Path) -> dict:
     sampler.start()
     first_fpr, tail = None, []
     for line in proc.stderr:
-        if first_fpr is None and "FPR world" in line:
+        if first_fpr is None and "streamed" in line:
             first_fpr = time.perf_counter()
         tail = [*tail[-20:], line]
     proc.wait()

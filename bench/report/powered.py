@@ -249,7 +249,8 @@ def section_powered(results: RunResults, out_dir: Path) -> Section:
     if fig_thr is not None and pf.fig_decomposition(pw, fig_thr, out_dir / DECOMPOSITION_PNG):
         pngs.append(DECOMPOSITION_PNG)
         blocks.append(("img", DECOMPOSITION_PNG, f"groomer TPR per level and label variant at {fig_thr}"))
-    if fig_thr is not None and pf.fig_precision_bands(pw, fig_thr, out_dir / PRECISION_PNG):
+    widest = max(results.certified, key=negatives_of, default=None)
+    if fig_thr is not None and pf.fig_precision_bands(pw, fig_thr, out_dir / PRECISION_PNG, certified=widest):
         pngs.append(PRECISION_PNG)
         blocks.append(("img", PRECISION_PNG, f"groomer precision against base rate at {fig_thr}"))
     elif fig_thr is not None:
@@ -271,6 +272,7 @@ def section_powered(results: RunResults, out_dir: Path) -> Section:
                 "(`>=`, dashed with ▲), never a point 1.000; where no offender was flagged, an upper bound (▼).",
             )
         )
+    blocks += certified_blocks(results)
     for threshold in threshold_names(pw):
         blocks.append(("h3", f"At `{threshold}`"))
         blocks.append(("table", RATE_HEADER, rate_rows(pw, threshold)))
@@ -286,6 +288,51 @@ def section_powered(results: RunResults, out_dir: Path) -> Section:
         )
     )
     return blocks, pngs
+
+
+def negatives_of(pw: PoweredRecord) -> int:
+    return _int_sum(_entries(pw.worlds.get("fpr")), "negatives")
+
+
+CERTIFIED_HEADER = ["certification", "labels", "threshold", "FPR, pooled negatives", "TPR at scenario mix"]
+
+
+def certified_blocks(results: RunResults) -> list[tuple]:
+    """`lowbase certify` of the primary model (attached by `lowbase report` from MLflow): the
+    same thresholds (the training world's validation split) read on more negative worlds,
+    so the FPR, and precision at rare base rates, rest on more than the run's own pool."""
+    if not results.certified:
+        return []
+    blocks: list[tuple] = [
+        ("h3", "Certified on more negative worlds (`lowbase certify`)"),
+        (
+            "p",
+            f"`{results.primary}` of this run, thresholds from the same validation split, scored on fresh worlds "
+            "by `lowbase certify` (each line names its MLflow run in experiment `lowbase-certify`). The figure "
+            "above draws the certification with the most negatives beside the run's own pool.",
+        ),
+    ]
+    rows, prows = [], []
+    rates: list[float] = []
+    for c in results.certified:
+        name = f"`{(c.mlflow_run or '?')[:12]}`: {negatives_of(c):,} negatives"
+        for variant in pf.variant_order(c.models):
+            for threshold in FOCUS:
+                pt = pf.point_at(c, variant, threshold)
+                if pt is None:
+                    continue
+                mix = pt.tpr_at_scenario_mix
+                rows.append([name, f"`{variant}`", f"`{threshold}`", fmt_rate(pt.fpr), fmt_rate(mix)])
+                rates += [b.base_rate for b in pt.precision if b.base_rate not in rates]
+                flagged_none = pf.nothing_flagged(pt)
+                by_rate = {b.base_rate: b for b in pt.precision}
+                prows.append((name, variant, threshold, by_rate, flagged_none))
+    blocks.append(("table", CERTIFIED_HEADER, rows))
+    rates.sort(reverse=True)
+    header = ["certification", "labels", "threshold", *(f"π = {fmt_count(r)}" for r in rates)]
+    cells = [[n, f"`{v}`", f"`{t}`", *(fmt_bound(b.get(r), none) for r in rates)] for n, v, t, b, none in prows]
+    blocks.append(("table", header, cells))
+    return blocks
 
 
 # ---------------------------------------------------------------- validated operating points

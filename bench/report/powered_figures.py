@@ -24,6 +24,7 @@ ORACLE = "oracle (truth)"
 LEVEL_NAMES = {"L0": "cartoon", "L1": "opportunist", "L2": "child persona", "L3": "competent persona"}
 HARM_TASK = "groomer"  # the harm being measured; any other task of `timely` is a positive control
 VARIANT_COLORS = {REALISTIC: "C3", ORACLE: "C2"}
+CERTIFIED_COLORS = {REALISTIC: "#5a0a0a", ORACLE: "#0b3d0b"}  # the same hues, darker
 BUDGET = re.compile(r"(\d+) labelled")
 
 
@@ -153,17 +154,27 @@ def fig_decomposition(pw: PoweredRecord, threshold: str, path: Path) -> bool:
 # ---------------------------------------------------------------- precision across base rates
 
 
-def fig_precision_bands(pw: PoweredRecord, threshold: str, path: Path, variants=(REALISTIC, ORACLE)) -> bool:
+def fig_precision_bands(
+    pw: PoweredRecord, threshold: str, path: Path, variants=(REALISTIC, ORACLE), certified: PoweredRecord | None = None
+) -> bool:
     """Precision at base rates 1e-2..1e-7 for realistic and oracle labels at one threshold,
     on log axes (precision falls about as fast as π, so a linear axis would flatten every
     rare rate to 0): a point as a line in its band; a lower bound (no false positive among
     the pooled negatives: precision >= value) as a dashed line with upward triangles and the
     open band above it; an upper bound the same way down. A variant whose threshold flagged
-    nothing is named in the legend, not drawn. False when no variant has a point or bound."""
-    series = []  # (name, kind, points, fpr text)
+    nothing is named in the legend, not drawn. `certified`: the same models certified on
+    more negative worlds (`lowbase certify`), drawn beside the run's own in darker colours:
+    where the run's negatives bound the FPR, theirs may measure it. False when no variant has
+    a point or bound."""
+    drawn = [(name, variant_color(name), point_at(pw, name, threshold)) for name in variants]
+    if certified is not None:
+        n = sum(int(w.get("negatives", 0)) for w in certified.worlds.get("fpr", []) if isinstance(w, dict))
+        for name in variants:
+            label = f"{name}, certified on {n:,} negatives"
+            drawn.append((label, CERTIFIED_COLORS.get(name, "k"), point_at(certified, name, threshold)))
+    series = []  # (name, colour, kind, points, fpr text)
     empty = []
-    for name in variants:
-        pt = point_at(pw, name, threshold)
+    for name, color, pt in drawn:
         if pt is None:
             continue
         fpr = f"FPR {pt.fpr.k:,}/{pt.fpr.n:,}"
@@ -176,16 +187,15 @@ def fig_precision_bands(pw: PoweredRecord, threshold: str, path: Path, variants=
                 key=lambda b: -b.base_rate,
             )
             if pts:
-                series.append((name, kind, pts, fpr))
+                series.append((name, color, kind, pts, fpr))
     if not series:
         return False
-    positive = [x for _, kind, pts, _ in series for b in pts for x in (b.value, b.low) if x > 0 and math.isfinite(x)]
+    positive = [x for *_, pts, _ in series for b in pts for x in (b.value, b.low) if x > 0 and math.isfinite(x)]
     floor = max(min(positive) / 3, 1e-12)
     plt = pyplot()
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(7.6, 5.2))
-        for name, kind, pts, fpr in series:
-            c = variant_color(name)
+        for name, c, kind, pts, fpr in series:
             x = [b.base_rate for b in pts]
             v = [b.value for b in pts]
             if kind == "point":

@@ -7,7 +7,8 @@ import pytest
 
 from bench.analyses import truth_columns
 from bench.label_budget import TruthInput
-from bench.powered import ENRICHED_RATE, UNIFORM_MIX, enriched, oracle, powered_evaluation, world_seed
+from bench.powered import ENRICHED_RATE, UNIFORM_MIX, calibrate, enriched, oracle, powered_evaluation, world_seed
+from bench.stream import models_blob
 from data_gen import generate
 from data_gen.reader import open_dataset
 from models import make_model
@@ -123,6 +124,17 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path, monkeyp
     [run] = client.search_runs([client.get_experiment_by_name("lowbase-certify").experiment_id])
     assert run.data.tags["lowbase.training_fingerprint"] == small.meta["fingerprint"]
     assert "groomer/powered/oracle_truth/fpr_le_0.001/fpr" in run.data.metrics
+    # the run whose models directory holds the model finds it for its report; no other run does
+    from bench.results import CertifiedRecord
+    from bench.tracking import certified_of
+
+    fp = small.meta["fingerprint"]
+    [found] = certified_of(client, mdir.parent.name, mdir.name, fp)
+    assert found["mlflow_run"] == run.info.run_id
+    assert CertifiedRecord.model_validate(found).models.keys() == out["models"].keys()
+    assert certified_of(client, "another-run", mdir.name, fp) == []
+    assert certified_of(client, mdir.parent.name, "logreg", fp) == []
+    assert certified_of(client, mdir.parent.name, mdir.name, "0" * 64) == []
     js2 = tmp_path / "jobs2.json"
     res2 = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--jobs", "2", "--no-oracle",
                                     "--no-mlflow", "--json", str(js2)])  # fmt: skip
@@ -162,17 +174,17 @@ def test_enrichment_rate_is_a_setting():
 def test_negative_worlds_in_processes_pool_to_the_same_counts(small, trained, tmp_path):
     """Scoring negative worlds in two worker processes gives the figures one process gives:
     same world seeds, same pooled counts, worlds deleted once counted."""
-    from bench.stream import process_stream
+    from bench.stream import ProcessWorlds
 
     scn = small_scenario()
     models = {"model": trained}
-    common = dict(tpr_worlds=1, fpr_accounts=3 * scn.accounts)
+    cal = calibrate(models, small, ModelInput(small.view("full")))
+    common = dict(tpr_worlds=1, fpr_accounts=3 * scn.accounts, calibrated=cal)
     here = powered_evaluation(models, small, scn, SEED, _maker(tmp_path / "a", []), **common)
     scratch = tmp_path / "scratch"
-    there = powered_evaluation(
-        models, small, scn, SEED, _maker(tmp_path / "b", []), fpr_stream=process_stream(2, scratch), **common
-    )
-    assert here["worlds"]["fpr"] == there["worlds"]["fpr"] and len(here["worlds"]["fpr"]) == 3
+    with ProcessWorlds(2, models_blob(models), scratch) as streams:
+        there = powered_evaluation({}, small, scn, SEED, _maker(tmp_path / "b", []), streams=streams, **common)
+    assert here["worlds"] == there["worlds"] and len(here["worlds"]["fpr"]) == 3
     assert here["models"] == there["models"]
     assert not any(scratch.iterdir())
 
@@ -181,20 +193,20 @@ def test_negative_worlds_in_processes_pool_to_the_same_counts(small, trained, tm
 def test_negative_worlds_on_dask_survive_a_lost_worker(dask_client, small, trained, tmp_path):
     """On a Dask cluster the pooled counts are those of one process, and a worker killed in
     its first world is replaced: that world is rerun and counted once."""
-    from bench.stream import dask_stream
+    from bench.stream import DaskWorlds
     from data_gen.dask_map import arm_kill_once
 
     scn = small_scenario()
     models = {"model": trained}
-    common = dict(tpr_worlds=1, fpr_accounts=3 * scn.accounts)
+    cal = calibrate(models, small, ModelInput(small.view("full")))
+    common = dict(tpr_worlds=1, fpr_accounts=3 * scn.accounts, calibrated=cal)
     here = powered_evaluation(models, small, scn, SEED, _maker(tmp_path / "a", []), **common)
     marker = tmp_path / "killed"
     dask_client.run(arm_kill_once, str(marker))
     try:
-        there = powered_evaluation(
-            models, small, scn, SEED, _maker(tmp_path / "b", []), fpr_stream=dask_stream(dask_client), **common
-        )
+        streams = DaskWorlds(dask_client, models_blob(models))
+        there = powered_evaluation({}, small, scn, SEED, _maker(tmp_path / "b", []), streams=streams, **common)
     finally:
         dask_client.run(arm_kill_once, None)
     assert marker.exists(), "a worker really died"
-    assert here["worlds"]["fpr"] == there["worlds"]["fpr"] and here["models"] == there["models"]
+    assert here["worlds"] == there["worlds"] and here["models"] == there["models"]

@@ -37,9 +37,9 @@ def _rate(k: int, n: int) -> Rate:
     return Rate(k / n if n else math.nan, float(lo), float(hi), k, n)
 
 
-def _point(fp: int, tp_by_level: list[int], test=(2, 5, 7, 3995)) -> dict:
+def _point(fp: int, tp_by_level: list[int], test=(2, 5, 7, 3995), negatives: int = NEGATIVES) -> dict:
     """One threshold's figures as `bench.powered._summary` writes them."""
-    fpr = _rate(fp, NEGATIVES)
+    fpr = _rate(fp, negatives)
     levels = [_rate(k, LEVEL_N) for k in tp_by_level]
     tpr = mixed(levels, MIX)
     return {
@@ -251,6 +251,39 @@ def test_lower_bound_precision_is_rendered_as_a_bound(report):
     # a point keeps its interval
     oracle = _row(md, "### At `fpr<=0.001`", "| `oracle (truth)` | 0.")
     assert re.search(r"\| 0\.\d+ \[0\.\d+, 0\.\d+\] \|", oracle)
+
+
+def certification(negatives: int = 10 * NEGATIVES) -> dict:
+    """`lowbase certify` of the same models on ten times the negatives, as `bench.tracking.
+    certified_of` hands it to the report: realistic labels now meet false positives."""
+    cert = powered()
+    del cert["unreachable"]
+    cert["models"] = {k: v for k, v in cert["models"].items() if k in ("realistic labels", "oracle (truth)")}
+    for v in cert["models"].values():
+        v.pop("labels")
+    cert["worlds"]["fpr"] = [{"fingerprint": "c" * 64, "negatives": negatives, "seed": 5}]
+    cert["models"]["realistic labels"]["by_threshold"]["fpr<=0.001"] = _point(12, [40, 3, 1, 0], negatives=negatives)
+    cert["models"]["oracle (truth)"]["by_threshold"]["fpr<=0.001"] = _point(700, [33, 3, 4, 2], negatives=negatives)
+    return {**cert, "mlflow_run": "d" * 32}
+
+
+def test_certifications_are_tabulated_and_drawn(report, tmp_path):
+    """A certification of the primary model gets its rows (FPR on its own pool, precision at
+    base rates) and its series in the precision figure; a run without one has neither."""
+    assert "Certified on more negative worlds" not in report["report.md"].read_text()
+    r = powered_results()
+    r["certified"] = [certification()]
+    files = write_report(r, tmp_path / "report")
+    md = files["report.md"].read_text()
+    cert = "| `dddddddddddd`: 599,200 negatives"
+    row = _row(md, "### Certified on more negative worlds", f"{cert} | `realistic labels` |")
+    assert "`fpr<=0.001`" in row and "(12/599,200)" in row
+    pt = parse_results(r).certified[0].models["realistic labels"].by_threshold["fpr<=0.001"]
+    assert {b.kind for b in pt.precision} == {"point"}, "false positives seen: points, no longer bounds"
+    prec = _row(md, "| certification | labels | threshold | π", f"{cert} | `realistic")
+    assert prec.count("[") >= len(BASE_RATES), "each precision with its interval"
+    _check_png(files["powered_precision.png"])
+    assert files["powered_precision.png"].read_bytes() != report["powered_precision.png"].read_bytes()
 
 
 def test_validated_and_timely_tables(report):
