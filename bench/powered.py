@@ -47,7 +47,7 @@ from .casecontrol import (
     validation_thresholds,
 )
 from .config import scenario_with
-from .label_budget import relabelled, truth_input
+from .label_budget import relabelled, scoring_only, truth_input
 
 ENRICHED_RATE = 1e-2
 UNIFORM_MIX = (0.25, 0.25, 0.25, 0.25)
@@ -131,7 +131,7 @@ def trained_and_calibrated(model_dir, data_dir, with_oracle: bool = True) -> tup
     train, card = open_dataset(data_dir), load_card(model_dir)
     data = ModelInput(train.view(card["visibility"]))
     m, _ = load_model(model_dir, data)  # builds the training world's features, reused below
-    models = {"realistic labels": m}
+    models = {"realistic labels": scoring_only(m, "groomer")}  # the other tasks' boosters would only cost time
     if with_oracle:
         seed = int(card.get("seed", train.meta["seed"]))
         models["oracle (truth)"] = oracle(card["model"], train, card["visibility"], seed, data=data, model=m)
