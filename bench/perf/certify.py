@@ -9,7 +9,7 @@ worker process (sampled every 0.2 s over the process tree with psutil). The spee
 workers over one is read against the phase time measured in the same invocation.
 
     python bench/perf/certify.py --model RUN/dec --data DATASET [--fpr-accounts 10000000]
-        [--workers-list 1,2] [--pin] [--oracle]
+        [--workers-list 1,2] [--pin] [--oracle] [--mlflow]
 
 Targets (2 cores): local:2 >= 1.6x local:1 when each is pinned to its cores;
 client memory flat from 1e6 to 1e7 negatives (run twice with both counts).
@@ -49,11 +49,12 @@ def _sample(proc: subprocess.Popen, peaks: dict, stop: threading.Event) -> None:
         time.sleep(0.2)
 
 
-def run_one(args, k: int, tmp: Path) -> dict:
+def run_one(args, k: int, tmp: Path, log: bool = False) -> dict:
     out = tmp / f"local{k}.json"
     cmd = [sys.executable, "-m", "bench.cli", "certify", "--model", args.model, "--data", args.data,
            "--fpr-accounts", str(args.fpr_accounts), "--dask", f"local:{k}", "--workdir", str(tmp / f"w{k}"),
-           "--json", str(out), "--oracle" if args.oracle else "--no-oracle", "--no-mlflow"]  # fmt: skip
+           "--json", str(out), "--oracle" if args.oracle else "--no-oracle",
+           "--mlflow" if log else "--no-mlflow"]  # fmt: skip
     if args.pin:
         cmd = ["taskset", "-c", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:k]), *cmd]
     root = Path(__file__).resolve().parents[2]
@@ -89,10 +90,16 @@ def main() -> None:
     ap.add_argument("--workers-list", default="1,2")
     ap.add_argument("--pin", action="store_true", help="Confine local:K to K cores.")
     ap.add_argument("--oracle", action="store_true", help="Also certify the truth-trained oracle.")
+    ap.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="Log the last configuration's result to MLflow (experiment lowbase-certify), as `lowbase certify` does.",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lowbase-perf-certify-"))
     try:
-        rows = [run_one(args, int(k), tmp) for k in args.workers_list.split(",")]
+        sizes = [int(k) for k in args.workers_list.split(",")]
+        rows = [run_one(args, k, tmp, log=args.mlflow and i == len(sizes) - 1) for i, k in enumerate(sizes)]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     base = rows[0]
@@ -101,7 +108,7 @@ def main() -> None:
     for r in rows:
         rate, speedup = r["negatives"] / r["phase"], base["phase"] / r["phase"]
         print(
-            f"  local:{r['k']}: wall {r['wall']:.1f} s, negative worlds {r['phase']:.1f} s, "
+            f"  local:{r['k']}: wall {r['wall']:.1f} s, streamed worlds {r['phase']:.1f} s, "
             f"{r['negatives']:,} negatives, {rate:,.0f} negatives/s ({speedup:.2f}x local:{base['k']}); "
             f"peak RSS client {r['client'] / gb:.2f} GB, largest worker {r['worker'] / gb:.2f} GB"
         )
