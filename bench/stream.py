@@ -46,9 +46,7 @@ def models_blob(models: dict) -> bytes:
     return pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _models(blob: bytes | dict) -> dict:
-    if isinstance(blob, dict):
-        return blob
+def _models(blob: bytes) -> dict:
     key = hashlib.sha256(blob).hexdigest()
     if key not in _MODELS:
         _MODELS.clear()  # one set of models per worker at a time
@@ -73,9 +71,14 @@ def prepare(model: Path, data: Path, with_oracle: bool) -> tuple[bytes, Calibrat
         return pool.submit(_prepare, Path(model), Path(data), with_oracle).result()
 
 
+def _counted(ds, count, visibility: str, task: str, thresholds: dict[str, np.ndarray], blob: bytes) -> dict:
+    """`count` (`tpr_counts` or `fpr_counts`) of one world scored by every model."""
+    return count(ds, input_scores(_models(blob), ModelInput(ds.view(visibility)), task), task, thresholds)
+
+
 def score_enriched_world(
     scn: Scenario, seed: int, visibility: str, task: str, thresholds: dict[str, np.ndarray],
-    cache: Path | None, scratch: Path, models,
+    cache: Path | None, scratch: Path, blob: bytes,
 ) -> dict:  # fmt: skip
     """One enriched world scored by every model: offenders at or above each threshold per
     level. Kept in `cache` (the run's dataset cache) when given, else generated under
@@ -84,20 +87,20 @@ def score_enriched_world(
         from .pipeline import cached_dataset  # the cache's keys and lock, shared with `lowbase run`
 
         ds = cached_dataset(scn, seed, Path(cache), 1, lambda _: None)
-        return tpr_counts(ds, input_scores(_models(models), ModelInput(ds.view(visibility)), task), task, thresholds)
+        return _counted(ds, tpr_counts, visibility, task, thresholds, blob)
     with _world(scn, seed, scratch) as ds:
-        return tpr_counts(ds, input_scores(_models(models), ModelInput(ds.view(visibility)), task), task, thresholds)
+        return _counted(ds, tpr_counts, visibility, task, thresholds, blob)
 
 
 def score_negative_world(
     scn: Scenario, seed: int, visibility: str, task: str, thresholds: dict[str, np.ndarray],
-    cache: Path | None, scratch: Path, models,
+    cache: Path | None, scratch: Path, blob: bytes,
 ) -> dict:  # fmt: skip
     """One negative world, generated under `scratch`, scored by every model and deleted:
     its fingerprint, its negatives and, per model, the negatives at or above each threshold.
     (`cache` is unused: negative worlds are never kept.)"""
     with _world(scn, seed, scratch) as ds:
-        return fpr_counts(ds, input_scores(_models(models), ModelInput(ds.view(visibility)), task), task, thresholds)
+        return _counted(ds, fpr_counts, visibility, task, thresholds, blob)
 
 
 @contextmanager
@@ -133,10 +136,10 @@ class _Worlds:
             yield fut.result()
 
 
-_BLOB: bytes | dict = {}  # per pool worker: set by _init
+_BLOB: bytes = b""  # per pool worker: set by _init
 
 
-def _init(blob: bytes | dict, threads: int) -> None:
+def _init(blob: bytes, threads: int) -> None:
     import torch
 
     global _BLOB
@@ -149,10 +152,10 @@ def _in_pool(fn, *args):
 
 
 class ProcessWorlds(_Worlds):
-    """Worlds in `jobs` spawned worker processes; the models (a dict, or `models_blob`
-    bytes) reach each worker once, through its initializer. A context manager."""
+    """Worlds in `jobs` spawned worker processes; the models (`models_blob` bytes) reach
+    each worker once, through its initializer. A context manager."""
 
-    def __init__(self, jobs: int, models: bytes | dict, scratch: Path, cache: Path | None = None):
+    def __init__(self, jobs: int, models: bytes, scratch: Path, cache: Path | None = None):
         threads = max(1, len(os.sched_getaffinity(0)) // jobs)
         self.cache, self.scratch = cache, Path(scratch)
         self.pool = ProcessPoolExecutor(jobs, mp_context=_spawn(), initializer=_init, initargs=(models, threads))
@@ -175,13 +178,13 @@ def _on_dask_worker(fn, *args):
 
 
 class DaskWorlds(_Worlds):
-    """Worlds on a Dask cluster, one task per world; the models (a dict, or `models_blob`
-    bytes) scattered to every worker once. A worker lost mid-world is retried by the
+    """Worlds on a Dask cluster, one task per world; the models (`models_blob` bytes)
+    scattered to every worker once. A worker lost mid-world is retried by the
     scheduler and the world still counted once: each seed has one future, read once and
     released. `scratch`/`cache`: directories on the workers' disk (None for a remote
     cluster: worlds go to each worker's temporary directory, enriched ones too)."""
 
-    def __init__(self, client, models: bytes | dict, scratch: Path | None = None, cache: Path | None = None):
+    def __init__(self, client, models: bytes, scratch: Path | None = None, cache: Path | None = None):
         self.client, self.cache, self.scratch = client, cache, scratch
         self.models = client.scatter(models, broadcast=True)
         self.run = uuid.uuid4().hex[:8]

@@ -65,10 +65,10 @@ def run_one(args, k: int, tmp: Path, log: bool = False) -> dict:
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     sampler = threading.Thread(target=_sample, args=(proc, peaks, stop), daemon=True)
     sampler.start()
-    first_fpr, tail = None, []
+    streamed_at, tail = None, []
     for line in proc.stderr:
-        if first_fpr is None and "streamed" in line:
-            first_fpr = time.perf_counter()
+        if streamed_at is None and "streamed" in line:
+            streamed_at = time.perf_counter()
         tail = [*tail[-20:], line]
     proc.wait()
     wall = time.perf_counter() - t0
@@ -78,7 +78,7 @@ def run_one(args, k: int, tmp: Path, log: bool = False) -> dict:
         sys.exit(f"certify on local:{k} failed ({proc.returncode}):\n{''.join(tail)}")
     result = json.loads(out.read_text())
     negatives = sum(w["negatives"] for w in result["worlds"]["fpr"])
-    phase = wall - (first_fpr - t0) if first_fpr else float("nan")
+    phase = wall - (streamed_at - t0) if streamed_at else float("nan")
     return {"k": k, "wall": wall, "phase": phase, "negatives": negatives, "result": result, **peaks}
 
 
