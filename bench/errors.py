@@ -1,6 +1,6 @@
 """Every error a `lowbase` command reports as bad input, in one place.
 
-The CLI (`bench.console.user_errors`) prints one message naming the field or file and exits
+The CLI (`bench.cli.console.user_errors`) prints one message naming the field or file and exits
 2 for these and for the generator's and the models' input errors; everything else is an
 internal error (exit 1). Keeping the types here, not beside the code that raises them, lets
 any module raise any of them without importing a sibling (which is how import cycles

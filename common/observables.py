@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .arrays import argsort_keys, bits, unique_sorted
-from .vocabulary import DAY, MEDIA
+from common.arrays import argsort_keys, bits, unique_sorted
+from common.vocabulary import DAY, MEDIA
 
 IMAGE, LINK = MEDIA.index("image"), MEDIA.index("link")  # media codes: index in MEDIA
 # Media code -> neither text nor link (a file: image or video); the extra last entry is

@@ -11,5 +11,5 @@ HOUR = 3_600
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 MEDIA: tuple[str, ...] = ("text", "image", "video", "link")  # message media types
-# Groomer sophistication (DESIGN.md "Harm actors"): cartoon, opportunist, persona, competent.
+# Groomer sophistication (docs/design.md "Harm actors"): cartoon, opportunist, persona, competent.
 SOPHISTICATION_LEVELS: tuple[str, ...] = ("L0", "L1", "L2", "L3")

@@ -16,10 +16,9 @@ import scipy.sparse as sp
 
 from common.arrays import unique_sorted
 from common.vocabulary import DAY
-
-from . import events as ev
-from .config import Scenario
-from .friendships import (
+from data_gen import events as ev
+from data_gen.config import Scenario
+from data_gen.friendships import (
     LOCAL,
     REGION,
     SCHOOL,
@@ -30,9 +29,9 @@ from .friendships import (
     ordered_search,
     random_neighbour,
 )
-from .partition import rng_for
-from .population import Population
-from .rhythm import sample_ts
+from data_gen.partition import rng_for
+from data_gen.population import Population
+from data_gen.rhythm import sample_ts
 
 
 @dataclass(frozen=True)

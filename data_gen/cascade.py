@@ -14,12 +14,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from common.vocabulary import DAY, HOUR
-
-from . import events as ev
-from .config import Scenario
-from .friendships import random_neighbour
-from .partition import GLOBAL, rng_for
-from .population import Population
+from data_gen import events as ev
+from data_gen.config import Scenario
+from data_gen.friendships import random_neighbour
+from data_gen.partition import GLOBAL, rng_for
+from data_gen.population import Population
 
 MAX_ROUNDS = 10  # a cascade's reach is bounded: content gets removed, interest fades
 

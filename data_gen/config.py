@@ -74,7 +74,7 @@ class ActivityConfig(_Strict):
     benign_report_rate: float = Field(2e-4, ge=0.0, le=0.1)
     # Small closed groups that ordinary people found (friends, families, teams), per
     # account: ~1 in 40 founds one of 3-8 members. Without them a closed group would be an
-    # offender cluster's signature rather than a behaviour (DESIGN.md, artefacts).
+    # offender cluster's signature rather than a behaviour (docs/design.md, artefacts).
     closed_groups_per_account: float = Field(0.025, ge=0.0, le=1.0)
 
 
@@ -119,7 +119,7 @@ class HarmConfig(_Strict):
     reports, surveys); the source is cited beside each. No default is tuned toward a
     detection figure."""
 
-    # No measurement of the offender base rate exists (DESIGN.md): a knob, 1e-6 .. 1e-2.
+    # No measurement of the offender base rate exists (docs/design.md): a knob, 1e-6 .. 1e-2.
     groomer_rate: float = Field(1e-4, ge=1e-6, le=1e-2)
     # L0 cartoon, L1 opportunist, L2 child persona, L3 competent persona. NCMEC 2017: ~20%
     # of 5,863 enticement reports involved offenders pretending to be younger (L2 + L3).

@@ -18,10 +18,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from common.arrays import argsort_keys, bits
-
-from .config import Scenario
-from .partition import GLOBAL, rng_for
-from .population import N_BANDS, Population
+from data_gen.config import Scenario
+from data_gen.partition import GLOBAL, rng_for
+from data_gen.population import N_BANDS, Population
 
 SCHOOL, WORK, LOCAL, FAMILY, ASSORT, REGION = range(6)
 # Context mix per age band (rows: bands 10-14, 15-17, 18-22, 23-29, 30s, 40s, 50s, 60+),

@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from common.memory import heap_reuse
-
-from . import actors
-from .config import Scenario
-from .labels import WEAK_SOURCES
-from .simulate import Progress, simulate
-from .tables import Ids, label_tables, make_labels, observable_tables
-from .writer import DatasetWriter, check_dataset_target
+from data_gen import actors
+from data_gen.config import Scenario
+from data_gen.labels import WEAK_SOURCES
+from data_gen.simulate import Progress, simulate
+from data_gen.tables import Ids, label_tables, make_labels, observable_tables
+from data_gen.writer import DatasetWriter, check_dataset_target
 
 GENERATOR_VERSION = "0.2.0"
 FORMAT = "lowbase-dataset/1"

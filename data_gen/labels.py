@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Scenario
+from data_gen.config import Scenario
 
 
 @dataclass(frozen=True)

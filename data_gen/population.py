@@ -12,9 +12,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from common.arrays import unique_sorted
-
-from .config import Scenario
-from .partition import rng_for
+from data_gen.config import Scenario
+from data_gen.partition import rng_for
 
 # Age bands used for communities and homophily: primary/middle school, high school,
 # college, then adult decades. Under-13s are placed with middle schoolers.

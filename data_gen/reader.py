@@ -15,10 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common.files import fingerprint, read_mapping, require_keys, sha256_file
-
-from .contract import TABLES, schema_for
-from .visibility import ObservableView
-from .writer import META
+from data_gen.contract import TABLES, schema_for
+from data_gen.visibility import ObservableView
+from data_gen.writer import META
 
 
 class DatasetError(ValueError):

@@ -14,10 +14,9 @@ import numpy as np
 
 from common.arrays import bits
 from common.vocabulary import DAY
-
-from . import actors
-from . import events as ev
-from .activity import (
+from data_gen import actors
+from data_gen import events as ev
+from data_gen.activity import (
     ActivityState,
     Groups,
     benign_closed_groups,
@@ -32,9 +31,9 @@ from .activity import (
     memberships,
     stranger_conversations,
 )
-from .cascade import viral_cascades
-from .config import Scenario
-from .friendships import (
+from data_gen.cascade import viral_cascades
+from data_gen.config import Scenario
+from data_gen.friendships import (
     LOCAL,
     REGION,
     SCHOOL,
@@ -49,8 +48,8 @@ from .friendships import (
     merge_keys,
     stubs_partition,
 )
-from .partition import GLOBAL, map_partitions, partition_bounds, rng_for
-from .population import Layout, Population, make_layout, population_partition
+from data_gen.partition import GLOBAL, map_partitions, partition_bounds, rng_for
+from data_gen.population import Layout, Population, make_layout, population_partition
 
 Progress = Callable[[str, int], None]  # (stage name, partitions done in that stage)
 

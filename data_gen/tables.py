@@ -18,11 +18,10 @@ import pyarrow as pa
 from common.arrays import BLOCK, argsort_keys, bits, time_order
 from common.observables import Interactions, account_stats
 from common.vocabulary import DAY, MEDIA, SPLITS
-
-from . import actors
-from . import events as ev
-from .contract import schema_for
-from .labels import (
+from data_gen import actors
+from data_gen import events as ev
+from data_gen.contract import schema_for
+from data_gen.labels import (
     HUMAN_SOURCES,
     WEAK_SOURCES,
     LabelRows,
@@ -31,8 +30,8 @@ from .labels import (
     stratified_splits,
     weak_labels,
 )
-from .partition import GLOBAL, rng_for
-from .simulate import World
+from data_gen.partition import GLOBAL, rng_for
+from data_gen.simulate import World
 
 
 @dataclass

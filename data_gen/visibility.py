@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .contract import EVALUATION, OBSERVABLE
+from data_gen.contract import EVALUATION, OBSERVABLE
 
 Visibility = Literal["full", "sealed_sender", "minimal"]
 VISIBILITY_LEVELS: tuple[str, ...] = ("full", "sealed_sender", "minimal")

@@ -27,8 +27,7 @@ from common.files import (
     unlisted_entries,
     write_marker,
 )
-
-from .contract import SORT_COLUMN
+from data_gen.contract import SORT_COLUMN
 
 META = "dataset.json"
 OWNED = "a dataset this tool wrote (a dataset.json naming every file beside it)"

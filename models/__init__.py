@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .baselines import GbdtRawModel, LogRegModel, RandomModel, RulesModel
-from .dec import DecModel
-from .inputs import ModelInput
-from .protocol import ModelError, check_compatible, check_model_target, load_card, save_model
+from models.baselines import GbdtRawModel, LogRegModel, RandomModel, RulesModel
+from models.dec import DecModel
+from models.inputs import ModelInput
+from models.protocol import ModelError, check_compatible, check_model_target, load_card, save_model
 
 MODELS = {m.name: m for m in (DecModel, GbdtRawModel, LogRegModel, RulesModel, RandomModel)}
 
@@ -23,7 +23,7 @@ def make_model(name: str):
 
 def hyperparameters(name: str) -> dict:
     """The settings a model trains with, flat, for tracking params (MLflow) and reports."""
-    from . import baselines, dec
+    from models import baselines, dec
 
     lgb = {f"lightgbm.{k}": v for k, v in baselines.LGB_PARAMS.items() if k != "verbose"}
     lgb["lightgbm.threads_below_50k_rows"] = 1

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .feature_layout import RelationLayout
+from models.feature_layout import RelationLayout
 
 _BLOCK = 1 << 15  # neighbour entries gathered at a time: (entries x k) float32 stays in cache
 _ROWS = 1 << 13  # rows per chunk when assembling a relation's output columns, for the same reason

@@ -9,8 +9,8 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from .inputs import ModelInput
-from .protocol import scores_frame
+from models.inputs import ModelInput
+from models.protocol import scores_frame
 
 
 class RandomModel:
@@ -167,7 +167,7 @@ def fit_lgb(x: np.ndarray, data: ModelInput, task: str, seed: int) -> lgb.Booste
     # training stops after a tree or two.
     pos_weight = max(1.0, (ytr == 0).sum() / max((ytr == 1).sum(), 1))
     params = {**LGB_PARAMS, "seed": seed, "num_threads": lgb_threads(len(tr))}
-    from .distributed import current_client, fit_lgb_dask
+    from models.distributed import current_client, fit_lgb_dask
 
     client = current_client()
     if client is not None:  # lightgbm.dask: same metrics within a tolerance (models/distributed.py)

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .baselines import fit_lgb, load_boosters, predict_booster, save_boosters
-from .inputs import ModelInput
-from .protocol import scores_frame
+from models.baselines import fit_lgb, load_boosters, predict_booster, save_boosters
+from models.inputs import ModelInput
+from models.protocol import scores_frame
 
 HIDDEN = (256, 64)
 EPOCHS = 6

@@ -39,8 +39,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .aggregates import edge_first_order, edge_two_hop, row_max, squares, write_group_columns
-from .feature_layout import FeatureLayout, Features, RelationLayout, own_block
+from models.aggregates import edge_first_order, edge_two_hop, row_max, squares, write_group_columns
+from models.feature_layout import FeatureLayout, Features, RelationLayout, own_block
 
 _CLIENT: contextvars.ContextVar = contextvars.ContextVar("lowbase_dask_client", default=None)
 

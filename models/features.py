@@ -52,9 +52,8 @@ from common.observables import (
 )
 from common.vocabulary import DAY, MEDIA
 from data_gen.events import REASONS
-
-from .aggregates import edge_first_order, edge_relation, edge_two_hop, group_relation, relation
-from .feature_layout import (
+from models.aggregates import edge_first_order, edge_relation, edge_two_hop, group_relation, relation
+from models.feature_layout import (
     EDGE,
     GROUP,
     GROUP_RELATION,
@@ -408,7 +407,7 @@ def deep_features(raw: Features, mats: dict[str, sp.csr_matrix]) -> Features:
     second full copy would double both the peak memory and the time. Under
     `models.distributed.use_client` the aggregates are computed by row blocks on the Dask
     cluster instead (same bits)."""
-    from .distributed import current_client, deep_features_dask  # Dask only with a client
+    from models.distributed import current_client, deep_features_dask  # Dask only with a client
 
     client = current_client()
     if client is not None:

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import pyarrow.compute as pc
 
-from .features import Features, build_features
+from models.features import Features, build_features
 
 
 def _strings(col) -> np.ndarray:

@@ -24,8 +24,7 @@ from common.files import (
     unlisted_entries,
     write_marker,
 )
-
-from .inputs import ModelInput
+from models.inputs import ModelInput
 
 MODEL_FORMAT = "lowbase-model/1"
 CARD = "model.json"

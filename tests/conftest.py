@@ -57,7 +57,7 @@ def medium(tmp_path_factory):
 def dask_client():
     """One local Dask cluster (2 single-threaded worker processes) for every Dask test;
     started only when a test asks for it."""
-    from bench.cluster import dask_client as start
+    from bench.setup.cluster import dask_client as start
 
     with start("local:2") as client:
         yield client

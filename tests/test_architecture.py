@@ -1,6 +1,6 @@
 """The code's shape, checked: layers import downwards only, no import cycles (not even
 through imports inside functions), no private name crosses a module boundary, every module
-imports on its own in a fresh interpreter, no module grows past 700 lines, and the
+imports on its own in a fresh interpreter, no module grows past 500 lines, and the
 product describes itself as it is (no development history in docs or code).
 
 Imports are read from the source (`ast`), so an import inside a function counts as much as
@@ -19,14 +19,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("common", "data_gen", "models", "bench")
-# What each layer may import of ours (DESIGN.md "Architecture"; common/ sits below all).
+# What each layer may import of ours (docs/design.md "Architecture"; common/ sits below all).
 ALLOWED = {
     "common": {"common"},
     "data_gen": {"common", "data_gen"},
     "models": {"common", "data_gen", "models"},
     "bench": {"common", "data_gen", "models", "bench"},
 }
-MAX_LINES = 700
+# Inside bench, layers by rank (bench/__init__.py): a module may import its own layer and
+# any of lower rank, never a peer of the same rank or anything above. `errors` sits below all.
+BENCH_LAYERS = {
+    "errors": 0,
+    "setup": 1,
+    "stats": 1,
+    "results": 1,
+    "audit": 2,
+    "rare": 2,
+    "report": 2,
+    "run": 3,
+    "leaderboard": 4,
+    "cli": 5,
+}
+MAX_LINES = 500
+MAX_FUNCTION_LINES = 60
 
 
 def _module_name(path: Path) -> str:
@@ -81,7 +96,7 @@ def _edges() -> dict[str, set[str]]:
 
 
 def test_the_module_list_is_complete():
-    assert {"common.files", "data_gen.generate", "models.features", "bench.cli"} <= set(MODULES)
+    assert {"common.files", "data_gen.generate", "models.features", "bench.cli.app"} <= set(MODULES)
 
 
 def test_layers_import_downwards_only():
@@ -133,7 +148,52 @@ def test_no_private_name_is_imported_from_another_module():
     assert not bad, bad
 
 
-def test_no_module_over_700_lines():
+def _bench_layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "bench" and len(parts) > 1 else None
+
+
+def upward_bench_imports(imports: dict[str, list[str]]) -> list[str]:
+    """`module imports target` for every bench import that is not strictly downwards."""
+    bad = []
+    for name, targets in imports.items():
+        own = _bench_layer(name)
+        for target in targets:
+            layer = _bench_layer(target)
+            if own is None or layer is None or layer == own:
+                continue
+            if own not in BENCH_LAYERS or layer not in BENCH_LAYERS or BENCH_LAYERS[layer] >= BENCH_LAYERS[own]:
+                bad.append(f"{name} imports {target}")
+    return bad
+
+
+def test_every_bench_module_belongs_to_a_layer():
+    orphans = [m for m in MODULES if m.startswith("bench.") and _bench_layer(m) not in BENCH_LAYERS]
+    assert not orphans, orphans
+
+
+def test_bench_layers_import_downwards_only():
+    imports = {name: [m for m, _ in _imports(name, path) if _ours(m)] for name, path in MODULES.items()}
+    bad = upward_bench_imports(imports)
+    assert not bad, bad
+
+
+def test_the_bench_layer_check_catches_an_upward_import():
+    """The rule itself, on made-up imports: stats reading the run, a peer of the same rank,
+    and the allowed direction."""
+    made_up = {
+        "bench.stats.metrics": ["bench.run.pipeline", "bench.results.schema", "bench.errors"],
+        "bench.report.figures": ["bench.stats.rates", "bench.rare.powered"],
+        "bench.cli.app": ["bench.leaderboard.suite", "bench.stats.metrics"],
+    }
+    assert upward_bench_imports(made_up) == [
+        "bench.stats.metrics imports bench.run.pipeline",
+        "bench.stats.metrics imports bench.results.schema",
+        "bench.report.figures imports bench.rare.powered",
+    ]
+
+
+def test_no_module_over_500_lines():
     long = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert not long, long
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import html
 
+from bench.leaderboard.entries import LEGACY_FORMAT
+from bench.leaderboard.scoring import tag
+from bench.leaderboard.suite import Suite
 from bench.results import recall_key
-
-from .entries import LEGACY_FORMAT
-from .scoring import tag
-from .suite import Suite
 
 MIXED = "*"  # a precision cell whose seeds mix point values and bounds
 

@@ -14,11 +14,10 @@ import re
 from pathlib import Path
 
 from bench.errors import EntryError
+from bench.leaderboard.scoring import PoweredFrame, aggregate, expected_lengths, seed_figures
+from bench.leaderboard.store import Parts, ranked, read_ranks, write_ranks
+from bench.leaderboard.suite import Suite
 from common.files import dumps_json, sha256_file, write_text_atomic
-
-from .scoring import PoweredFrame, aggregate, expected_lengths, seed_figures
-from .store import Parts, ranked, read_ranks, write_ranks
-from .suite import Suite
 
 ENTRY_FORMAT = "lowbase-entry/2"
 LEGACY_FORMAT = "lowbase-entry/1"  # test-split figures only, from ranks of test scores (lowbase-v1)

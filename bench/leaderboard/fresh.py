@@ -19,16 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import SubmissionError, SuiteError
+from bench.leaderboard.entries import score_entry
+from bench.leaderboard.harness import load_plugin, run_plugin
+from bench.leaderboard.scoring import frames, tag
+from bench.leaderboard.store import ranked
+from bench.leaderboard.suite import Suite, check_suite, prepare
 from bench.results import recall_key
 from common.files import sha256_file
 
-from .entries import score_entry
-from .harness import load_plugin, run_plugin
-from .scoring import frames, tag
-from .store import ranked
-from .suite import Suite, check_suite, prepare
-
-FRESH_KEY = 0x66726573  # 'fres': the spawn key that sets fresh seeds apart from bench.powered's worlds
+FRESH_KEY = 0x66726573  # 'fres': the spawn key that sets fresh seeds apart from bench.rare.powered's worlds
 
 
 def frozen_seeds(suite: Suite) -> set[int]:

@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import SubmissionError
+from bench.leaderboard.scoring import PoweredFrame, negative_cut
+from bench.leaderboard.store import Parts
+from bench.leaderboard.suite import Suite, split_ids, truth_for
 from models import ModelInput
-
-from .scoring import PoweredFrame, negative_cut
-from .store import Parts
-from .suite import Suite, split_ids, truth_for
 
 
 def load_plugin(path: Path, cls: str) -> Callable[[], object]:
@@ -132,7 +131,7 @@ def _score_worlds(fitted: dict, suite: Suite, datasets: dict, fr: dict, names, v
     """Every fitted model scores each evaluation world serving the group's dataset; the
     offenders of enriched worlds are kept, and of negative worlds only the negatives at or
     above the seed's lowest threshold (scoring.negative_cut)."""
-    from bench.analyses import truth_columns
+    from bench.stats.accounts import truth_columns
 
     dataset = suite.scenarios[names[0]].dataset
     task = suite.scenarios[names[0]].tasks[0]

@@ -15,7 +15,7 @@ Scores arrive per (scenario, task) as *parts*, each aligned with a fixed set of 
   threshold no score can be a false positive at any threshold of the suite, so these few
   scores recount every FP exactly.
 
-All arithmetic is bench.casecontrol's (thresholds, tallies, exact intervals, precision at a
+All arithmetic is bench.stats.rates's (thresholds, tallies, exact intervals, precision at a
 base rate with bounds). Every figure depends on scores only through their order and ties
 within one (scenario, task), so dense ranks over the union of its parts give the same
 figures as the scores (tested).
@@ -27,13 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.casecontrol import Tally, Thresholds, mixed, precision_at, rates, validation_thresholds
 from bench.errors import SuiteError
-from bench.metrics import auprc, auroc
+from bench.leaderboard.suite import EvaluationSpec, Suite, split_ids, truth_for
 from bench.results import operating_key, recall_key
+from bench.stats.metrics import auprc, auroc
+from bench.stats.rates import Tally, Thresholds, mixed, precision_at, rates, validation_thresholds
 from common.vocabulary import SOPHISTICATION_LEVELS
-
-from .suite import EvaluationSpec, Suite, split_ids, truth_for
 
 LEVELS = SOPHISTICATION_LEVELS
 
@@ -71,7 +70,7 @@ class PoweredFrame:
 def frames(suite: Suite, datasets: dict) -> dict[str, TestFrame | PoweredFrame]:
     """Per scenario, its truth frame from the prepared datasets and worlds (`datasets` as
     `open_prepared` gives them: dataset names and `worlds/NAME`)."""
-    from bench.analyses import truth_columns
+    from bench.stats.accounts import truth_columns
 
     out: dict = {}
     for name, sc in suite.scenarios.items():
@@ -171,7 +170,7 @@ def powered_figures(parts: dict, frame: PoweredFrame, ev: EvaluationSpec) -> tup
     own level mix (`recall_fprB`), the FPR pooled over the negative worlds (`fpr_fprB`), and
     per base rate pi the precision (`precision_piP_fprB`) with its kind: 'point', 'lower
     bound' where no false positive was seen, 'upper bound' where no true positive was
-    (bench.casecontrol.precision_at). Plus the AUROC of the enriched offenders, each level
+    (bench.stats.rates.precision_at). Plus the AUROC of the enriched offenders, each level
     weighted by the scenario's mix, against the training dataset's test-split negatives."""
     thr = powered_thresholds(frame, parts["val"], ev)
     k = len(thr.values)

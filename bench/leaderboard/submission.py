@@ -18,9 +18,8 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.errors import SubmissionError
+from bench.leaderboard.suite import Suite, split_ids
 from common.files import read_mapping, sha256_file, validate_model
-
-from .suite import Suite, split_ids
 
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 README_NAMES = {"README.md", "README.txt", "README"}

@@ -7,7 +7,7 @@ Like OGB's fixed splits, the suite pins everything an entry's figure depends on 
 model: `prepare` regenerates each dataset and world and refuses to go on when a fingerprint
 differs (a changed generator must ship a new suite version, never silently move the numbers).
 
-Two designs (DESIGN.md "Leaderboard" and "Evaluation design for rare harms"):
+Two designs (docs/design.md "Leaderboard" and "Evaluation design for rare harms"):
 
 - `test-split`: a prevalent task is measured on the training dataset's test split, at
   operating thresholds set on its validation split.
@@ -37,7 +37,7 @@ from data_gen.visibility import check_level
 SUITES_DIR = Path(__file__).parent / "suites"
 DEFAULT_SUITE = "lowbase-v2"
 POWERED_TASK = "groomer"  # the one task with sophistication levels
-ENRICHED_RATE = 1e-2  # bench.powered's default; a world may pin its own
+ENRICHED_RATE = 1e-2  # bench.rare.powered's default; a world may pin its own
 
 
 class _Strict(BaseModel):
@@ -169,15 +169,15 @@ def check_suite(suite: Suite, origin: object) -> None:
 
 
 def scenario_of(spec: DatasetSpec) -> Scenario:
-    from bench.config import scenario_with
+    from bench.setup.config import scenario_with
 
     return scenario_with(load_scenario(spec.preset), spec.overrides, f"suite dataset ({spec.preset})")
 
 
 def world_scenario(suite: Suite, name: str, dataset: str | None = None) -> Scenario:
     """The scenario a world is generated from: its (first) dataset's scenario, enriched for
-    the TPR (bench.powered.enriched: groomer rate raised, uniform level mix)."""
-    from bench.powered import enriched
+    the TPR (bench.rare.powered.enriched: groomer rate raised, uniform level mix)."""
+    from bench.rare.powered import enriched
 
     w = suite.worlds[name]
     scn = scenario_of(suite.datasets[dataset or w.datasets[0]])

@@ -51,7 +51,7 @@ def _sample(proc: subprocess.Popen, peaks: dict, stop: threading.Event) -> None:
 
 def run_one(args, k: int, tmp: Path, log: bool = False) -> dict:
     out = tmp / f"local{k}.json"
-    cmd = [sys.executable, "-m", "bench.cli", "certify", "--model", args.model, "--data", args.data,
+    cmd = [sys.executable, "-m", "bench.cli.app", "certify", "--model", args.model, "--data", args.data,
            "--fpr-accounts", str(args.fpr_accounts), "--dask", f"local:{k}", "--workdir", str(tmp / f"w{k}"),
            "--json", str(out), "--oracle" if args.oracle else "--no-oracle",
            "--mlflow" if log else "--no-mlflow"]  # fmt: skip

@@ -43,7 +43,7 @@ def main() -> None:
         "COLUMNS": "200",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
     }
-    cmd = [sys.executable, "-m", "bench.cli", "run", "--preset", args.preset, "--models", args.models,
+    cmd = [sys.executable, "-m", "bench.cli.app", "run", "--preset", args.preset, "--models", args.models,
            "--workdir", str(tmp / "work")]  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp)

@@ -57,7 +57,7 @@ def main():
     cap = float(sys.argv[6]) * 1024**3
     from data_gen import generate, load_scenario
     from data_gen.reader import open_dataset
-    from bench.cluster import dask_client, executor
+    from bench.setup.cluster import dask_client, executor
     from models import ModelInput, make_model
     from models.distributed import use_client
 

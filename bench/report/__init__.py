@@ -8,7 +8,7 @@ report can be rebuilt long after the run. Output directory layout (`write_report
   it renders on GitHub, in MLflow's artifact viewer and in any editor with the PNGs beside it.
 - `report.html`: the same report, self-contained: figures embedded as base64 `data:` URIs,
   so the single file can be mailed or opened from anywhere.
-- `headline.md`, `headline.html`, `headline.json`: the headline table (DESIGN.md, "Metrics").
+- `headline.md`, `headline.html`, `headline.json`: the headline table (docs/design.md, "Metrics").
 - `*.png`: the figures (`figures`), deterministic: the same results give the same bytes.
 - `manifest.json`: the list of files, written last; it marks a complete report.
 
@@ -20,10 +20,10 @@ validated operating points), `write` (the atomic directory).
 
 from __future__ import annotations
 
-from .format import fmt_count, fmt_interval, fmt_precision, fmt_value
-from .headline import HEADLINE_COLUMNS, headline_cells, headline_columns, headline_html, headline_markdown
-from .sections import SECTIONS, build_report
-from .write import MANIFEST, write_report
+from bench.report.format import fmt_count, fmt_interval, fmt_precision, fmt_value
+from bench.report.headline import HEADLINE_COLUMNS, headline_cells, headline_columns, headline_html, headline_markdown
+from bench.report.sections import SECTIONS, build_report
+from bench.report.write import MANIFEST, write_report
 
 __all__ = [
     "HEADLINE_COLUMNS",

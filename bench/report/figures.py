@@ -8,10 +8,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bench.report.format import fmt_interval, fmt_precision, fmt_value, interval_only
 from bench.results import DriftRecord, DriftTask, HarmAnalysis, OperatingRecord, RunResults
 from common.vocabulary import SOPHISTICATION_LEVELS
-
-from .format import fmt_interval, fmt_precision, fmt_value, interval_only
 
 DPI = 110
 STYLE = {

@@ -1,4 +1,4 @@
-"""The headline table (DESIGN.md, "Metrics"): the same cells for the terminal, Markdown and
+"""The headline table (docs/design.md, "Metrics"): the same cells for the terminal, Markdown and
 HTML. Rows are `bench.results.HeadlineRow` (or mappings in their shape)."""
 
 from __future__ import annotations
@@ -6,10 +6,9 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping
 
+from bench.report.format import fmt_interval, fmt_precision
+from bench.report.render import html_page, html_table, md_escape
 from bench.results import HeadlineRow, headline_row, key_precision
-
-from .format import fmt_interval, fmt_precision
-from .render import html_page, html_table, md_escape
 
 HEADLINE_COLUMNS = (
     ("task", "task"),
@@ -30,7 +29,7 @@ HEADLINE_NOTE = (
     "the validation split (exact intervals, k/n). Groomer precision at a base rate and the level rows come "
     "from the powered evaluation (TPR on enriched worlds, FPR on fresh negative worlds, validation "
     "thresholds) where the run has it; '>=' marks a bound (no false positive seen). Detection before harm "
-    'is read on the enriched world (DESIGN.md, "Metrics" and "Evaluation design for rare harms").'
+    'is read on the enriched world (docs/design.md, "Metrics" and "Evaluation design for rare harms").'
 )
 
 

@@ -1,4 +1,4 @@
-"""The report's sections on the rare-harm evaluation (DESIGN.md "Evaluation design for rare
+"""The report's sections on the rare-harm evaluation (docs/design.md "Evaluation design for rare
 harms"): the powered groomer evaluation with its decomposition by label supply, detection
 before harm on enriched worlds with spam and scam as positive controls, and the operating
 points each model reaches at thresholds set on validation.
@@ -16,15 +16,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench.casecontrol import clopper_pearson
+from bench.report import powered_figures as pf
+from bench.report.format import fmt_bound, fmt_count, fmt_interval, fmt_rate, fmt_value
 from bench.results import PoweredRecord, RunResults, ThresholdRecord, TimelyRecord
+from bench.stats.rates import clopper_pearson
 from common.vocabulary import SOPHISTICATION_LEVELS
 
-from . import powered_figures as pf
-from .format import fmt_bound, fmt_count, fmt_interval, fmt_rate, fmt_value
-
 Section = tuple[list[tuple], list[str]]
-DESIGN_RARE = 'DESIGN.md, section "Evaluation design for rare harms"'
+DESIGN_RARE = 'docs/design.md, section "Evaluation design for rare harms"'
 FOCUS = ("fpr<=0.001", "precision>=0.95")  # the thresholds tabulated first and drawn
 FIGURE_THRESHOLD = "fpr<=0.001"
 DECOMPOSITION_PNG = "powered_decomposition.png"

@@ -1,5 +1,5 @@
 """Figures of the powered evaluation and of detection before harm on enriched worlds
-(DESIGN.md "Evaluation design for rare harms"), in the style of `figures`: Agg,
+(docs/design.md "Evaluation design for rare harms"), in the style of `figures`: Agg,
 deterministic bytes, each `fig_*` returns False when the results hold nothing to draw, so a
 report never carries an empty figure.
 
@@ -13,11 +13,10 @@ import math
 import re
 from pathlib import Path
 
+from bench.report.figures import STYLE, mark_unflagged_harm, pyplot, save
+from bench.report.format import fmt_count, fmt_interval, fmt_value
 from bench.results import PoweredPoint, PoweredRecord, RateRecord, TimelyRecord
 from common.vocabulary import SOPHISTICATION_LEVELS
-
-from .figures import STYLE, mark_unflagged_harm, pyplot, save
-from .format import fmt_count, fmt_interval, fmt_value
 
 REALISTIC = "realistic labels"
 ORACLE = "oracle (truth)"

@@ -8,14 +8,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from bench.report import figures
+from bench.report.format import fmt_count, fmt_interval, fmt_precision, fmt_value
+from bench.report.headline import headline_cells, headline_columns
+from bench.report.powered import section_powered, section_timely, section_validated
 from bench.results import IntervalRecord, ProjectionRow, RunResults, ValueRecord
 
-from . import figures
-from .format import fmt_count, fmt_interval, fmt_precision, fmt_value
-from .headline import headline_cells, headline_columns
-from .powered import section_powered, section_timely, section_validated
-
-DESIGN = 'DESIGN.md, section "Metrics"'
+DESIGN = 'docs/design.md, section "Metrics"'
 Section = tuple[list[tuple], list[str]]
 
 
@@ -132,7 +131,7 @@ def section_intro(results: RunResults, out_dir: Path) -> Section:
             "figure carries the number of accounts or events it rests on and a 95% interval; it is on the held-out "
             "test split unless its section says otherwise (the powered evaluation and detection before harm read "
             "fresh worlds at thresholds set on the validation split). "
-            f"Metric definitions follow {DESIGN} (`../shared/DESIGN.md`); the paper "
+            f"Metric definitions follow {DESIGN}; the paper "
             "sections are Levy & Robinson (2022), section 7.",
         ),
         ("h2", "Run configuration"),

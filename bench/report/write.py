@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bench.errors import ReportError
+from bench.report.headline import headline_html, headline_markdown
+from bench.report.render import render_html, render_md
+from bench.report.sections import build_report
 from bench.results import RunResults, parse_results
 from common.files import (
     OutputExistsError,
@@ -20,10 +23,6 @@ from common.files import (
     unlisted_entries,
     write_marker,
 )
-
-from .headline import headline_html, headline_markdown
-from .render import render_html, render_md
-from .sections import build_report
 
 MANIFEST = "manifest.json"
 

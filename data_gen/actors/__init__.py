@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import Scenario
-from ..population import Population
-from .base import Actor
-from .compromised import Compromised
-from .fake import Fake
-from .groomer import HARM_KINDS, Groomer, HarmRows
-from .lookalikes import ChildContactAdult, TeenCouple
-from .scam import Scam
-from .spam import Spam
+from data_gen.actors.base import Actor
+from data_gen.actors.compromised import Compromised
+from data_gen.actors.fake import Fake
+from data_gen.actors.groomer import HARM_KINDS, Groomer, HarmRows
+from data_gen.actors.lookalikes import ChildContactAdult, TeenCouple
+from data_gen.actors.scam import Scam
+from data_gen.actors.spam import Spam
+from data_gen.config import Scenario
+from data_gen.population import Population
 
 ACTORS: tuple[Actor, ...] = (Spam(), Scam(), Fake(), Compromised(), Groomer(), ChildContactAdult(), TeenCouple())
 # Look-alikes carry no task: they are benign by definition and never positive.

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..activity import ActivityState
-from ..config import Scenario
-from ..events import EventBuffer
-from ..population import Population
+from data_gen.activity import ActivityState
+from data_gen.config import Scenario
+from data_gen.events import EventBuffer
+from data_gen.population import Population
 
 
 class Actor:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from common.vocabulary import DAY, HOUR
-
-from .. import events as ev
-from ..activity import draw_reports
-from ..friendships import random_neighbour
-from ..rhythm import sample_ts
-from .base import Actor, uniform_others
-from .base import intensity as plain_intensity
+from data_gen import events as ev
+from data_gen.activity import draw_reports
+from data_gen.actors.base import Actor, uniform_others
+from data_gen.actors.base import intensity as plain_intensity
+from data_gen.friendships import random_neighbour
+from data_gen.rhythm import sample_ts
 
 
 class Compromised(Actor):

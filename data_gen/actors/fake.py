@@ -10,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from common.vocabulary import DAY
-
-from .. import events as ev
-from ..activity import draw_reports, request_targets
-from ..rhythm import sample_ts
-from .base import Actor, per_member, uniform_others
+from data_gen import events as ev
+from data_gen.activity import draw_reports, request_targets
+from data_gen.actors.base import Actor, per_member, uniform_others
+from data_gen.rhythm import sample_ts
 
 BATCH = 30  # mean accounts per creation batch
 ACTIVE_DAYS = 8  # days in the window on which a plain batch's script runs

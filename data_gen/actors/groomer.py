@@ -1,6 +1,6 @@
 """Groomers: rare offenders of four sophistication levels, their targets and timelines.
 
-Levels (paper 8.1.1 and DESIGN.md "Harm actors"):
+Levels (paper 8.1.1 and docs/design.md "Harm actors"):
 - L0 cartoon: a new account over Tor sends ~100 contact requests to apparent children,
   ~95% of which are rejected (the rejection emerges from the shared recipient model).
 - L1 opportunist: an established adult account contacting tens of minors.
@@ -22,9 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.vocabulary import DAY, HOUR
-
-from .. import events as ev
-from ..activity import (
+from data_gen import events as ev
+from data_gen.activity import (
     acceptance_probability,
     are_friends,
     closed_groups,
@@ -32,10 +31,10 @@ from ..activity import (
     member_share,
     mutual_friends,
 )
-from ..friendships import random_neighbour
-from ..population import band_of
-from ..rhythm import same_day, sample_ts
-from .base import Actor
+from data_gen.actors.base import Actor
+from data_gen.friendships import random_neighbour
+from data_gen.population import band_of
+from data_gen.rhythm import same_day, sample_ts
 
 CODE = 5
 # Children contacted per offender (median of a lognormal): ~100 for L0 (paper 8.1.1), tens
@@ -149,7 +148,7 @@ def _adapt(pop, idx, rng, adaptation: float) -> None:
 
 def _clusters(st, members, rng, buf) -> None:
     """Offender-to-offender: small dense clusters that befriend each other and share media in
-    a closed group only they belong to (DESIGN.md; the offender-to-offender image-sharing
+    a closed group only they belong to (docs/design.md; the offender-to-offender image-sharing
     archetype of the paper's section 2). The group is founded, joined and posted to by the
     same rules as ordinary people's closed groups (activity.closed_groups); its members
     keep their personas' rhythm."""

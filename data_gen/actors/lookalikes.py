@@ -1,6 +1,6 @@
 """Benign look-alikes: people whose metadata resembles grooming and who are never positive.
 
-They are why precision is hard (DESIGN.md "Harm actors"): coaches, teachers and relatives
+They are why precision is hard (docs/design.md "Harm actors"): coaches, teachers and relatives
 who message many children; teen couples exchanging images. (New students sending many
 requests are the benign heavy requesters; spam that happens to hit children is ordinary
 spam, which targets accounts at random.)
@@ -11,13 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from common.vocabulary import DAY
-
-from .. import events as ev
-from ..activity import conversations, draw_reports, request_targets
-from ..friendships import random_neighbour
-from ..population import band_of
-from ..rhythm import sample_ts
-from .base import Actor
+from data_gen import events as ev
+from data_gen.activity import conversations, draw_reports, request_targets
+from data_gen.actors.base import Actor
+from data_gen.friendships import random_neighbour
+from data_gen.population import band_of
+from data_gen.rhythm import sample_ts
 
 
 class ChildContactAdult(Actor):

@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from common.vocabulary import DAY
-
-from .. import events as ev
-from ..activity import draw_reports
-from ..rhythm import same_day, sample_ts
-from .base import Actor, per_member, uniform_others
+from data_gen import events as ev
+from data_gen.activity import draw_reports
+from data_gen.actors.base import Actor, per_member, uniform_others
+from data_gen.rhythm import same_day, sample_ts
 
 
 class Scam(Actor):

@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from common.vocabulary import DAY
-
-from .. import events as ev
-from ..activity import draw_reports, request_targets
-from ..friendships import random_neighbour
-from ..rhythm import sample_ts
-from .base import Actor, per_member, uniform_others
+from data_gen import events as ev
+from data_gen.activity import draw_reports, request_targets
+from data_gen.actors.base import Actor, per_member, uniform_others
+from data_gen.friendships import random_neighbour
+from data_gen.rhythm import sample_ts
 
 
 class Spam(Actor):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench.baserate import (
+from bench.stats.base_rate import (
     BASE_RATES,
     fpr_needed,
     hash_matching_projection,
@@ -65,8 +65,8 @@ def test_bad_projection_inputs():
 
 
 def test_analytic_curve_interval_from_tpr_fpr_bounds():
-    from bench.baserate import analytic_curve
-    from bench.intervals import Share
+    from bench.stats.base_rate import analytic_curve
+    from bench.stats.intervals import Share
 
     tpr, fpr = Share(0.5, 0.4, 0.6, 5, 10), Share(0.01, 0.005, 0.02, 1, 100)
     (row,) = analytic_curve(tpr, fpr, rates=(0.01,))
@@ -77,7 +77,7 @@ def test_analytic_curve_interval_from_tpr_fpr_bounds():
 
 
 def test_empirical_point_matches_fpr_budget():
-    from bench.baserate import empirical_point
+    from bench.stats.base_rate import empirical_point
 
     y = np.array([1, 1, 0, 1, 0, 0, 0, 0, 0, 0])
     s = np.array([0.9, 0.8, 0.8, 0.5, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0])

@@ -4,8 +4,8 @@ world's validation split as of each day, harm events per task, and spam/scam con
 import numpy as np
 import pytest
 
-from bench.analyses import truth_columns
-from bench.before_harm import _timeline, checkpoint_days, harm_events, timely_detection
+from bench.rare.before_harm import _timeline, checkpoint_days, harm_events, timely_detection
+from bench.stats.accounts import truth_columns
 from common.vocabulary import DAY
 from data_gen import generate
 from data_gen.reader import open_dataset

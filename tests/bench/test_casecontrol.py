@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, norm
 
-from bench.casecontrol import (
+from bench.stats.rates import (
     Rate,
     Tally,
     Thresholds,

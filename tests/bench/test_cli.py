@@ -5,8 +5,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-import bench.cli as cli
-from bench.cli import app
+import bench.cli.app as cli
+import bench.cli.data as cli_data
+from bench.cli.app import app
 
 runner = CliRunner()
 
@@ -81,7 +82,7 @@ def test_internal_error_exit_1(monkeypatch, tmp_path, capsys):
     def boom(*a, **k):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(cli, "generate", boom)
+    monkeypatch.setattr(cli_data, "generate", boom)
     monkeypatch.setattr("sys.argv", ["lowbase", "generate", "--accounts", "3000", "--out", str(tmp_path / "d")])
     with pytest.raises(SystemExit) as e:
         cli.main()

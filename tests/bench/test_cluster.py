@@ -11,11 +11,11 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.cluster import DaskSpec, parse_dask
-from bench.config import make_run_config, run_name
+from bench.cli.app import app
 from bench.errors import ClusterError
-from bench.pipeline import cached_dataset
+from bench.setup.cluster import DaskSpec, parse_dask
+from bench.setup.config import make_run_config, run_name
+from bench.setup.datasets import cached_dataset
 from models.distributed import use_client
 from tests.conftest import small_scenario
 
@@ -62,7 +62,7 @@ def test_no_dask_import_without_the_option(small_dir, tmp_path):
     code = textwrap.dedent(
         f"""
         import sys
-        from bench.cli import app
+        from bench.cli.app import app
         for args in (["generate", "--accounts", "500", "--out", {str(tmp_path / "ds")!r}, "--quiet"],
                      ["train", "--data", {str(small_dir)!r}, "--model", "gbdt-raw", "--out", {str(tmp_path / "m")!r}]):
             try:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bench.detection import detection_before_harm, first_flag_times, recall_by_level
-from bench.intervals import wilson_share
+from bench.stats.detection import detection_before_harm, first_flag_times, recall_by_level
+from bench.stats.intervals import wilson_share
 
 
 def test_recall_by_level_hand_computed():

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.evaluate import heldout_truth
+from bench.cli.app import app
+from bench.stats.evaluate import heldout_truth
 
 runner = CliRunner()
 KEYS = {"auroc", "auprc", "recall_at_p90", "recall_at_p95", "recall_at_p99", "precision_at_r50", "precision_at_r80"}

@@ -4,8 +4,8 @@ exactly as many labelled offenders as asked, and DEC refits only its second stag
 import numpy as np
 import pytest
 
-from bench.analyses import truth_columns
-from bench.label_budget import TruthInput, budget_keep, label_variants, realistic_supply, truth_input
+from bench.rare.label_budget import TruthInput, budget_keep, label_variants, realistic_supply, truth_input
+from bench.stats.accounts import truth_columns
 from models import make_model
 from models.inputs import ModelInput
 

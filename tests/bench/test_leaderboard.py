@@ -17,7 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bench.cli import app
+from bench.cli.app import app
 from bench.leaderboard.suite import load_suite, prepare, split_ids
 
 runner = CliRunner()

@@ -13,12 +13,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bench.cli import app
+from bench.cli.app import app
 from bench.errors import SuiteError
 from bench.leaderboard.suite import load_suite
 from common.files import sha256_file
-
-from .test_leaderboard import make_world, opts, submission, tiny_suite_doc
+from tests.bench.test_leaderboard import make_world, opts, submission, tiny_suite_doc
 
 runner = CliRunner()
 
@@ -128,7 +127,7 @@ def test_stored_negatives_recount_every_false_positive_exactly(world):
         n for _, n in fr["groomer"].negatives.values()
     )
     # Everything, scored again without the cut.
-    from bench.analyses import truth_columns
+    from bench.stats.accounts import truth_columns
     from models import ModelInput
 
     model = load_plugin(path, "FirstFeatures")()
@@ -168,7 +167,7 @@ def test_ranks_rescore_exactly_in_both_designs(world):
 
 def test_thresholds_are_never_scored_on_the_world_they_were_set_on(world, tmp_path):
     """A suite whose negative world is its training dataset (same scenario and seed, so the
-    same fingerprint) is refused when scored (bench.casecontrol.Thresholds.check_disjoint)."""
+    same fingerprint) is refused when scored (bench.stats.rates.Thresholds.check_disjoint)."""
     from bench.leaderboard.scoring import frames, powered_figures
     from bench.leaderboard.suite import open_prepared
 

@@ -8,10 +8,10 @@ planted artefact and sits at chance on identical distributions."""
 import numpy as np
 import pytest
 
-from bench.artefacts import EventSource, Rows, account_artefacts, event_statistics, tie_positions
-from bench.leakage import ARTEFACT_GATE, EASY_BY_DESIGN, NEAR_PERFECT, audit, breaks_gate, worst
-from bench.rank_auroc import auroc_with_interval
-from bench.references import ADULT_CONTACTS, APPARENT_MINORS, BENIGN, comparisons, references
+from bench.audit.artefacts import EventSource, Rows, account_artefacts, event_statistics, tie_positions
+from bench.audit.leakage import ARTEFACT_GATE, EASY_BY_DESIGN, NEAR_PERFECT, audit, breaks_gate, worst
+from bench.audit.references import ADULT_CONTACTS, APPARENT_MINORS, BENIGN, comparisons, references
+from bench.stats.rank_auroc import auroc_with_interval
 from common.vocabulary import DAY, HOUR
 
 
@@ -39,7 +39,7 @@ def test_every_task_and_level_is_audited_against_its_reference(report, harmful):
 def test_no_artefact_statistic_separates_anything(report):
     """Every artefact statistic (ids, row order, timestamp alignment, hour and weekday
     profiles) sits below AUROC 0.60 for every task and level against its reference (or
-    its interval reaches 0.5: bench.leakage.breaks_gate)."""
+    its interval reaches 0.5: bench.audit.leakage.breaks_gate)."""
     bad = [
         f"{name}: '{s['name']}' {s['auroc']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}] "
         f"on {s['n_positive']}/{s['n_reference']} {s['clustered_by']}s"

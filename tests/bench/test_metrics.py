@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 
-from bench.metrics import (
+from bench.stats.metrics import (
     METRICS,
     all_metrics,
     auprc,
@@ -150,7 +150,7 @@ def test_interval_needs_two_of_each_class():
 def test_weighted_replicate_equals_the_resampled_arrays(rows, seed):
     """A bootstrap replicate as multiplicities over the sorted order gives exactly the
     metrics of the materialised resample (ties and all)."""
-    from bench.metrics import _curve_metrics, _sorted_runs, _weighted_counts
+    from bench.stats.metrics import _curve_metrics, _sorted_runs, _weighted_counts
 
     y = np.array([r[0] for r in rows])
     s = np.array([r[1] for r in rows], dtype=float)

@@ -5,10 +5,10 @@ threshold graded on the data it was set on."""
 import numpy as np
 import pytest
 
-from bench.analyses import truth_columns
-from bench.label_budget import TruthInput
-from bench.powered import ENRICHED_RATE, UNIFORM_MIX, calibrate, enriched, oracle, powered_evaluation, world_seed
-from bench.stream import models_blob
+from bench.rare.label_budget import TruthInput
+from bench.rare.powered import ENRICHED_RATE, UNIFORM_MIX, calibrate, enriched, oracle, powered_evaluation, world_seed
+from bench.rare.worlds import models_blob
+from bench.stats.accounts import truth_columns
 from data_gen import generate
 from data_gen.reader import open_dataset
 from models import make_model
@@ -102,7 +102,7 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path, monkeyp
 
     from typer.testing import CliRunner
 
-    from bench.cli import app
+    from bench.cli.app import app
     from models.protocol import save_model
 
     mdir = tmp_path / "model"
@@ -126,7 +126,7 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path, monkeyp
     assert "groomer/powered/oracle_truth/fpr_le_0.001/fpr" in run.data.metrics
     # the run whose models directory holds the model finds it for its report; no other run does
     from bench.results import CertifiedRecord
-    from bench.tracking import certified_of
+    from bench.run.tracking import certified_of
 
     fp = small.meta["fingerprint"]
     [found] = certified_of(client, mdir.parent.name, mdir.name, fp)
@@ -174,7 +174,7 @@ def test_enrichment_rate_is_a_setting():
 def test_negative_worlds_in_processes_pool_to_the_same_counts(small, trained, tmp_path):
     """Scoring negative worlds in two worker processes gives the figures one process gives:
     same world seeds, same pooled counts, worlds deleted once counted."""
-    from bench.stream import ProcessWorlds
+    from bench.rare.worlds import ProcessWorlds
 
     scn = small_scenario()
     models = {"model": trained}
@@ -193,7 +193,7 @@ def test_negative_worlds_in_processes_pool_to_the_same_counts(small, trained, tm
 def test_negative_worlds_on_dask_survive_a_lost_worker(dask_client, small, trained, tmp_path):
     """On a Dask cluster the pooled counts are those of one process, and a worker killed in
     its first world is replaced: that world is rerun and counted once."""
-    from bench.stream import DaskWorlds
+    from bench.rare.worlds import DaskWorlds
     from data_gen.dask_map import arm_kill_once
 
     scn = small_scenario()

@@ -1,10 +1,10 @@
-"""The AUROC and its clustered DeLong interval (bench.rank_auroc)."""
+"""The AUROC and its clustered DeLong interval (bench.stats.rank_auroc)."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bench.rank_auroc import auroc_with_interval
+from bench.stats.rank_auroc import auroc_with_interval
 
 
 def test_matches_scikit_learn_with_ties_either_way():

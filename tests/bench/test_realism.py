@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bench.realism import average_clustering, edge_assortativity, summary
+from bench.audit.realism import average_clustering, edge_assortativity, summary
 
 
 @pytest.fixture(scope="module")

@@ -308,7 +308,7 @@ def test_full_report(tmp_path):
     assert all("hash" not in t for name, t in tables.items() if name != "viral_sharer")
     for png in pngs:
         assert f"]({png})" in md, f"{png} not referenced in report.md"
-    assert 'DESIGN.md, section "Metrics"' in md
+    assert 'docs/design.md, section "Metrics"' in md
     for needle in ("`quick`", "seed", "`dec`, `logreg`", "`full`", "f" * 64, "d" * 64, "harm.groomer_rate=0.02"):
         assert needle in md, needle
     assert "No curve: the test split has no positive" in md and "`viral_sharer`" in md

@@ -2,8 +2,8 @@
 decomposition figure, precision bands with bounds), detection before harm on enriched worlds
 with positive controls, validated operating points, and their absence (results without them).
 
-The records are built here with `bench.casecontrol`'s own arithmetic (exact intervals,
-precision with bounds), in the shape `bench.powered` writes them, on top of the synthetic
+The records are built here with `bench.stats.rates`'s own arithmetic (exact intervals,
+precision with bounds), in the shape `bench.rare.powered` writes them, on top of the synthetic
 results of `test_report`.
 """
 
@@ -17,11 +17,11 @@ import re
 import pytest
 from PIL import Image
 
-from bench.casecontrol import Rate, clopper_pearson, mixed, precision_at, smallest_base_rate
 from bench.report import build_report, write_report
 from bench.report import powered_figures as pf
 from bench.report.format import fmt_bound, fmt_rate, fmt_value
 from bench.results import PrecisionBound, RateRecord, parse_results
+from bench.stats.rates import Rate, clopper_pearson, mixed, precision_at, smallest_base_rate
 from tests.bench.test_report import bare_results, full_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -38,7 +38,7 @@ def _rate(k: int, n: int) -> Rate:
 
 
 def _point(fp: int, tp_by_level: list[int], test=(2, 5, 7, 3995), negatives: int = NEGATIVES) -> dict:
-    """One threshold's figures as `bench.powered._summary` writes them."""
+    """One threshold's figures as `bench.rare.powered._summary` writes them."""
     fpr = _rate(fp, negatives)
     levels = [_rate(k, LEVEL_N) for k in tp_by_level]
     tpr = mixed(levels, MIX)
@@ -254,7 +254,7 @@ def test_lower_bound_precision_is_rendered_as_a_bound(report):
 
 
 def certification(negatives: int = 10 * NEGATIVES) -> dict:
-    """`lowbase certify` of the same models on ten times the negatives, as `bench.tracking.
+    """`lowbase certify` of the same models on ten times the negatives, as `bench.run.tracking.
     certified_of` hands it to the report: realistic labels now meet false positives."""
     cert = powered()
     del cert["unreachable"]

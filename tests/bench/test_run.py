@@ -9,10 +9,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.config import make_run_config
+from bench.cli.app import app
 from bench.errors import RunConfigError
 from bench.results import dump_results, load_results
+from bench.setup.config import make_run_config
 
 runner = CliRunner()
 # 3000 accounts at groomer rate 1e-2: ~30 groomers, ~6 in test; a few seconds per model.
@@ -232,7 +232,7 @@ def test_set_overrides_are_validated(tmp_path, store):
 @pytest.mark.slow
 def test_mlproject_entry_point_runs(tmp_path, store):
     """`mlflow run mlflow -e generate` works from the repository root (the `run` entry point
-    is the same mechanism with a longer job; DESIGN.md "MLflow")."""
+    is the same mechanism with a longer job; docs/design.md "MLflow")."""
     import os
     import subprocess
     import sys
@@ -276,7 +276,7 @@ def test_run_on_dask_gives_the_same_results(tmp_path, store):
 def test_report_of_a_malformed_results_artifact_exits_2_naming_it(tmp_path, store, monkeypatch):
     """`lowbase report` validates the run's results.json against `bench.results`: a file
     this version cannot read is bad input (exit 2) naming the run, the file and the field."""
-    from bench.tracking import setup
+    from bench.run.tracking import setup
 
     monkeypatch.chdir(tmp_path)  # the store's artifacts land here
     client = setup()
@@ -355,7 +355,7 @@ def test_kill_9_mid_run_then_rerun(tmp_path, store):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     # A run left RUNNING by a process that no longer exists, as a kill during logging leaves it.
-    from bench.tracking import HOST_TAG, PID_TAG, setup
+    from bench.run.tracking import HOST_TAG, PID_TAG, setup
 
     client = setup(store)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -375,7 +375,7 @@ def test_kill_9_mid_run_then_rerun(tmp_path, store):
 
 @pytest.mark.slow
 def test_run_never_replaces_a_model_directory_of_the_users(tmp_path, store):
-    from bench.config import resolve_scenario, run_name
+    from bench.setup.config import resolve_scenario, run_name
 
     work = tmp_path / "work"
     args = [*TINY, "--models", "rules", "--no-drift", "--workdir", str(work)]

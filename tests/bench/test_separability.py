@@ -4,8 +4,8 @@ is the label, at chance when the labels are noise."""
 import numpy as np
 import pytest
 
-from bench.rank_auroc import auroc_with_interval
-from bench.separability import FOLDS, oracle, out_of_fold
+from bench.audit.separability import FOLDS, oracle, out_of_fold
+from bench.stats.rank_auroc import auroc_with_interval
 
 
 def _data(seed: int, n: int = 800, pos: int = 80, width: int = 6):

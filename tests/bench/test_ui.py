@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.tracking import EXPERIMENT_KIND
-from bench.ui import landing_url, serve, stop, ui_command, ui_env, ui_url, wait_until_up
+from bench.run.mlflow_ui import landing_url, serve, stop, ui_command, ui_env, ui_url, wait_until_up
+from bench.run.tracking import EXPERIMENT_KIND
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("LOWBASE_TEST_ARTIFACTS") or Path(__file__).resolve().parents[1] / "artifacts")
@@ -44,7 +44,7 @@ def test_ui_command_flags():
 
 
 def test_serve_returns_the_server_exit_code(monkeypatch):
-    monkeypatch.setattr("bench.ui.ui_command", lambda *a: [sys.executable, "-c", "raise SystemExit(3)"])
+    monkeypatch.setattr("bench.run.mlflow_ui.ui_command", lambda *a: [sys.executable, "-c", "raise SystemExit(3)"])
     assert serve("sqlite:///unused.db", "127.0.0.1", 5000) == 3
 
 
@@ -74,7 +74,7 @@ def _log_run(uri: str, artifacts: Path) -> tuple[str, str]:
 
     client = MlflowClient(uri)
     # The experiment as `lowbase` makes it (its kind), the run with its real start and end,
-    # as `bench.tracking.log_run` logs them: a 95 s run, logged in a moment.
+    # as `bench.run.tracking.log_run` logs them: a 95 s run, logged in a moment.
     eid = client.create_experiment("lowbase-run", artifact_location=artifacts.as_uri(), tags=EXPERIMENT_KIND)
     now = int(time.time() * 1000)
     run = client.create_run(eid, start_time=now - 95_000, run_name=RUN_NAME)

@@ -130,7 +130,7 @@ def test_enrichment_changes_how_many_offenders_not_how_they_behave(tmp_path):
     """The powered evaluation measures TPR on worlds enriched to groomer rate 1e-2: each
     offender's observables must be distributed as at a lower rate (3e-3), or the enriched
     TPR would not transfer. Per level, the statistics the audit ranks first for it."""
-    from bench.leakage import interactions
+    from bench.audit.leakage import interactions
     from common.observables import account_stats
     from data_gen import generate
     from data_gen.reader import open_dataset

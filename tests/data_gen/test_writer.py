@@ -94,7 +94,7 @@ def test_kill_9_never_leaves_a_partial_dataset(tmp_path, delay):
     cmd = [
         sys.executable,
         "-m",
-        "bench.cli",
+        "bench.cli.app",
         "generate",
         "--accounts",
         "30000",

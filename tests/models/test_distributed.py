@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bench.metrics import evaluate_task
+from bench.stats.metrics import evaluate_task
 from models import ModelInput
 from models.baselines import LGB_PARAMS, fit_lgb
 from models.distributed import (

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from bench.leakage import interactions as table_interactions
+from bench.audit.leakage import interactions as table_interactions
 from common.observables import Interactions, account_stats
 from common.vocabulary import DAY
 from data_gen.events import REASONS

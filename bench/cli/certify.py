@@ -1,0 +1,231 @@
+"""`lowbase certify`: a trained model's powered evaluation (bench/powered.py) from the CLI.
+
+Thresholds come from the validation split of the model's training world; the TPR per level
+from fresh enriched worlds (cached under the work directory, like a run's datasets); the
+FPR from fresh worlds at the scenario's rate, each generated, scored, counted and deleted,
+so the disk holds one negative world at a time whatever `--fpr-accounts`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bench.cli.console import err, out, print_table, user_errors
+from common.files import write_json_atomic
+from data_gen.config import scenario_from_dict
+from data_gen.reader import open_dataset
+from models.protocol import load_card
+
+
+def certify_cmd(
+    model: Annotated[Path, typer.Option(help="A model directory from `lowbase train`.")],
+    data: Annotated[Path, typer.Option(help="The dataset the model was trained on (its training world).")],
+    fpr_accounts: Annotated[
+        int, typer.Option(min=0, max=10**10, help="Accounts of negative worlds to score for the FPR.")
+    ] = 1_000_000,
+    tpr_worlds: Annotated[int, typer.Option(min=1, max=100, help="Enriched worlds.")] = 1,
+    enriched_rate: Annotated[
+        float, typer.Option(min=1e-6, max=1e-2, help="Groomer rate of the enriched worlds (uniform level mix).")
+    ] = 1e-2,
+    workdir: Annotated[Path, typer.Option(help="Where evaluation worlds are generated.")] = Path("lowbase-work"),
+    workers: Annotated[int, typer.Option(min=1, max=256, help="Processes for generation.")] = 2,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1, max=256, help="Worker processes for negative worlds (each generates, scores and counts one world)."
+        ),
+    ] = 1,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="local:K or a scheduler ADDRESS: one task per negative world on that cluster."),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
+    mlflow: Annotated[
+        bool, typer.Option("--mlflow/--no-mlflow", help="Log the result to MLflow (experiment lowbase-certify).")
+    ] = True,
+    with_oracle: Annotated[
+        bool,
+        typer.Option(
+            "--oracle/--no-oracle",
+            help="Also train the same model class on the training world's truth and certify it on the same worlds.",
+        ),
+    ] = True,
+) -> None:
+    """Groomer TPR per level on enriched worlds and FPR pooled over negative worlds, at
+    thresholds set on the training world's validation split; precision at base rates with
+    bounds. Beside the model (realistic labels), the oracle: the same class trained on
+    truth, so a figure can be read against how separable the offenders were."""
+    from bench.rare.powered import powered_evaluation
+    from bench.rare.worlds import evaluation_worlds  # the run's machinery: imported when the command runs
+    from bench.setup.cluster import parse_dask
+
+    with user_errors():
+        spec = parse_dask(dask)  # a bad --dask fails before any work
+        train = open_dataset(data)
+        card = load_card(model)
+        scn = scenario_from_dict(train.meta["scenario"], f"{data}/dataset.json")
+        seed = int(train.meta["seed"])
+        say = lambda msg: err.print(f"  {msg}", highlight=False)  # noqa: E731
+        step = lambda msg: err.print(msg, highlight=False)  # noqa: E731
+        common = dict(visibility=card["visibility"], tpr_worlds=tpr_worlds, fpr_accounts=fpr_accounts,
+                      enriched_rate=enriched_rate, step=step)  # fmt: skip
+        if spec is None and jobs == 1:
+            models, calibrated = _here(model, data, with_oracle, card, step)
+            world, done = evaluation_worlds(workdir / "datasets", workdir / "certify-worlds", workers, say)
+            result = powered_evaluation(models, train, scn, seed, world, done=done, calibrated=calibrated, **common)
+        else:
+            result = _streamed(model, data, with_oracle, card, spec, jobs, workdir, train, scn, seed, common)
+    print_certified(result)
+    if json_out is not None:
+        write_json_atomic(json_out, result, indent=2)
+    if mlflow:
+        from bench.run.tracking import log_certified, tracking_uri
+
+        params = {"model": card["model"], "visibility": card["visibility"], "fpr_accounts": fpr_accounts,
+                  "tpr_worlds": tpr_worlds, "enriched_rate": enriched_rate, "oracle": with_oracle}  # fmt: skip
+        tags = {"lowbase.model": str(Path(model).resolve()), "lowbase.training_fingerprint": train.meta["fingerprint"]}
+        rid = log_certified(result, params, tags)
+        err.print(
+            f"MLflow run {rid} in experiment lowbase-certify ({tracking_uri()}); `lowbase report` of the run that "
+            "trained the model draws it beside that run's own groomer figures",
+            highlight=False,
+        )
+
+
+def _here(model: Path, data: Path, with_oracle: bool, card: dict, step) -> tuple:
+    """The training world's side in this process: one process does everything."""
+    from bench.rare.powered import trained_and_calibrated
+
+    if with_oracle:
+        step(f"training the oracle: {card['model']} on the training world's truth")
+    return trained_and_calibrated(model, data, with_oracle)
+
+
+def _streamed(model, data, with_oracle, card, spec, jobs, workdir, train, scn, seed, common) -> dict:
+    """Every world in worker processes (`--jobs`) or on Dask, the training world's side in a
+    child process (`bench.rare.worlds.prepare`): this process holds counts, never a world."""
+    from bench.rare.powered import powered_evaluation
+    from bench.rare.worlds import DaskWorlds, ProcessWorlds, prepare
+    from bench.setup.cluster import dask_client
+
+    oracle_note = f", training the oracle ({card['model']} on truth)" if with_oracle else ""
+    common["step"](f"training world: loading the model on its features{oracle_note}, thresholds (child process)")
+    blob, calibrated = prepare(model, data, with_oracle)
+    scratch, cache = workdir.resolve() / "certify-worlds", workdir.resolve() / "datasets"
+    no_world = lambda *_: None  # noqa: E731 - every world is made by the workers
+    if spec is None:
+        with ProcessWorlds(jobs, blob, scratch, cache) as streams:
+            return powered_evaluation({}, train, scn, seed, no_world, calibrated=calibrated, streams=streams, **common)
+    with dask_client(spec) as client:
+        local = spec.address is None  # remote workers write worlds in their own temporary directory
+        streams = DaskWorlds(client, blob, scratch if local else None, cache if local else None)
+        return powered_evaluation({}, train, scn, seed, no_world, calibrated=calibrated, streams=streams, **common)
+
+
+def _rate(r: dict) -> str:
+    return f"{r['value']:.3g} [{r['low']:.2g}, {r['high']:.2g}] ({r['k']}/{r['n']})"
+
+
+def _precision(p: dict) -> str:
+    if p["kind"] == "undefined":
+        return "—"
+    sign = {"lower bound": ">= ", "upper bound": "<= "}.get(p["kind"], "")
+    return f"{sign}{p['value']:.3g}"
+
+
+def print_certified(result: dict) -> None:
+    for name, figures in result["models"].items():
+        _print_model(name, figures)
+    w = result["worlds"]
+    err.print(
+        f"TPR from {len(w['tpr'])} enriched world(s), FPR from {len(w['fpr'])} negative world(s); thresholds set "
+        f"on the validation split of the training world {w['train']['fingerprint'][:16]}",
+        highlight=False,
+    )
+
+
+def _print_model(name: str, figures: dict) -> None:
+    rows = figures["by_threshold"]
+    base_rates = [p["base_rate"] for p in next(iter(rows.values()))["precision"]]
+    t = Table(title=f"{name}: thresholds from the training world's validation split; rate [95% exact] (k/n)")
+    t.add_column("threshold", no_wrap=True)
+    t.add_column("FPR (negative worlds)", justify="right")
+    for lvl in next(iter(rows.values()))["tpr_by_level"]:
+        t.add_column(f"TPR {lvl}", justify="right")
+    t.add_column("TPR at scenario mix", justify="right")
+    for name, row in rows.items():
+        levels = [_rate(r) for r in row["tpr_by_level"].values()]
+        t.add_row(name, _rate(row["fpr"]), *levels, _rate(row["tpr_at_scenario_mix"]))
+    out.print(t)
+    p = Table(title=f"{name}: precision at base rate pi (>= : a bound where no false positive was seen)")
+    p.add_column("threshold", no_wrap=True)
+    for pi in base_rates:
+        p.add_column(f"pi={pi:g}", justify="right")
+    p.add_column("smallest pi for 0.5 / 0.95", justify="right")
+    for name, row in rows.items():
+        small = row["smallest_base_rate"]
+        least = " / ".join("—" if v is None else f"{v:.2g}" for v in small.values())
+        p.add_row(name, *(_precision(x) for x in row["precision"]), least)
+    out.print(p)
+
+
+def powered_tables(pw, key: str = "fpr<=0.001") -> list[tuple[str, list[str], list[list[str]]]]:
+    """The run's groomer headline from the powered evaluation, as (title, header, rows):
+    per level, n and TPR at the threshold `key` (set on the training world's validation
+    split) for realistic labels, each label budget and the oracle; then precision at base
+    rates per variant, bounds marked."""
+    from bench.rare.label_budget import variant_order
+
+    models = {name: pw.models[name] for name in variant_order(pw.models)}
+    variants = {name: m.by_threshold[key] for name, m in models.items() if key in m.by_threshold}
+    if not variants:
+        return []
+    first = next(iter(variants.values()))
+    negatives = sum(w["negatives"] for w in pw.worlds["fpr"])
+    title = (
+        f"groomers, powered: TPR at {key} (threshold from the training world's validation split) [95% exact]; "
+        f"{len(pw.worlds['tpr'])} enriched world(s) at {pw.enriched_rate:g}, {negatives:,} negatives "
+        f"from {len(pw.worlds['fpr'])} world(s); (k) = labelled offenders in train + val"
+    )
+    header = ["level", "n"] + [
+        f"{name} ({m.labels.total})" if m.labels is not None and m.labels.total is not None else name
+        for name, m in models.items()
+        if name in variants
+    ]
+    rows = [[lvl, str(r.n), *(_rate_short(p.tpr_by_level[lvl]) for p in variants.values())]
+            for lvl, r in first.tpr_by_level.items()]  # fmt: skip
+    mix = first.tpr_at_scenario_mix
+    rows.append(["scenario mix", str(mix.n), *(_rate_short(p.tpr_at_scenario_mix) for p in variants.values())])
+    rows.append(["FPR, pooled", str(first.fpr.n), *(_rate_short(p.fpr, digits=2) for p in variants.values())])
+    rows.append(["TPR, training world's test split", str(first.test_split["tpr"].n),
+                 *(_rate_short(p.test_split["tpr"]) for p in variants.values())])  # fmt: skip
+    ptitle = f"groomers: precision at base rate pi at {key} ('>=': a bound, no false positive seen)"
+    pheader = ["labels", *(f"pi={b.base_rate:g}" for b in first.precision)]
+    prows = [[name, *(_precision(b.model_dump()) for b in pt.precision)] for name, pt in variants.items()]
+    return [(title, header, rows), (ptitle, pheader, prows)]
+
+
+def print_powered_headline(results) -> None:
+    """`powered_tables` of a run: rich tables on a terminal, Markdown otherwise."""
+    pw = results.analysis.powered
+    for title, header, rows in powered_tables(pw):
+        print_table(title, header, rows)
+    if pw.unreachable:
+        held = {k: (v.model_extra or {}).get("offenders_in_world", "?") for k, v in pw.unreachable.items()}
+        err.print(
+            "label budgets the training world cannot supply (offenders it holds in train and val): "
+            + ", ".join(f"{k} ({n})" for k, n in held.items()),
+            highlight=False,
+        )
+
+
+def _rate_short(r, digits: int = 3) -> str:
+    if r.n == 0:
+        return "—"
+    if digits == 2:  # small rates (FPR): scientific, with the counts
+        return f"{r.value:.2e} ({r.k:,}/{r.n:,})"
+    return f"{r.value:.3f} [{r.low:.2f}, {r.high:.2f}] ({r.k}/{r.n})"

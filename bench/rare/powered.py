@@ -1,0 +1,306 @@
+"""Powered evaluation of a rare harm: train where reality trains, measure each rate where
+it can be measured (docs/design.md "Evaluation design for rare harms").
+
+A trained model (inductive: it scores any world through its features) is read against
+thresholds set on the validation split of its training world (`bench.stats.rates`), then:
+
+- **TPR on enriched worlds**: fresh seeds of the same scenario with the groomer rate raised
+  to 1e-2 and a uniform level mix, so every level has hundreds of offenders (the quick
+  preset's 100K accounts give ~250 per level). Enrichment changes how many offenders there
+  are, not how each behaves; the TPR per level is reweighted to the scenario's own mix.
+- **FPR on negative worlds**: fresh seeds at the scenario's rate, every non-offender
+  scored, the counts at each threshold pooled (a few integers per world, whatever N).
+- **The training world's test split**, at the same thresholds, for comparison with what a
+  single dataset shows.
+
+Seeds of evaluation worlds are derived from the training seed (`world_seed`) and never equal
+it; thresholds refuse to be scored on the world and split they were set on.
+
+`world(scenario, seed, role)` makes (or reuses) a world for a role ('tpr' or 'fpr') and
+returns it as a Dataset; `done(ds, role)` is called when its scores are counted (e.g. to
+delete a negative world from disk).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.rare.label_budget import relabelled, scoring_only, truth_input
+from bench.setup.config import scenario_with
+from bench.stats.accounts import scores_by_account, truth_columns
+from bench.stats.rates import (
+    FPR_BUDGETS,
+    TARGET_PRECISIONS,
+    Tally,
+    Thresholds,
+    mixed,
+    precision_at,
+    rates,
+    smallest_base_rate,
+    validation_thresholds,
+)
+from common.vocabulary import SOPHISTICATION_LEVELS
+from data_gen import Scenario
+from data_gen.reader import Dataset
+from models.inputs import ModelInput
+
+ENRICHED_RATE = 1e-2
+UNIFORM_MIX = (0.25, 0.25, 0.25, 0.25)
+BASE_RATES = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
+SUPPORTED_PRECISIONS = (0.5, 0.95)
+_ROLES = {"tpr": 1, "fpr": 2}
+
+
+def world_seed(seed: int, role: str, i: int) -> int:
+    """The i-th evaluation world's seed for a role ('tpr' or 'fpr'): a hash of (training
+    seed, role, i), so worlds of different roles and runs never share a seed, and never
+    the training seed itself."""
+    state = np.random.SeedSequence(seed, spawn_key=(_ROLES[role], i)).generate_state(2, np.uint32)
+    s = int(state[0]) << 31 | int(state[1]) >> 1
+    return s if s != seed else s + 1
+
+
+def enriched(scn: Scenario, rate: float = ENRICHED_RATE) -> Scenario:
+    """The scenario with offenders at `rate` and a uniform level mix. Enrichment must not
+    change how an offender behaves, only how many there are: the TPR measured at two rates
+    (e.g. 1e-2 and 3e-3) agrees within its interval when it holds."""
+    fields = {"harm.groomer_rate": rate, "harm.sophistication_mix": list(UNIFORM_MIX)}
+    return scenario_with(scn, fields, "enriched world")
+
+
+def input_scores(models: dict, data: ModelInput, task: str) -> dict[str, np.ndarray]:
+    return {name: scores_by_account(m.predict_scores(data), (task,), data.n)[task] for name, m in models.items()}
+
+
+def oracle(name: str, train: Dataset, visibility: str, seed: int, data: ModelInput | None = None, model=None):
+    """The same model class trained on the training world's truth (`bench.rare.label_budget`):
+    `model` refit with truth labels where it can share its first stage, else a fresh fit."""
+    from models import make_model
+
+    data = ModelInput(train.view(visibility)) if data is None else data
+    relabel = truth_input(data, truth_columns(train, *train.tasks))
+    if model is not None:
+        return relabelled(name, model, relabel, seed, "groomer")
+    m = make_model(name)
+    m.fit(relabel, seed)
+    return m
+
+
+def _level_tallies(s: np.ndarray, y: np.ndarray, level: np.ndarray, values: np.ndarray) -> list[Tally]:
+    return [Tally.of(s[y & (level == lvl)], values) for lvl in range(len(SOPHISTICATION_LEVELS))]
+
+
+@dataclass
+class Calibrated:
+    """Each model's thresholds, set on the validation split of the training world, and its
+    counts on that world's test split at them: all `powered_evaluation` needs of the training
+    world, so its features can be dropped before evaluation worlds are built."""
+
+    thresholds: dict[str, Thresholds]
+    test_tp: dict[str, Tally]
+    test_fp: dict[str, Tally]
+    train: dict  # fingerprint and seed of the training world
+
+
+def calibrate(models: dict, train: Dataset, data: ModelInput, task: str = "groomer") -> Calibrated:
+    """Thresholds per model from the validation split of `train` (`data`: its ModelInput)."""
+    split = data.split
+    y = truth_columns(train, task)[task].astype(bool)
+    val, test = split == "val", split == "test"
+    fp_train = train.meta["fingerprint"]
+    thr, test_tp, test_fp = {}, {}, {}
+    for name, s in input_scores(models, data, task).items():
+        thr[name] = validation_thresholds(y[val], s[val], fp_train, "val", FPR_BUDGETS, TARGET_PRECISIONS)
+        thr[name].check_disjoint(fp_train, "test")
+        test_tp[name], test_fp[name] = Tally.of(s[test & y], thr[name].values), Tally.of(s[test & ~y], thr[name].values)
+    return Calibrated(thr, test_tp, test_fp, {"fingerprint": fp_train, "seed": train.meta["seed"]})
+
+
+def trained_and_calibrated(model_dir, data_dir, with_oracle: bool = True) -> tuple[dict, Calibrated]:
+    """A saved model ("realistic labels") and, when asked, its oracle, with thresholds from
+    the validation split of the training world `data_dir`: the training world's side of a
+    certification, whose features are dropped on return."""
+    from data_gen.reader import open_dataset
+    from models import load_card, load_model
+
+    train, card = open_dataset(data_dir), load_card(model_dir)
+    data = ModelInput(train.view(card["visibility"]))
+    m, _ = load_model(model_dir, data)  # builds the training world's features, reused below
+    models = {"realistic labels": scoring_only(m, "groomer")}  # the other tasks' boosters would only cost time
+    if with_oracle:
+        seed = int(card.get("seed", train.meta["seed"]))
+        models["oracle (truth)"] = oracle(card["model"], train, card["visibility"], seed, data=data, model=m)
+    return models, calibrate(models, train, data)
+
+
+def tpr_counts(ds: Dataset, scores: dict[str, np.ndarray], task: str, values: dict[str, np.ndarray]) -> dict:
+    """An enriched world's share of the TPR: per model, offenders at or above each
+    threshold, per level."""
+    truth = truth_columns(ds, task, "sophistication")
+    y = truth[task].astype(bool)
+    return {
+        "seed": int(ds.meta["seed"]),
+        "fingerprint": ds.meta["fingerprint"],
+        "accounts": len(y),
+        "positives": int(y.sum()),
+        "levels": {name: _level_tallies(s, y, truth["sophistication"], values[name]) for name, s in scores.items()},
+    }
+
+
+def fpr_counts(ds: Dataset, scores: dict[str, np.ndarray], task: str, values: dict[str, np.ndarray]) -> dict:
+    """A negative world's share of the FPR: per model, negatives at or above each threshold."""
+    y = truth_columns(ds, task)[task].astype(bool)
+    return {
+        "seed": int(ds.meta["seed"]),
+        "fingerprint": ds.meta["fingerprint"],
+        "negatives": int((~y).sum()),
+        "tallies": {name: Tally.of(s[~y], values[name]) for name, s in scores.items()},
+    }
+
+
+def powered_evaluation(
+    models: dict,
+    train: Dataset,
+    scn: Scenario,
+    seed: int,
+    world: Callable[[Scenario, int, str], Dataset],
+    visibility: str = "full",
+    task: str = "groomer",
+    tpr_worlds: int = 1,
+    fpr_accounts: int = 1_000_000,
+    enriched_rate: float = ENRICHED_RATE,
+    done: Callable[[Dataset, str], None] = lambda ds, role: None,
+    step: Callable[[str], None] = lambda _: None,
+    train_input: ModelInput | None = None,
+    calibrated: Calibrated | None = None,
+    prebuilt: dict[str, ModelInput] | None = None,
+    streams=None,
+) -> dict:
+    """Per model (name -> trained model), TPR per level (enriched worlds), pooled FPR
+    (negative worlds) and the training world's test split, at thresholds set on the
+    validation split of the training world for that model; precision at base rates with
+    bounds. Every world is generated and featurised once for all the models. The training
+    world's side comes from `calibrated` (`calibrate`), else is computed here from
+    `train_input` (its ModelInput at `visibility`, reusing features already built) or a
+    fresh one. `prebuilt`: ModelInputs of evaluation worlds already built, by fingerprint.
+    `streams` (`bench.rare.worlds.ProcessWorlds` / `DaskWorlds`, which hold their own models):
+    every world generated and scored there, only counts coming back, instead of
+    `world`/`done` here; `models` may then be empty. JSON-ready."""
+    if calibrated is None:
+        calibrated = calibrate(models, train, train_input or ModelInput(train.view(visibility)), task)
+    thr = calibrated.thresholds
+    values = {name: t.values for name, t in thr.items()}
+    prebuilt = prebuilt or {}
+    n_fpr = max(1, math.ceil(fpr_accounts / scn.accounts)) if fpr_accounts > 0 else 0
+    tpr_seeds = [world_seed(seed, "tpr", i) for i in range(tpr_worlds)]
+    fpr_seeds = [world_seed(seed, "fpr", j) for j in range(n_fpr)]
+    rich = enriched(scn, enriched_rate)
+
+    def here(s: Scenario, seeds: list[int], role: str, count: Callable) -> Iterator[dict]:
+        for j, sd in enumerate(seeds):
+            what = f"groomer rate {enriched_rate:g}, uniform mix" if role == "tpr" else "at the scenario's rate"
+            step(f"{role.upper()} world {j + 1}/{len(seeds)} ({s.accounts:,} accounts, {what})")
+            ds = world(s, sd, role)
+            data = prebuilt.get(ds.meta["fingerprint"]) or ModelInput(ds.view(visibility))
+            got = count(ds, input_scores(models, data, task), task, values)
+            for t in thr.values():  # before `done`, which may delete the world
+                t.check_disjoint(got["fingerprint"])
+            done(ds, role)
+            yield got
+
+    if streams is None:
+        tpr_got, fpr_got = here(rich, tpr_seeds, "tpr", tpr_counts), here(scn, fpr_seeds, "fpr", fpr_counts)
+    else:
+        step(f"{len(tpr_seeds)} enriched and {n_fpr} negative world(s) of {scn.accounts:,} accounts, streamed")
+        tpr_got = streams.enriched(rich, tpr_seeds, visibility, task, values)
+        fpr_got = streams.negatives(scn, fpr_seeds, visibility, task, values) if fpr_seeds else iter(())
+    tp, tpr_log = _pool_tpr(tpr_got, thr, len(tpr_seeds), step if streams is not None else None)
+    fp, fpr_log = _pool_fpr(fpr_got, thr, n_fpr, step if streams is not None else None)
+    mix = scn.harm.sophistication_mix
+    return {
+        "task": task,
+        "visibility": visibility,
+        "worlds": {"train": calibrated.train, "tpr": tpr_log, "fpr": fpr_log},
+        "enriched_rate": enriched_rate,
+        "scenario_mix": list(scn.harm.sophistication_mix),
+        "models": {
+            name: _summary(thr[name], tp[name], fp[name], calibrated.test_tp[name], calibrated.test_fp[name], mix)
+            for name in thr
+        },
+    }
+
+
+def _pool_tpr(got: Iterator[dict], thr: dict[str, Thresholds], n: int, say) -> tuple[dict, list]:
+    """Level tallies summed over enriched worlds, in seed order; each world's log line."""
+    k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
+    tp = {name: [Tally.empty(k) for _ in SOPHISTICATION_LEVELS] for name in thr}
+    log = []
+    for i, g in enumerate(got):
+        for name, t in thr.items():
+            t.check_disjoint(g["fingerprint"])
+            tp[name] = [a + b for a, b in zip(tp[name], g["levels"][name], strict=True)]
+        log.append({key: g[key] for key in ("seed", "fingerprint", "accounts", "positives")})
+        if say is not None:
+            say(f"TPR world {i + 1}/{n} counted: {g['positives']:,} offenders")
+    return tp, log
+
+
+def _pool_fpr(got: Iterator[dict], thr: dict[str, Thresholds], n: int, say) -> tuple[dict, list]:
+    """Negative tallies summed over negative worlds, in seed order; each world's log line."""
+    k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
+    fp = {name: Tally.empty(k) for name in thr}
+    log = []
+    for j, g in enumerate(got):
+        if say is not None:
+            say(_progress(j, n, log, g, fp, thr))
+        for name, t in thr.items():
+            t.check_disjoint(g["fingerprint"])
+            fp[name] = fp[name] + g["tallies"][name]
+        log.append({key: g[key] for key in ("seed", "fingerprint", "negatives")})
+    return fp, log
+
+
+def _progress(j: int, n: int, log: list, got: dict, fp: dict, thr: dict) -> str:
+    """Worlds counted, negatives so far and the first model's current 95% FPR upper bound
+    at each budget: how far the pool has certified so far."""
+    first = next(iter(fp))
+    bound = rates(fp[first] + got["tallies"][first])
+    pairs = zip(thr[first].names, bound, strict=True)
+    budgets = ", ".join(f"{name} {r.high:.2g}" for name, r in pairs if "fpr" in name)
+    negatives = sum(w["negatives"] for w in log) + got["negatives"]
+    return f"FPR world {j + 1}/{n} counted: {negatives:,} negatives; {first}, FPR upper 95% bound at {budgets}"
+
+
+def _summary(thr: Thresholds, tp, fp, test_tp, test_fp, mix) -> dict:
+    """One model's figures: its thresholds and, per threshold, every rate and bound."""
+    level_rates = [rates(t) for t in tp]
+    fpr = rates(fp)
+    out: dict = {
+        "thresholds": [
+            {"name": n, "value": float(v), "set_on": {"world": thr.world, "split": thr.split}}
+            for n, v in zip(thr.names, thr.values, strict=True)
+        ],
+        "by_threshold": {},
+    }
+    for i, name in enumerate(thr.names):
+        per_level = {lvl: level_rates[li][i] for li, lvl in enumerate(SOPHISTICATION_LEVELS)}
+        tpr = mixed([per_level[lvl] for lvl in SOPHISTICATION_LEVELS], mix)
+        out["by_threshold"][name] = {
+            "fpr": fpr[i].as_dict(),
+            "tpr_by_level": {lvl: r.as_dict() for lvl, r in per_level.items()},
+            "tpr_at_scenario_mix": tpr.as_dict(),
+            "test_split": {"tpr": rates(test_tp)[i].as_dict(), "fpr": rates(test_fp)[i].as_dict()},
+            "precision": [precision_at(pi, tpr, fpr[i]) for pi in BASE_RATES],
+            "smallest_base_rate": {
+                str(p): _nan_none(smallest_base_rate(p, tpr.low, fpr[i].high)) for p in SUPPORTED_PRECISIONS
+            },
+        }
+    return out
+
+
+def _nan_none(x: float) -> float | None:
+    return None if x is None or np.isnan(x) else float(x)

@@ -1,0 +1,72 @@
+"""One `lowbase run`: pipeline -> results.json -> report -> MLflow, with its timings.
+
+Kept apart from the pipeline so a sweep can run many pipelines in worker processes and
+log them all from one process (the only writer to the SQLite store).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.results import RunResults, Timing, dump_results
+from bench.run.pipeline import run_pipeline
+from bench.setup.config import RunConfig, resolve_scenario, run_name
+from common.files import write_text_atomic
+
+
+@dataclass
+class Done:
+    results: RunResults
+    run_id: str | None
+    report: Path
+    uri: str
+    timing: str
+
+
+def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, RunResults, Path, Path]:
+    """Run the pipeline and write results.json and the report; no MLflow (safe in any
+    process). Returns (name, results, results path, report dir)."""
+    from bench.report import write_report
+
+    workdir = Path(workdir)
+    name = run_name(cfg, resolve_scenario(cfg))
+    t0, started = time.perf_counter(), time.time()
+    results = run_pipeline(cfg, workdir / "datasets", workdir / "models" / name, step)
+    results.timing = Timing(pipeline_s=time.perf_counter() - t0, started_at=started)
+    path = write_text_atomic(workdir / "runs" / name / "results.json", dump_results(results))
+    step("writing the report")
+    report = workdir / "reports" / name
+    write_report(results, report)
+    return name, results, path, report
+
+
+def log(client, name: str, results: RunResults, results_path: Path, report: Path, **kw) -> str:
+    from bench.run.tracking import log_run
+
+    artifacts = {
+        "report": report,
+        "results": results_path,
+        "dataset": Path(results.dataset.path) / "dataset.json",
+    }
+    return log_run(client, results, artifacts, run_name=name, **kw)
+
+
+def run_and_log(cfg: RunConfig, workdir: Path, step) -> Done:
+    """The main job: set up the store first (a bad MLFLOW_TRACKING_URI fails in seconds, not
+    after the run), compute, then log in batches and record how long logging took."""
+    from bench.run.tracking import log_batch, setup, tracking_uri
+
+    t0 = time.perf_counter()
+    client = setup()
+    t_setup = time.perf_counter() - t0
+    name, results, path, report = compute(cfg, workdir, step)
+    step("logging to MLflow")
+    t1 = time.perf_counter()
+    rid = log(client, name, results, path, report)
+    t_log = time.perf_counter() - t1 + t_setup
+    total = time.perf_counter() - t0
+    log_batch(client, rid, {"timing/total_s": total, "timing/mlflow_s": t_log, "timing/mlflow_share": t_log / total})
+    timing = f"total {total:.0f} s, of which MLflow {t_log:.1f} s ({t_log / total:.1%})"
+    return Done(results, rid, report, tracking_uri(), timing)

@@ -1,0 +1,1 @@
+"""Settings every command starts from: run configs (pydantic), where work runs (`--dask`), the dataset cache."""

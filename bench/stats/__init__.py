@@ -1,0 +1,1 @@
+"""Statistics over score arrays: metrics, intervals, rank AUROC, pooled rates and thresholds, base rate, the scorer."""
