@@ -12,7 +12,7 @@ report can be rebuilt long after the run. Output directory layout (`write_report
 - `*.png`: the figures (`figures`), deterministic: the same results give the same bytes.
 - `manifest.json`: the list of files, written last; it marks a complete report.
 
-Modules: `format` (numbers), `render` (blocks to Markdown and HTML), `headline` (the table),
+Modules: `format` (numbers), `render` (the typed blocks, to Markdown and HTML), `headline` (the table),
 `figures` (matplotlib), `sections` (the report's parts), `powered` and `powered_figures` (the
 rare-harm evaluation: powered groomer figures, detection before harm on enriched worlds,
 validated operating points), `write` (the atomic directory).

@@ -18,11 +18,11 @@ from typing import Any
 
 from bench.report import powered_figures as pf
 from bench.report.format import fmt_bound, fmt_count, fmt_interval, fmt_rate, fmt_value
+from bench.report.render import Block, Figure, Heading, Paragraph, Section, Table
 from bench.results import PoweredRecord, RunResults, ThresholdRecord, TimelyRecord
 from bench.stats.rates import clopper_pearson
 from common.vocabulary import SOPHISTICATION_LEVELS
 
-Section = tuple[list[tuple], list[str]]
 DESIGN_RARE = 'docs/design.md, section "Evaluation design for rare harms"'
 FOCUS = ("fpr<=0.001", "precision>=0.95")  # the thresholds tabulated first and drawn
 FIGURE_THRESHOLD = "fpr<=0.001"
@@ -217,53 +217,74 @@ def section_powered(results: RunResults, out_dir: Path) -> Section:
     """The primary model's groomer figures measured where they can be: per threshold, label
     variants by FPR, TPR per level and precision at base rates; the decomposition by level
     and precision across base rates as figures."""
-    blocks: list[tuple] = [("h2", "Powered evaluation (groomers)")]
+    blocks: list[Block] = [Heading(2, "Powered evaluation (groomers)")]
     pw = results.analysis.powered
     if pw is None or not pw.models:
         blocks.append(
-            (
-                "p",
+            Paragraph(
                 "Not in these results: the run did not compute the powered evaluation (`--no-powered`, no groomer "
                 "in the training world, or a results file without it). The groomer figures below then rest on the "
                 "training world's test split alone, with its few offenders.",
             )
         )
         return blocks, []
+    blocks += powered_intro(results, pw)
+    figure_blocks, pngs = powered_figure_blocks(results, pw, out_dir)
+    blocks += figure_blocks
+    blocks += certified_blocks(results)
+    blocks += threshold_tables(pw)
     blocks.append(
-        (
-            "p",
+        Paragraph(
+            "Threshold `∞`: no score on the validation split met the target, so the variant flags nothing there. "
+            "`>= x`: a lower bound (no false positive among the pooled negatives); `<= x`: an upper bound (no "
+            "offender flagged); `nothing flagged`: the threshold flagged no account at all, so there is no precision.",
+        )
+    )
+    return blocks, pngs
+
+
+def powered_intro(results: RunResults, pw: PoweredRecord) -> list[Block]:
+    """What the label variants are, where thresholds come from and what the figures rest on,
+    and the budgets the training world could not supply."""
+    blocks: list[Block] = [
+        Paragraph(
             f"The primary model (`{results.primary}`) and the same model class refit on other labels of the same "
             "training world: **realistic labels** (the human labels the scenario's report and review rates give), "
             "**label budgets** (every negative and k offenders labelled) and the **oracle** (truth on every "
             "train/val account: how separable the simulated offenders are at all). Comparing them says which "
             "of the paper's claims carries a result: the base rate (7.2.3), labels (7.2.5) or mimicry (7.2.6).",
-        )
-    )
-    blocks.append(("p", worlds_text(pw)))
+        ),
+        Paragraph(worlds_text(pw)),
+    ]
     missing = unreachable_text(pw)
     if missing:
-        blocks.append(("p", missing))
+        blocks.append(Paragraph(missing))
+    return blocks
+
+
+def powered_figure_blocks(results: RunResults, pw: PoweredRecord, out_dir: Path) -> Section:
+    """The decomposition by level and the precision bands at the figure threshold (with the
+    widest certification), a note where precision has nothing to draw, and how to read them."""
+    blocks: list[Block] = []
     pngs: list[str] = []
     fig_thr = figure_threshold(pw)
     if fig_thr is not None and pf.fig_decomposition(pw, fig_thr, out_dir / DECOMPOSITION_PNG):
         pngs.append(DECOMPOSITION_PNG)
-        blocks.append(("img", DECOMPOSITION_PNG, f"groomer TPR per level and label variant at {fig_thr}"))
+        blocks.append(Figure(DECOMPOSITION_PNG, f"groomer TPR per level and label variant at {fig_thr}"))
     widest = max(results.certified, key=negatives_of, default=None)
     if fig_thr is not None and pf.fig_precision_bands(pw, fig_thr, out_dir / PRECISION_PNG, certified=widest):
         pngs.append(PRECISION_PNG)
-        blocks.append(("img", PRECISION_PNG, f"groomer precision against base rate at {fig_thr}"))
+        blocks.append(Figure(PRECISION_PNG, f"groomer precision against base rate at {fig_thr}"))
     elif fig_thr is not None:
         blocks.append(
-            (
-                "p",
+            Paragraph(
                 f"No precision figure: at `{fig_thr}` neither realistic nor oracle labels flagged anything, so "
                 "precision has neither a value nor a bound at any base rate.",
             )
         )
     if pngs:
         blocks.append(
-            (
-                "p",
+            Paragraph(
                 f"Figures at `{fig_thr}`. Each TPR point carries its exact 95% interval and k/n; the tick under a "
                 "variant gives the FPR its own threshold realised on the pooled negatives (thresholds are set per "
                 "variant, so TPRs compare at comparable FPRs only). Precision(π) = TPR·π / (TPR·π + FPR·(1−π)) "
@@ -271,22 +292,19 @@ def section_powered(results: RunResults, out_dir: Path) -> Section:
                 "(`>=`, dashed with ▲), never a point 1.000; where no offender was flagged, an upper bound (▼).",
             )
         )
-    blocks += certified_blocks(results)
+    return blocks, pngs
+
+
+def threshold_tables(pw: PoweredRecord) -> list[Block]:
+    """Per threshold: the label variants' rates, then their precision at base rates."""
+    blocks: list[Block] = []
     for threshold in threshold_names(pw):
-        blocks.append(("h3", f"At `{threshold}`"))
-        blocks.append(("table", RATE_HEADER, rate_rows(pw, threshold)))
+        blocks.append(Heading(3, f"At `{threshold}`"))
+        blocks.append(Table(RATE_HEADER, rate_rows(pw, threshold)))
         header, rows = precision_rows(pw, threshold)
         if rows:
-            blocks.append(("table", header, rows))
-    blocks.append(
-        (
-            "p",
-            "Threshold `∞`: no score on the validation split met the target, so the variant flags nothing there. "
-            "`>= x`: a lower bound (no false positive among the pooled negatives); `<= x`: an upper bound (no "
-            "offender flagged); `nothing flagged`: the threshold flagged no account at all, so there is no precision.",
-        )
-    )
-    return blocks, pngs
+            blocks.append(Table(header, rows))
+    return blocks
 
 
 def negatives_of(pw: PoweredRecord) -> int:
@@ -296,16 +314,15 @@ def negatives_of(pw: PoweredRecord) -> int:
 CERTIFIED_HEADER = ["certification", "labels", "threshold", "FPR, pooled negatives", "TPR at scenario mix"]
 
 
-def certified_blocks(results: RunResults) -> list[tuple]:
+def certified_blocks(results: RunResults) -> list[Block]:
     """`lowbase certify` of the primary model (attached by `lowbase report` from MLflow): the
     same thresholds (the training world's validation split) read on more negative worlds,
     so the FPR, and precision at rare base rates, rest on more than the run's own pool."""
     if not results.certified:
         return []
-    blocks: list[tuple] = [
-        ("h3", "Certified on more negative worlds (`lowbase certify`)"),
-        (
-            "p",
+    blocks: list[Block] = [
+        Heading(3, "Certified on more negative worlds (`lowbase certify`)"),
+        Paragraph(
             f"`{results.primary}` of this run, thresholds from the same validation split, scored on fresh worlds "
             "by `lowbase certify` (each line names its MLflow run in experiment `lowbase-certify`). The figure "
             "above draws the certification with the most negatives beside the run's own pool.",
@@ -326,11 +343,11 @@ def certified_blocks(results: RunResults) -> list[tuple]:
                 flagged_none = pf.nothing_flagged(pt)
                 by_rate = {b.base_rate: b for b in pt.precision}
                 prows.append((name, variant, threshold, by_rate, flagged_none))
-    blocks.append(("table", CERTIFIED_HEADER, rows))
+    blocks.append(Table(CERTIFIED_HEADER, rows))
     rates.sort(reverse=True)
     header = ["certification", "labels", "threshold", *(f"π = {fmt_count(r)}" for r in rates)]
     cells = [[n, f"`{v}`", f"`{t}`", *(fmt_bound(b.get(r), none) for r in rates)] for n, v, t, b, none in prows]
-    blocks.append(("table", header, cells))
+    blocks.append(Table(header, cells))
     return blocks
 
 
@@ -340,7 +357,7 @@ def certified_blocks(results: RunResults) -> list[tuple]:
 def section_validated(results: RunResults, out_dir: Path) -> Section:
     """Each task at thresholds set on the training world's validation split, read on its
     test split: an operating point that was not chosen on the data it is scored on."""
-    blocks: list[tuple] = [("h2", "Validated operating points")]
+    blocks: list[Block] = [Heading(2, "Validated operating points")]
     entry = results.primary_entry
     rows = []
     order = [*results.tasks(), *(t for t in entry.validated if t not in results.tasks())]
@@ -358,15 +375,13 @@ def section_validated(results: RunResults, out_dir: Path) -> Section:
             )
     if not rows:
         blocks.append(
-            (
-                "p",
+            Paragraph(
                 f"Not in these results: the primary model (`{results.primary}`) recorded no validated operating point.",
             )
         )
         return blocks, []
     blocks.append(
-        (
-            "p",
+        Paragraph(
             f"The primary model (`{results.primary}`) per task at thresholds set on the **validation split** of the "
             "training world (a false-positive budget, or the lowest score reaching a target precision there), then "
             "read on the **test split**: TPR and FPR with exact (Clopper-Pearson) 95% intervals and k/n. The "
@@ -374,7 +389,7 @@ def section_validated(results: RunResults, out_dir: Path) -> Section:
             "are not. `∞`: no validation threshold reached the target, so nothing is flagged.",
         )
     )
-    blocks.append(("table", ["task", "threshold", "score threshold", "TPR (test)", "FPR (test)", "set on"], rows))
+    blocks.append(Table(["task", "threshold", "score threshold", "TPR (test)", "FPR (test)", "set on"], rows))
     return blocks, []
 
 
@@ -425,10 +440,9 @@ def section_timely(results: RunResults, out_dir: Path) -> Section:
         return [], []
     budgets = sorted({rec.fpr_budget for rec in timely.values()})
     controls = [t for t in pf.timely_tasks(timely) if t != pf.HARM_TASK]
-    blocks: list[tuple] = [
-        ("h2", "Detection before harm"),
-        (
-            "p",
+    blocks: list[Block] = [
+        Heading(2, "Detection before harm"),
+        Paragraph(
             f"The primary model (`{results.primary}`) scores an enriched world (hundreds of offenders with harm "
             "events) on the data up to each checkpoint day, at the threshold valid then: set at FPR budget "
             f"{', '.join(fmt_count(b) for b in budgets)} on the training world's validation split scored as of the "
@@ -442,8 +456,7 @@ def section_timely(results: RunResults, out_dir: Path) -> Section:
     ]
     if controls:
         blocks.append(
-            (
-                "p",
+            Paragraph(
                 f"**{' and '.join(controls)} are positive controls**: their harm is every message an abuser sends, "
                 "most of it after the first days, so a classifier that finds them early prevents most of it. High "
                 "control shares show the measurement finds harm ahead of time where the signal comes first; a low "
@@ -453,7 +466,7 @@ def section_timely(results: RunResults, out_dir: Path) -> Section:
     pngs: list[str] = []
     if pf.fig_timely(timely, out_dir / TIMELY_PNG):
         pngs.append(TIMELY_PNG)
-        blocks.append(("img", TIMELY_PNG, "harm events over time and those preceded by a flag, per task"))
+        blocks.append(Figure(TIMELY_PNG, "harm events over time and those preceded by a flag, per task"))
     header = [
         "task",
         "role",
@@ -465,8 +478,8 @@ def section_timely(results: RunResults, out_dir: Path) -> Section:
         "flagged by last checkpoint",
         "FPR budget",
     ]
-    blocks.append(("table", header, timely_rows(timely)))
-    blocks.append(("p", "FPR realised on the enriched world's negatives at each checkpoint's threshold:"))
+    blocks.append(Table(header, timely_rows(timely)))
+    blocks.append(Paragraph("FPR realised on the enriched world's negatives at each checkpoint's threshold:"))
     fpr_header, fpr_rows = fpr_table(timely)
-    blocks.append(("table", fpr_header, fpr_rows))
+    blocks.append(Table(fpr_header, fpr_rows))
     return blocks, pngs

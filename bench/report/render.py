@@ -1,42 +1,107 @@
-"""The report as a list of blocks, rendered twice, to Markdown and to HTML, so the two never
-disagree.
+"""The report as a list of typed blocks, rendered twice, to Markdown and to HTML, so the two
+never disagree.
 
-Blocks: ("h1"|"h2"|"h3", text), ("p", text), ("ul", [text]), ("table", header, rows),
-("img", file name, alt text), ("code", text). Inline markup is Markdown `code` and **bold**.
+Blocks: `Heading` (levels 1 to 6), `Paragraph`, `BulletList`, `Table`, `Figure` (a PNG file
+name and its alt text) and `Code`. Inline markup in their text is Markdown `code` and
+**bold**. Either renderer raises `TypeError`, naming the block, for anything else: a block
+it does not know is an error, never silently left out of the report.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """A section heading, `#` to `######` in Markdown, `<h1>` to `<h6>` in HTML."""
+
+    level: int
+    text: str
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.level, int) and 1 <= self.level <= 6):
+            raise ValueError(f"heading level must be 1 to 6, not {self.level!r} (heading {self.text!r})")
+
+
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BulletList:
+    items: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A header row and the body rows; cells are shown with `str`."""
+
+    header: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A PNG written beside the report: `name` is its file name, `alt` its alt text."""
+
+    name: str
+    alt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """A preformatted block, shown verbatim."""
+
+    text: str
+
+
+Block = Heading | Paragraph | BulletList | Table | Figure | Code
+BLOCK_TYPES = (Heading, Paragraph, BulletList, Table, Figure, Code)
+Section = tuple[list[Block], list[str]]  # a section's blocks and the PNG names it wrote
+
+
+def unknown_block(block: object) -> TypeError:
+    """The error for a block neither renderer knows, naming what it got (for a tuple in the
+    untyped `(kind, ...)` shape, its kind)."""
+    what = type(block).__name__
+    if isinstance(block, tuple) and block:
+        what += f" of kind {block[0]!r}"
+    known = ", ".join(t.__name__ for t in BLOCK_TYPES)
+    return TypeError(f"unknown report block: {what} ({block!r:.80}); a block is one of {known}")
 
 
 def md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
 
-def render_md(blocks: list[tuple]) -> str:
-    out: list[str] = []
-    for b in blocks:
-        kind = b[0]
-        if kind in ("h1", "h2", "h3"):
-            out.append("#" * int(kind[1]) + " " + b[1])
-        elif kind == "p":
-            out.append(b[1])
-        elif kind == "ul":
-            out.append("\n".join(f"- {item}" for item in b[1]))
-        elif kind == "table":
-            header, rows = b[1], b[2]
+def md_block(block: Block) -> str:
+    """One block as Markdown."""
+    match block:
+        case Heading(level, text):
+            return "#" * level + " " + text
+        case Paragraph(text):
+            return text
+        case BulletList(items):
+            return "\n".join(f"- {item}" for item in items)
+        case Table(header, rows):
             lines = ["| " + " | ".join(md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(md_escape(str(c)) for c in r) + " |" for r in rows]
-            out.append("\n".join(lines))
-        elif kind == "img":
-            out.append(f"![{b[2]}]({b[1]})")
-        elif kind == "code":
-            out.append("```\n" + b[1] + "\n```")
-    return "\n\n".join(out) + "\n"
+            return "\n".join(lines)
+        case Figure(name, alt):
+            return f"![{alt}]({name})"
+        case Code(text):
+            return "```\n" + text + "\n```"
+    raise unknown_block(block)
+
+
+def render_md(blocks: Iterable[Block]) -> str:
+    return "\n\n".join(md_block(b) for b in blocks) + "\n"
 
 
 def inline_html(text: str) -> str:
@@ -49,7 +114,7 @@ def inline_html(text: str) -> str:
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def html_table(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
+def html_table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     head = "".join(f"<th>{inline_html(h)}</th>" for h in header)
     body = "\n".join("<tr>" + "".join(f"<td>{inline_html(str(c))}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
@@ -76,29 +141,42 @@ def html_page(title: str, body: str) -> str:
     )
 
 
-def render_html(blocks: list[tuple], images: dict[str, bytes], title: str) -> str:
-    """The blocks as one self-contained page: figures embedded as base64 `data:` URIs."""
+def html_figure(block: Figure, images: dict[str, bytes]) -> str:
+    """One figure, its PNG embedded as a base64 `data:` URI."""
+    data = base64.b64encode(images[block.name]).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(block.alt)}">'
+        f"<figcaption><code>{html.escape(block.name)}</code></figcaption></figure>"
+    )
+
+
+def html_block(block: Block) -> str:
+    """One block other than a figure as HTML."""
+    match block:
+        case Heading(level, text):
+            return f"<h{level}>{inline_html(text)}</h{level}>"
+        case Paragraph(text):
+            return f"<p>{inline_html(text)}</p>"
+        case BulletList(items):
+            return "<ul>\n" + "\n".join(f"<li>{inline_html(item)}</li>" for item in items) + "\n</ul>"
+        case Table(header, rows):
+            return html_table(header, rows)
+        case Code(text):
+            return f"<pre><code>{html.escape(text)}</code></pre>"
+    raise unknown_block(block)
+
+
+def render_html(blocks: Iterable[Block], images: dict[str, bytes], title: str) -> str:
+    """The blocks as one self-contained page: figures embedded as base64 `data:` URIs;
+    consecutive figures (ROC, PR) side by side in one row."""
     out: list[str] = []
-    for i, b in enumerate(blocks):
-        kind = b[0]
-        if kind in ("h1", "h2", "h3"):
-            out.append(f"<{kind}>{inline_html(b[1])}</{kind}>")
-        elif kind == "p":
-            out.append(f"<p>{inline_html(b[1])}</p>")
-        elif kind == "ul":
-            out.append("<ul>\n" + "\n".join(f"<li>{inline_html(i)}</li>" for i in b[1]) + "\n</ul>")
-        elif kind == "table":
-            out.append(html_table(b[1], b[2]))
-        elif kind == "img":
-            data = base64.b64encode(images[b[1]]).decode("ascii")
-            fig = (
-                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(b[2])}">'
-                f"<figcaption><code>{html.escape(b[1])}</code></figcaption></figure>"
-            )
-            if i and blocks[i - 1][0] == "img":  # consecutive figures (ROC, PR) side by side
-                out[-1] = out[-1].removesuffix("</div>") + fig + "</div>"
-            else:
-                out.append(f'<div class="figs">{fig}</div>')
-        elif kind == "code":
-            out.append(f"<pre><code>{html.escape(b[1])}</code></pre>")
+    previous: Block | None = None
+    for block in blocks:
+        if not isinstance(block, Figure):
+            out.append(html_block(block))
+        elif isinstance(previous, Figure):
+            out[-1] = out[-1].removesuffix("</div>") + html_figure(block, images) + "</div>"
+        else:
+            out.append(f'<div class="figs">{html_figure(block, images)}</div>')
+        previous = block
     return html_page(title, "\n".join(out))

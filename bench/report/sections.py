@@ -1,5 +1,5 @@
 """The report's sections, in order: each draws its figures into the output directory and
-returns its blocks (`bench.report.render`) and the PNG names it wrote. Every piece of the
+returns its blocks (typed, `bench.report.render`) and the PNG names it wrote. Every piece of the
 results may be missing (a task without positives, a run without drift or harm analysis);
 a section then says what is missing and why, and never invents a number."""
 
@@ -12,10 +12,10 @@ from bench.report import figures
 from bench.report.format import fmt_count, fmt_interval, fmt_precision, fmt_value
 from bench.report.headline import headline_cells, headline_columns
 from bench.report.powered import section_powered, section_timely, section_validated
-from bench.results import IntervalRecord, ProjectionRow, RunResults, ValueRecord
+from bench.report.render import Block, BulletList, Figure, Heading, Paragraph, Section, Table
+from bench.results import Analysis, IntervalRecord, ProjectionRow, RunResults, ValueRecord
 
 DESIGN = 'docs/design.md, section "Metrics"'
-Section = tuple[list[tuple], list[str]]
 
 
 def _thousands(x) -> str:
@@ -123,10 +123,9 @@ def projection_rows(rows: list[ProjectionRow], hash_matching: bool = False) -> l
 def section_intro(results: RunResults, out_dir: Path) -> Section:
     """The run configuration and the headline table."""
     cfg = results.config
-    blocks: list[tuple] = [
-        ("h1", f"lowbase run report: `{cfg.preset}`, seed {cfg.seed}"),
-        (
-            "p",
+    blocks: list[Block] = [
+        Heading(1, f"lowbase run report: `{cfg.preset}`, seed {cfg.seed}"),
+        Paragraph(
             "A metadata-only classifier benchmark run on a simulated platform with known ground truth. Every "
             "figure carries the number of accounts or events it rests on and a 95% interval; it is on the held-out "
             "test split unless its section says otherwise (the powered evaluation and detection before harm read "
@@ -134,11 +133,10 @@ def section_intro(results: RunResults, out_dir: Path) -> Section:
             f"Metric definitions follow {DESIGN}; the paper "
             "sections are Levy & Robinson (2022), section 7.",
         ),
-        ("h2", "Run configuration"),
-        ("table", ["setting", "value"], config_rows(results)),
-        ("h2", "Headline"),
-        (
-            "p",
+        Heading(2, "Run configuration"),
+        Table(["setting", "value"], config_rows(results)),
+        Heading(2, "Headline"),
+        Paragraph(
             f"Rows are task and scenario, figures are the primary model's (`{results.primary}`). `measured` rows "
             "are read on the test split at the base rate the simulation holds; `projected` rows carry the measured "
             "TPR and FPR (and their Wilson bounds) to rarer base rates at platform scale. Intervals: stratified "
@@ -148,19 +146,18 @@ def section_intro(results: RunResults, out_dir: Path) -> Section:
     ]
     if results.headline:
         labels = [label for _, label in headline_columns(results.headline)]
-        blocks.append(("table", labels, headline_cells(results.headline)))
+        blocks.append(Table(labels, headline_cells(results.headline)))
     else:
-        blocks.append(("p", "No headline rows in these results."))
+        blocks.append(Paragraph("No headline rows in these results."))
     return blocks, []
 
 
 def section_curves(results: RunResults, out_dir: Path) -> Section:
     """PR and ROC per task, with the metric table of every model."""
     p = fmt_precision(results.precision)
-    blocks: list[tuple] = [
-        ("h2", "ROC and precision-recall curves per task"),
-        (
-            "p",
+    blocks: list[Block] = [
+        Heading(2, "ROC and precision-recall curves per task"),
+        Paragraph(
             "Each model's ROC (true-positive against false-positive rate) and precision-recall curve on the test "
             "split, with AUROC and AUPRC (average precision) and their 95% stratified bootstrap intervals in the "
             f"legend ({DESIGN}: AUROC, AUPRC). The dot marks the model's precision-{p} operating point; a curve "
@@ -171,20 +168,19 @@ def section_curves(results: RunResults, out_dir: Path) -> Section:
     ]
     pngs: list[str] = []
     for task in results.tasks():
-        blocks.append(("h3", task))
+        blocks.append(Heading(3, task))
         made = []
         for kind in ("roc", "pr"):
             name = f"{kind}_{safe_name(task)}.png"
             if figures.fig_curves(results, task, kind, out_dir / name):
                 pngs.append(name)
                 made.append(name)
-                blocks.append(("img", name, f"{task} {kind.upper()} curves"))
+                blocks.append(Figure(name, f"{task} {kind.upper()} curves"))
         if not made:
             npos = {e.metrics[task].n_positive if task in e.metrics else None for e in results.models.values()}
             npos_text = ", ".join(str(n) for n in sorted(npos, key=str))
             blocks.append(
-                (
-                    "p",
+                Paragraph(
                     f"No curve: the test split has no positive (or no negative) for `{task}` (n+ = {npos_text}), "
                     "so ROC and PR are undefined.",
                 )
@@ -192,37 +188,18 @@ def section_curves(results: RunResults, out_dir: Path) -> Section:
         rows = metric_rows(results, task)
         if rows:
             blocks.append(
-                ("table", ["model", "n+ / n-", "AUROC", "AUPRC", "recall@P0.90", "recall@P0.95", "recall@P0.99"], rows)
+                Table(["model", "n+ / n-", "AUROC", "AUPRC", "recall@P0.90", "recall@P0.95", "recall@P0.99"], rows)
             )
     return blocks, pngs
 
 
-def section_base_rate(results: RunResults, out_dir: Path) -> Section:
-    """Precision against base rate: analytic band and empirical points."""
-    an = results.analysis
-    blocks: list[tuple] = [
-        ("h2", "Precision as the base rate falls"),
-        (
-            "p",
-            f"Left: the precision the primary model's precision-{fmt_precision(results.precision)} operating point "
-            "would have if groomers were rarer, precision(π) = TPR·π / (TPR·π + FPR·(1−π)) with TPR and FPR fixed "
-            "at their measured values; the band carries their Wilson bounds, so a test split with no false "
-            "positive still shows how far precision could fall. Points are the same model retrained and re-read "
-            "at the same FPR budget on datasets regenerated at other base rates (Wilson intervals); where they "
-            "leave the band, the projection and reality part. This reads the test split at a threshold chosen "
-            "on it; the powered evaluation above measures the same question on fresh worlds. Right: the FPR a "
-            f"classifier with this TPR would need for precision 0.95 and 0.99 at each π ({DESIGN}: base-rate "
-            "analysis).",
-        ),
-    ]
-    if not figures.fig_base_rate(results, out_dir / "base_rate.png"):
-        blocks.append(("p", "No base-rate analysis in these results (no groomer operating point)."))
-        return blocks, []
-    blocks.append(("img", "base_rate.png", "groomer precision against base rate"))
+def base_rate_tables(an: Analysis) -> list[Block]:
+    """The analytic curve and the empirical sweep as tables; a note when the sweep holds
+    no point beside this run's own."""
+    blocks: list[Block] = []
     if an.base_rate_curve:
         blocks.append(
-            (
-                "table",
+            Table(
                 ["base rate π", "precision [95% band]", "FPR needed for P0.95", "FPR needed for P0.99"],
                 [
                     [
@@ -240,8 +217,7 @@ def section_base_rate(results: RunResults, out_dir: Path) -> Section:
     emp = an.empirical_base_rate
     if emp:
         blocks.append(
-            (
-                "table",
+            Table(
                 ["groomer rate knob", "realised base rate", "FPR budget", "FPR at threshold", "TPR", "precision"],
                 [
                     [
@@ -258,12 +234,35 @@ def section_base_rate(results: RunResults, out_dir: Path) -> Section:
         )
     if not any(not r.own for r in emp):
         blocks.append(
-            (
-                "p",
+            Paragraph(
                 "No empirical sweep points: the population is too small to hold >= ~30 test "
                 "groomers at a higher rate, or the run asked for none (`empirical_rates`).",
             )
         )
+    return blocks
+
+
+def section_base_rate(results: RunResults, out_dir: Path) -> Section:
+    """Precision against base rate: analytic band and empirical points."""
+    blocks: list[Block] = [
+        Heading(2, "Precision as the base rate falls"),
+        Paragraph(
+            f"Left: the precision the primary model's precision-{fmt_precision(results.precision)} operating point "
+            "would have if groomers were rarer, precision(π) = TPR·π / (TPR·π + FPR·(1−π)) with TPR and FPR fixed "
+            "at their measured values; the band carries their Wilson bounds, so a test split with no false "
+            "positive still shows how far precision could fall. Points are the same model retrained and re-read "
+            "at the same FPR budget on datasets regenerated at other base rates (Wilson intervals); where they "
+            "leave the band, the projection and reality part. This reads the test split at a threshold chosen "
+            "on it; the powered evaluation above measures the same question on fresh worlds. Right: the FPR a "
+            f"classifier with this TPR would need for precision 0.95 and 0.99 at each π ({DESIGN}: base-rate "
+            "analysis).",
+        ),
+    ]
+    if not figures.fig_base_rate(results, out_dir / "base_rate.png"):
+        blocks.append(Paragraph("No base-rate analysis in these results (no groomer operating point)."))
+        return blocks, []
+    blocks.append(Figure("base_rate.png", "groomer precision against base rate"))
+    blocks += base_rate_tables(results.analysis)
     return blocks, ["base_rate.png"]
 
 
@@ -272,10 +271,9 @@ def section_projection(results: RunResults, out_dir: Path) -> Section:
     an = results.analysis
     if not an.projections:
         return [], []
-    blocks: list[tuple] = [
-        ("h2", "Platform projection"),
-        (
-            "p",
+    blocks: list[Block] = [
+        Heading(2, "Platform projection"),
+        Paragraph(
             f"Expected counts if the primary model ran at its precision-{fmt_precision(results.precision)} threshold "
             f"over {fmt_count(an.platform_accounts)} accounts, every flag reviewed for {an.minutes_per_review} "
             f"minutes ({DESIGN}: platform projection). Beside viral sharers only, content hash matching at "
@@ -286,10 +284,9 @@ def section_projection(results: RunResults, out_dir: Path) -> Section:
     for task, rows in an.projections.items():
         if not rows:
             continue
-        blocks.append(("h3", task))
+        blocks.append(Heading(3, task))
         blocks.append(
-            (
-                "table",
+            Table(
                 [
                     "base rate",
                     "offenders",
@@ -307,6 +304,10 @@ def section_projection(results: RunResults, out_dir: Path) -> Section:
     return blocks, []
 
 
+HARM_HEADING = Heading(2, "Detection before harm")
+TEST_SPLIT_HEADING = Heading(3, "On the training world's test split")  # beside the enriched-world reading
+
+
 def section_harm(results: RunResults, out_dir: Path) -> Section:
     """Detection before harm: on an enriched world with positive controls (`analysis.timely`)
     where the run computed it, and on the training world's test split where the results
@@ -315,19 +316,18 @@ def section_harm(results: RunResults, out_dir: Path) -> Section:
     if not blocks:
         return section_harm_test_split(results, out_dir)
     if results.analysis.detection_before_harm is not None:
-        old, old_pngs = section_harm_test_split(results, out_dir, heading=("h3", "On the training world's test split"))
+        old, old_pngs = section_harm_test_split(results, out_dir, heading=TEST_SPLIT_HEADING)
         blocks, pngs = blocks + old, pngs + old_pngs
     return blocks, pngs
 
 
-def section_harm_test_split(results: RunResults, out_dir: Path, heading=("h2", "Detection before harm")) -> Section:
+def section_harm_test_split(results: RunResults, out_dir: Path, heading: Heading = HARM_HEADING) -> Section:
     """Detection before harm over the checkpoints on the training world's test split, at the
     operating threshold (`analysis.detection_before_harm`)."""
     p = fmt_precision(results.precision)
-    blocks: list[tuple] = [
+    blocks: list[Block] = [
         heading,
-        (
-            "p",
+        Paragraph(
             "Test groomers are scored on the data up to each checkpoint day; a harm event counts as detected "
             f"before harm when its offender crossed the precision-{p} threshold at a checkpoint strictly before "
             "the event. The red line is the share of all harm events that have happened by day d, the blue line "
@@ -339,8 +339,7 @@ def section_harm_test_split(results: RunResults, out_dir: Path, heading=("h2", "
     dbh = results.analysis.detection_before_harm
     if dbh is None or not figures.fig_harm(dbh, out_dir / "detection_before_harm.png"):
         blocks.append(
-            (
-                "p",
+            Paragraph(
                 "Not in these results. Detection before harm is measured on an enriched world as part of the "
                 "powered evaluation, which this run did not compute (`--no-powered`, or no groomer in the training "
                 "world). Nor do they hold a reading on the training world's test split at the operating threshold; "
@@ -349,10 +348,9 @@ def section_harm_test_split(results: RunResults, out_dir: Path, heading=("h2", "
             )
         )
         return blocks, []
-    blocks.append(("img", "detection_before_harm.png", "harm events over time and those preceded by a flag"))
+    blocks.append(Figure("detection_before_harm.png", "harm events over time and those preceded by a flag"))
     blocks.append(
-        (
-            "ul",
+        BulletList(
             [
                 f"share of harm events preceded by a flag: {fmt_interval(dbh.share)} (Wilson); resampling "
                 f"offenders instead of events: [{', '.join(fmt_value(v, 2) for v in dbh.ci_by_offender)}]",
@@ -367,10 +365,9 @@ def section_harm_test_split(results: RunResults, out_dir: Path, heading=("h2", "
 
 def section_levels(results: RunResults, out_dir: Path) -> Section:
     """Recall per groomer sophistication level."""
-    blocks: list[tuple] = [
-        ("h2", "Recall by groomer sophistication"),
-        (
-            "p",
+    blocks: list[Block] = [
+        Heading(2, "Recall by groomer sophistication"),
+        Paragraph(
             f"Share of each level's test groomers flagged at each model's precision-{fmt_precision(results.precision)} "
             "threshold (set on all groomers), with Wilson intervals and k/n per bar. L0 are careless, mass-contact "
             "offenders; L3 competent ones who act one-to-few and mimic children, so the paper expects recall to "
@@ -378,18 +375,17 @@ def section_levels(results: RunResults, out_dir: Path) -> Section:
         ),
     ]
     if not figures.fig_levels(results, out_dir / "recall_by_level.png"):
-        blocks.append(("p", "Not in these results: no model recorded recall by level."))
+        blocks.append(Paragraph("Not in these results: no model recorded recall by level."))
         return blocks, []
-    blocks.append(("img", "recall_by_level.png", "groomer recall by sophistication level"))
+    blocks.append(Figure("recall_by_level.png", "groomer recall by sophistication level"))
     return blocks, ["recall_by_level.png"]
 
 
 def section_drift(results: RunResults, out_dir: Path) -> Section:
     """Period 1 against period 2 of the drift variant."""
-    blocks: list[tuple] = [
-        ("h2", "Drift"),
-        (
-            "p",
+    blocks: list[Block] = [
+        Heading(2, "Drift"),
+        Paragraph(
             "The primary model trained on period-1 labels of a drift variant of the scenario, read on the "
             "period-1 test accounts (in-period) and the period-2 ones, where the offender mix has shifted "
             "towards competent, adaptive groomers (paper 7.2.4). A drop from the blue to the orange bar is what "
@@ -398,9 +394,9 @@ def section_drift(results: RunResults, out_dir: Path) -> Section:
     ]
     drift = results.analysis.drift
     if drift is None or not figures.fig_drift(drift, out_dir / "drift.png"):
-        blocks.append(("p", "Not in these results: the run had drift off (`drift: false`)."))
+        blocks.append(Paragraph("Not in these results: the run had drift off (`drift: false`)."))
         return blocks, []
-    blocks.append(("img", "drift.png", "period 1 against period 2 metrics"))
+    blocks.append(Figure("drift.png", "period 1 against period 2 metrics"))
     rows = []
     for t, d in drift.tasks.items():
         for period, m in (("1", d.period1), ("2", d.period2)):
@@ -414,16 +410,15 @@ def section_drift(results: RunResults, out_dir: Path) -> Section:
                     fmt_interval(m.recall_at_p99),
                 ]
             )
-    blocks.append(("table", ["task", "period", "n+ / n-", "AUROC", "recall@P0.95", "recall@P0.99"], rows))
+    blocks.append(Table(["task", "period", "n+ / n-", "AUROC", "recall@P0.95", "recall@P0.99"], rows))
     return blocks, ["drift.png"]
 
 
 def section_files(results: RunResults, out_dir: Path) -> Section:
     """What the report directory holds."""
     return [
-        ("h2", "Files"),
-        (
-            "p",
+        Heading(2, "Files"),
+        Paragraph(
             "`report.md` (figures as relative PNG links), `report.html` (self-contained, figures embedded), "
             "`headline.md` / `headline.html` / `headline.json` (the table above), and the PNG figures.",
         ),
@@ -447,7 +442,7 @@ SECTIONS = (
 def build_report(results: RunResults, out_dir: Path) -> Section:
     """Draw every figure into `out_dir` and return the report blocks and the PNG names."""
     out_dir = Path(out_dir)
-    blocks: list[tuple] = []
+    blocks: list[Block] = []
     pngs: list[str] = []
     for section in SECTIONS:
         b, p = section(results, out_dir)

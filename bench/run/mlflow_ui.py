@@ -8,7 +8,8 @@ person's local store. MLflow 3.17's server also starts a GenAI job runner by def
 `huey` consumer processes and a `/dev/shm` queue directory, for LLM-judge jobs lowbase never
 submits); `ui_env` turns it off, which halves start-up on a small machine and lets Ctrl-C
 stop the server in about a second instead of twenty. Pages worth opening once it is up:
-`/#/experiments/<id>/runs` (the runs of an experiment) and
+`/#/experiments/<id>/runs?workflowType=machine_learning` (the runs of an experiment, in
+MLflow's "Model training" workflow: see `landing_url`) and
 `/#/experiments/<id>/runs/<run id>` (one run, with its `<task>/<metric>` metrics).
 """
 
@@ -28,6 +29,9 @@ from collections.abc import Callable, Iterator
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 STOP_GRACE_S = 10.0  # after Ctrl-C, how long the server gets to shut down before SIGTERM/SIGKILL
+# The UI's query parameter that picks its workflow, and the value for "Model training"
+# (the other is "genai", its default): see `landing_url`.
+WORKFLOW_PARAM, MODEL_TRAINING = "workflowType", "machine_learning"
 
 
 def ui_url(host: str, port: int) -> str:
@@ -39,9 +43,42 @@ def ui_url(host: str, port: int) -> str:
 
 
 def landing_url(base: str, experiment_id: str) -> str:
-    """Where `lowbase ui` sends you: the experiment's runs table (MLflow 3's experiment page
-    otherwise opens on its GenAI overview of traces and token usage)."""
-    return f"{base}/#/experiments/{experiment_id}/runs"
+    """Where `lowbase ui` sends you: the experiment's runs table in MLflow's "Model training"
+    workflow (`?workflowType=machine_learning`), not its default "GenAI" one.
+
+    MLflow 3.17's UI has one global workflow, "GenAI" or "Model training" (the switch at the
+    top of its sidebar), and it alone decides what the sidebar offers: in "GenAI", an
+    experiment's entries are Overview, Traces, Sessions, Judges, Datasets, Evaluation runs,
+    Prompts, Agent versions, and the home page has Prompts, MCP registry and AI Gateway; in
+    "Model training", an experiment's are Runs, Models, Traces, and the home page has the
+    Model registry. The choice is made in the browser, by the workflow-type provider of the
+    bundle (`mlflow/server/js/build/static/js/main.*.js`, webpack module 7975; grep it for
+    `key:"mlflow.workflowType"`; abridged, the hooks' minified names spelled out)::
+
+        let l = {GENAI: "genai", MACHINE_LEARNING: "machine_learning"};
+        const c = l.GENAI,
+        [n, d] = useLocalStorage({key: "mlflow.workflowType", version: 1, initialValue: c}),
+        [p] = useSearchParams(),
+        h = ((e, t) => { const n = e.get("workflowType");
+                         return n === l.GENAI || n === l.MACHINE_LEARNING ? n : t })(p, n)
+
+    that is: the URL's `workflowType` query parameter when it names a workflow, else the
+    choice stored in the browser's localStorage (`mlflow.workflowType_v1`, written only by
+    the sidebar switch), else "genai". Nothing else decides it: the server has no such
+    setting (`build_server_info_payload` in `mlflow/server/handlers.py` tells the UI nothing
+    of the kind, and `index.html` is served as built), and the experiment's
+    `mlflow.experimentKind` tag (`bench.run.tracking.EXPERIMENT_KIND`) is read only when
+    workflow-based navigation is off (module 31080: `n ? m(workflowType) : <the tag>`),
+    which this build hard-codes on (module 89511, `Z0: () => !0`). A server-side default is
+    thus out of reach and the parameter is the one lever: the experiment's sidebar links
+    carry it on (module 17673 keeps `workflowType` in their query), so its Runs, Models and
+    Traces pages stay in "Model training". Links that leave for another page drop it and
+    the browser's stored choice applies again (GenAI until changed): the home page, the
+    experiment list, and the run names in the runs table (`#/experiments/<id>/runs/<run id>`).
+    Choosing "Model training" with the switch stores it for that browser for good; the
+    switch ignores a click on the workflow already shown, so on a page opened with the
+    parameter, click "GenAI" and then "Model training"."""
+    return f"{base}/#/experiments/{experiment_id}/runs?{WORKFLOW_PARAM}={MODEL_TRAINING}"
 
 
 def ui_command(uri: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> list[str]:

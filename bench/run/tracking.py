@@ -25,8 +25,9 @@ from common.files import jsonable, pid_alive
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 EXPERIMENTS = ("lowbase-run", "lowbase-sweep", "lowbase-leaderboard", "lowbase-certify")
-# MLflow 3's UI opens an experiment without a kind on its GenAI overview (traces, token
-# usage); this kind opens the model-training view (runs, metrics), which is what these are.
+# What these experiments are (model development), for MLflow's own bookkeeping and API
+# readers. MLflow 3.17's UI does not read it to pick its view (its workflow switch decides);
+# `lowbase ui` lands on the model-training view through its URL (`bench.run.mlflow_ui`).
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 # MLflow's per-request limits for log_batch.
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100

@@ -16,6 +16,7 @@ from PIL import Image
 
 from bench.errors import ReportError, ResultsError
 from bench.report import figures, fmt_count, fmt_interval, fmt_value, headline_markdown, write_report
+from bench.report.render import BulletList, Code, Figure, Heading, Paragraph, Table, render_html, render_md
 from common.files import OutputExistsError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -429,6 +430,72 @@ def test_stale_temporary_directories_of_dead_writers_are_removed(tmp_path):
     (stale / "report.md").write_text("half")
     write_report(bare_results(), tmp_path / "report")
     assert not stale.exists()
+
+
+# ---------------------------------------------------------------- blocks
+
+
+PNG = b"\x89PNG fake bytes"
+BLOCKS = [
+    Heading(1, "Title `x`"),
+    Paragraph("Some **bold** and a | pipe"),
+    BulletList(["one", "two `2`"]),
+    Table(["a", "b|c"], [["1", 2], ["x\ny", "<z>"]]),
+    Figure("roc.png", "ROC <curves>"),
+    Figure("pr.png", "PR curves"),
+    Code("x < 1\n  y"),
+    Heading(3, "End"),
+]
+
+
+def test_blocks_render_to_markdown():
+    assert render_md(BLOCKS) == (
+        "# Title `x`\n\n"
+        "Some **bold** and a | pipe\n\n"
+        "- one\n- two `2`\n\n"
+        "| a | b\\|c |\n|---|---|\n| 1 | 2 |\n| x y | <z> |\n\n"
+        "![ROC <curves>](roc.png)\n\n"
+        "![PR curves](pr.png)\n\n"
+        "```\nx < 1\n  y\n```\n\n"
+        "### End\n"
+    )
+
+
+def test_blocks_render_to_html_with_consecutive_figures_side_by_side():
+    page = render_html(BLOCKS, {"roc.png": PNG, "pr.png": PNG}, "t")
+    body = page.split("<body>\n", 1)[1].split("\n</body>", 1)[0].splitlines()
+    assert body[0] == "<h1>Title <code>x</code></h1>"
+    assert body[1] == "<p>Some <strong>bold</strong> and a | pipe</p>"
+    assert body[2:6] == ["<ul>", "<li>one</li>", "<li>two <code>2</code></li>", "</ul>"]
+    assert "<td>&lt;z&gt;</td>" in page and "<th>b|c</th>" in page
+    figs = [line for line in body if line.startswith('<div class="figs">')]
+    assert len(figs) == 1 and figs[0].count("<figure>") == 2, "ROC and PR share one row"
+    assert 'alt="ROC &lt;curves&gt;"' in figs[0] and "<figcaption><code>pr.png</code></figcaption>" in figs[0]
+    assert "<pre><code>x &lt; 1\n  y</code></pre>" in page
+    assert body[-1] == "<h3>End</h3>"
+
+
+@pytest.mark.parametrize(
+    "block, named",
+    [
+        (("h2", "an untyped tuple"), "tuple of kind 'h2'"),
+        (("p", "text"), "tuple of kind 'p'"),
+        ("a bare string", "str"),
+        (None, "NoneType"),
+    ],
+)
+def test_an_unknown_block_is_an_error_in_both_renderers(block, named):
+    """A block the renderers do not know is never silently left out of the report."""
+    for render in (render_md, lambda blocks: render_html(blocks, {"roc.png": PNG}, "t")):
+        with pytest.raises(TypeError, match="unknown report block") as err:
+            render([Heading(2, "ok"), Figure("roc.png", "ROC"), block])
+        assert named in str(err.value) and "Heading, Paragraph" in str(err.value)
+
+
+@pytest.mark.parametrize("level", [0, 7, "2"])
+def test_a_heading_level_outside_1_to_6_is_refused(level):
+    with pytest.raises(ValueError, match="heading level"):
+        Heading(level, "x")
 
 
 def test_headline_markdown_formatting():

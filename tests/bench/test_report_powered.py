@@ -20,6 +20,7 @@ from PIL import Image
 from bench.report import build_report, write_report
 from bench.report import powered_figures as pf
 from bench.report.format import fmt_bound, fmt_rate, fmt_value
+from bench.report.render import BLOCK_TYPES, Heading, Paragraph, render_md
 from bench.results import PrecisionBound, RateRecord, parse_results
 from bench.stats.rates import Rate, clopper_pearson, mixed, precision_at, smallest_base_rate
 from tests.bench.test_report import bare_results, full_results
@@ -304,7 +305,8 @@ def test_validated_and_timely_tables(report):
 def test_old_detection_reading_is_kept_beside_the_new(tmp_path):
     blocks, pngs = build_report(parse_results(powered_results(with_test_split_harm=True)), tmp_path)
     assert {"detection_before_harm_enriched.png", "detection_before_harm.png"} <= set(pngs)
-    assert ("h3", "On the training world's test split") in blocks
+    assert all(isinstance(b, BLOCK_TYPES) for b in blocks), "every section returns typed blocks"
+    assert Heading(3, "On the training world's test split") in blocks
 
 
 # ---------------------------------------------------------------- absent pieces
@@ -319,10 +321,10 @@ def test_results_without_powered_timely_or_validated(tmp_path):
     blocks, pngs = build_report(old, tmp_path / "old")
     assert "detection_before_harm.png" in pngs
     assert not {"powered_decomposition.png", "powered_precision.png", "detection_before_harm_enriched.png"} & set(pngs)
-    text = "\n".join(str(b) for b in blocks)
-    assert ("h2", "Powered evaluation (groomers)") in blocks and "did not compute the powered evaluation" in text
+    text = render_md(blocks)
+    assert Heading(2, "Powered evaluation (groomers)") in blocks and "did not compute the powered evaluation" in text
     assert "recorded no validated operating point" in text
-    assert ("h2", "Detection before harm") in blocks
+    assert Heading(2, "Detection before harm") in blocks
 
     bare = bare_results()
     bare["analysis"]["timely"] = {}
@@ -330,7 +332,7 @@ def test_results_without_powered_timely_or_validated(tmp_path):
     blocks, pngs = build_report(parse_results(bare), tmp_path / "bare")
     assert not any("detection_before_harm" in p or "powered" in p for p in pngs)
     assert all(not (tmp_path / "bare" / n).exists() for n in ("powered_precision.png", "detection_before_harm.png"))
-    text = "\n".join(str(b) for b in blocks)
+    text = render_md(blocks)
     assert "Not in these results. Detection before harm is measured on an enriched world" in text
 
 
@@ -347,7 +349,7 @@ def test_nothing_to_draw_means_no_figure(tmp_path):
     assert "powered_precision.png" not in pngs and not (tmp_path / "powered_precision.png").exists()
     assert "detection_before_harm_enriched.png" not in pngs
     assert "powered_decomposition.png" in pngs, "TPR of 0 with its interval is still a result"
-    assert any(b[0] == "p" and b[1].startswith("No precision figure") for b in blocks)
+    assert any(isinstance(b, Paragraph) and b.text.startswith("No precision figure") for b in blocks)
     parsed = parse_results(r).analysis.powered
     assert not pf.fig_decomposition(parsed, "fpr<=0.5", tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()

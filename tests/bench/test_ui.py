@@ -1,9 +1,10 @@
 """`lowbase ui`: the MLflow UI on a temporary store, driven by Debian's headless Chromium.
 
 The UI is a single-page app, so the check renders it (`--dump-dom` after a virtual-time
-budget long enough for its API calls) and reads the DOM: the experiment's runs table shows
-the run, the run page shows its `<task>/<metric>` metrics. A screenshot of the run page is
-kept in `$LOWBASE_TEST_ARTIFACTS` (default `tests/artifacts/`).
+budget long enough for its API calls) and reads the DOM: the landing page is the experiment's
+runs table, showing the run, in MLflow's "Model training" workflow (its sidebar), and the run
+page shows its `<task>/<metric>` metrics. A screenshot of the run page is kept in
+`$LOWBASE_TEST_ARTIFACTS` (default `tests/artifacts/`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.run.mlflow_ui import landing_url, serve, stop, ui_command, ui_env, ui_url, wait_until_up
+from bench.run.mlflow_ui import (
+    MODEL_TRAINING,
+    WORKFLOW_PARAM,
+    landing_url,
+    serve,
+    stop,
+    ui_command,
+    ui_env,
+    ui_url,
+    wait_until_up,
+)
 from bench.run.tracking import EXPERIMENT_KIND
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,6 +52,12 @@ def test_ui_command_flags():
     assert ui_url("0.0.0.0", 80) == "http://127.0.0.1:80"
     assert ui_env({})["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert ui_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"})["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"
+
+
+def test_landing_url_opens_the_runs_in_the_model_training_workflow():
+    url = landing_url("http://127.0.0.1:5000", "1")
+    assert url == "http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
+    assert (WORKFLOW_PARAM, MODEL_TRAINING) == ("workflowType", "machine_learning")
 
 
 def test_serve_returns_the_server_exit_code(monkeypatch):
@@ -85,6 +102,36 @@ def _log_run(uri: str, artifacts: Path) -> tuple[str, str]:
     )
     client.set_terminated(run.info.run_id, "FINISHED", end_time=now)
     return eid, run.info.run_id
+
+
+# What the sidebar offers in each of MLflow's two workflows (see `landing_url`): an
+# experiment's entries in "Model training", and those only "GenAI" has. ("Traces" is in both.)
+MODEL_TRAINING_ENTRIES = {"Runs", "Models", "Model registry"}
+GENAI_ENTRIES = {
+    "Overview",
+    "Sessions",
+    "Judges",
+    "Evaluation runs",
+    "Prompts",
+    "Agent versions",
+    "MCP registry",
+    "AI Gateway",
+}
+
+
+def _sidebar(dom: str) -> dict[str, str]:
+    """The links of the page's sidebar (its `<aside>`): each link's label (its first piece of
+    text, so "AI Gateway" for "AI Gateway" + a "New" badge) -> its href (HTML entities as is)."""
+    start = dom.find("<aside")
+    assert start >= 0, "no sidebar on the page"
+    aside = dom[start : dom.find("</aside>", start)]
+    links = {}
+    for href, inner in re.findall(r'<a [^>]*?href="([^"]*)"[^>]*>(.*?)</a>', aside, flags=re.S):
+        texts = [t.strip() for t in re.split(r"<[^>]+>", re.sub(r"<svg.*?</svg>", "", inner, flags=re.S))]
+        label = next((t for t in texts if t), "")
+        if label:
+            links[label] = href
+    return links
 
 
 def _chromium(profile: Path, *args: str, timeout: float = 40) -> str:
@@ -139,9 +186,20 @@ def test_ui_shows_the_run_and_its_metrics(tmp_path):
         except (TimeoutError, RuntimeError) as err:
             pytest.fail(f"{err}\n{(tmp_path / 'server.log').read_text()[-3000:]}")
 
+        # A fresh browser profile: a newcomer's, with no workflow chosen before.
         runs_dom = _chromium(tmp_path / "profile", "--dump-dom", "--window-size=1400,1000", landing_url(base, eid))
         assert "lowbase-run" in runs_dom, "experiment name not rendered"
-        assert "Training runs" in runs_dom and "Token Usage" not in runs_dom, "not the runs table (GenAI overview?)"
+        assert "Token Usage" not in runs_dom and "Start Demo" not in runs_dom, "GenAI overview or home, not the runs"
+        assert "Run Name" in runs_dom, "not the runs table"
+        sidebar = _sidebar(runs_dom)
+        assert sidebar.keys() >= MODEL_TRAINING_ENTRIES, f"not the Model training sidebar: {sorted(sidebar)}"
+        genai = sorted(GENAI_ENTRIES & sidebar.keys())
+        assert not genai, f"GenAI entries in the sidebar: {genai}"
+        # The experiment's own links keep the workflow, so its other pages stay in it.
+        for entry in ("Runs", "Models"):
+            href = sidebar[entry]
+            assert f"{WORKFLOW_PARAM}={MODEL_TRAINING}" in href, f"{entry} drops the workflow: {href}"
+        assert sidebar["Runs"].startswith(f"#/experiments/{eid}/runs"), f"Runs links elsewhere: {sidebar['Runs']}"
         assert RUN_NAME in runs_dom, "run missing from the experiment's runs table"
         text = re.sub(r"<[^>]+>", "|", runs_dom)
         row = re.sub(r"(\s*\|\s*)+", "|", text[text.find(RUN_NAME) :])[:200]
