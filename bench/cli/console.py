@@ -51,7 +51,7 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     if not out.is_terminal:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
-        print(f"\n{title}\n\n" + "\n".join(lines))
+        print(f"\n{title}\n\n" + "\n".join(lines), flush=True)
         return
     from rich.table import Table
 

@@ -28,7 +28,7 @@ def _print_headline(rows, title: str) -> None:
     from bench.report import headline_cells, headline_columns, headline_markdown
 
     if not out.is_terminal:
-        print(f"{title}\n\n{headline_markdown(rows)}")
+        print(f"{title}\n\n{headline_markdown(rows)}", flush=True)
         return
     t = Table(title=title)
     for i, (_, label) in enumerate(headline_columns(rows)):
@@ -96,45 +96,63 @@ def run_cmd(
         typer.Option(min=0, max=10**10, help="Negatives for the pooled FPR [default: 10 worlds, at most 1M]."),
     ] = None,
     label_budgets: Annotated[str, typer.Option(help="Labelled offenders of the label-budget sweep.")] = "10,30,100,300",
+    full: Annotated[
+        bool, typer.Option("--full", help="Also print the full headline and powered tables (Markdown off a terminal).")
+    ] = False,
 ) -> None:
     """The main job: generate (or reuse), train DEC and every baseline, evaluate, analyse,
-    log to MLflow, print the headline table and write the report."""
+    log to MLflow, write the report and print a headline of at most 100 columns and where
+    the full tables are."""
+    options = dict(locals())  # every option by name, before anything else is bound
     from bench.run.execute import run_and_log
-    from bench.setup.config import make_run_config, resolve_scenario
 
     with user_errors():
-        parse_dask(dask)
-        cfg = make_run_config(
-            dask=dask,
-            preset=preset,
-            seed=seed,
-            accounts=accounts,
-            models=tuple(m for m in models.split(",") if m),
-            visibility=visibility,
-            workers=workers,
-            resamples=resamples,
-            drift=drift,
-            overrides=_overrides(set_ or []),
-            powered=powered,
-            fpr_accounts=fpr_accounts,
-            label_budgets=_budgets(label_budgets),
-        )
-        resolve_scenario(cfg)  # a bad --set fails now, before any work
+        cfg = _run_config(options)
         done = run_and_log(cfg, workdir, _step_printer(quiet))
-    _print_headline(
-        done.results.headline,
-        f"lowbase run: {done.results.scenario.name}, seed {seed}, "
-        f"primary model {done.results.primary} (value [95% interval])",
-    )
-    if done.results.analysis.powered is not None:
-        from bench.cli.certify import print_powered_headline
+    _print_run_end(done, full)
 
-        print_powered_headline(done.results)
-    err.print(
-        f"report: {done.report / 'report.html'}\nMLflow run {done.run_id} in experiment lowbase-run "
-        f"({done.uri}); `lowbase ui` to browse. {done.timing}",
-        highlight=False,
+
+def _run_config(o: dict):
+    """The run config of `lowbase run`'s options; a bad option or --set fails now, before any work."""
+    from bench.setup.config import make_run_config, resolve_scenario
+
+    parse_dask(o["dask"])
+    cfg = make_run_config(
+        dask=o["dask"],
+        preset=o["preset"],
+        seed=o["seed"],
+        accounts=o["accounts"],
+        models=tuple(m for m in o["models"].split(",") if m),
+        visibility=o["visibility"],
+        workers=o["workers"],
+        resamples=o["resamples"],
+        drift=o["drift"],
+        overrides=_overrides(o["set_"] or []),
+        powered=o["powered"],
+        fpr_accounts=o["fpr_accounts"],
+        label_budgets=_budgets(o["label_budgets"]),
     )
+    resolve_scenario(cfg)
+    return cfg
+
+
+def _print_run_end(done, full: bool) -> None:
+    """The end of `lowbase run`: with --full the full tables, then the compact headline
+    (stdout), then where the full tables are and the timing (stderr)."""
+    from bench.cli.headline import Where, print_headline, where_lines
+
+    r = done.results
+    about = f"lowbase run: {r.scenario.name}, seed {r.config.seed}, primary model {r.primary}"
+    if full:
+        _print_headline(r.headline, f"{about} (value [95% interval])")
+        if r.analysis.powered is not None:
+            from bench.cli.certify import print_powered_headline
+
+            print_powered_headline(r)
+        out.print()
+    print_headline(r, f"{about}; value [95% interval]", out)
+    where = Where(done.report, done.results_path, done.name, done.run_id, done.uri)
+    err.print("\n".join(["", *where_lines(where, full), done.timing]), highlight=False)
 
 
 def _budgets(text: str) -> tuple[int, ...]:

@@ -1,6 +1,7 @@
-"""The report's sections on the rare-harm evaluation (docs/design.md "Evaluation design for rare
-harms"): the powered groomer evaluation with its decomposition by label supply, detection
-before harm on enriched worlds with spam and scam as positive controls, and the operating
+"""The report's sections on the rare-harm evaluation
+(docs/design.md "Evaluation design for rare harms"): the powered groomer evaluation with its
+decomposition by label supply, detection before harm on enriched worlds with spam and scam as
+positive controls, and the operating
 points each model reaches at thresholds set on validation.
 
 Kept apart from `sections` because these read a different design: thresholds come from the

@@ -20,9 +20,11 @@ from common.files import write_text_atomic
 class Done:
     results: RunResults
     run_id: str | None
-    report: Path
+    report: Path  # the report directory
     uri: str
     timing: str
+    name: str  # the run's name: its results, report, models and MLflow run go by it
+    results_path: Path  # results.json
 
 
 def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, RunResults, Path, Path]:
@@ -69,4 +71,4 @@ def run_and_log(cfg: RunConfig, workdir: Path, step) -> Done:
     total = time.perf_counter() - t0
     log_batch(client, rid, {"timing/total_s": total, "timing/mlflow_s": t_log, "timing/mlflow_share": t_log / total})
     timing = f"total {total:.0f} s, of which MLflow {t_log:.1f} s ({t_log / total:.1%})"
-    return Done(results, rid, report, tracking_uri(), timing)
+    return Done(results, rid, report, tracking_uri(), timing, name, path)

@@ -42,7 +42,7 @@ class RunConfig(BaseModel):
     # sweep); None picks by population size so each rate still holds >= ~30 test groomers.
     empirical_rates: tuple[float, ...] | None = None
     drift: bool = True  # also train on period 1 and test on period 2 of a drift variant
-    # The powered groomer evaluation (bench/powered.py): TPR per level on enriched worlds,
+    # The powered groomer evaluation (bench/rare/powered.py): TPR per level on enriched worlds,
     # FPR pooled over fresh worlds at the scenario's rate, thresholds from validation, the
     # oracle and label budgets beside the realistic labels, detection before harm on the
     # enriched world with spam and scam as positive controls.

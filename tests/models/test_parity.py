@@ -8,7 +8,7 @@ not on method. So: every statistic a rule reads is a feature column at the `full
 recent-window columns are cut where the recent relations are.
 
 The statistics are computed here from an `Interactions` the leakage audit's reader builds
-straight from the dataset's tables (bench/leakage.py, not the models' reader), so the two
+straight from the dataset's tables (bench/audit/leakage.py, not the models' reader), so the two
 sides are computed independently.
 """
 
@@ -34,7 +34,7 @@ RECENT_DAYS = 7
 
 
 def interactions(ds) -> Interactions:
-    """The audit's reader of the tables (bench/leakage.py), with every report reason named
+    """The audit's reader of the tables (bench/audit/leakage.py), with every report reason named
     so each per-reason statistic exists even where no report of that reason was filed."""
     return replace(table_interactions(ds), reason_names=REASONS)
 
