@@ -33,6 +33,73 @@ from data_gen.partition import rng_for
 from data_gen.population import Population
 from data_gen.rhythm import sample_ts
 
+# Behavioural constants. Scenario knobs (rates per account, shares) are in config.py's
+# `activity` section; these fix the shapes around them.
+
+# The recipient model (`acceptance_probability`): the logit of accepting a request is
+# INTERCEPT + MUTUAL x ln(1 + mutual friends) - AGE_GAP x |asserted age gap in years|
+# + SAME_REGION + COMPLETENESS x (requester's profile completeness - COMPLETENESS_REF)
+# - MINOR_SEES_ADULT where a minor (or a persona) sees a requester asserting ADULT_STRANGER_AGE
+# or more. Calibration: chosen so that requests with mutual friends are accepted more often
+# than not and strangers' requests mostly not, so spam's high rejection (DEC, Xu et al.
+# 2021) emerges from this model rather than being written into an actor.
+ACCEPT_INTERCEPT = -0.6
+ACCEPT_MUTUAL = 1.3
+ACCEPT_AGE_GAP = 0.09
+ACCEPT_SAME_REGION = 0.4
+ACCEPT_COMPLETENESS = 1.5
+ACCEPT_COMPLETENESS_REF = 0.7
+ACCEPT_MINOR_SEES_ADULT = 1.2
+ADULT_STRANGER_AGE = 21  # years: a requester clearly adult to a teen (arbitrary)
+FAKE_ACCEPT = 0.9  # probability a fake (ring) account accepts any request (arbitrary: nearly all)
+# Benign requests: rate multipliers for new accounts and for teens (bands 10-17) ("teens add
+# contacts far more than adults", arbitrary sizes), and everyone's appetite, a lognormal
+# (mu, sigma) with mean one (mu = -sigma^2 / 2), so counts are overdispersed.
+NEW_REQUEST_BOOST = 3.0
+TEEN_REQUEST_BOOST = 2.0
+REQUEST_APPETITE = (-0.5, 1.0)
+# Heavy requesters: FACTOR x a lognormal (mu, sigma) of mean ~1 with a long tail reaching
+# spam-like volumes. Calibration: the benign overlap that keeps request counts from
+# separating spam (config.AbuseConfig, paper 7.2.2).
+HEAVY_REQUEST_FACTOR = 12.0
+HEAVY_REQUEST_SPREAD = (-0.25, 0.7)
+# Where benign requests go: friends of friends, community members, else the region (shares).
+# Arbitrary: triadic closure dominates friend suggestions on real platforms.
+REQUEST_FOF, REQUEST_COMMUNITY = 0.45, 0.35
+# Interest groups: one per this many accounts. Arbitrary.
+ACCOUNTS_PER_INTEREST_GROUP = 200
+# Ordinary people's closed groups: [low, high) members, founder included (config.py: 3-8);
+# a member is a friend (u < FRIEND), the family's parent (u < FAMILY) or a community member.
+CLOSED_GROUP_SIZE = (3, 9)
+CLOSED_MEMBER_FRIEND, CLOSED_MEMBER_FAMILY = 0.7, 0.85
+# Forwarding probability by media type (text, image, video, link); link sharers forward
+# LINK_SHARER_FORWARD_BOOST times as much; group messages GROUP_FORWARD_SCALE times. Text is
+# rarely forwarded; memes, clips and links are (messaging apps cap forwards for a reason).
+# Arbitrary sizes.
+FORWARD_BY_MEDIA = np.array([0.01, 0.15, 0.2, 0.25])
+LINK_SHARER_FORWARD_BOOST = 3.0
+GROUP_FORWARD_SCALE = 1.5
+# Conversations: a burst of 1 + Geometric(mean CONVERSATION_DAYS) days; messages per
+# conversation negative binomial with this dispersion (overdispersed: a few long threads);
+# the initiator writes this share. Arbitrary: shape only.
+CONVERSATION_DAYS = 5.0
+MESSAGES_DISPERSION = 1.2
+INITIATOR_SHARE = 0.55
+# Stranger conversations per account (x activity), how much more heavy requesters and link
+# sharers have, the share with a community member (else the region), messages per one.
+# Calibration: enough that a message to a non-friend alone does not single out an abuser.
+STRANGER_CONVERSATIONS = 0.6
+STRANGER_BOOST = 3.0
+STRANGER_LOCAL_SHARE = 0.5
+STRANGER_MESSAGES = 2.5
+# Group memberships: cumulative shares of school, workplace and local groups (the rest are
+# interest groups). Arbitrary.
+MEMBER_SCHOOL, MEMBER_WORK, MEMBER_LOCAL = 0.3, 0.55, 0.75
+# Group messages carry more media than 1:1 ones: weights on MEDIA_MIX (text, image, video,
+# link). Arbitrary.
+GROUP_MEDIA_WEIGHT = (1.0, 1.6, 1.6, 1.6)
+# Mean delay of a report after the interaction, in days (exponential: reports are late).
+REPORT_DELAY_DAYS = 1.5
 
 @dataclass(frozen=True)
 class Groups:
@@ -91,7 +158,7 @@ def group_created(rng: np.random.Generator, lo: np.ndarray, end: int) -> np.ndar
 def make_groups(scn: Scenario, seed: int, n_school: int, n_work: int, n_local: int) -> Groups:
     """One group per school, workplace and local community, plus interest groups."""
     rng = rng_for(seed, 2**31 - 1, "groups")
-    n_interest = max(1, scn.accounts // 200)
+    n_interest = max(1, scn.accounts // ACCOUNTS_PER_INTEREST_GROUP)
     n = n_school + n_work + n_local + n_interest
     created = group_created(rng, np.full(n, -GROUP_HISTORY_DAYS * DAY), scn.activity.days * DAY)
     return Groups(created, 0, n_school, n_school + n_work, n_school + n_work + n_local, n)
@@ -129,7 +196,7 @@ def benign_closed_groups(st: ActivityState, lo: int, hi: int, rng: np.random.Gen
     idx = np.arange(lo, hi)
     rate = st.scn.activity.closed_groups_per_account * st.everyday[idx]
     founders = idx[rng.random(len(idx)) < rate]
-    size = rng.integers(3, 9, len(founders))
+    size = rng.integers(*CLOSED_GROUP_SIZE, len(founders))
     cid = np.repeat(np.arange(len(founders)), size)
     acc = founders[cid].astype(np.int64)
     later = np.ones(len(cid), dtype=bool)
@@ -138,8 +205,8 @@ def benign_closed_groups(st: ActivityState, lo: int, hi: int, rng: np.random.Gen
     u = rng.random(len(who))
     pick = random_neighbour(st.adj, acc[who], rng)
     fam = st.pop.family[acc[who]].astype(np.int64)
-    pick = np.where((u >= 0.7) & (u < 0.85) & (fam >= 0), fam, pick)
-    other = np.flatnonzero((u >= 0.85) | (pick < 0))
+    pick = np.where((u >= CLOSED_MEMBER_FRIEND) & (u < CLOSED_MEMBER_FAMILY) & (fam >= 0), fam, pick)
+    other = np.flatnonzero((u >= CLOSED_MEMBER_FAMILY) | (pick < 0))
     pick[other] = community_targets(st, acc[who][other], rng)
     acc[who] = pick
     # One row per (group, member): duplicates and failed picks dropped, founders first.
@@ -207,17 +274,17 @@ def acceptance_probability(st: ActivityState, src: np.ndarray, dst: np.ndarray, 
     deciding as the adult behind it would give the persona away); fake accounts accept all."""
     pop = st.pop
     gap = np.abs(pop.asserted_age[src].astype(float) - pop.asserted_age[dst])
-    minor_sees_adult = pop.schedule_minor[dst] & (pop.asserted_age[src] >= 21)
+    minor_sees_adult = pop.schedule_minor[dst] & (pop.asserted_age[src] >= ADULT_STRANGER_AGE)
     logit = (
-        -0.6
-        + 1.3 * np.log1p(mutual)
-        - 0.09 * gap
-        + 0.4 * (pop.region[src] == pop.region[dst])
-        + 1.5 * (pop.completeness[src] - 0.7)
-        - 1.2 * minor_sees_adult
+        ACCEPT_INTERCEPT
+        + ACCEPT_MUTUAL * np.log1p(mutual)
+        - ACCEPT_AGE_GAP * gap
+        + ACCEPT_SAME_REGION * (pop.region[src] == pop.region[dst])
+        + ACCEPT_COMPLETENESS * (pop.completeness[src] - ACCEPT_COMPLETENESS_REF)
+        - ACCEPT_MINOR_SEES_ADULT * minor_sees_adult
     )
     p = 1.0 / (1.0 + np.exp(-logit))
-    return np.where(st.accepts_all[dst], 0.9, p)
+    return np.where(st.accepts_all[dst], FAKE_ACCEPT, p)
 
 
 def benign_requests(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -> ev.Requests:
@@ -226,14 +293,16 @@ def benign_requests(st: ActivityState, lo: int, hi: int, rng: np.random.Generato
     new = pop.signup_day[idx] >= 0
     # Teens add contacts far more than adults; everyone's appetite varies a lot (a
     # mean-one lognormal), so request counts are overdispersed as on real platforms.
-    rate = ac.requests_per_account * np.where(new, 3.0, 1.0) * np.where(pop.band[idx] <= 1, 2.0, 1.0)
-    rate = rate * rng.lognormal(-0.5, 1.0, len(idx))
+    teen = pop.band[idx] <= 1
+    rate = ac.requests_per_account * np.where(new, NEW_REQUEST_BOOST, 1.0) * np.where(teen, TEEN_REQUEST_BOOST, 1.0)
+    rate = rate * rng.lognormal(*REQUEST_APPETITE, len(idx))
     # Heavy requesters (new students, networkers) spread over a long tail that reaches
     # spam-like volumes: the benign overlap that keeps request counts from separating spam.
-    heavy = np.where(pop.heavy_requester[idx], 12.0 * rng.lognormal(-0.25, 0.7, len(idx)), 1.0)
+    heavy = HEAVY_REQUEST_FACTOR * rng.lognormal(*HEAVY_REQUEST_SPREAD, len(idx))
+    heavy = np.where(pop.heavy_requester[idx], heavy, 1.0)
     rate = rate * heavy * st.everyday[idx]
     src = np.repeat(idx, rng.poisson(rate))
-    dst = request_targets(st, src, rng, fof=0.45, comm=0.35)
+    dst = request_targets(st, src, rng, fof=REQUEST_FOF, comm=REQUEST_COMMUNITY)
     t0 = np.maximum(0, pop.signup_day[src].astype(np.int64) * DAY)
     ts = sample_ts(rng, pop.schedule_minor[src], t0, st.end)
     return ev.typed(ev.Requests, src=src, dst=dst, ts=ts, decision=ev.DECIDE)
@@ -258,7 +327,8 @@ def decide(st: ActivityState, req: ev.Requests, rng: np.random.Generator) -> tup
     return req, accepted
 
 
-# Media mix per sender category (media_category): minors, adults, meme and link sharers.
+# Media mix (text, image, video, link) per sender category (media_category): minors, adults,
+# meme and link sharers. Arbitrary: shape only (minors send more images, sharers links).
 MEDIA_MIX = np.array([[0.74, 0.17, 0.04, 0.05], [0.80, 0.10, 0.03, 0.07], [0.55, 0.07, 0.03, 0.35]])
 
 
@@ -268,9 +338,8 @@ def media_category(pop: Population, sender: np.ndarray) -> np.ndarray:
 
 
 def forwarded(rng: np.random.Generator, media: np.ndarray, scale=1.0) -> np.ndarray:
-    # Forwarding memes, clips and links is everyday behaviour (messaging apps cap forwards
-    # for a reason); text is rarely forwarded.
-    return rng.random(len(media)) < np.array([0.01, 0.15, 0.2, 0.25])[media] * scale
+    """Whether each message is a forward (FORWARD_BY_MEDIA x scale)."""
+    return rng.random(len(media)) < FORWARD_BY_MEDIA[media] * scale
 
 
 def conversations(
@@ -281,15 +350,18 @@ def conversations(
     a, b, t0 = a[keep], b[keep], t0[keep]
     start = t0 + np.floor(rng.random(len(a)) * (st.end - t0)).astype(np.int64)
     start = start // DAY * DAY
-    span = (1 + rng.geometric(1 / 5.0, len(a))) * DAY
+    span = (1 + rng.geometric(1 / CONVERSATION_DAYS, len(a))) * DAY
     stop = np.minimum(start + span, st.end)
     start = np.maximum(start, t0)
-    k = 1 + rng.negative_binomial(1.2, 1.2 / (1.2 + mean_msgs - 1), len(a))
+    r = MESSAGES_DISPERSION
+    k = 1 + rng.negative_binomial(r, r / (r + mean_msgs - 1), len(a))
     conv = np.repeat(np.arange(len(a)), k)
-    from_a = rng.random(len(conv)) < 0.55
+    from_a = rng.random(len(conv)) < INITIATOR_SHARE
     src = np.where(from_a, a[conv], b[conv])
     dst = np.where(from_a, b[conv], a[conv])
     media = ev.draw_media_by(rng, MEDIA_MIX, media_category(st.pop, src))
+    # Meme and news sharers forward far more than others.
+    scale = st.forwarding[src] * np.where(st.pop.link_sharer[src], LINK_SHARER_FORWARD_BOOST, 1.0)
     return ev.typed(
         ev.Messages,
         src=src,
@@ -298,8 +370,7 @@ def conversations(
         size_bytes=ev.message_sizes(rng, media),
         media=media,
         group_id=ev.NO_GROUP,
-        # Meme and news sharers forward far more than others.
-        forwarded=forwarded(rng, media, st.forwarding[src] * np.where(st.pop.link_sharer[src], 3.0, 1.0)),
+        forwarded=forwarded(rng, media, scale),
     )
 
 
@@ -325,14 +396,14 @@ def stranger_conversations(st: ActivityState, lo: int, hi: int, rng: np.random.G
     single out an abuser on its own (the leakage check catches exactly that)."""
     pop = st.pop
     idx = np.arange(lo, hi)
-    boost = np.where(pop.heavy_requester[idx] | pop.link_sharer[idx], 3.0, 1.0)
-    a = np.repeat(idx, rng.poisson(0.6 * st.activity[idx] * boost * st.everyday[idx]))
-    local = rng.random(len(a)) < 0.5
+    boost = np.where(pop.heavy_requester[idx] | pop.link_sharer[idx], STRANGER_BOOST, 1.0)
+    a = np.repeat(idx, rng.poisson(STRANGER_CONVERSATIONS * st.activity[idx] * boost * st.everyday[idx]))
+    local = rng.random(len(a)) < STRANGER_LOCAL_SHARE
     b = np.where(local, community_targets(st, a, rng), st.indexes[REGION].sample(pop.region[a].astype(np.int64), rng))
     ok = (b >= 0) & (b != a)
     a, b = a[ok], b[ok]
     t0 = np.maximum(0, np.maximum(pop.signup_day[a], pop.signup_day[b]).astype(np.int64) * DAY)
-    return conversations(st, a, b, t0, rng, 2.5)
+    return conversations(st, a, b, t0, rng, STRANGER_MESSAGES)
 
 
 def memberships(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -344,12 +415,13 @@ def memberships(st: ActivityState, lo: int, hi: int, rng: np.random.Generator) -
     u = rng.random(len(acc))
     grp = g.interest_base + rng.integers(0, g.n - g.interest_base, len(acc))
     sch, wrk = pop.school[acc], pop.workplace[acc]
-    grp = np.where((u < 0.3) & (sch >= 0), g.school_base + sch, grp)
-    grp = np.where((u >= 0.3) & (u < 0.55) & (wrk >= 0), g.work_base + wrk, grp)
-    grp = np.where((u >= 0.55) & (u < 0.75), g.local_base + pop.local[acc], grp)
+    grp = np.where((u < MEMBER_SCHOOL) & (sch >= 0), g.school_base + sch, grp)
+    grp = np.where((u >= MEMBER_SCHOOL) & (u < MEMBER_WORK) & (wrk >= 0), g.work_base + wrk, grp)
+    grp = np.where((u >= MEMBER_WORK) & (u < MEMBER_LOCAL), g.local_base + pop.local[acc], grp)
     key = unique_sorted(acc * g.n + grp)
     acc, grp = key // g.n, key % g.n
-    t0 = np.maximum(np.maximum(g.created_ts[grp], pop.signup_day[acc].astype(np.int64) * DAY), -1500 * DAY)
+    t0 = np.maximum(g.created_ts[grp], pop.signup_day[acc].astype(np.int64) * DAY)
+    t0 = np.maximum(t0, -GROUP_HISTORY_DAYS * DAY)
     joined = t0 + np.floor(rng.random(len(acc)) * (st.end - t0)).astype(np.int64)
     return acc, grp, joined
 
@@ -367,7 +439,7 @@ def group_messages(st: ActivityState, acc, grp, joined, rng: np.random.Generator
     k = rng.poisson(per * st.activity[acc] * st.everyday[acc] * member_share(st, joined))
     row = np.repeat(np.arange(len(acc)), k)
     src = acc[row]
-    media = ev.draw_media_by(rng, MEDIA_MIX * [1.0, 1.6, 1.6, 1.6], media_category(st.pop, src))
+    media = ev.draw_media_by(rng, MEDIA_MIX * GROUP_MEDIA_WEIGHT, media_category(st.pop, src))
     t0 = np.maximum(joined[row], 0)
     return ev.typed(
         ev.Messages,
@@ -377,7 +449,7 @@ def group_messages(st: ActivityState, acc, grp, joined, rng: np.random.Generator
         size_bytes=ev.message_sizes(rng, media),
         media=media,
         group_id=grp[row],
-        forwarded=forwarded(rng, media, 1.5),
+        forwarded=forwarded(rng, media, GROUP_FORWARD_SCALE),
     )
 
 
@@ -392,7 +464,7 @@ def draw_reports(
 ) -> ev.Reports:
     """Each interaction is reported with probability p, after a delay (reports are late)."""
     hit = np.flatnonzero(rng.random(len(reporter)) < p)
-    when = ts[hit] + rng.exponential(1.5 * DAY, len(hit)).astype(np.int64)
+    when = ts[hit] + rng.exponential(REPORT_DELAY_DAYS * DAY, len(hit)).astype(np.int64)
     keep = hit[when < st.end]
     when = when[when < st.end]
     probs = np.array([reasons.get(r, 0.0) for r in ev.REASONS])

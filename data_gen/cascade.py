@@ -21,6 +21,18 @@ from data_gen.partition import GLOBAL, rng_for
 from data_gen.population import Population
 
 MAX_ROUNDS = 10  # a cascade's reach is bounded: content gets removed, interest fades
+# Behavioural constants (the rates are config.HarmConfig's viral_* fields). Arbitrary: shape
+# only, not measurements.
+# A cascade starts at least this many days before the window's end (room to spread).
+START_MARGIN_DAYS = 7
+# Each sharer's fanout is Poisson(mean x a lognormal (mu, sigma) of mean one): many pass it
+# to one friend, a few to many.
+FANOUT_SPREAD = (-0.5, 1.0)
+# Mean delay of a forward, in hours (exponential), and of a report, in days.
+FORWARD_DELAY_HOURS = 3
+REPORT_DELAY_DAYS = 1
+# Share of cascades' media that are images (the rest video).
+IMAGE_SHARE = 0.8
 
 
 def viral_cascades(
@@ -33,7 +45,8 @@ def viral_cascades(
     reached = np.zeros(n, dtype=bool)  # already holds the media: does not forward it again
     k = rng.poisson(hc.viral_cascades_per_account * n)
     frontier = rng.integers(0, n, k).astype(np.int64)
-    t = rng.integers(0, end - 7 * DAY, k).astype(np.int64) if end > 7 * DAY else np.zeros(k, np.int64)
+    margin = START_MARGIN_DAYS * DAY
+    t = rng.integers(0, end - margin, k).astype(np.int64) if end > margin else np.zeros(k, np.int64)
     t = np.maximum(t, pop.signup_day[frontier].astype(np.int64) * DAY)
     reached[frontier] = True
     src_all, dst_all, ts_all = [], [], []
@@ -41,12 +54,11 @@ def viral_cascades(
     for _ in range(MAX_ROUNDS):
         if len(frontier) == 0:
             break
-        # People differ: many pass it to one friend, a few to many (mean-one lognormal).
         mean = hc.viral_seed_fanout if first_round else hc.viral_fanout
-        fan = rng.poisson(mean * rng.lognormal(-0.5, 1.0, len(frontier)))
+        fan = rng.poisson(mean * rng.lognormal(*FANOUT_SPREAD, len(frontier)))
         first_round = False
         src = np.repeat(frontier, fan)
-        ts = np.repeat(t, fan) + rng.exponential(3 * HOUR, len(src)).astype(np.int64)
+        ts = np.repeat(t, fan) + rng.exponential(FORWARD_DELAY_HOURS * HOUR, len(src)).astype(np.int64)
         dst = random_neighbour(adj, src, rng)
         ok = (dst >= 0) & (ts < end)
         ok[ok] &= pop.signup_day[dst[ok]].astype(np.int64) * DAY <= ts[ok]
@@ -62,11 +74,11 @@ def viral_cascades(
     src = np.concatenate(src_all) if src_all else np.zeros(0, np.int64)
     dst = np.concatenate(dst_all) if dst_all else np.zeros(0, np.int64)
     ts = np.concatenate(ts_all) if ts_all else np.zeros(0, np.int64)
-    media = np.where(rng.random(len(src)) < 0.8, ev.IMAGE, ev.VIDEO).astype(np.int8)
+    media = np.where(rng.random(len(src)) < IMAGE_SHARE, ev.IMAGE, ev.VIDEO).astype(np.int8)
     msgs = ev.direct_messages(rng, src, dst, ts, media, True)
     # Some recipients report what they were sent (reports come later).
     hit = rng.random(len(src)) < hc.viral_report
-    when = ts[hit] + rng.exponential(DAY, hit.sum()).astype(np.int64)
+    when = ts[hit] + rng.exponential(REPORT_DELAY_DAYS * DAY, hit.sum()).astype(np.int64)
     keep = when < end
     reports = ev.typed(
         ev.Reports,

@@ -1,8 +1,26 @@
 """Typed scenario configuration, validated once at the edge (CLI or YAML).
 
-A scenario fully determines a dataset together with the seed. Every behavioural knob of
-the simulation lives here with its default and the reason for it; generator stages receive
-the validated model and never read files or globals.
+A scenario fully determines a dataset together with the seed (and the generator version).
+Behavioural constants live in two places, and nowhere else:
+
+- Scenario fields, here: the knobs a user would plausibly vary, each validated, with its
+  default and the source or reason beside it. Population mix, graph size and shape,
+  activity volumes, abuse rates with their mimicry and intensity, the harm section (groomer
+  rate and level mix, the per-level offender behaviour: children contacted, direct-first
+  share, rapport hours and messages, moving off-platform, the persona's mimicry and account
+  age; responses, reports, clusters, viral cascades, benign look-alikes), drift, labels and
+  splits.
+- Named module constants (UPPER_CASE, at the top of the module that uses them): the shapes
+  around those knobs. The recipient model's logit weights and the benign volumes and mixes
+  (activity.py), ages, profiles and communities (population.py), graph contexts
+  (friendships.py), daily rhythms (rhythm.py), payload sizes (events.py), cascade shapes
+  (cascade.py), report reasons and forwarding (simulate.py), and each actor's volumes,
+  ages, profiles and report factors (actors/*.py). Each carries its unit and its source, or
+  says "calibration: chosen so that ..." or "arbitrary". Changing one changes datasets (bump
+  generate.GENERATOR_VERSION); make it a field here when users need to vary it.
+
+Generator stages receive the validated model and read no files; literals left in function
+bodies are not behavioural (0 and 1, array axes, bit widths, unit conversions).
 """
 
 from __future__ import annotations
@@ -112,12 +130,32 @@ def _check_mix(mix: tuple[float, ...], section: str) -> None:
         raise ValueError(f"{section}.sophistication_mix: four shares (L0..L3) >= 0 that sum to 1")
 
 
+Levels = tuple[float, float, float, float]  # one value per groomer level, L0..L3
+# Days: the oldest account the generator makes (~8 years; population.py caps established
+# accounts at it). Arbitrary: a long-lived account; graph.friendship_history_days has the
+# same ceiling.
+MAX_ACCOUNT_AGE_DAYS = 3000
+# (field, low, high, low included) for HarmConfig's per-level fields.
+_LEVEL_RANGES = (
+    ("persona_everyday", 0.0, 1.0, True),
+    ("persona_family_ties", 0.0, 1.0, True),
+    ("persona_minor_schedule", 0.0, 1.0, True),
+    ("persona_sociability", 0.0, 5.0, False),
+    ("targets_median", 0.0, 10_000.0, False),
+    ("targets_sigma", 0.0, 3.0, True),
+    ("direct_first", 0.0, 1.0, True),
+    ("rapport_hours", 0.0, 24.0 * 365, False),
+    ("rapport_messages", 0.0, 1_000.0, True),
+    ("off_platform_before_image", 0.0, 1.0, True),
+)
+
+
 class HarmConfig(_Strict):
     """Rare groomers and the benign accounts that look like them (paper 7.2.3-7.2.7, 8.1).
 
-    Every default is a range from a biased sample (decoy chats, police cases, hotline
-    reports, surveys); the source is cited beside each. No default is tuned toward a
-    detection figure."""
+    Where a measurement exists, a default comes from a biased sample (decoy chats, police
+    cases, hotline reports, surveys), cited beside it; where none exists, the comment says
+    the value is a choice. No default is tuned toward a detection figure."""
 
     # No measurement of the offender base rate exists (docs/design.md): a knob, 1e-6 .. 1e-2.
     groomer_rate: float = Field(1e-4, ge=1e-6, le=1e-2)
@@ -161,27 +199,56 @@ class HarmConfig(_Strict):
     # 8.1.1; Kloess et al. 2019), not fitted to any detection figure.
     # Ordinary (benign-looking) activity kept beside the grooming: 1 = a full everyday life
     # (conversations, groups, requests) with the grooming traffic on top of it.
-    persona_everyday: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    persona_everyday: Levels = (1.0, 1.0, 1.0, 1.0)
     # Sociability (friend count and activity volume) relative to the account drawn: the
     # cartoon throwaway has few friends, a part-built persona fewer than a real child.
-    persona_sociability: tuple[float, float, float, float] = (0.2, 1.0, 0.6, 1.0)
+    persona_sociability: Levels = (0.2, 1.0, 0.6, 1.0)
     # Chance the account keeps its family ties on the platform (parents, relatives). An
     # offender's account shows none by default: a faint anomaly the models may learn.
-    persona_family_ties: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    persona_family_ties: Levels = (0.0, 0.0, 0.0, 0.0)
     # Chance the account lives on a child's daily and weekly rhythm. Every event follows
     # the rhythm of the persona presented: adults' for L0/L1, the asserted child's for a
     # persona that keeps it; a part-built L2 persona slips back to its own adult hours
     # half the time (the one deliberate deviation, a knob like the others).
-    persona_minor_schedule: tuple[float, float, float, float] = (0.0, 0.0, 0.5, 1.0)
+    persona_minor_schedule: Levels = (0.0, 0.0, 0.5, 1.0)
+    # Offender behaviour per level L0..L3 (paper 8.1.1). Children contacted
+    # per offender, the median and sigma of a lognormal: ~100 for L0 (paper 8.1.1), tens for
+    # L1, ~4 (1-12) for L2/L3 (Kloess et al. 2019: 1-12, mean 4.6, police cases, n=5).
+    targets_median: Levels = (100.0, 12.0, 4.0, 4.0)
+    targets_sigma: Levels = (0.3, 0.8, 0.6, 0.6)
+    # Mean share of first contacts made by a direct message instead of a contact request.
+    # Each offender has a habit (a U-shaped Beta around this mean): some only message, some
+    # only send requests. The cartoon offender only sends requests (paper 8.1.1).
+    direct_first: Levels = (0.0, 0.5, 0.5, 0.5)
+    # Hours from engagement to sexual content, the image exchange (median of a lognormal):
+    # minutes to hours for direct, hyper-sexual offenders (L0/L1), days to weeks for
+    # intimacy seekers (L2/L3) (Webster et al. 2012; Kloess et al. 2019).
+    rapport_hours: Levels = (1.0, 6.0, 240.0, 432.0)
+    # Messages exchanged before the ask (Poisson mean, plus one): a choice on the scale of
+    # this platform's close friendships, not a measurement.
+    rapport_messages: Levels = (6.0, 8.0, 15.0, 20.0)
+    # Chance the pair moves off-platform before any image is sent on it, which makes that
+    # harm invisible to the platform: L3 does once trust is built (paper 8.1.2).
+    off_platform_before_image: Levels = (0.0, 0.05, 0.2, 0.5)
+    # Share of L0 cartoon accounts on an anonymiser (Tor) (paper 8.1.1: "a new account over
+    # Tor"; the share below 1 is a choice, not a measurement).
+    cartoon_anonymizer: float = Field(0.85, ge=0.0, le=1.0)
+    # Account age in days before the window, [low, high): a part-built L2 persona is weeks
+    # to months old, a competent L3 persona was built one to four years ago (paper 7.2.6,
+    # 8.1.1: "a long-built child persona"; the ranges are choices, not measurements).
+    persona_account_age_days: tuple[int, int] = (30, 300)
+    competent_account_age_days: tuple[int, int] = (365, 1500)
 
     @model_validator(mode="after")
     def _mix(self) -> HarmConfig:
         _check_mix(self.sophistication_mix, "harm")
-        for name in ("persona_everyday", "persona_family_ties", "persona_minor_schedule"):
-            if any(not 0.0 <= v <= 1.0 for v in getattr(self, name)):
-                raise ValueError(f"harm.{name}: four values (L0..L3) in [0, 1]")
-        if any(not 0.0 < v <= 5.0 for v in self.persona_sociability):
-            raise ValueError("harm.persona_sociability: four multipliers (L0..L3) in (0, 5]")
+        for name, lo, hi, closed in _LEVEL_RANGES:
+            if any(not lo <= v <= hi or (v == lo and not closed) for v in getattr(self, name)):
+                raise ValueError(f"harm.{name}: four values (L0..L3) in {'[' if closed else '('}{lo:g}, {hi:g}]")
+        for name in ("persona_account_age_days", "competent_account_age_days"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo < hi <= MAX_ACCOUNT_AGE_DAYS:
+                raise ValueError(f"harm.{name}: [low, high) days with 0 <= low < high <= {MAX_ACCOUNT_AGE_DAYS}")
         return self
 
 

@@ -19,6 +19,11 @@ NO_DST = -1  # dst of a group message (it goes to the group)
 CLOSED_GROUP = -2  # local id of the first closed group founded in a partition (then -3, ...)
 # Request acceptance decided by the recipient model, or forced by an actor's script.
 DECIDE, REJECT, ACCEPT = -1, 0, 1
+# Payload sizes per media type (text, image, video, link): lognormal with these medians in
+# bytes (~60 B text, ~150 KB image, ~3 MB video, ~180 B link) and sigmas. Arbitrary: typical
+# sizes of compressed mobile media, not a measurement.
+MESSAGE_SIZE_MEDIAN = np.array([60.0, 150e3, 3e6, 180.0])
+MESSAGE_SIZE_SIGMA = np.array([0.8, 0.6, 0.9, 0.4])
 
 
 @dataclass
@@ -115,9 +120,9 @@ class EventBuffer:
 
 
 def message_sizes(rng: np.random.Generator, media: np.ndarray) -> np.ndarray:
-    """Payload sizes by media type (lognormal; medians ~60 B text, ~150 KB image, ~3 MB video)."""
-    median = np.array([60.0, 150e3, 3e6, 180.0])[media]
-    sigma = np.array([0.8, 0.6, 0.9, 0.4])[media]
+    """Payload sizes by media type (lognormal: MESSAGE_SIZE_MEDIAN, MESSAGE_SIZE_SIGMA)."""
+    median = MESSAGE_SIZE_MEDIAN[media]
+    sigma = MESSAGE_SIZE_SIGMA[media]
     return np.minimum(rng.lognormal(np.log(median), sigma), 2**31 - 1).astype(np.int32)
 
 

@@ -23,9 +23,11 @@ from data_gen.partition import GLOBAL, rng_for
 from data_gen.population import N_BANDS, Population
 
 SCHOOL, WORK, LOCAL, FAMILY, ASSORT, REGION = range(6)
-# Context mix per age band (rows: bands 10-14, 15-17, 18-22, 23-29, 30s, 40s, 50s, 60+),
-# before the assortative share from the config is applied. Minors' friends come from school
-# and family, which is what keeps minors' friends mostly minors (age homophily).
+# Context mix per age band (rows: bands 10-14, 15-17, 18-22, 23-29, 30s, 40s, 50s, 60+;
+# columns: SCHOOL .. REGION, shares), before the assortative share from the config is
+# applied. Minors' friends come from school and family, which is what keeps minors' friends
+# mostly minors (age homophily). Calibration: chosen so that the graph has the shape of
+# Ugander et al. 2011 (strong age assortativity, clustering far above a random graph).
 _CONTEXT = np.array(
     [
         [0.62, 0.00, 0.22, 0.16, 0.0, 0.00],
@@ -39,6 +41,11 @@ _CONTEXT = np.array(
     ]
 )
 assert _CONTEXT.shape[0] == N_BANDS
+# An assortative partner is drawn within a normal step of its sociability rank in the band,
+# of standard deviation max(MIN_WIDTH, WIDTH_SHARE x band size) ranks. Arbitrary: close
+# enough for a positive degree assortativity (Ugander et al. 2011), wide enough to vary.
+ASSORT_MIN_WIDTH = 3.0
+ASSORT_WIDTH_SHARE = 0.003
 
 
 @dataclass(frozen=True)
@@ -207,7 +214,7 @@ def _assortative(st: GraphState, src: np.ndarray, rng: np.random.Generator) -> n
     """A partner of similar sociability in the same age band (positive degree assortativity)."""
     first, last = st.band_first, st.band_last
     # Per-band tables hold the same floats the per-stub expressions would.
-    width = np.maximum(3.0, 0.003 * (last - first))
+    width = np.maximum(ASSORT_MIN_WIDTH, ASSORT_WIDTH_SHARE * (last - first))
     top = np.maximum(first, last - 1)
     band = st.pop.band[src].astype(np.intp)
     step = rng.normal(0.0, 1.0, len(src))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from common.arrays import unique_sorted
-from data_gen.config import Scenario
+from data_gen.config import MAX_ACCOUNT_AGE_DAYS, Scenario
 from data_gen.partition import rng_for
 
 # Age bands used for communities and homophily: primary/middle school, high school,
@@ -20,6 +20,56 @@ from data_gen.partition import rng_for
 BAND_EDGES = np.array([0, 15, 18, 23, 30, 40, 50, 60, 200])
 N_BANDS = len(BAND_EDGES) - 1
 SCHOOL_BANDS = (0, 1, 2)  # bands whose members attend a school or college
+ADULT_BANDS_FROM = 3  # first band of working age (23-29)
+
+# Ages in years. Definitions: the age of majority (under it an account is a minor) and the
+# minimum signup age platforms set (COPPA); under-13s are present anyway (config.py).
+ADULT_AGE = 18
+MIN_SIGNUP_AGE = 13
+UNDER13_AGES = (10, 13)  # [low, high) true age of an under-13. Arbitrary.
+# Adults: ADULT_AGE + floor(SPAN x Beta(a, b)), ages 18-80 with the mass in the 20s-40s like
+# social-platform age pyramids. Arbitrary: shape only.
+ADULT_AGE_SPAN = 62
+ADULT_AGE_BETA = (1.6, 3.2)
+# [low, high) age a minor over-asserts (to unlock adult features), and that an under-13
+# asserts (they must lie to sign up). Arbitrary: just past each threshold.
+OVER_ASSERT_AGES = (18, 22)
+UNDER13_ASSERTED_AGES = (13, 19)
+# No account predates its owner's 10th birthday (under-13s sign up too). Arbitrary.
+SIGNUP_MIN_AGE = 10
+# From this age adults lean to the web client (WEB_FACTOR x population.web_share) and are
+# less sociable. Arbitrary: the shape of "older adults use desktops and fewer friends".
+OLDER_AGE = 45
+OLDER_WEB_FACTOR = 1.8
+# Profile completeness, Beta(a, b): new accounts have not filled theirs in yet (mean 0.4:
+# the benign look-alike of fakes), established ones mostly have (mean ~0.71). Arbitrary.
+NEW_COMPLETENESS_BETA = (2.0, 3.0)
+ESTABLISHED_COMPLETENESS_BETA = (5.0, 2.0)
+# Log-mean of the lognormal sociability for minors and older adults (adults 0): teens have
+# more friends, older adults fewer (Ugander et al. 2011: degree falls with age). New accounts'
+# sociability is scaled down (they are still building their network). Arbitrary sizes.
+MINOR_SOCIABILITY_MU = 0.25
+OLDER_SOCIABILITY_MU = -0.35
+NEW_SOCIABILITY_FACTOR = 0.5
+# Heavy requesters are this much more (young: bands up to college) or less (older) common
+# than activity.heavy_requester_share. Arbitrary: new students and networkers are young.
+YOUNG_HEAVY_REQUESTER_FACTOR = 2.0
+OLDER_HEAVY_REQUESTER_FACTOR = 0.6
+# Dirichlet concentration of region sizes (cities vs towns). Arbitrary: shape only.
+REGION_CONCENTRATION = 4.0
+# Share of 18-22s in college (the rest work), share of adults under RETIREMENT_AGE who work
+# (also sizing workplaces). Arbitrary round figures.
+COLLEGE_SHARE = 0.6
+EMPLOYED_SHARE = 0.7
+RETIREMENT_AGE = 67
+# Families: a minor's parent is an adult of PARENT_AGES [low, high] in the same region;
+# adults from RELATIVE_MIN_AGE join an existing family as relatives with RELATIVE_SHARE.
+# Arbitrary: shape only.
+PARENT_AGES = (28, 60)
+RELATIVE_MIN_AGE = 40
+RELATIVE_SHARE = 0.15
+# Accounts sampled once to size communities per band (precision only, not behaviour).
+BAND_SHARE_SAMPLE = 200_000
 
 
 @dataclass
@@ -78,14 +128,14 @@ def make_layout(scn: Scenario, seed: int) -> Layout:
     n_regions = max(1, round(scn.accounts / pc.accounts_per_region))
     rng = rng_for(seed, 2**31 - 1, "layout")
     # Regions differ in size (cities vs towns): Dirichlet weights, not uniform.
-    weights = rng.dirichlet(np.full(n_regions, 4.0))
+    weights = rng.dirichlet(np.full(n_regions, REGION_CONCENTRATION))
     band_share = _band_shares(scn)
     per_cell = scn.accounts * weights[:, None] * band_share[None, :]
     school = np.zeros_like(per_cell)
     school[:, SCHOOL_BANDS] = np.maximum(1, np.round(per_cell[:, SCHOOL_BANDS] / gc.school_size))
     school_count = school.astype(np.int64)
-    adults = per_cell[:, 3:].sum(axis=1)
-    work_count = np.maximum(1, np.round(adults * 0.7 / gc.workplace_size)).astype(np.int64)
+    adults = per_cell[:, ADULT_BANDS_FROM:].sum(axis=1)
+    work_count = np.maximum(1, np.round(adults * EMPLOYED_SHARE / gc.workplace_size)).astype(np.int64)
     local_count = np.maximum(1, np.round(per_cell / gc.local_group_size)).astype(np.int64)
     return Layout(
         n_regions=n_regions,
@@ -107,16 +157,15 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
 def _band_shares(scn: Scenario) -> np.ndarray:
     """Expected share of accounts per age band (for community sizing)."""
     rng = np.random.default_rng(0)  # sizing only: a fixed, config-independent sample
-    ages = _draw_true_age(rng, 200_000, scn.population.minor_share, scn.population.under13_share)
+    ages = _draw_true_age(rng, BAND_SHARE_SAMPLE, scn.population.minor_share, scn.population.under13_share)
     return np.bincount(band_of(ages), minlength=N_BANDS) / len(ages)
 
 
 def _draw_true_age(rng: np.random.Generator, n: int, minor: float, under13: float) -> np.ndarray:
     u = rng.random(n)
-    # Adults 18-80, mass in the 20s-40s like social-platform age pyramids.
-    age = 18 + np.floor(62 * rng.beta(1.6, 3.2, n))
-    age = np.where(u < minor, rng.integers(13, 18, n), age)
-    age = np.where(u >= 1 - under13, rng.integers(10, 13, n), age)
+    age = ADULT_AGE + np.floor(ADULT_AGE_SPAN * rng.beta(*ADULT_AGE_BETA, n))
+    age = np.where(u < minor, rng.integers(MIN_SIGNUP_AGE, ADULT_AGE, n), age)
+    age = np.where(u >= 1 - under13, rng.integers(*UNDER13_AGES, n), age)
     return age.astype(np.int16)
 
 
@@ -126,31 +175,34 @@ def population_partition(scn: Scenario, layout: Layout, seed: int, p: int, lo: i
     n = hi - lo
     pc, ac = scn.population, scn.activity
     true_age = _draw_true_age(rng, n, pc.minor_share, pc.under13_share)
-    minor = true_age < 18
+    minor = true_age < ADULT_AGE
     asserted = true_age.astype(np.int16).copy()
     # Minors sometimes over-assert to unlock adult features; under-13s must lie to sign up.
     over = minor & (rng.random(n) < pc.minor_over_assert)
-    asserted[over] = rng.integers(18, 22, over.sum())
-    kid = true_age < 13
-    asserted[kid] = np.maximum(asserted[kid], rng.integers(13, 19, kid.sum()))
+    asserted[over] = rng.integers(*OVER_ASSERT_AGES, over.sum())
+    kid = true_age < MIN_SIGNUP_AGE
+    asserted[kid] = np.maximum(asserted[kid], rng.integers(*UNDER13_ASSERTED_AGES, kid.sum()))
     region = np.searchsorted(layout.region_cdf, rng.random(n) * layout.region_cdf[-1]).astype(np.int32)
     region = np.minimum(region, layout.n_regions - 1)
     new = rng.random(n) < pc.new_account_share
-    # Established accounts are up to ~8 years old but no older than the user's 13th birthday.
-    oldest = np.maximum(1, np.minimum(3000, (true_age.astype(np.int32) - 10) * 365))
+    # Established accounts are up to ~8 years old, none older than its owner at SIGNUP_MIN_AGE.
+    oldest = np.maximum(1, np.minimum(MAX_ACCOUNT_AGE_DAYS, (true_age.astype(np.int32) - SIGNUP_MIN_AGE) * 365))
     signup = -(rng.integers(0, 2**31, n) % oldest).astype(np.int32) - 1
     signup = np.where(new, rng.integers(0, ac.days, n), signup).astype(np.int32)
-    older = true_age >= 45
-    client = (rng.random(n) < np.where(older, pc.web_share * 1.8, pc.web_share)).astype(np.int8)
+    older = true_age >= OLDER_AGE
+    client = (rng.random(n) < np.where(older, pc.web_share * OLDER_WEB_FACTOR, pc.web_share)).astype(np.int8)
     anonymizer = rng.random(n) < pc.anonymizer_share
     # New accounts have not filled their profile in yet: the benign look-alike of fakes.
-    completeness = np.where(new, rng.beta(2.0, 3.0, n), rng.beta(5.0, 2.0, n)).astype(np.float32)
-    soc_mu = np.where(minor, 0.25, np.where(older, -0.35, 0.0))
+    new_c, old_c = rng.beta(*NEW_COMPLETENESS_BETA, n), rng.beta(*ESTABLISHED_COMPLETENESS_BETA, n)
+    completeness = np.where(new, new_c, old_c).astype(np.float32)
+    soc_mu = np.where(minor, MINOR_SOCIABILITY_MU, np.where(older, OLDER_SOCIABILITY_MU, 0.0))
     sociability = rng.lognormal(soc_mu, scn.graph.degree_sigma, n).astype(np.float32)
-    sociability[new] *= 0.5
+    sociability[new] *= NEW_SOCIABILITY_FACTOR
     band = band_of(true_age)
     school, workplace, local = _communities(rng, layout, region, band, true_age)
     zeros8 = np.zeros(n, dtype=np.int8)
+    heavy = np.where(band <= SCHOOL_BANDS[-1], YOUNG_HEAVY_REQUESTER_FACTOR, OLDER_HEAVY_REQUESTER_FACTOR)
+    heavy_requester = rng.random(n) < ac.heavy_requester_share * heavy
     return Population(
         true_age=true_age,
         asserted_age=asserted,
@@ -162,7 +214,7 @@ def population_partition(scn: Scenario, layout: Layout, seed: int, p: int, lo: i
         sociability=sociability,
         role=zeros8,
         mimic=np.zeros(n, dtype=bool),
-        heavy_requester=rng.random(n) < ac.heavy_requester_share * np.where(band <= 2, 2.0, 0.6),
+        heavy_requester=heavy_requester,
         link_sharer=rng.random(n) < ac.link_sharer_share,
         band=band,
         school=school,
@@ -184,14 +236,14 @@ def _communities(rng, layout: Layout, region, band, true_age):
     n = len(region)
     in_school = band <= 1
     # ~60% of 18-22s are in college; the rest work.
-    college = (band == 2) & (rng.random(n) < 0.6)
+    college = (band == 2) & (rng.random(n) < COLLEGE_SHARE)
     schooled = in_school | college
     school = np.where(
         schooled,
         _pick(rng, layout.school_offset[region, band], layout.school_count[region, band]),
         -1,
     ).astype(np.int32)
-    working = (true_age >= 18) & (true_age < 67) & ~college & (rng.random(n) < 0.7)
+    working = (true_age >= ADULT_AGE) & (true_age < RETIREMENT_AGE) & ~college & (rng.random(n) < EMPLOYED_SHARE)
     workplace = np.where(working, _pick(rng, layout.work_offset[region], layout.work_count[region]), -1).astype(
         np.int32
     )
@@ -207,13 +259,13 @@ def _families(rng, true_age, region, lo: int) -> np.ndarray:
     """
     n = len(true_age)
     family = np.full(n, -1, dtype=np.int32)
-    parent_ok = (true_age >= 28) & (true_age <= 60)
+    parent_ok = (true_age >= PARENT_AGES[0]) & (true_age <= PARENT_AGES[1])
     cand = np.flatnonzero(parent_ok)
     if len(cand) == 0:
         return family
     order = cand[np.argsort(region[cand], kind="stable")]
     cregion = region[order]
-    kids = np.flatnonzero(true_age < 18)
+    kids = np.flatnonzero(true_age < ADULT_AGE)
     left = np.searchsorted(cregion, region[kids], side="left")
     right = np.searchsorted(cregion, region[kids], side="right")
     has = right > left
@@ -223,7 +275,7 @@ def _families(rng, true_age, region, lo: int) -> np.ndarray:
     anchors = unique_sorted(parents)
     family[anchors] = anchors + lo
     # Grandparents, aunts and uncles: older adults attached to an existing family.
-    rel = np.flatnonzero((true_age >= 40) & (family == -1) & (rng.random(n) < 0.15))
+    rel = np.flatnonzero((true_age >= RELATIVE_MIN_AGE) & (family == -1) & (rng.random(n) < RELATIVE_SHARE))
     if len(anchors) and len(rel):
         family[rel] = anchors[rng.integers(0, len(anchors), len(rel))] + lo
     return family

@@ -12,6 +12,9 @@ import numpy as np
 
 from common.vocabulary import DAY, HOUR
 
+# Relative activity per hour of the day, 0-23 (unitless weights, normalised below), for
+# minors and adults on weekdays and weekends. Arbitrary: drawn to the description above,
+# not fitted to a measured trace.
 _MINOR_WEEKDAY = [1, 0.5, 0.2, 0.1, 0.1, 0.2, 1, 3, 1, 0.3, 0.3, 0.4, 1, 0.5, 0.8, 4, 6, 6, 5, 6, 7, 7, 5, 2.5]
 _MINOR_WEEKEND = [2, 1.2, 0.6, 0.3, 0.1, 0.1, 0.2, 0.5, 1, 2, 3, 4, 4.5, 5, 5, 5, 5, 5, 5, 5.5, 6, 6, 5, 3.5]
 _ADULT_WEEKDAY = [0.8, 0.4, 0.2, 0.1, 0.1, 0.3, 1.2, 3, 3.5, 3, 3, 3.2, 4.5, 4, 3, 3, 3.2, 4, 5, 5.5, 5.5, 5, 3.5, 1.8]
@@ -42,6 +45,7 @@ _ADULT_WEEKEND = [
     2.2,
 ]
 
+SATURDAY = 5  # day of the week (day 0 is a Monday): days 5 and 6 are the weekend
 _PROFILES = np.array([_ADULT_WEEKDAY, _ADULT_WEEKEND, _MINOR_WEEKDAY, _MINOR_WEEKEND], dtype=float)
 _CDF = np.cumsum(_PROFILES / _PROFILES.sum(axis=1, keepdims=True), axis=1)
 _CDF[:, -1] = 1.0
@@ -88,7 +92,7 @@ def sample_ts(rng: np.random.Generator, minor: np.ndarray, lo: np.ndarray, hi: n
     hi = np.maximum(np.asarray(hi, dtype=np.int64), lo + 1)
     raw = lo + np.floor(rng.random(len(minor)) * (hi - lo)).astype(np.int64)
     day = raw // DAY
-    ts = day * DAY + hours(rng, minor, (day % 7) >= 5) * HOUR + rng.integers(0, HOUR, len(minor))
+    ts = day * DAY + hours(rng, minor, (day % 7) >= SATURDAY) * HOUR + rng.integers(0, HOUR, len(minor))
     return np.clip(ts, lo, hi - 1)
 
 

@@ -52,6 +52,23 @@ from data_gen.partition import GLOBAL, map_partitions, partition_bounds, rng_for
 from data_gen.population import Layout, Population, make_layout, population_partition
 
 Progress = Callable[[str, int], None]  # (stage name, partitions done in that stage)
+# How much each person forwards: a lognormal (mu, sigma) of mean one, heavy-tailed as
+# forwarding habits are. Arbitrary: shape only.
+FORWARDING_SPREAD = (-0.5, 1.0)
+# Share of accepted requests followed by a conversation (people start talking to new
+# friends). Arbitrary.
+NEW_FRIEND_TALK = 0.6
+# Reasons given in the rare false or petty reports on ordinary interactions (mostly
+# harassment and "other"). Arbitrary.
+BENIGN_REPORT_REASONS = {
+    "spam": 0.2,
+    "scam": 0.05,
+    "fake": 0.05,
+    "hacked": 0.02,
+    "harassment": 0.36,
+    "other": 0.3,
+    "child_safety": 0.02,
+}
 
 
 @dataclass
@@ -150,8 +167,7 @@ def simulate(scn: Scenario, seed: int, workers: int = 1, progress: Progress | No
         groups=groups,
         activity=np.sqrt(w / w.mean()),
         everyday=actors.everyday(pop, scn),
-        # How much each person forwards: heavy-tailed, as forwarding habits are.
-        forwarding=rng_for(seed, GLOBAL, "propensity").lognormal(-0.5, 1.0, n),
+        forwarding=rng_for(seed, GLOBAL, "propensity").lognormal(*FORWARDING_SPREAD, n),
         accepts_all=actors.accepts_all(pop),
         extras=actors.extras(pop),
     )
@@ -171,7 +187,7 @@ def _activity_part(st: ActivityState, p: int) -> dict:
     requests, messages, reports = buf.build()
     requests, accepted = decide(st, requests, rng)
     # People start talking to new friends: a conversation on most accepted requests.
-    talk = np.flatnonzero(accepted & (rng.random(len(accepted)) < 0.6) & (st.everyday[requests.src] >= 1.0))
+    talk = np.flatnonzero(accepted & (rng.random(len(accepted)) < NEW_FRIEND_TALK) & (st.everyday[requests.src] >= 1.0))
     new_conv = conversations(
         st, requests.src[talk], requests.dst[talk], requests.ts[talk], rng, st.scn.activity.messages_per_conversation
     )
@@ -200,15 +216,7 @@ def _activity_part(st: ActivityState, p: int) -> dict:
         msgs.src[one],
         msgs.ts[one],
         st.scn.activity.benign_report_rate,
-        {
-            "spam": 0.2,
-            "scam": 0.05,
-            "fake": 0.05,
-            "hacked": 0.02,
-            "harassment": 0.36,
-            "other": 0.3,
-            "child_safety": 0.02,
-        },
+        BENIGN_REPORT_REASONS,
     )
     return {
         "harm": _concat_harm(buf.harm),

@@ -1,7 +1,8 @@
 """The code's shape, checked: layers import downwards only, no import cycles (not even
 through imports inside functions), no private name crosses a module boundary, every module
-imports on its own in a fresh interpreter, no module grows past 500 lines, and the
-product describes itself as it is (no development history in docs or code).
+imports on its own in a fresh interpreter, no module grows past 500 lines nor a function
+past 60 (plotting aside), and the product describes itself as it is (no development
+history in docs or code).
 
 Imports are read from the source (`ast`), so an import inside a function counts as much as
 one at the top: that is where cycles hide.
@@ -198,6 +199,24 @@ def test_no_module_over_500_lines():
     assert not long, long
 
 
+def _is_plotting(path: Path, name: str) -> bool:
+    """Plotting functions (`fig_*` in the report's figure modules) draw one figure top to
+    bottom: splitting them scatters one picture over several functions."""
+    return path.parent.name == "report" and "figures" in path.stem and name.startswith("fig_")
+
+
+def test_no_function_over_60_lines_outside_plotting():
+    long = [
+        f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines"
+        for name, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+        and not _is_plotting(path, node.name)
+    ]
+    assert not long, long
+
+
 @pytest.mark.slow
 def test_every_module_imports_alone_in_a_fresh_interpreter():
     """A module that works only after another was imported first (or a broken lazy
@@ -228,3 +247,36 @@ def test_no_development_history_in_docs_or_code():
         if HISTORY.search(line)
     ]
     assert not hits, "\n".join(hits)
+
+
+# The repository stands alone: no path outside it, and every design section it cites exists.
+OUTSIDE = re.compile(r"\.\./shared|\bshared/|DESIGN\.md")
+DOC_PATH = re.compile(r"\bdocs/[\w-]+\.md\b")
+DESIGN_SECTION = re.compile(r'docs/design\.md(?:,? section)? "([^"]+)"')
+
+
+def test_nothing_points_outside_the_repository():
+    hits = [
+        f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
+        for path in _product_text_files() + sorted((ROOT / "tests").rglob("*.py"))
+        if path.name != "test_architecture.py"
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert not hits, "\n".join(hits)
+
+
+def test_every_cited_doc_and_design_section_exists():
+    headings = {
+        line.lstrip("#").strip()
+        for line in (ROOT / "docs" / "design.md").read_text().splitlines()
+        if line.startswith("#")
+    }
+    missing = []
+    for path in _product_text_files():
+        text = path.read_text()
+        missing += [f"{path.relative_to(ROOT)}: {doc}" for doc in DOC_PATH.findall(text) if not (ROOT / doc).is_file()]
+        for section in DESIGN_SECTION.findall(text):
+            if not any(h == section or h.startswith(section) for h in headings):
+                missing.append(f'{path.relative_to(ROOT)}: docs/design.md "{section}"')
+    assert not missing, missing

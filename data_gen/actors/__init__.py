@@ -16,8 +16,11 @@ from data_gen.actors.lookalikes import ChildContactAdult, TeenCouple
 from data_gen.actors.scam import Scam
 from data_gen.actors.spam import Spam
 from data_gen.config import Scenario
-from data_gen.population import Population
+from data_gen.population import ADULT_AGE, Population
 
+# Years: accounts asserting this age or more are the "older adults" scam targets (DEC's scam
+# task aims at older adults, Xu et al. 2021; the threshold is arbitrary).
+OLDER_ADULT_AGE = 50
 ACTORS: tuple[Actor, ...] = (Spam(), Scam(), Fake(), Compromised(), Groomer(), ChildContactAdult(), TeenCouple())
 # Look-alikes carry no task: they are benign by definition and never positive.
 # viral_sharer is not a role but membership of a cascade (cascade.py); it comes last.
@@ -64,12 +67,12 @@ def extras(pop: Population) -> dict[str, np.ndarray]:
     # over-asserting teen, so personas are contacted like the children they claim to be
     # (restricting this to real children would leave personas alone the one group of
     # "children" adults never write to, a tell); harm needs a real child (groomer.py).
-    kids = np.flatnonzero(pop.asserted_age < 18).astype(np.int64)
+    kids = np.flatnonzero(pop.asserted_age < ADULT_AGE).astype(np.int64)
     by_region = kids[np.argsort(pop.region[kids], kind="stable")]
     counts = np.bincount(pop.region[kids], minlength=int(pop.region.max()) + 1)
     last = np.cumsum(counts)
     return {
-        "older_adults": np.flatnonzero(pop.asserted_age >= 50).astype(np.int64),
+        "older_adults": np.flatnonzero(pop.asserted_age >= OLDER_ADULT_AGE).astype(np.int64),
         "apparent_minors": kids,
         "apparent_minors_by_region": by_region,
         "apparent_minors_region_first": last - counts,

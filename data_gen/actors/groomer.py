@@ -33,27 +33,74 @@ from data_gen.activity import (
 )
 from data_gen.actors.base import Actor
 from data_gen.friendships import random_neighbour
-from data_gen.population import band_of
+from data_gen.population import ADULT_AGE, ESTABLISHED_COMPLETENESS_BETA, band_of
 from data_gen.rhythm import same_day, sample_ts
 
 CODE = 5
-# Children contacted per offender (median of a lognormal): ~100 for L0 (paper 8.1.1), tens
-# for L1, ~4 (1-12) for L2/L3 (Kloess et al. 2019: 1-12, mean 4.6, police cases, n=5).
-TARGETS_MEDIAN = np.array([100.0, 12.0, 4.0, 4.0])
-TARGETS_SIGMA = np.array([0.3, 0.8, 0.6, 0.6])
-# Mean share of first contacts made by a direct message instead of a contact request. Each
-# offender has a habit (a U-shaped Beta around this mean): some only message, some only
-# send requests. The cartoon offender only sends requests (paper 8.1.1).
-DIRECT_FIRST = np.array([0.0, 0.5, 0.5, 0.5])
-# Time from engagement to sexual content: minutes for direct, hyper-sexual offenders
-# (L0/L1), days to weeks for intimacy seekers (L2/L3) (Webster et al. 2012; Kloess 2019).
-RAPPORT_HOURS = np.array([1.0, 6.0, 10 * 24.0, 18 * 24.0])
-# Messages exchanged before the ask, on the scale of this platform's close friendships.
-RAPPORT_MESSAGES = np.array([6.0, 8.0, 15.0, 20.0])
-# L3 moves the child off-platform once trust is built, often before any image is sent on
-# the platform (paper 8.1.2): that harm is invisible to the platform.
-OFF_BEFORE_IMAGE = np.array([0.0, 0.05, 0.2, 0.5])
 HARM_KINDS = ("image_exchange", "repeat_image")
+# The per-level behaviour knobs (children contacted, direct-first share, rapport length,
+# moving off-platform, persona account ages) are scenario fields: config.HarmConfig. The
+# constants below are the rest, with their units and reasons.
+
+# Beta(a, a) shape of each offender's direct-message habit around the level's mean
+# (harm.direct_first). Arbitrary: shape only, U-shaped so most habits are all or nothing.
+DIRECT_HABIT_BETA = 0.5
+# Offender age in years: MIN + Gamma(shape, scale) clipped at MAX, mean ~34 (Kloess et al.
+# 2019: 27-52, mean 33.6, police cases; Wolak 2004).
+OFFENDER_AGE_MIN, OFFENDER_AGE_MAX = 25, 55
+OFFENDER_AGE_GAMMA = (2.0, 4.5)
+# L0 cartoon: signs up between LEAD days before the window and MARGIN days before its end
+# (paper 8.1.1: a new account); its profile completeness is Beta(a, b) (mean ~0.23, sparse);
+# it asserts a young adult's age in [low, high). Arbitrary: shapes of "new and sparse".
+CARTOON_SIGNUP_LEAD_DAYS, CARTOON_SIGNUP_MARGIN_DAYS = 14, 7
+CARTOON_COMPLETENESS_BETA = (1.5, 5.0)
+CARTOON_ASSERTED_AGE = (18, 30)
+# L2/L3 persona: asserted age in [low, high), a teen's (paper 8.1.1: a child persona).
+PERSONA_ASSERTED_AGE = (13, 18)
+# Drift (period 2): an adaptive offender cold-contacts (1 - CUT x drift.adaptation) times
+# as many children, and an adapted account is [low, high) days old. Arbitrary: at full
+# adaptation half as many contacts, and an account age that looks established.
+DRIFT_TARGETS_CUT = 0.5
+ADAPTED_ACCOUNT_AGE_DAYS = (200, 1500)
+# Share of L1 targets drawn from the offender's own region (the rest platform-wide), and of
+# L3 friend-of-friend targets taken one hop further (a friend's friend rather than a
+# friend). Arbitrary: "close to home" (paper 8.1.1), no measurement exists.
+L1_LOCAL_SHARE = 0.5
+L3_SECOND_HOP_SHARE = 0.5
+# A cold approach by a persona (L2/L3) is reported this many times as often as an openly
+# adult one: a child who took it for a peer rarely finds it creepy. Arbitrary.
+PERSONA_COLD_REPORT_FACTOR = 0.3
+COLD_REPORT_REASONS = {"child_safety": 0.6, "harassment": 0.3, "other": 0.1}  # arbitrary
+# Reports come from parents (~44%) or the victims themselves (~31%) (Quayle & Newman 2016):
+# a parent reports with probability 44 / (44 + 31) ~ 0.59 where a family tie exists.
+PARENT_REPORTER_SHARE = 0.59
+HARM_REPORT_REASONS = {"child_safety": 0.8, "harassment": 0.2}  # arbitrary
+# Disclosure after harm: uniform in [low, high) days after the image (rare and late, YISS-2;
+# the range is a choice).
+DISCLOSURE_DAYS = (1, 21)
+# Rapport phase: lognormal sigma of its length around harm.rapport_hours; the offender's
+# share of its messages; media mix (text, image, video, link). Arbitrary: the offender
+# drives the conversation, which is mostly text.
+RAPPORT_SPREAD_SIGMA = 0.5
+RAPPORT_FROM_OFFENDER = 0.55
+RAPPORT_MEDIA_MIX = (0.9, 0.08, 0.01, 0.01)
+# Escalation on the platform after the image: a Poisson number of messages (mean, plus one),
+# each side writing half, starting DELAY seconds after the image and within DAYS days, with
+# this media mix (the victim's images are further harm events). Arbitrary.
+ESCALATION_MESSAGES = 6
+ESCALATION_FROM_OFFENDER = 0.5
+ESCALATION_DELAY_S = 60
+ESCALATION_DAYS = 14
+ESCALATION_MEDIA_MIX = (0.7, 0.25, 0.05, 0.0)
+# Offender clusters: mean members per cluster; pairs befriend each other within the first
+# BEFRIEND share of the time from the later signup to the window's end; media posts per
+# member over a whole window (scaled by the share spent in the group), their mix and the
+# share forwarded. Arbitrary: small, dense and media-heavy (the paper's section 2).
+CLUSTER_SIZE = 4
+CLUSTER_BEFRIEND_SHARE = 0.3
+CLUSTER_MEDIA_POSTS = 5.0
+CLUSTER_MEDIA_MIX = (0.1, 0.6, 0.2, 0.1)
+CLUSTER_FORWARDED = 0.5
 
 
 @dataclass
@@ -75,17 +122,17 @@ class Groomer(Actor):
         later = pop.period[idx] == 2
         level[later] = rng.choice(4, size=int(later.sum()), p=np.asarray(scn.drift.sophistication_mix))
         pop.sophistication[idx] = level
-        mean = DIRECT_FIRST[level]
-        pop.aux[idx] = np.where(mean > 0, rng.beta(0.5, 0.5, len(idx)) * 2 * mean, 0.0).clip(0, 1)
-        # Offender age 25-55, mean ~34 (Kloess et al. 2019: 27-52, mean 33.6; Wolak 2004).
-        age = np.clip(np.rint(25 + rng.gamma(2.0, 4.5, len(idx))), 25, 55).astype(np.int16)
+        mean = np.asarray(scn.harm.direct_first)[level]
+        habit = rng.beta(DIRECT_HABIT_BETA, DIRECT_HABIT_BETA, len(idx)) * 2 * mean
+        pop.aux[idx] = np.where(mean > 0, habit, 0.0).clip(0, 1)
+        age = rng.gamma(*OFFENDER_AGE_GAMMA, len(idx))
+        age = np.clip(np.rint(OFFENDER_AGE_MIN + age), OFFENDER_AGE_MIN, OFFENDER_AGE_MAX).astype(np.int16)
         pop.true_age[idx] = age
         pop.school[idx] = -1
-        days = scn.activity.days
         for lvl, fn in enumerate((_cartoon, _opportunist, _persona, _persona)):
             sel = idx[level == lvl]
             if len(sel):
-                fn(pop, sel, rng, days, lvl)
+                fn(pop, sel, rng, scn, lvl)
         _mimicry(pop, idx, level, rng, scn.harm)
         # Personas make friends like the child they claim to be.
         pop.band[idx] = band_of(np.where(level >= 2, pop.asserted_age[idx], age))
@@ -117,8 +164,8 @@ class Groomer(Actor):
                 _reporter(st, v[cold], rng),
                 g[cold],
                 first[cold],
-                st.scn.harm.report_cold_approach * np.where(lvl[cold] <= 1, 1.0, 0.3),
-                {"child_safety": 0.6, "harassment": 0.3, "other": 0.1},
+                st.scn.harm.report_cold_approach * np.where(lvl[cold] <= 1, 1.0, PERSONA_COLD_REPORT_FACTOR),
+                COLD_REPORT_REASONS,
             )
         )
         _timelines(st, g[engaged], v[engaged], first[engaged], lvl[engaged], rng, buf)
@@ -139,11 +186,12 @@ def _adapt(pop, idx, rng, adaptation: float) -> None:
     each feature is replaced by a benign-looking draw with probability `adaptation`."""
     n = len(idx)
     swap = rng.random(n) < adaptation
-    pop.completeness[idx[swap]] = np.round(rng.beta(5.0, 2.0, swap.sum()), 2)
+    pop.completeness[idx[swap]] = np.round(rng.beta(*ESTABLISHED_COMPLETENESS_BETA, swap.sum()), 2)
     swap = rng.random(n) < adaptation
     pop.anonymizer[idx[swap]] = False
     swap = rng.random(n) < adaptation
-    pop.signup_day[idx[swap]] = np.minimum(pop.signup_day[idx[swap]], -rng.integers(200, 1500, swap.sum()))
+    older = -rng.integers(*ADAPTED_ACCOUNT_AGE_DAYS, swap.sum())
+    pop.signup_day[idx[swap]] = np.minimum(pop.signup_day[idx[swap]], older)
 
 
 def _clusters(st, members, rng, buf) -> None:
@@ -152,7 +200,7 @@ def _clusters(st, members, rng, buf) -> None:
     archetype of the paper's section 2). The group is founded, joined and posted to by the
     same rules as ordinary people's closed groups (activity.closed_groups); its members
     keep their personas' rhythm."""
-    share, size = st.scn.harm.cluster_share, 4
+    share, size = st.scn.harm.cluster_share, CLUSTER_SIZE
     joiners = members[rng.random(len(members)) < share]
     n_clusters = max(1, len(joiners) // size) if len(joiners) >= 2 else 0
     if n_clusters == 0:
@@ -167,15 +215,15 @@ def _clusters(st, members, rng, buf) -> None:
     pair = (cid[a] == cid[b]) & (a < b)
     src, dst = joiners[a[pair]], joiners[b[pair]]
     t0 = np.maximum(0, np.maximum(st.pop.signup_day[src], st.pop.signup_day[dst]).astype(np.int64) * DAY)
-    ts = sample_ts(rng, minor[src], t0, t0 + ((st.end - t0) * 0.3).astype(np.int64))
+    ts = sample_ts(rng, minor[src], t0, t0 + ((st.end - t0) * CLUSTER_BEFRIEND_SHARE).astype(np.int64))
     fresh = ~are_friends(st, src, dst)
     buf.requests.append(ev.typed(ev.Requests, src=src[fresh], dst=dst[fresh], ts=ts[fresh], decision=ev.ACCEPT))
     # The closed group, then media posted to it after joining (inside the window).
     gid, joined = closed_groups(st, rng, buf, joiners, cid)
-    k = rng.poisson(5.0 * member_share(st, joined))
+    k = rng.poisson(CLUSTER_MEDIA_POSTS * member_share(st, joined))
     row = np.repeat(np.arange(len(joiners)), k)
     ts = sample_ts(rng, minor[joiners[row]], np.maximum(joined[row], 0), st.end)
-    media = ev.draw_media(rng, np.tile([0.1, 0.6, 0.2, 0.1], (len(row), 1)))
+    media = ev.draw_media(rng, np.tile(CLUSTER_MEDIA_MIX, (len(row), 1)))
     buf.messages.append(
         ev.typed(
             ev.Messages,
@@ -185,40 +233,41 @@ def _clusters(st, members, rng, buf) -> None:
             size_bytes=ev.message_sizes(rng, media),
             media=media,
             group_id=gid[row],
-            forwarded=rng.random(len(row)) < 0.5,
+            forwarded=rng.random(len(row)) < CLUSTER_FORWARDED,
         )
     )
 
 
-def _cartoon(pop, idx, rng, days, lvl):
+def _cartoon(pop, idx, rng, scn, lvl):
     """L0: a brand-new account over Tor with a sparse profile (paper 8.1.1)."""
-    pop.signup_day[idx] = rng.integers(-14, days - 7, len(idx))
-    pop.anonymizer[idx] = rng.random(len(idx)) < 0.85
-    pop.completeness[idx] = np.round(rng.beta(1.5, 5.0, len(idx)), 2)
-    pop.asserted_age[idx] = rng.integers(18, 30, len(idx))
+    last = scn.activity.days - CARTOON_SIGNUP_MARGIN_DAYS
+    pop.signup_day[idx] = rng.integers(-CARTOON_SIGNUP_LEAD_DAYS, last, len(idx))
+    pop.anonymizer[idx] = rng.random(len(idx)) < scn.harm.cartoon_anonymizer
+    pop.completeness[idx] = np.round(rng.beta(*CARTOON_COMPLETENESS_BETA, len(idx)), 2)
+    pop.asserted_age[idx] = rng.integers(*CARTOON_ASSERTED_AGE, len(idx))
     pop.workplace[idx] = -1
 
 
-def _opportunist(pop, idx, rng, days, lvl):
+def _opportunist(pop, idx, rng, scn, lvl):
     """L1: an ordinary established adult account; asserts its true age."""
     pop.asserted_age[idx] = pop.true_age[idx]
 
 
-def _persona(pop, idx, rng, days, lvl):
+def _persona(pop, idx, rng, scn, lvl):
     """L2/L3: a child persona (asserted 13-17) living in a child community of the partition;
     L3 built it long ago. (Rhythm and sociability: `_mimicry`.)"""
     n = len(idx)
-    pop.asserted_age[idx] = rng.integers(13, 18, n)
-    kids = np.flatnonzero((pop.true_age < 18) & (pop.school >= 0) & (pop.sophistication < 0))
+    pop.asserted_age[idx] = rng.integers(*PERSONA_ASSERTED_AGE, n)
+    kids = np.flatnonzero((pop.true_age < ADULT_AGE) & (pop.school >= 0) & (pop.sophistication < 0))
     if len(kids):
         host = kids[rng.integers(0, len(kids), n)]
         pop.region[idx], pop.school[idx], pop.local[idx] = pop.region[host], pop.school[host], pop.local[host]
     pop.workplace[idx] = -1
     if lvl == 3:
-        pop.signup_day[idx] = -rng.integers(365, 1500, n)
-        pop.completeness[idx] = np.round(rng.beta(5.0, 2.0, n), 2)
+        pop.signup_day[idx] = -rng.integers(*scn.harm.competent_account_age_days, n)
+        pop.completeness[idx] = np.round(rng.beta(*ESTABLISHED_COMPLETENESS_BETA, n), 2)
     else:
-        pop.signup_day[idx] = -rng.integers(30, 300, n)
+        pop.signup_day[idx] = -rng.integers(*scn.harm.persona_account_age_days, n)
 
 
 def _targets(st, members, level, rng):
@@ -226,26 +275,29 @@ def _targets(st, members, level, rng):
     children (asserted under 18), real or not; only a real child can be harmed
     (`_timelines`). (Reported victims are mostly
     12-15, mean ~13.5, Quayle & Newman 2016; here the age follows the platform's minors.)"""
-    median = TARGETS_MEDIAN[level]
+    hc = st.scn.harm
+    median = np.asarray(hc.targets_median)[level]
     # Adaptive offenders in period 2 cold-contact fewer children (they control that count).
     later = st.pop.period[members] == 2
-    median = np.where(later, median * (1 - 0.5 * st.scn.drift.adaptation), median)
-    k = np.maximum(1, np.rint(rng.lognormal(np.log(median), TARGETS_SIGMA[level])))
+    median = np.where(later, median * (1 - DRIFT_TARGETS_CUT * st.scn.drift.adaptation), median)
+    k = np.maximum(1, np.rint(rng.lognormal(np.log(median), np.asarray(hc.targets_sigma)[level])))
     g = np.repeat(members, k.astype(np.int64))
     lvl = st.pop.sophistication[g]
     kids = st.extras["apparent_minors"]
     v = kids[rng.integers(0, max(len(kids), 1), len(g))] if len(kids) else np.full(len(g), -1)
     # L1-L3 look close to home: their region (L1 half the time) or, for L3, friends of friends.
-    local = (lvl == 1) & (rng.random(len(g)) < 0.5) | (lvl >= 2)
+    local = (lvl == 1) & (rng.random(len(g)) < L1_LOCAL_SHARE) | (lvl >= 2)
     v[local] = _regional_minor(st, g[local], rng)
     # L3 grooms inside its own circle: children it is already friends with, or their friends.
     fof = np.flatnonzero(lvl == 3)
     if len(fof):
         mid = random_neighbour(st.adj, g[fof], rng)
-        hop = (mid >= 0) & (rng.random(len(fof)) < 0.5)
+        hop = (mid >= 0) & (rng.random(len(fof)) < L3_SECOND_HOP_SHARE)
         cand = np.where(hop, random_neighbour(st.adj, np.maximum(mid, 0), rng), mid)
         ok = (
-            (cand >= 0) & (st.pop.true_age[np.maximum(cand, 0)] < 18) & (st.pop.sophistication[np.maximum(cand, 0)] < 0)
+            (cand >= 0)
+            & (st.pop.true_age[np.maximum(cand, 0)] < ADULT_AGE)
+            & (st.pop.sophistication[np.maximum(cand, 0)] < 0)
         )
         v[fof[ok]] = cand[ok]
     keep = (v >= 0) & (v != g)
@@ -287,10 +339,10 @@ def _first_contact(st, g, v, ts, rng, buf) -> np.ndarray:
 
 
 def _reporter(st, victim, rng):
-    """Reports come from parents (~44%) or the victims themselves (~31%) (Quayle & Newman
-    2016); a parent needs a family tie on the platform."""
+    """A parent (PARENT_REPORTER_SHARE, Quayle & Newman 2016) or the victim reports; a
+    parent needs a family tie on the platform."""
     parent = st.pop.family[victim].astype(np.int64)
-    use_parent = (parent >= 0) & (parent != victim) & (rng.random(len(victim)) < 0.59)
+    use_parent = (parent >= 0) & (parent != victim) & (rng.random(len(victim)) < PARENT_REPORTER_SHARE)
     return np.where(use_parent, parent, victim)
 
 
@@ -299,39 +351,40 @@ def _timelines(st, g, v, t0, lvl, rng, buf):
     off-platform, then escalation or silence."""
     hc = st.scn.harm
     n = len(g)
-    dur = (rng.lognormal(0.0, 0.5, n) * RAPPORT_HOURS[lvl] * HOUR).astype(np.int64)
-    k = 1 + rng.poisson(RAPPORT_MESSAGES[lvl])
+    rapport_h = np.asarray(hc.rapport_hours)[lvl]
+    dur = (rng.lognormal(0.0, RAPPORT_SPREAD_SIGMA, n) * rapport_h * HOUR).astype(np.int64)
+    k = 1 + rng.poisson(np.asarray(hc.rapport_messages)[lvl])
     row = np.repeat(np.arange(n), k)
     # Density rising linearly over the rapport phase: position = sqrt(u).
     ts = t0[row] + (np.sqrt(rng.random(len(row))) * dur[row]).astype(np.int64)
-    from_g = rng.random(len(row)) < 0.55
+    from_g = rng.random(len(row)) < RAPPORT_FROM_OFFENDER
     src, dst = np.where(from_g, g[row], v[row]), np.where(from_g, v[row], g[row])
     slow = dur[row] > DAY  # multi-day rapport follows the sender's daily rhythm
     ts[slow] = same_day(rng, st.pop.schedule_minor[src[slow]], ts[slow], t0[row][slow])
-    media = ev.draw_media(rng, np.tile([0.9, 0.08, 0.01, 0.01], (len(row), 1)))
+    media = ev.draw_media(rng, np.tile(RAPPORT_MEDIA_MIX, (len(row), 1)))
     live = ts < st.end
     buf.messages.append(ev.direct_messages(rng, src[live], dst[live], ts[live], media[live]))
     t_harm = t0 + dur
     # The image comes from the child: after a multi-day rapport, at an hour of its day.
     slow = dur > DAY
     t_harm[slow] = same_day(rng, st.pop.schedule_minor[v[slow]], t_harm[slow], t0[slow])
-    off_first = rng.random(n) < OFF_BEFORE_IMAGE[lvl]
-    image = ~off_first & (rng.random(n) < hc.image_exchange) & (t_harm < st.end) & (st.pop.true_age[v] < 18)
+    off_first = rng.random(n) < np.asarray(hc.off_platform_before_image)[lvl]
+    image = ~off_first & (rng.random(n) < hc.image_exchange) & (t_harm < st.end) & (st.pop.true_age[v] < ADULT_AGE)
     hits = np.flatnonzero(image)
     # The harm event: a media message from victim to offender.
     buf.messages.append(ev.direct_messages(rng, v[hits], g[hits], t_harm[hits], np.full(len(hits), ev.IMAGE, np.int8)))
     harm = [HarmRows(g[hits], v[hits], t_harm[hits], np.zeros(len(hits), np.int8))]
     # After rapport most pairs move off-platform (silence here); the rest escalate.
     escalate = hits[rng.random(len(hits)) >= hc.move_off_platform]
-    m = rng.poisson(6, len(escalate)) + 1
+    m = rng.poisson(ESCALATION_MESSAGES, len(escalate)) + 1
     row = np.repeat(np.arange(len(escalate)), m)
-    from_g = rng.random(len(row)) < 0.5
+    from_g = rng.random(len(row)) < ESCALATION_FROM_OFFENDER
     src = np.where(from_g, g[escalate][row], v[escalate][row])
     dst = np.where(from_g, v[escalate][row], g[escalate][row])
     # Within two weeks of the image, each message at an hour of its sender's rhythm.
     after = t_harm[escalate][row]
-    ts = sample_ts(rng, st.pop.schedule_minor[src], after + 60, after + 14 * DAY)
-    media = ev.draw_media(rng, np.tile([0.7, 0.25, 0.05, 0.0], (len(row), 1)))
+    ts = sample_ts(rng, st.pop.schedule_minor[src], after + ESCALATION_DELAY_S, after + ESCALATION_DAYS * DAY)
+    media = ev.draw_media(rng, np.tile(ESCALATION_MEDIA_MIX, (len(row), 1)))
     live = ts < st.end
     src, dst, ts, media = src[live], dst[live], ts[live], media[live]
     buf.messages.append(ev.direct_messages(rng, src, dst, ts, media))
@@ -339,7 +392,7 @@ def _timelines(st, g, v, t0, lvl, rng, buf):
     harm.append(HarmRows(dst[again], src[again], ts[again], np.ones(again.sum(), np.int8)))
     buf.harm.extend(harm)
     # Disclosure after harm is rare and late (most victims tell no one: YISS-2).
-    late = t_harm[hits] + rng.integers(DAY, 21 * DAY, len(hits))
+    late = t_harm[hits] + rng.integers(DISCLOSURE_DAYS[0] * DAY, DISCLOSURE_DAYS[1] * DAY, len(hits))
     buf.reports.append(
         draw_reports(
             rng,
@@ -348,6 +401,6 @@ def _timelines(st, g, v, t0, lvl, rng, buf):
             g[hits],
             late,
             hc.report_after_harm,
-            {"child_safety": 0.8, "harassment": 0.2},
+            HARM_REPORT_REASONS,
         )
     )
