@@ -24,6 +24,8 @@ stated in the result.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow.compute as pc
 from scipy.stats import norm
@@ -32,14 +34,16 @@ from bench.audit.artefacts import (
     MIN_ACCOUNTS,
     POSITIVE_EVENT_CAP,
     REFERENCE_EVENT_CAP,
+    Rows,
     account_artefacts,
     clustered_by,
     event_statistics,
     read_rows,
     scored,
 )
-from bench.audit.references import REFERENCES, capped, comparisons
-from bench.stats.rank_auroc import auroc_with_interval
+from bench.audit.records import EventCaps, LeakageAudit, LeakageComparison, LeakageMethod, LeakageStatistic
+from bench.audit.references import REFERENCES, Comparison, capped, comparisons
+from bench.stats.rank_auroc import Separation, auroc_with_interval
 from common.arrays import category_codes
 from common.observables import Interactions, account_stats
 from common.vocabulary import MEDIA
@@ -83,74 +87,94 @@ def interactions(ds: Dataset) -> Interactions:
     )
 
 
-def _account_rows(stats: dict[str, np.ndarray], kind: str, pos: np.ndarray, ref: np.ndarray) -> list[dict]:
+@dataclass(frozen=True)
+class _Found:
+    """A statistic of one comparison, with its separation (None: too few accounts a side)."""
+
+    name: str
+    kind: str
+    unit: str
+    clustered_by: str
+    separation: Separation | None
+
+
+def _account_rows(stats: dict[str, np.ndarray], kind: str, pos: np.ndarray, ref: np.ndarray) -> list[_Found]:
     rows = []
     for name, x in stats.items():
         xp, xr = x[pos], x[ref]
         sep = scored(auroc_with_interval(xp[~np.isnan(xp)], xr[~np.isnan(xr)]))
-        rows.append({"name": name, "kind": kind, "unit": "account", "clustered_by": "account", "separation": sep})
+        rows.append(_Found(name, kind, "account", "account", sep))
     return rows
 
 
-def audit(ds: Dataset, seed: int = 0) -> dict:
+def _found(c: Comparison, ref: np.ndarray, behaviour: dict, artefact: dict, rows: Rows, seed: int) -> list[_Found]:
+    """Every statistic of one comparison: per account (behavioural, artefact), then pooled events."""
+    found = _account_rows(behaviour, BEHAVIOURAL, c.positive, ref)
+    found += _account_rows(artefact, ARTEFACT, c.positive, ref)
+    for name, sep in event_statistics(rows, c.positive, c.reference, seed).items():
+        found.append(_Found(name, ARTEFACT, "event", clustered_by(name), scored(sep)))
+    return found
+
+
+def audit(ds: Dataset, seed: int = 0) -> LeakageAudit:
     """The leakage audit of a dataset: per comparison, every statistic with its AUROC,
-    interval and counts, highest AUROC first (JSON-ready; see `lowbase inspect --json`)."""
+    interval and counts, highest AUROC first (`lowbase inspect --json` writes it)."""
     behaviour = account_stats(interactions(ds))
     rows = read_rows(ds)
     artefact = account_artefacts(rows)
-    out: dict = {
-        "references": dict(REFERENCES),
-        "method": {
-            "auroc": "orientation-free max(a, 1 - a)",
-            "interval": "95% DeLong; pooled events clustered (Obuchowski 1997) by sending account, "
-            "or by group for a group's id or creation time",
-            "reference_account_cap": ACCOUNT_CAP,
-            "event_caps": {"positive": POSITIVE_EVENT_CAP, "reference": REFERENCE_EVENT_CAP},
-            "min_accounts": MIN_ACCOUNTS,
-            "seed": seed,
-        },
-        "comparisons": {},
-    }
+    found = []
     for c in comparisons(ds):
         ref = capped(c.reference, ACCOUNT_CAP, seed)
-        found = _account_rows(behaviour, BEHAVIOURAL, c.positive, ref)
-        found += _account_rows(artefact, ARTEFACT, c.positive, ref)
-        for name, sep in event_statistics(rows, c.positive, c.reference, seed).items():
-            row = {"name": name, "kind": ARTEFACT, "unit": "event", "clustered_by": clustered_by(name)}
-            found.append({**row, "separation": scored(sep)})
-        done = sorted((r for r in found if r["separation"] is not None), key=lambda r: -r["separation"].auroc)
-        out["comparisons"][c.name] = {
-            "reference": c.reference_name,
-            "n_positive": int(c.positive.sum()),
-            "n_reference": int(c.reference.sum()),
-            "reference_subsampled_to": int(ref.sum()) if ref.sum() < c.reference.sum() else None,
-            "statistics": [{k: v for k, v in r.items() if k != "separation"} | r["separation"].as_dict() for r in done],
-            "not_scored": sorted(r["name"] for r in found if r["separation"] is None),
-        }
-    _familywise(out)
-    return out
-
-
-def _familywise(out: dict) -> None:
-    """Give every artefact row its lower bound at 95% family-wise confidence (Bonferroni
-    over all artefact rows of the audit): the bound `breaks_gate` reads."""
-    rows = [s for c in out["comparisons"].values() for s in c["statistics"] if s["kind"] == ARTEFACT]
-    z = float(norm.ppf(1 - 0.05 / (2 * max(len(rows), 1))))
-    for s in rows:
-        s["ci_low_familywise"] = max(0.0, s["auroc"] - z * s["se"])
-    out["method"]["artefact_gate"] = (
-        f"AUROC >= {ARTEFACT_GATE} with the lower bound of a 95% family-wise interval "
-        f"(Bonferroni over {len(rows)} artefact statistics, z = {z:.2f}) above 0.5"
+        found.append((c, ref, _found(c, ref, behaviour, artefact, rows, seed)))
+    n_artefact = sum(f.kind == ARTEFACT and f.separation is not None for *_, fs in found for f in fs)
+    z = float(norm.ppf(1 - 0.05 / (2 * max(n_artefact, 1))))
+    method = LeakageMethod(
+        auroc="orientation-free max(a, 1 - a)",
+        interval="95% DeLong; pooled events clustered (Obuchowski 1997) by sending account, "
+        "or by group for a group's id or creation time",
+        reference_account_cap=ACCOUNT_CAP,
+        event_caps=EventCaps(positive=POSITIVE_EVENT_CAP, reference=REFERENCE_EVENT_CAP),
+        min_accounts=MIN_ACCOUNTS,
+        seed=seed,
+        artefact_gate=f"AUROC >= {ARTEFACT_GATE} with the lower bound of a 95% family-wise interval "
+        f"(Bonferroni over {n_artefact} artefact statistics, z = {z:.2f}) above 0.5",
+    )
+    return LeakageAudit(
+        references=dict(REFERENCES),
+        method=method,
+        comparisons={c.name: _comparison(c, ref, fs, z) for c, ref, fs in found},
     )
 
 
-def worst(report: dict, comparison: str, kind: str) -> dict | None:
+def _comparison(c: Comparison, ref: np.ndarray, found: list[_Found], z: float) -> LeakageComparison:
+    done = sorted(((f, f.separation) for f in found if f.separation is not None), key=lambda fs: -fs[1].auroc)
+    return LeakageComparison(
+        reference=c.reference_name,
+        n_positive=int(c.positive.sum()),
+        n_reference=int(c.reference.sum()),
+        reference_subsampled_to=int(ref.sum()) if ref.sum() < c.reference.sum() else None,
+        statistics=[_statistic(f, sep, z) for f, sep in done],
+        not_scored=sorted(f.name for f in found if f.separation is None),
+    )
+
+
+def _statistic(f: _Found, sep: Separation, z: float) -> LeakageStatistic:
+    """One scored statistic; an artefact one with its lower bound at 95% family-wise
+    confidence (Bonferroni over all artefact statistics of the audit, normal quantile `z`):
+    the bound `breaks_gate` reads."""
+    familywise = {"ci_low_familywise": max(0.0, sep.auroc - z * sep.se)} if f.kind == ARTEFACT else {}
+    return LeakageStatistic(
+        name=f.name, kind=f.kind, unit=f.unit, clustered_by=f.clustered_by, **sep.as_dict(), **familywise
+    )
+
+
+def worst(report: LeakageAudit, comparison: str, kind: str) -> LeakageStatistic | None:
     """The highest-AUROC statistic of `kind` in one comparison of an `audit` result."""
-    rows = [s for s in report["comparisons"][comparison]["statistics"] if s["kind"] == kind]
+    rows = [s for s in report.comparisons[comparison].statistics if s.kind == kind]
     return rows[0] if rows else None
 
 
-def breaks_gate(comparison: str, row: dict) -> bool:
+def breaks_gate(comparison: str, row: LeakageStatistic) -> bool:
     """Whether a statistic of an `audit` result gives its comparison away: a behavioural one
     at AUROC >= NEAR_PERFECT (never for EASY_BY_DESIGN), an artefact one at >= ARTEFACT_GATE
     with its family-wise interval clear of 0.5. An audit scores ~400 artefact statistics
@@ -160,6 +184,7 @@ def breaks_gate(comparison: str, row: dict) -> bool:
     artefact statistics of the audit) holds the chance of any false alarm at 5%, while a
     real artefact on enough accounts to matter clears it (the old generator's group ids:
     0.73 on 192 accounts, lower bound 0.67)."""
-    if row["kind"] == ARTEFACT:
-        return row["auroc"] >= ARTEFACT_GATE and row.get("ci_low_familywise", row["ci_low"]) > 0.5
-    return row["auroc"] >= NEAR_PERFECT and comparison not in EASY_BY_DESIGN
+    if row.kind == ARTEFACT:
+        low = row.ci_low if row.ci_low_familywise is None else row.ci_low_familywise
+        return row.auroc >= ARTEFACT_GATE and low > 0.5
+    return row.auroc >= NEAR_PERFECT and comparison not in EASY_BY_DESIGN

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from bench.audit.records import ClusteringSummary, DegreeSummary, GroomerCounts, MessageCounts, RealismSummary
 from data_gen.reader import Dataset
 
 CLUSTERING_SAMPLE = 3000
@@ -50,7 +51,9 @@ def edge_assortativity(adj: sp.csr_matrix, value: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def summary(ds: Dataset, clustering_sample: int = CLUSTERING_SAMPLE) -> dict:
+def summary(ds: Dataset, clustering_sample: int = CLUSTERING_SAMPLE) -> RealismSummary:
+    """The dataset's identity, row counts, realised base rates (truth) and the graph
+    statistics above (`lowbase inspect`)."""
     meta = ds.meta
     adj = adjacency(ds)
     n = adj.shape[0]
@@ -61,48 +64,47 @@ def summary(ds: Dataset, clustering_sample: int = CLUSTERING_SAMPLE) -> dict:
     coo = adj.tocoo()
     from_minor = minor[coo.row]
     clustering, sampled = average_clustering(adj, clustering_sample)
-    groomers = _groomers(ds)
     msgs = ds.table("messages", ["dst"])
     one_to_one = int(pc.sum(pc.greater_equal(msgs["dst"], 0)).as_py() or 0)
-    return {
-        "path": str(ds.path),
-        "generator_version": meta["generator_version"],
-        "scenario": meta["scenario"].get("name"),
-        "seed": meta["seed"],
-        "fingerprint": meta["fingerprint"],
-        "rows": meta["rows"],
-        "base_rates": meta.get("base_rates", {}),
-        "positives": meta.get("positives", {}),
-        "degree": {
-            "mean": float(deg.mean()),
-            "median": float(np.median(deg)),
-            "p99": float(np.percentile(deg, 99)),
-            "max": int(deg.max()) if n else 0,
-            "isolated_share": float((deg == 0).mean()),
-        },
-        "clustering": {
-            "average_local": clustering,
-            "sampled_nodes": sampled,
-            "random_graph_reference": float(deg.mean() / max(n - 1, 1)),
-        },
-        "degree_assortativity": edge_assortativity(adj, deg),
-        "age_assortativity": edge_assortativity(adj, age),
-        "minor_share": float(minor.mean()),
-        "minors_friends_minor_share": float(minor[coo.col][from_minor].mean()) if from_minor.any() else float("nan"),
-        "messages": {"one_to_one": one_to_one, "group": int(msgs.num_rows - one_to_one)},
-        "groomers": groomers,
-    }
+    return RealismSummary(
+        path=str(ds.path),
+        generator_version=meta["generator_version"],
+        scenario=meta["scenario"].get("name"),
+        seed=meta["seed"],
+        fingerprint=meta["fingerprint"],
+        rows=meta["rows"],
+        base_rates=meta.get("base_rates", {}),
+        positives=meta.get("positives", {}),
+        degree=DegreeSummary(
+            mean=float(deg.mean()),
+            median=float(np.median(deg)),
+            p99=float(np.percentile(deg, 99)),
+            max=int(deg.max()) if n else 0,
+            isolated_share=float((deg == 0).mean()),
+        ),
+        clustering=ClusteringSummary(
+            average_local=clustering,
+            sampled_nodes=sampled,
+            random_graph_reference=float(deg.mean() / max(n - 1, 1)),
+        ),
+        degree_assortativity=edge_assortativity(adj, deg),
+        age_assortativity=edge_assortativity(adj, age),
+        minor_share=float(minor.mean()),
+        minors_friends_minor_share=float(minor[coo.col][from_minor].mean()) if from_minor.any() else float("nan"),
+        messages=MessageCounts(one_to_one=one_to_one, group=int(msgs.num_rows - one_to_one)),
+        groomers=_groomers(ds),
+    )
 
 
-def _groomers(ds: Dataset) -> dict:
+def _groomers(ds: Dataset) -> GroomerCounts:
     """Counts behind every groomer figure, stated even when they are zero."""
     truth = ds.table("truth", ["sophistication", "is_victim"])
     level = truth["sophistication"].to_numpy()
     scn = ds.meta["scenario"]
-    return {
-        "expected": scn["accounts"] * scn.get("harm", {}).get("groomer_rate", 0.0),
-        "count": int((level >= 0).sum()),
-        "by_level": {f"L{i}": int((level == i).sum()) for i in range(4)},
-        "victims": int(truth["is_victim"].to_numpy().sum()),
-        "harm_events": ds.meta["rows"].get("harm_events", 0),
-    }
+    return GroomerCounts(
+        expected=scn["accounts"] * scn.get("harm", {}).get("groomer_rate", 0.0),
+        count=int((level >= 0).sum()),
+        by_level={f"L{i}": int((level == i).sum()) for i in range(4)},
+        victims=int(truth["is_victim"].to_numpy().sum()),
+        harm_events=ds.meta["rows"].get("harm_events", 0),
+    )

@@ -30,11 +30,12 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from bench.audit.references import REFERENCES, capped, comparisons
+from bench.audit.records import OracleComparison, OracleMethod, SeparabilityOracle
+from bench.audit.references import REFERENCES, Comparison, capped, comparisons
 from bench.stats.rank_auroc import auroc_with_interval
 from data_gen.reader import Dataset
 from models.baselines import LGB_PARAMS
-from models.features import build_features
+from models.features import Features, build_features
 
 FOLDS = 5
 ROUNDS = 100
@@ -94,52 +95,52 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int, folds: int = FOLDS, rou
     return OutOfFold(scores, fold, train, gain)
 
 
-def _top(gain: np.ndarray, names: tuple[str, ...]) -> list[list]:
+def _top(gain: np.ndarray, names: tuple[str, ...]) -> list[tuple[str, float]]:
     total = gain.sum()
     order = np.argsort(-gain, kind="stable")[:TOP_FEATURES]
-    return [[names[i], float(gain[i] / total) if total > 0 else 0.0] for i in order if gain[i] > 0]
+    return [(names[i], float(gain[i] / total) if total > 0 else 0.0) for i in order if gain[i] > 0]
 
 
-def oracle(ds: Dataset, seed: int = 0) -> dict:
-    """Out-of-fold AUROC of a truth-trained LightGBM per comparison (JSON-ready)."""
+def oracle(ds: Dataset, seed: int = 0) -> SeparabilityOracle:
+    """Out-of-fold AUROC of a truth-trained LightGBM per comparison (`lowbase inspect --json`
+    writes it)."""
     features = build_features(ds.view("full"))
-    out: dict = {
-        "references": dict(REFERENCES),
-        "method": {
-            "model": "LightGBM (models.baselines.LGB_PARAMS), learning rate 0.1, 63 bins, fixed rounds",
-            "rounds": ROUNDS,
-            "folds": FOLDS,
-            "features": f"{len(features.names)} (models.features, visibility full)",
-            "trained_on": "truth",
-            "interval": "95% DeLong on the out-of-fold scores",
-            "reference_cap": REFERENCE_CAP,
-            "positive_cap": POSITIVE_CAP,
-            "seed": seed,
-        },
-        "comparisons": {},
+    method = OracleMethod(
+        model="LightGBM (models.baselines.LGB_PARAMS), learning rate 0.1, 63 bins, fixed rounds",
+        rounds=ROUNDS,
+        folds=FOLDS,
+        features=f"{len(features.names)} (models.features, visibility full)",
+        trained_on="truth",
+        interval="95% DeLong on the out-of-fold scores",
+        reference_cap=REFERENCE_CAP,
+        positive_cap=POSITIVE_CAP,
+        seed=seed,
+    )
+    scored = {c.name: _compare(c, features, seed) for c in comparisons(ds)}
+    return SeparabilityOracle(references=dict(REFERENCES), method=method, comparisons=scored)
+
+
+def _compare(c: Comparison, features: Features, seed: int) -> OracleComparison:
+    """One comparison, positives and reference capped (seeded), scored out of fold."""
+    pos = capped(c.positive, POSITIVE_CAP, seed)
+    ref = capped(c.reference, REFERENCE_CAP, seed + 1)
+    entry = {
+        "reference": c.reference_name,
+        "n_positive": int(c.positive.sum()),
+        "n_reference": int(c.reference.sum()),
+        "positives_used": int(pos.sum()),
+        "reference_used": int(ref.sum()),
     }
-    for c in comparisons(ds):
-        pos = capped(c.positive, POSITIVE_CAP, seed)
-        ref = capped(c.reference, REFERENCE_CAP, seed + 1)
-        entry = {
-            "reference": c.reference_name,
-            "n_positive": int(c.positive.sum()),
-            "n_reference": int(c.reference.sum()),
-            "positives_used": int(pos.sum()),
-            "reference_used": int(ref.sum()),
-        }
-        if pos.sum() < 2 * FOLDS or ref.sum() < 2 * FOLDS:
-            out["comparisons"][c.name] = {**entry, "auroc": None, "note": f"fewer than {2 * FOLDS} accounts a side"}
-            continue
-        rows = np.flatnonzero(pos | ref)
-        y = pos[rows]
-        oof = out_of_fold(features.X[rows], y, seed)
-        sep = auroc_with_interval(oof.scores[y], oof.scores[~y], orientation_free=False)
-        out["comparisons"][c.name] = {
-            **entry,
-            "auroc": sep.auroc,
-            "ci_low": sep.ci_low,
-            "ci_high": sep.ci_high,
-            "top_features": _top(oof.gain, features.names),
-        }
-    return out
+    if pos.sum() < 2 * FOLDS or ref.sum() < 2 * FOLDS:
+        return OracleComparison(**entry, auroc=None, note=f"fewer than {2 * FOLDS} accounts a side")
+    rows = np.flatnonzero(pos | ref)
+    y = pos[rows]
+    oof = out_of_fold(features.X[rows], y, seed)
+    sep = auroc_with_interval(oof.scores[y], oof.scores[~y], orientation_free=False)
+    return OracleComparison(
+        **entry,
+        auroc=sep.auroc,
+        ci_low=sep.ci_low,
+        ci_high=sep.ci_high,
+        top_features=_top(oof.gain, features.names),
+    )

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 import bench.cli.app as cli
 import bench.cli.data as cli_data
+from bench.audit.records import Inspection
 from bench.cli.app import app
 
 runner = CliRunner()
@@ -32,6 +33,8 @@ def test_generate_and_inspect(tmp_path):
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)
     assert s["seed"] == 5 and s["rows"]["accounts"] == 3000
+    assert "leakage" not in s and "separability" not in s, "sections not asked for are left out, not null"
+    assert Inspection.model_validate(s).seed == 5, "the JSON reads back as its record"
     r = run("inspect", str(out))
     assert r.exit_code == 0 and "clustering" in r.stdout
 
@@ -95,6 +98,9 @@ def test_inspect_leakage(small_dir):
     r = run("inspect", str(small_dir), "--leakage", "--json")
     assert r.exit_code == 0, r.output
     leak = json.loads(r.stdout)["leakage"]
+    assert Inspection.model_validate(json.loads(r.stdout)).leakage.comparisons.keys() == leak["comparisons"].keys()
+    rows = [s for c in leak["comparisons"].values() for s in c["statistics"]]
+    assert all(("ci_low_familywise" in s) == (s["kind"] == "artefact") for s in rows), "behavioural rows lack it"
     tasks = {"spam", "scam", "fake", "compromised", "groomer", "viral_sharer"}
     comp = leak["comparisons"]
     assert tasks <= set(comp) and set(comp) - tasks <= {f"groomer/L{i}" for i in range(4)}
@@ -120,6 +126,7 @@ def test_inspect_separability(small_dir):
     r = run("inspect", str(small_dir), "--separability", "--json")
     assert r.exit_code == 0, r.output
     sep = json.loads(r.stdout)["separability"]
+    assert Inspection.model_validate(json.loads(r.stdout)).separability.method.trained_on == "truth"
     assert sep["method"]["trained_on"] == "truth"
     assert all(c["auroc"] is None or 0 <= c["auroc"] <= 1 for c in sep["comparisons"].values())
     r = run("inspect", str(small_dir), "--separability")

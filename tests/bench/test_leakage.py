@@ -25,14 +25,18 @@ def report(harmful):
 
 @pytest.mark.slow
 def test_every_task_and_level_is_audited_against_its_reference(report, harmful):
-    comp = report["comparisons"]
+    comp = report.comparisons
     assert set(harmful.tasks) <= set(comp)
-    assert {comp[f"groomer/L{i}"]["reference"] for i in range(4)} == {ADULT_CONTACTS, APPARENT_MINORS}
-    assert all(comp[t]["reference"] == BENIGN for t in harmful.tasks)
+    assert {comp[f"groomer/L{i}"].reference for i in range(4)} == {ADULT_CONTACTS, APPARENT_MINORS}
+    assert all(comp[t].reference == BENIGN for t in harmful.tasks)
     for name, c in comp.items():
-        kinds = {s["kind"] for s in c["statistics"]}
+        kinds = {s.kind for s in c.statistics}
         assert kinds == {"behavioural", "artefact"}, name
-        assert c["n_positive"] >= 50, (name, c["n_positive"])
+        assert c.n_positive >= 50, (name, c.n_positive)
+        # Only artefact statistics carry the family-wise bound, and never above the interval's own.
+        for s in c.statistics:
+            assert (s.ci_low_familywise is not None) == (s.kind == "artefact"), (name, s.name)
+            assert s.ci_low_familywise is None or s.ci_low_familywise <= s.ci_low
 
 
 @pytest.mark.slow
@@ -41,24 +45,24 @@ def test_no_artefact_statistic_separates_anything(report):
     profiles) sits below AUROC 0.60 for every task and level against its reference (or
     its interval reaches 0.5: bench.audit.leakage.breaks_gate)."""
     bad = [
-        f"{name}: '{s['name']}' {s['auroc']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}] "
-        f"on {s['n_positive']}/{s['n_reference']} {s['clustered_by']}s"
-        for name, c in report["comparisons"].items()
-        for s in c["statistics"]
-        if s["kind"] == "artefact" and breaks_gate(name, s)
+        f"{name}: '{s.name}' {s.auroc:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}] "
+        f"on {s.n_positive}/{s.n_reference} {s.clustered_by}s"
+        for name, c in report.comparisons.items()
+        for s in c.statistics
+        if s.kind == "artefact" and breaks_gate(name, s)
     ]
     assert not bad, "artefact statistics separate positives from their reference:\n" + "\n".join(bad)
 
 
 @pytest.mark.slow
 def test_no_behavioural_statistic_gives_a_role_away(report, harmful):
-    for name in report["comparisons"]:
+    for name in report.comparisons:
         top = worst(report, name, "behavioural")
         if name in EASY_BY_DESIGN:
             continue
-        assert top["auroc"] < NEAR_PERFECT, f"{name}: '{top['name']}' alone reaches AUROC {top['auroc']:.3f}"
+        assert top.auroc < NEAR_PERFECT, f"{name}: '{top.name}' alone reaches AUROC {top.auroc:.3f}"
         if name in harmful.tasks:  # ... but no task is invisible either: something carries signal
-            assert top["auroc"] > 0.7, f"{name}: no statistic carries signal (best {top['name']} {top['auroc']:.3f})"
+            assert top.auroc > 0.7, f"{name}: no statistic carries signal (best {top.name} {top.auroc:.3f})"
 
 
 @pytest.mark.slow
@@ -66,13 +70,13 @@ def test_cartoon_groomers_are_easy(report):
     """Documented, not hoped for: L0 sends ~100 requests to children, ~95% rejected; even
     against adults who contact children, that alone gives it away."""
     top = worst(report, "groomer/L0", "behavioural")
-    assert top["auroc"] > 0.95, top
+    assert top.auroc > 0.95, top
 
 
 @pytest.mark.slow
 def test_auroc_is_orientation_free(medium):
-    for c in audit(medium)["comparisons"].values():
-        assert all(0.5 <= s["auroc"] <= 1.0 and s["ci_low"] <= s["auroc"] <= s["ci_high"] for s in c["statistics"])
+    for c in audit(medium).comparisons.values():
+        assert all(0.5 <= s.auroc <= 1.0 and s.ci_low <= s.auroc <= s.ci_high for s in c.statistics)
 
 
 def test_references_are_benign_and_matched(small):

@@ -39,11 +39,11 @@ def test_simulated_graph_meets_realism_targets(medium):
     """Ugander et al. 2011 shape, scaled down: these are properties of the generator that a
     change can break, so they are checked, not assumed."""
     s = summary(medium)
-    c = s["clustering"]["average_local"]
+    c = s.clustering.average_local
     assert 0.05 <= c <= 0.3
-    assert c > 50 * s["clustering"]["random_graph_reference"]
-    assert s["age_assortativity"] > 0.3
-    assert s["minors_friends_minor_share"] > 0.5
-    assert s["degree_assortativity"] > 0.0
-    assert s["degree"]["max"] > 10 * s["degree"]["median"]
-    assert s["degree"]["p99"] > 3 * s["degree"]["median"]
+    assert c > 50 * s.clustering.random_graph_reference
+    assert s.age_assortativity > 0.3
+    assert s.minors_friends_minor_share > 0.5
+    assert s.degree_assortativity > 0.0
+    assert s.degree.max > 10 * s.degree.median
+    assert s.degree.p99 > 3 * s.degree.median
