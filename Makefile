@@ -1,6 +1,8 @@
 # Two entry points for a fresh machine: `make run` (the main job) and `make test`.
 # Both create the virtual environment when it is missing. torch is installed first
 # from the pinned CPU build so nothing pulls a multi-GB CUDA wheel.
+# `make test` and `make test-fast` lint (ruff), type-check (mypy: the files listed under
+# [tool.mypy] in pyproject.toml) and then run pytest.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -25,11 +27,13 @@ run: venv
 
 test: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q
 
 # The edit-test loop: everything but the end-to-end tests marked `slow` (under a minute).
 test-fast: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 lint: venv

@@ -47,7 +47,7 @@ def turn_off_hugepage_advice() -> bool:
         return os.environ[ENV].strip() == "0"  # numpy applied the user's choice at import
     os.environ[ENV] = "0"  # spawned workers (process pools, Dask) import numpy with it
     try:
-        from numpy._core.multiarray import _set_madvise_hugepage
+        from numpy._core.multiarray import _set_madvise_hugepage  # type: ignore[attr-defined]
     except ImportError:  # a numpy without the switch: children still get the variable
         return False
     _set_madvise_hugepage(False)
@@ -77,9 +77,11 @@ def _user_settings(environ=os.environ) -> dict[int, int]:
     out = {}
     for param, (var, tunable) in _USER_SETTINGS.items():
         for raw in (tunables.get(tunable), environ.get(var)):
+            if raw is None:
+                continue
             try:
                 out[param] = int(raw, 0)
-            except (TypeError, ValueError):
+            except ValueError:
                 continue
     return out
 

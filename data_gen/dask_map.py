@@ -11,7 +11,7 @@ rescheduled by the scheduler (pure, so a rerun gives the same result); after
 `distributed.scheduler.allowed-failures` losses of the same task the scheduler gives up
 with `KilledWorker`, which becomes a `PartitionLost` error here. Nothing is written before
 every partition is back (and the writer commits by renaming a temporary directory), so a
-failed run leaves no partial dataset.
+failed run leaves no partial dataset. (tests/faults.py kills a worker mid-run to check both.)
 
 Why each task runs under `memory.heap_reuse`: a Dask worker is a fresh process, not a fork
 of the generating one, so it does not inherit the heap settings `generate` makes; without
@@ -26,47 +26,17 @@ Dask is imported lazily: without an executor, generation never imports it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from common.memory import heap_reuse
-
-# Test-only fault injection: when this environment variable (or `arm_kill_once` on the
-# workers) names a path that does not exist yet, the first task to see it creates it and
-# kills its own worker process (as an out-of-memory kill would), so tests can check the
-# retry. Unset in normal use.
-KILL_ONCE_ENV = "LOWBASE_TEST_KILL_WORKER_ONCE"
-_kill_once: str | None = None
-
-
-def arm_kill_once(path: str | None) -> None:
-    """Test hook, run on workers (`client.run`): the next task kills its worker once."""
-    global _kill_once
-    _kill_once = path
 
 
 class PartitionLost(RuntimeError):
     """A partition task could not be completed on the cluster (workers kept dying)."""
 
 
-def die_if_armed() -> None:
-    """Test hook of every task run on a worker: when `arm_kill_once` (or KILL_ONCE_ENV)
-    named a marker file that does not exist yet, create it and kill this worker process,
-    as a lost machine would."""
-    marker = _kill_once or os.environ.get(KILL_ONCE_ENV)
-    if marker:
-        try:
-            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            pass
-        else:
-            os.close(fd)
-            os._exit(1)
-
-
 def _run(fn: Callable[[Any, int], Any], state: Any, p: int) -> Any:
-    die_if_armed()
     with heap_reuse():
         return fn(state, p)
 

@@ -1,9 +1,11 @@
 """The one dataset reader every consumer uses: contract checks before any data is read.
 
 `open_dataset` refuses a directory that is not a complete, intact lowbase dataset with a
-`DatasetError` naming the file and the problem. `Dataset` gives evaluation code every table;
-model code takes `Dataset.view(visibility)`, which applies the metadata visibility level
-and never returns `truth` or `harm_events` (visibility.py).
+`DatasetError` naming the file and the problem. `Dataset` gives evaluation code every table,
+and the two lookups every analysis of a world makes, arrays indexed by account id: which
+accounts are in a split (`split_mask`, `split_ids`) and their truth (`truth_by_id`). Model
+code takes `Dataset.view(visibility)`, which applies the metadata visibility level and never
+returns `truth` or `harm_events` (visibility.py); `split_names` reads its splits table.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.files import fingerprint, read_mapping, require_keys, sha256_file
@@ -22,6 +26,21 @@ from data_gen.writer import META
 
 class DatasetError(ValueError):
     """Not a valid dataset (the CLI exits 2 with this message)."""
+
+
+def by_account(ids: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """`values`, one per row of a table keyed by account id, as an array of `n` indexed by
+    account id: 0 (None for objects) where an id has no row."""
+    out = np.empty(n, dtype=object) if values.dtype == object else np.zeros(n, dtype=values.dtype)
+    out[ids] = values
+    return out
+
+
+def split_names(splits: pa.Table, n: int) -> np.ndarray:
+    """The split name of every account id (objects), from a `splits` table: a dataset's, or
+    the one a model reads through its view."""
+    names = np.asarray(pc.cast(splits["split"], pa.string()).to_pylist(), dtype=object)
+    return by_account(splits["account_id"].to_numpy(), names, n)
 
 
 @dataclass(frozen=True)
@@ -42,6 +61,27 @@ class Dataset:
         """What a model may read, at a metadata visibility level; with `label_period`, the
         human labels of that period only (train on one period, test on another)."""
         return ObservableView(self, visibility, label_period)
+
+    def split_mask(self, split: str, period: int | None = None) -> np.ndarray:
+        """True for the accounts of `split` ('train', 'val' or 'test'; of `period` only, when
+        given), indexed by account id."""
+        columns = ["account_id", "split"] + (["period"] if period is not None else [])
+        t = self.table("splits", columns)
+        keep = np.asarray(t["split"].cast(pa.string())) == split
+        if period is not None:
+            keep &= t["period"].to_numpy() == period
+        return by_account(t["account_id"].to_numpy(), keep, t.num_rows)
+
+    def split_ids(self, split: str, period: int | None = None) -> np.ndarray:
+        """The account ids of `split` (of `period` only, when given), ascending."""
+        return np.flatnonzero(self.split_mask(split, period))
+
+    def truth_by_id(self, *columns: str) -> dict[str, np.ndarray]:
+        """Truth columns (tasks, 'sophistication', ...) indexed by account id, from one read
+        of the table, each in its own type."""
+        t = self.table("truth", ["account_id", *columns])
+        ids = t["account_id"].to_numpy()
+        return {column: by_account(ids, t[column].to_numpy(), t.num_rows) for column in columns}
 
 
 def _load_meta(path: Path) -> dict:

@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 import pyarrow.compute as pc
 
+from data_gen.reader import split_names
 from models.features import Features, build_features
 
 
@@ -64,9 +65,7 @@ class ModelInput:
     @cached_property
     def split(self) -> np.ndarray:
         """Split name per account_id."""
-        sp = self.view.table("splits")
-        out = np.empty(self.n, dtype=object)
-        out[sp["account_id"].to_numpy()] = _strings(sp["split"])
+        out = split_names(self.view.table("splits", ["account_id", "split"]), self.n)
         if self.label_period is not None:
             out[self.period != self.label_period] = "none"
         return out

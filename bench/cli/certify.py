@@ -1,4 +1,4 @@
-"""`lowbase certify`: a trained model's powered evaluation (bench/powered.py) from the CLI.
+"""`lowbase certify`: a trained model's powered evaluation (`bench.rare.powered`) from the CLI.
 
 Thresholds come from the validation split of the model's training world; the TPR per level
 from fresh enriched worlds (cached under the work directory, like a run's datasets); the
@@ -8,8 +8,11 @@ so the disk holds one negative world at a time whatever `--fpr-accounts`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -19,6 +22,11 @@ from common.files import write_json_atomic
 from data_gen.config import scenario_from_dict
 from data_gen.reader import open_dataset
 from models.protocol import load_card
+
+if TYPE_CHECKING:
+    from bench.rare.powered import Calibrated, PoweredPlan
+    from bench.rare.worlds import WorldSource
+    from bench.setup.cluster import DaskSpec
 
 
 def certify_cmd(
@@ -59,8 +67,7 @@ def certify_cmd(
     thresholds set on the training world's validation split; precision at base rates with
     bounds. Beside the model (realistic labels), the oracle: the same class trained on
     truth, so a figure can be read against how separable the offenders were."""
-    from bench.rare.powered import powered_evaluation
-    from bench.rare.worlds import evaluation_worlds  # the run's machinery: imported when the command runs
+    from bench.rare.powered import PoweredPlan, powered_evaluation  # the run's machinery: imported when it runs
     from bench.setup.cluster import parse_dask
 
     with user_errors():
@@ -68,62 +75,85 @@ def certify_cmd(
         train = open_dataset(data)
         card = load_card(model)
         scn = scenario_from_dict(train.meta["scenario"], f"{data}/dataset.json")
-        seed = int(train.meta["seed"])
-        say = lambda msg: err.print(f"  {msg}", highlight=False)  # noqa: E731
-        step = lambda msg: err.print(msg, highlight=False)  # noqa: E731
-        common = dict(visibility=card["visibility"], tpr_worlds=tpr_worlds, fpr_accounts=fpr_accounts,
-                      enriched_rate=enriched_rate, step=step)  # fmt: skip
-        if spec is None and jobs == 1:
-            models, calibrated = _here(model, data, with_oracle, card, step)
-            world, done = evaluation_worlds(workdir / "datasets", workdir / "certify-worlds", workers, say)
-            result = powered_evaluation(models, train, scn, seed, world, done=done, calibrated=calibrated, **common)
-        else:
-            result = _streamed(model, data, with_oracle, card, spec, jobs, workdir, train, scn, seed, common)
+        plan = PoweredPlan(card["visibility"], "groomer", tpr_worlds, fpr_accounts, enriched_rate)
+        job = Certification(model, data, with_oracle, workdir, workers, jobs, spec)
+        with world_source(job, card) as (worlds, calibrated):
+            result = powered_evaluation(worlds, calibrated, scn, int(train.meta["seed"]), plan, _step)
     print_certified(result)
     if json_out is not None:
         write_json_atomic(json_out, result, indent=2)
     if mlflow:
-        from bench.run.tracking import log_certified, tracking_uri
-
-        params = {"model": card["model"], "visibility": card["visibility"], "fpr_accounts": fpr_accounts,
-                  "tpr_worlds": tpr_worlds, "enriched_rate": enriched_rate, "oracle": with_oracle}  # fmt: skip
-        tags = {"lowbase.model": str(Path(model).resolve()), "lowbase.training_fingerprint": train.meta["fingerprint"]}
-        rid = log_certified(result, params, tags)
-        err.print(
-            f"MLflow run {rid} in experiment lowbase-certify ({tracking_uri()}); `lowbase report` of the run that "
-            "trained the model draws it beside that run's own groomer figures",
-            highlight=False,
-        )
+        _log(result, card, job, plan, train.meta["fingerprint"])
 
 
-def _here(model: Path, data: Path, with_oracle: bool, card: dict, step) -> tuple:
-    """The training world's side in this process: one process does everything."""
-    from bench.rare.powered import trained_and_calibrated
-
-    if with_oracle:
-        step(f"training the oracle: {card['model']} on the training world's truth")
-    return trained_and_calibrated(model, data, with_oracle)
+def _step(msg: str) -> None:
+    err.print(msg, highlight=False)
 
 
-def _streamed(model, data, with_oracle, card, spec, jobs, workdir, train, scn, seed, common) -> dict:
-    """Every world in worker processes (`--jobs`) or on Dask, the training world's side in a
-    child process (`bench.rare.worlds.prepare`): this process holds counts, never a world."""
-    from bench.rare.powered import powered_evaluation
-    from bench.rare.worlds import DaskWorlds, ProcessWorlds, prepare
+def _say(msg: str) -> None:
+    err.print(f"  {msg}", highlight=False)
+
+
+@dataclass(frozen=True)
+class Certification:
+    """Where a certification's worlds are made and what they are scored by: the saved
+    `model` (and its `oracle`, when asked) and its training world `data`; evaluation worlds
+    under `workdir`, by `workers` generator processes, in this process (`jobs` 1, no
+    `dask`), in `jobs` worker processes, or on the Dask cluster `dask`."""
+
+    model: Path
+    data: Path
+    oracle: bool
+    workdir: Path
+    workers: int = 2
+    jobs: int = 1
+    dask: DaskSpec | None = None
+
+
+@contextmanager
+def world_source(job: Certification, card: dict) -> Iterator[tuple[WorldSource, Calibrated]]:
+    """The worlds' source (`bench.rare.worlds`) and the training world's side (models,
+    thresholds). In this process, one process does everything; otherwise every world is
+    made in worker processes (`--jobs`) or on Dask and the training world's side in a child
+    process (`bench.rare.powered.prepare`): this process holds counts, never a world."""
+    from bench.rare.powered import prepare, trained_and_calibrated
+    from bench.rare.worlds import DaskWorlds, LocalWorlds, ProcessWorlds
     from bench.setup.cluster import dask_client
 
-    oracle_note = f", training the oracle ({card['model']} on truth)" if with_oracle else ""
-    common["step"](f"training world: loading the model on its features{oracle_note}, thresholds (child process)")
-    blob, calibrated = prepare(model, data, with_oracle)
-    scratch, cache = workdir.resolve() / "certify-worlds", workdir.resolve() / "datasets"
-    no_world = lambda *_: None  # noqa: E731 - every world is made by the workers
-    if spec is None:
-        with ProcessWorlds(jobs, blob, scratch, cache) as streams:
-            return powered_evaluation({}, train, scn, seed, no_world, calibrated=calibrated, streams=streams, **common)
-    with dask_client(spec) as client:
-        local = spec.address is None  # remote workers write worlds in their own temporary directory
-        streams = DaskWorlds(client, blob, scratch if local else None, cache if local else None)
-        return powered_evaluation({}, train, scn, seed, no_world, calibrated=calibrated, streams=streams, **common)
+    if job.dask is None and job.jobs == 1:
+        if job.oracle:
+            _step(f"training the oracle: {card['model']} on the training world's truth")
+        models, calibrated = trained_and_calibrated(job.model, job.data, job.oracle)
+        work = job.workdir
+        yield LocalWorlds(models, work / "datasets", work / "certify-worlds", job.workers, _say), calibrated
+        return
+    oracle_note = f", training the oracle ({card['model']} on truth)" if job.oracle else ""
+    _step(f"training world: loading the model on its features{oracle_note}, thresholds (child process)")
+    blob, calibrated = prepare(job.model, job.data, job.oracle)
+    scratch, cache = job.workdir.resolve() / "certify-worlds", job.workdir.resolve() / "datasets"
+    if job.dask is None:
+        with ProcessWorlds(job.jobs, blob, scratch, cache) as worlds:
+            yield worlds, calibrated
+        return
+    with dask_client(job.dask) as client:
+        local = job.dask.address is None  # remote workers write worlds in their own temporary directory
+        yield DaskWorlds(client, blob, scratch if local else None, cache if local else None), calibrated
+
+
+def _log(result: dict, card: dict, job: Certification, plan: PoweredPlan, training_fingerprint: str) -> None:
+    """The result to MLflow (experiment lowbase-certify), tagged with the model and the
+    training world it was certified against."""
+    from bench.run.tracking import log_certified, tracking_uri
+
+    params = {"model": card["model"], "visibility": card["visibility"], "fpr_accounts": plan.fpr_accounts,
+              "tpr_worlds": plan.tpr_worlds, "enriched_rate": plan.enriched_rate, "oracle": job.oracle}  # fmt: skip
+    tags = {"lowbase.model": str(Path(job.model).resolve()), "lowbase.training_fingerprint": training_fingerprint}
+    rid = log_certified(result, params, tags)
+    err.print(
+        f"MLflow run {rid} in experiment lowbase-certify ({tracking_uri()}); `lowbase report` of the run that "
+        "trained the model draws it beside that run's own groomer figures",
+        highlight=False,
+    )
 
 
 def _rate(r: dict) -> str:

@@ -131,8 +131,6 @@ def _score_worlds(fitted: dict, suite: Suite, datasets: dict, fr: dict, names, v
     """Every fitted model scores each evaluation world serving the group's dataset; the
     offenders of enriched worlds are kept, and of negative worlds only the negatives at or
     above the seed's lowest threshold (scoring.negative_cut)."""
-    from bench.stats.accounts import truth_columns
-
     dataset = suite.scenarios[names[0]].dataset
     task = suite.scenarios[names[0]].tasks[0]
     worlds = suite.worlds_of(dataset, "enriched") + suite.worlds_of(dataset, "negative")
@@ -141,7 +139,7 @@ def _score_worlds(fitted: dict, suite: Suite, datasets: dict, fr: dict, names, v
         role = suite.worlds[w].role
         step(f"scoring {role} world {w} ({j + 1}/{len(worlds)}, {vis}) with {len(fitted)} fitted seed(s)")
         data = ModelInput(wd.view(vis))
-        y = truth_columns(wd, task)[task].astype(bool)
+        y = wd.truth_by_id(task)[task].astype(bool)
         for i, model in fitted.items():
             try:
                 pred = model.predict_scores(data)

@@ -70,8 +70,6 @@ class PoweredFrame:
 def frames(suite: Suite, datasets: dict) -> dict[str, TestFrame | PoweredFrame]:
     """Per scenario, its truth frame from the prepared datasets and worlds (`datasets` as
     `open_prepared` gives them: dataset names and `worlds/NAME`)."""
-    from bench.stats.accounts import truth_columns
-
     out: dict = {}
     for name, sc in suite.scenarios.items():
         ds = datasets[sc.dataset]
@@ -84,12 +82,12 @@ def frames(suite: Suite, datasets: dict) -> dict[str, TestFrame | PoweredFrame]:
         enr = {}
         for w in suite.worlds_of(sc.dataset, "enriched"):
             wd = datasets[f"worlds/{w}"]
-            t = truth_columns(wd, task, "sophistication")
+            t = wd.truth_by_id(task, "sophistication")
             enr[w] = (wd.meta["fingerprint"], t["sophistication"][t[task].astype(bool)].astype(np.int8))
         neg = {}
         for w in suite.worlds_of(sc.dataset, "negative"):
             wd = datasets[f"worlds/{w}"]
-            neg[w] = (wd.meta["fingerprint"], int((~truth_columns(wd, task)[task].astype(bool)).sum()))
+            neg[w] = (wd.meta["fingerprint"], int((~wd.truth_by_id(task)[task].astype(bool)).sum()))
         mix = tuple(float(v) for v in ds.meta["scenario"]["harm"]["sophistication_mix"])
         out[name] = PoweredFrame(
             fp,

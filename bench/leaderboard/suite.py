@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bench.errors import SuiteError
@@ -262,12 +261,7 @@ def split_ids(ds: Dataset, sc: ScenarioSpec, split: str = "test") -> np.ndarray:
     """Sorted account ids of a split in a scenario: the test split of `test_period`, the
     validation split of `train_period` (where a model trained on that period would have set
     its threshold), when these are set."""
-    t = ds.table("splits")
-    keep = np.asarray(t["split"].cast(pa.string())) == split
-    period = sc.test_period if split == "test" else sc.train_period if split == "val" else None
-    if period is not None:
-        keep &= t["period"].to_numpy() == period
-    return np.sort(t["account_id"].to_numpy()[keep])
+    return ds.split_ids(split, sc.test_period if split == "test" else sc.train_period if split == "val" else None)
 
 
 def scored_ids(ds: Dataset, sc: ScenarioSpec) -> np.ndarray:
@@ -277,7 +271,4 @@ def scored_ids(ds: Dataset, sc: ScenarioSpec) -> np.ndarray:
 
 def truth_for(ds: Dataset, tasks, ids: np.ndarray) -> dict[str, np.ndarray]:
     """0/1 truth per task for the given account ids."""
-    t = ds.table("truth", ["account_id", *tasks])
-    order = np.argsort(t["account_id"].to_numpy())
-    pos = order[np.searchsorted(t["account_id"].to_numpy(), ids, sorter=order)]
-    return {task: t[task].to_numpy()[pos].astype(np.int8) for task in tasks}
+    return {task: y[ids].astype(np.int8) for task, y in ds.truth_by_id(*tasks).items()}

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bench.results import ShareRecord, TimelyRecord
-from bench.stats.accounts import scores_by_account, truth_columns
+from bench.stats.accounts import scores_by_account
 from bench.stats.detection import detection_before_harm, first_flag_times
 from bench.stats.intervals import wilson_share
 from bench.stats.rates import fpr_threshold
@@ -95,7 +95,7 @@ def timely_detection(
         for t in tasks:
             thresholds[t].append(fpr_threshold(at_train[t][val[t]], fpr_budget))
             scores[t].append(at_world[t])
-    truth = truth_columns(world, *tasks, "sophistication")
+    truth = world.truth_by_id(*tasks, "sophistication")
     out = {}
     for t in tasks:
         level = truth["sophistication"] if t == "groomer" else None
@@ -106,10 +106,8 @@ def timely_detection(
 def _val_negatives(train: Dataset, tasks) -> dict[str, np.ndarray]:
     """Validation-split negatives of each task, per account id (truth: the benchmark's own
     split, which no model trains on)."""
-    t = train.table("splits", ["account_id", "split"])
-    val = np.zeros(t.num_rows, dtype=bool)
-    val[t["account_id"].to_numpy()] = np.asarray(t["split"].cast("string")) == "val"
-    truth = truth_columns(train, *tasks)
+    val = train.split_mask("val")
+    truth = train.truth_by_id(*tasks)
     return {task: val & ~truth[task].astype(bool) for task in tasks}
 
 

@@ -16,22 +16,27 @@ thresholds set on the validation split of its training world (`bench.stats.rates
 Seeds of evaluation worlds are derived from the training seed (`world_seed`) and never equal
 it; thresholds refuse to be scored on the world and split they were set on.
 
-`world(scenario, seed, role)` makes (or reuses) a world for a role ('tpr' or 'fpr') and
-returns it as a Dataset; `done(ds, role)` is called when its scores are counted (e.g. to
-delete a negative world from disk).
+`PoweredPlan` says what is measured (visibility, task, enriched worlds, negatives) and plans
+the worlds; one `bench.rare.worlds.WorldSource` makes and scores them, in this process, in
+worker processes or on Dask, and hands back each world's counts, which are pooled here in
+seed order.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
 
 import numpy as np
 
 from bench.rare.label_budget import relabelled, scoring_only, truth_input
+from bench.rare.worlds import WorldSource, WorldSpec, input_scores, models_blob, spawn_context
 from bench.setup.config import scenario_with
-from bench.stats.accounts import scores_by_account, truth_columns
+from bench.setup.datasets import Step
 from bench.stats.rates import (
     FPR_BUDGETS,
     TARGET_PRECISIONS,
@@ -72,26 +77,18 @@ def enriched(scn: Scenario, rate: float = ENRICHED_RATE) -> Scenario:
     return scenario_with(scn, fields, "enriched world")
 
 
-def input_scores(models: dict, data: ModelInput, task: str) -> dict[str, np.ndarray]:
-    return {name: scores_by_account(m.predict_scores(data), (task,), data.n)[task] for name, m in models.items()}
-
-
 def oracle(name: str, train: Dataset, visibility: str, seed: int, data: ModelInput | None = None, model=None):
     """The same model class trained on the training world's truth (`bench.rare.label_budget`):
     `model` refit with truth labels where it can share its first stage, else a fresh fit."""
     from models import make_model
 
     data = ModelInput(train.view(visibility)) if data is None else data
-    relabel = truth_input(data, truth_columns(train, *train.tasks))
+    relabel = truth_input(data, train.truth_by_id(*train.tasks))
     if model is not None:
         return relabelled(name, model, relabel, seed, "groomer")
     m = make_model(name)
     m.fit(relabel, seed)
     return m
-
-
-def _level_tallies(s: np.ndarray, y: np.ndarray, level: np.ndarray, values: np.ndarray) -> list[Tally]:
-    return [Tally.of(s[y & (level == lvl)], values) for lvl in range(len(SOPHISTICATION_LEVELS))]
 
 
 @dataclass
@@ -109,7 +106,7 @@ class Calibrated:
 def calibrate(models: dict, train: Dataset, data: ModelInput, task: str = "groomer") -> Calibrated:
     """Thresholds per model from the validation split of `train` (`data`: its ModelInput)."""
     split = data.split
-    y = truth_columns(train, task)[task].astype(bool)
+    y = train.truth_by_id(task)[task].astype(bool)
     val, test = split == "val", split == "test"
     fp_train = train.meta["fingerprint"]
     thr, test_tp, test_fp = {}, {}, {}
@@ -137,95 +134,70 @@ def trained_and_calibrated(model_dir, data_dir, with_oracle: bool = True) -> tup
     return models, calibrate(models, train, data)
 
 
-def tpr_counts(ds: Dataset, scores: dict[str, np.ndarray], task: str, values: dict[str, np.ndarray]) -> dict:
-    """An enriched world's share of the TPR: per model, offenders at or above each
-    threshold, per level."""
-    truth = truth_columns(ds, task, "sophistication")
-    y = truth[task].astype(bool)
-    return {
-        "seed": int(ds.meta["seed"]),
-        "fingerprint": ds.meta["fingerprint"],
-        "accounts": len(y),
-        "positives": int(y.sum()),
-        "levels": {name: _level_tallies(s, y, truth["sophistication"], values[name]) for name, s in scores.items()},
-    }
+def _prepare(model: Path, data: Path, with_oracle: bool) -> tuple[bytes, Calibrated]:
+    models, calibrated = trained_and_calibrated(model, data, with_oracle)
+    return models_blob(models), calibrated
 
 
-def fpr_counts(ds: Dataset, scores: dict[str, np.ndarray], task: str, values: dict[str, np.ndarray]) -> dict:
-    """A negative world's share of the FPR: per model, negatives at or above each threshold."""
-    y = truth_columns(ds, task)[task].astype(bool)
-    return {
-        "seed": int(ds.meta["seed"]),
-        "fingerprint": ds.meta["fingerprint"],
-        "negatives": int((~y).sum()),
-        "tallies": {name: Tally.of(s[~y], values[name]) for name, s in scores.items()},
-    }
+def prepare(model: Path, data: Path, with_oracle: bool) -> tuple[bytes, Calibrated]:
+    """`trained_and_calibrated` in a child process, the models handed back as bytes
+    (`bench.rare.worlds.models_blob`, for worker processes or a cluster): the caller never
+    holds the training world's features nor imports a model's state."""
+    with ProcessPoolExecutor(1, mp_context=spawn_context()) as pool:
+        return pool.submit(_prepare, Path(model), Path(data), with_oracle).result()
+
+
+@dataclass(frozen=True)
+class PoweredPlan:
+    """What a powered evaluation measures besides the models: the visibility they read, the
+    task, `tpr_worlds` enriched worlds (offenders at `enriched_rate`, uniform level mix) and
+    negative worlds of the scenario's size for at least `fpr_accounts` accounts (none at 0)."""
+
+    visibility: str = "full"
+    task: str = "groomer"
+    tpr_worlds: int = 1
+    fpr_accounts: int = 1_000_000
+    enriched_rate: float = ENRICHED_RATE
+
+    def worlds(self, scn: Scenario, seed: int) -> list[WorldSpec]:
+        """The enriched worlds, then the negative ones, each in seed order (`world_seed` of
+        the training seed `seed`)."""
+        n_fpr = max(1, math.ceil(self.fpr_accounts / scn.accounts)) if self.fpr_accounts > 0 else 0
+        rich = enriched(scn, self.enriched_rate)
+        tpr = [WorldSpec(rich, world_seed(seed, "tpr", i), "tpr") for i in range(self.tpr_worlds)]
+        return tpr + [WorldSpec(scn, world_seed(seed, "fpr", j), "fpr") for j in range(n_fpr)]
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 def powered_evaluation(
-    models: dict,
-    train: Dataset,
+    worlds: WorldSource,
+    calibrated: Calibrated,
     scn: Scenario,
     seed: int,
-    world: Callable[[Scenario, int, str], Dataset],
-    visibility: str = "full",
-    task: str = "groomer",
-    tpr_worlds: int = 1,
-    fpr_accounts: int = 1_000_000,
-    enriched_rate: float = ENRICHED_RATE,
-    done: Callable[[Dataset, str], None] = lambda ds, role: None,
-    step: Callable[[str], None] = lambda _: None,
-    train_input: ModelInput | None = None,
-    calibrated: Calibrated | None = None,
-    prebuilt: dict[str, ModelInput] | None = None,
-    streams=None,
+    plan: PoweredPlan = PoweredPlan(),
+    step: Step = _quiet,
 ) -> dict:
-    """Per model (name -> trained model), TPR per level (enriched worlds), pooled FPR
-    (negative worlds) and the training world's test split, at thresholds set on the
-    validation split of the training world for that model; precision at base rates with
-    bounds. Every world is generated and featurised once for all the models. The training
-    world's side comes from `calibrated` (`calibrate`), else is computed here from
-    `train_input` (its ModelInput at `visibility`, reusing features already built) or a
-    fresh one. `prebuilt`: ModelInputs of evaluation worlds already built, by fingerprint.
-    `streams` (`bench.rare.worlds.ProcessWorlds` / `DaskWorlds`, which hold their own models):
-    every world generated and scored there, only counts coming back, instead of
-    `world`/`done` here; `models` may then be empty. JSON-ready."""
-    if calibrated is None:
-        calibrated = calibrate(models, train, train_input or ModelInput(train.view(visibility)), task)
+    """Per model of `calibrated` (`calibrate`: thresholds set on the validation split of the
+    training world, of seed `seed` and scenario `scn`, and its test-split counts at them):
+    TPR per level on enriched worlds, FPR pooled over negative worlds and the training
+    world's test split, with precision at base rates and bounds. `worlds` makes and scores
+    every world `plan` asks for, each once for all the models, and yields its counts, pooled
+    here in seed order. JSON-ready."""
     thr = calibrated.thresholds
-    values = {name: t.values for name, t in thr.items()}
-    prebuilt = prebuilt or {}
-    n_fpr = max(1, math.ceil(fpr_accounts / scn.accounts)) if fpr_accounts > 0 else 0
-    tpr_seeds = [world_seed(seed, "tpr", i) for i in range(tpr_worlds)]
-    fpr_seeds = [world_seed(seed, "fpr", j) for j in range(n_fpr)]
-    rich = enriched(scn, enriched_rate)
-
-    def here(s: Scenario, seeds: list[int], role: str, count: Callable) -> Iterator[dict]:
-        for j, sd in enumerate(seeds):
-            what = f"groomer rate {enriched_rate:g}, uniform mix" if role == "tpr" else "at the scenario's rate"
-            step(f"{role.upper()} world {j + 1}/{len(seeds)} ({s.accounts:,} accounts, {what})")
-            ds = world(s, sd, role)
-            data = prebuilt.get(ds.meta["fingerprint"]) or ModelInput(ds.view(visibility))
-            got = count(ds, input_scores(models, data, task), task, values)
-            for t in thr.values():  # before `done`, which may delete the world
-                t.check_disjoint(got["fingerprint"])
-            done(ds, role)
-            yield got
-
-    if streams is None:
-        tpr_got, fpr_got = here(rich, tpr_seeds, "tpr", tpr_counts), here(scn, fpr_seeds, "fpr", fpr_counts)
-    else:
-        step(f"{len(tpr_seeds)} enriched and {n_fpr} negative world(s) of {scn.accounts:,} accounts, streamed")
-        tpr_got = streams.enriched(rich, tpr_seeds, visibility, task, values)
-        fpr_got = streams.negatives(scn, fpr_seeds, visibility, task, values) if fpr_seeds else iter(())
-    tp, tpr_log = _pool_tpr(tpr_got, thr, len(tpr_seeds), step if streams is not None else None)
-    fp, fpr_log = _pool_fpr(fpr_got, thr, n_fpr, step if streams is not None else None)
+    specs = plan.worlds(scn, seed)
+    got = iter(worlds.counts(specs, plan.visibility, plan.task, thr, step))
+    say = step if worlds.remote else None  # remote worlds: progress is their counts arriving
+    tp, tpr_log = _pool_tpr(islice(got, plan.tpr_worlds), thr, plan.tpr_worlds, say)
+    fp, fpr_log = _pool_fpr(got, thr, len(specs) - plan.tpr_worlds, say)
     mix = scn.harm.sophistication_mix
     return {
-        "task": task,
-        "visibility": visibility,
+        "task": plan.task,
+        "visibility": plan.visibility,
         "worlds": {"train": calibrated.train, "tpr": tpr_log, "fpr": fpr_log},
-        "enriched_rate": enriched_rate,
+        "enriched_rate": plan.enriched_rate,
         "scenario_mix": list(scn.harm.sophistication_mix),
         "models": {
             name: _summary(thr[name], tp[name], fp[name], calibrated.test_tp[name], calibrated.test_fp[name], mix)
@@ -238,7 +210,7 @@ def _pool_tpr(got: Iterator[dict], thr: dict[str, Thresholds], n: int, say) -> t
     """Level tallies summed over enriched worlds, in seed order; each world's log line."""
     k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
     tp = {name: [Tally.empty(k) for _ in SOPHISTICATION_LEVELS] for name in thr}
-    log = []
+    log: list[dict] = []
     for i, g in enumerate(got):
         for name, t in thr.items():
             t.check_disjoint(g["fingerprint"])
@@ -253,7 +225,7 @@ def _pool_fpr(got: Iterator[dict], thr: dict[str, Thresholds], n: int, say) -> t
     """Negative tallies summed over negative worlds, in seed order; each world's log line."""
     k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
     fp = {name: Tally.empty(k) for name in thr}
-    log = []
+    log: list[dict] = []
     for j, g in enumerate(got):
         if say is not None:
             say(_progress(j, n, log, g, fp, thr))

@@ -1,19 +1,25 @@
-"""Evaluation worlds streamed through worker processes or a Dask cluster: the powered
-evaluation at the scale of many independent worlds (docs/design.md "Scale").
+"""Where a powered evaluation's worlds come from, and what each gives back: its counts
+(docs/design.md "Scale").
 
-Each task generates one world (one process, `workers=1`: the bytes are the same for any
-worker count), builds its features, scores it with every model and returns only counts
-(`Tally`: a few integers per model and threshold); a negative world is then deleted, an
-enriched one kept in the run's dataset cache where the workers share the client's disk.
-Results are pooled in seed order whatever order the tasks finish in, so any number of
-processes gives the counts one process gives (tested). Every task of a call is submitted at
-once, so the enriched worlds run beside the first negative ones.
+`bench.rare.powered` plans its worlds (`WorldSpec`: scenario, seed, role) and reads them from
+one `WorldSource`, which yields each world's counts in the plan's order (`tpr_counts` for an
+enriched world, `fpr_counts` for a negative one: a few integers per model and threshold,
+whatever the world's size):
 
-The client never holds a model or a world: the training world's side (the model loaded on
-its features, the oracle trained, the validation thresholds) runs in a child process
-(`prepare`), which hands back the models as pickled bytes and the thresholds; workers
-unpickle the bytes once each. The client's memory is then the CLI's imports and a few
-counts per world, whatever the number of negatives.
+- `LocalWorlds`: in this process, as `lowbase run` does: each world generated (enriched ones
+  cached like a run's datasets), featurised, scored by every model, and a negative world
+  deleted once counted.
+- `ProcessWorlds`: in worker processes; `DaskWorlds`: on a Dask cluster. One task per
+  world generates it (one process, `workers=1`: the bytes are the same for any worker
+  count), builds its features, scores it and returns only counts; a negative world is then
+  deleted, an enriched one kept in the run's dataset cache where the workers share the
+  client's disk. Every task of a call is submitted at once, so the enriched worlds run
+  beside the first negative ones, and results come back in plan order whatever order the
+  tasks finish in: any number of processes gives the counts one process gives (tested).
+
+The client of a remote source never holds a model or a world: the training world's side
+runs in a child process (`bench.rare.powered.prepare`), which hands back the models as
+pickled bytes (`models_blob`) and the thresholds; workers unpickle the bytes once each.
 """
 
 from __future__ import annotations
@@ -25,21 +31,88 @@ import pickle
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
-from bench.rare.powered import Calibrated, fpr_counts, input_scores, tpr_counts, trained_and_calibrated
 from bench.setup.cluster import executor as cluster_executor
 from bench.setup.datasets import Step, cached_dataset
+from bench.stats.accounts import scores_by_account
+from bench.stats.rates import Tally, Thresholds
+from common.vocabulary import SOPHISTICATION_LEVELS
 from data_gen import Scenario, generate
-from data_gen.reader import open_dataset
+from data_gen.reader import Dataset, open_dataset
 from models.distributed import current_client
 from models.inputs import ModelInput
+
+Role = Literal["tpr", "fpr"]
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """One planned evaluation world: its scenario, its seed and its role, 'tpr' (an
+    enriched world, counted by `tpr_counts`) or 'fpr' (a negative world, `fpr_counts`)."""
+
+    scenario: Scenario
+    seed: int
+    role: Role
+
+
+class WorldSource(Protocol):
+    """Where a powered evaluation's worlds are made and scored. `counts` yields, for each
+    world of `specs` and in their order, its counts at every model's `thresholds` (set on
+    the training world's validation split, by model name); `remote` is True where worlds are
+    made elsewhere (worker processes, a cluster), so that progress is each world's counts
+    arriving, while an in-process source says each world as it makes it (to `step`)."""
+
+    remote: ClassVar[bool]
+
+    def counts(
+        self, specs: Sequence[WorldSpec], visibility: str, task: str, thresholds: dict[str, Thresholds], step: Step
+    ) -> Iterator[dict]: ...
+
+
+def input_scores(models: dict, data: ModelInput, task: str) -> dict[str, np.ndarray]:
+    return {name: scores_by_account(m.predict_scores(data), (task,), data.n)[task] for name, m in models.items()}
+
+
+def _level_tallies(s: np.ndarray, y: np.ndarray, level: np.ndarray, values: np.ndarray) -> list[Tally]:
+    return [Tally.of(s[y & (level == lvl)], values) for lvl in range(len(SOPHISTICATION_LEVELS))]
+
+
+def tpr_counts(ds: Dataset, scores: dict[str, np.ndarray], task: str, values: dict[str, np.ndarray]) -> dict:
+    """An enriched world's share of the TPR: per model, offenders at or above each
+    threshold, per level."""
+    truth = ds.truth_by_id(task, "sophistication")
+    y = truth[task].astype(bool)
+    return {
+        "seed": int(ds.meta["seed"]),
+        "fingerprint": ds.meta["fingerprint"],
+        "accounts": len(y),
+        "positives": int(y.sum()),
+        "levels": {name: _level_tallies(s, y, truth["sophistication"], values[name]) for name, s in scores.items()},
+    }
+
+
+def fpr_counts(ds: Dataset, scores: dict[str, np.ndarray], task: str, values: dict[str, np.ndarray]) -> dict:
+    """A negative world's share of the FPR: per model, negatives at or above each threshold."""
+    y = ds.truth_by_id(task)[task].astype(bool)
+    return {
+        "seed": int(ds.meta["seed"]),
+        "fingerprint": ds.meta["fingerprint"],
+        "negatives": int((~y).sum()),
+        "tallies": {name: Tally.of(s[~y], values[name]) for name, s in scores.items()},
+    }
+
+
+COUNTS = {"tpr": tpr_counts, "fpr": fpr_counts}
 
 _MODELS: dict[str, dict] = {}  # per worker process: unpickled models by digest of their bytes
 
@@ -57,21 +130,8 @@ def _models(blob: bytes) -> dict:
     return _MODELS[key]
 
 
-def _spawn():
+def spawn_context():
     return get_context("spawn")  # torch and forked threads do not mix
-
-
-def _prepare(model: Path, data: Path, with_oracle: bool) -> tuple[bytes, Calibrated]:
-    models, calibrated = trained_and_calibrated(model, data, with_oracle)
-    return models_blob(models), calibrated
-
-
-def prepare(model: Path, data: Path, with_oracle: bool) -> tuple[bytes, Calibrated]:
-    """The saved model (and its oracle) with thresholds from the training world's
-    validation split, computed in a child process so the caller never holds the training
-    world's features nor imports a model's state."""
-    with ProcessPoolExecutor(1, mp_context=_spawn()) as pool:
-        return pool.submit(_prepare, Path(model), Path(data), with_oracle).result()
 
 
 def _counted(ds, count, visibility: str, task: str, thresholds: dict[str, np.ndarray], blob: bytes) -> dict:
@@ -118,17 +178,27 @@ def _world(scn: Scenario, seed: int, scratch: Path | None) -> Iterator:
         shutil.rmtree(path, ignore_errors=True)
 
 
-class _Worlds:
-    """One task per world, all of a call submitted at once, yielded in seed order."""
+_SCORE = {"tpr": score_enriched_world, "fpr": score_negative_world}
 
+
+class _Worlds:
+    """A remote `WorldSource`: one task per world, all of a call submitted at once (the
+    enriched worlds first), yielded in plan order."""
+
+    remote: ClassVar[bool] = True
     cache: Path | None
     scratch: Path | None
 
-    def enriched(self, scn: Scenario, seeds: list[int], visibility: str, task: str, thresholds) -> Iterator[dict]:
-        return self._ordered([self._submit(score_enriched_world, scn, s, visibility, task, thresholds) for s in seeds])
-
-    def negatives(self, scn: Scenario, seeds: list[int], visibility: str, task: str, thresholds) -> Iterator[dict]:
-        return self._ordered([self._submit(score_negative_world, scn, s, visibility, task, thresholds) for s in seeds])
+    def counts(
+        self, specs: Sequence[WorldSpec], visibility: str, task: str, thresholds: dict[str, Thresholds], step: Step
+    ) -> Iterator[dict]:
+        if not specs:
+            return iter(())
+        n, accounts = Counter(s.role for s in specs), specs[0].scenario.accounts
+        step(f"{n['tpr']} enriched and {n['fpr']} negative world(s) of {accounts:,} accounts, streamed")
+        values = {name: t.values for name, t in thresholds.items()}
+        futures = [self._submit(_SCORE[s.role], s.scenario, s.seed, visibility, task, values) for s in specs]
+        return self._ordered(futures)
 
     def _submit(self, fn, scn, seed, visibility, task, thresholds):
         raise NotImplementedError
@@ -160,7 +230,7 @@ class ProcessWorlds(_Worlds):
     def __init__(self, jobs: int, models: bytes, scratch: Path, cache: Path | None = None):
         threads = max(1, len(os.sched_getaffinity(0)) // jobs)
         self.cache, self.scratch = cache, Path(scratch)
-        self.pool = ProcessPoolExecutor(jobs, mp_context=_spawn(), initializer=_init, initargs=(models, threads))
+        self.pool = ProcessPoolExecutor(jobs, mp_context=spawn_context(), initializer=_init, initargs=(models, threads))
 
     def __enter__(self) -> ProcessWorlds:
         return self
@@ -170,13 +240,6 @@ class ProcessWorlds(_Worlds):
 
     def _submit(self, fn, *args):
         return self.pool.submit(_in_pool, fn, *args, self.cache, self.scratch)
-
-
-def _on_dask_worker(fn, *args):
-    from data_gen.dask_map import die_if_armed
-
-    die_if_armed()  # a lost machine, in tests
-    return fn(*args)
 
 
 class DaskWorlds(_Worlds):
@@ -193,7 +256,7 @@ class DaskWorlds(_Worlds):
 
     def _submit(self, fn, scn, seed, *args):
         return self.client.submit(
-            _on_dask_worker, fn, scn, seed, *args, self.cache, self.scratch, self.models,
+            fn, scn, seed, *args, self.cache, self.scratch, self.models,
             key=f"{fn.__name__}-{self.run}-{seed}", pure=False,
         )  # fmt: skip
 
@@ -209,27 +272,64 @@ class DaskWorlds(_Worlds):
 # ---------------------------------------------------------------- in this process
 
 
-def evaluation_worlds(cache: Path, scratch: Path, workers: int, step: Step):
-    """(world, done) for `bench.rare.powered.powered_evaluation`: enriched (TPR) worlds are few and
-    cached like a run's datasets; each negative (FPR) world is generated under `scratch`,
-    scored, counted and deleted, so the disk holds one at a time whatever the count. Each
-    call writes in a directory of its own under `scratch`: runs sharing a work directory
-    (a sweep's parallel jobs) may draw the same world seeds, and one must never delete a
-    world another is reading."""
-    own = Path(scratch) / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+def _quiet(_: str) -> None:
+    pass
 
-    def world(scn: Scenario, seed: int, role: str):
-        if role == "tpr":
-            return cached_dataset(scn, seed, cache, workers, step)
-        path = own / f"{scn.name}-s{seed}"
+
+@dataclass
+class LocalWorlds:
+    """Worlds made and scored in this process by `models` (a `WorldSource`). Enriched (TPR)
+    worlds are few and cached like a run's datasets (`cache`); each negative (FPR) world is
+    generated under `scratch`, scored, counted and deleted (`release`), so the disk holds one
+    at a time whatever the count. Each source writes in a directory of its own under
+    `scratch`: runs sharing a work directory (a sweep's parallel jobs) may draw the same
+    world seeds, and one must never delete a world another is reading. A world whose
+    ModelInput is in `prebuilt` (by fingerprint) reuses its features; `step` hears the
+    generation's progress."""
+
+    models: dict
+    cache: Path
+    scratch: Path
+    workers: int = 1
+    step: Step = _quiet
+    prebuilt: dict[str, ModelInput] = field(default_factory=dict)
+    own: Path = field(init=False)
+    remote: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        self.own = Path(self.scratch) / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def world(self, spec: WorldSpec) -> Dataset:
+        """The world of `spec`, made (or, for an enriched one, reused from the cache)."""
+        scn, seed = spec.scenario, spec.seed
+        if spec.role == "tpr":
+            return cached_dataset(scn, seed, self.cache, self.workers, self.step)
+        path = self.own / f"{scn.name}-s{seed}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        generate(scn, seed, path, workers=workers, overwrite=True, executor=cluster_executor(current_client()))
+        generate(scn, seed, path, workers=self.workers, overwrite=True, executor=cluster_executor(current_client()))
         return open_dataset(path, verify_hashes=False)
 
-    def done(ds, role: str) -> None:
+    def release(self, ds: Dataset, role: Role) -> None:
+        """Called once a world is counted: a negative world is deleted."""
         if role == "fpr":
             shutil.rmtree(ds.path)
             with contextlib.suppress(OSError):
-                own.rmdir()  # empty once its world is gone
+                self.own.rmdir()  # empty once its world is gone
 
-    return world, done
+    def counts(
+        self, specs: Sequence[WorldSpec], visibility: str, task: str, thresholds: dict[str, Thresholds], step: Step
+    ) -> Iterator[dict]:
+        values = {name: t.values for name, t in thresholds.items()}
+        total, seen = Counter(s.role for s in specs), Counter[str]()
+        for spec in specs:
+            seen[spec.role] += 1
+            scn, tpr = spec.scenario, spec.role == "tpr"
+            what = f"groomer rate {scn.harm.groomer_rate:g}, uniform mix" if tpr else "at the scenario's rate"
+            step(f"{spec.role.upper()} world {seen[spec.role]}/{total[spec.role]} ({scn.accounts:,} accounts, {what})")
+            ds = self.world(spec)
+            data = self.prebuilt.get(ds.meta["fingerprint"]) or ModelInput(ds.view(visibility))
+            got = COUNTS[spec.role](ds, input_scores(self.models, data, task), task, values)
+            for t in thresholds.values():  # before `release`, which may delete the world
+                t.check_disjoint(got["fingerprint"])
+            self.release(ds, spec.role)
+            yield got

@@ -32,7 +32,6 @@ from bench.results import (
     recall_key,
 )
 from bench.setup.config import RunConfig
-from bench.stats.accounts import in_test_split, truth_columns
 from bench.stats.base_rate import empirical_point, hash_matching_projection, platform_projection
 from bench.stats.intervals import wilson_share
 from bench.stats.metrics import evaluate_task, operating_point
@@ -205,8 +204,8 @@ def drift_analysis(ds, period: np.ndarray, scores: dict[str, np.ndarray], resamp
     """Every task's metrics on the test accounts of period 1 (in-period) and period 2
     (drifted) separately; `scores` per task and `period` per account id, from the model
     trained on period-1 labels of the drift variant `ds`."""
-    test = in_test_split(ds)
-    truth = truth_columns(ds, *scores)
+    test = ds.split_mask("test")
+    truth = ds.truth_by_id(*scores)
     tasks = {}
     for task, s in scores.items():
         y = truth[task]
@@ -262,23 +261,23 @@ def headline_rows(results: RunResults) -> list[HeadlineRow]:
             rows.append(HeadlineRow.model_validate(row))
         if task == "groomer":
             rows.extend(_level_rows(m, an, level_key, results.precision))
-    # Content hash matching finds re-shared *known* images: a reference for viral sharers
-    # (paper 8.2), beside their row, never for groomers, whose images are new.
+    return _with_hash_matching(rows, an)
+
+
+def _with_hash_matching(rows: list[HeadlineRow], an) -> list[HeadlineRow]:
+    """Content hash matching finds re-shared *known* images: a reference for viral sharers
+    (paper 8.2), beside their row, never for groomers, whose images are new."""
     viral = an.projections.get("viral_sharer")
     if viral:
         hm = viral[0].hash_matching
         at = next(i for i, r in enumerate(rows) if r.task == "viral_sharer") + 1
-        rows.insert(
-            at,
-            HeadlineRow.model_validate(
-                {
-                    "task": HASH_MATCHING_ROW,
-                    "scenario": f"projected at {hm.base_rate:.3g}",
-                    "precision_at_base_rate": {"value": hm.true_flagged / hm.flagged},
-                    "innocent_per_offender": {"value": hm.innocent_per_offender_found},
-                }
-            ),
-        )
+        row = {
+            "task": HASH_MATCHING_ROW,
+            "scenario": f"projected at {hm.base_rate:.3g}",
+            "precision_at_base_rate": {"value": hm.true_flagged / hm.flagged},
+            "innocent_per_offender": {"value": hm.innocent_per_offender_found},
+        }
+        rows.insert(at, HeadlineRow.model_validate(row))
     return rows
 
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from bench.rare.before_harm import timely_detection
 from bench.rare.label_budget import label_variants, realistic_supply, scoring_only
-from bench.rare.powered import Calibrated, calibrate, enriched, powered_evaluation, world_seed
-from bench.rare.worlds import evaluation_worlds
+from bench.rare.powered import Calibrated, PoweredPlan, calibrate, enriched, powered_evaluation, world_seed
+from bench.rare.worlds import LocalWorlds
 from bench.results import (
     SECOND_PRECISION,
     Analysis,
@@ -45,7 +45,7 @@ from bench.run.analyses import (
 from bench.setup.cluster import dask_client
 from bench.setup.config import RunConfig, checkpoint_every, fpr_accounts, resolve_scenario, scenario_with
 from bench.setup.datasets import Step, cached_dataset
-from bench.stats.accounts import in_test_split, scores_by_account, truth_columns
+from bench.stats.accounts import scores_by_account
 from bench.stats.base_rate import BASE_RATES, analytic_curve
 from bench.stats.detection import recall_by_level
 from bench.stats.evaluate import evaluate
@@ -82,7 +82,7 @@ def retrained_groomer_scores(cfg: RunConfig, scn: Scenario, cache: Path, step: S
         _, pred = train_and_score(cfg.models[0], td, cfg.seed, None)
         s = scores_by_account(pred, ("groomer",), td.n)["groomer"]
         test = td.split == "test"
-        y = truth_columns(ds, "groomer")["groomer"]
+        y = ds.truth_by_id("groomer")["groomer"]
         return y[test], s[test]
 
     return at
@@ -117,19 +117,17 @@ def powered_worlds(cfg, scn: Scenario, ds, model, staged, train_scores: dict, ca
     models, calibrated, supply = staged
     rich = cached_dataset(enriched(scn, cfg.enriched_rate), world_seed(cfg.seed, "tpr", 0), cache, cfg.workers, step)
     rich_input = ModelInput(rich.view(cfg.visibility))
-    world, done = evaluation_worlds(cache, Path(cache).parent / "fpr-worlds", cfg.workers, step)
-    result = powered_evaluation(
-        models, ds, scn, cfg.seed, world, visibility=cfg.visibility, tpr_worlds=cfg.tpr_worlds,
-        fpr_accounts=fpr_accounts(cfg, scn), enriched_rate=cfg.enriched_rate, done=done, step=step,
-        calibrated=calibrated, prebuilt={rich.meta["fingerprint"]: rich_input},
-    )  # fmt: skip
+    worlds = LocalWorlds(models, cache, Path(cache).parent / "fpr-worlds", cfg.workers, step,
+                         prebuilt={rich.meta["fingerprint"]: rich_input})  # fmt: skip
+    plan = PoweredPlan(cfg.visibility, "groomer", cfg.tpr_worlds, fpr_accounts(cfg, scn), cfg.enriched_rate)
+    result = powered_evaluation(worlds, calibrated, scn, cfg.seed, plan, step)
     for name, figures in result["models"].items():
         figures["labels"] = supply[name]
     result["unreachable"] = {k: v for k, v in supply.items() if not v["reachable"]}
     # The enriched world's whole-window scores, then its features go: detection before harm
     # builds two worlds as of each checkpoint, and holding a third would set the peak.
     rich_scores = scores_by_account(model.predict_scores(rich_input), ds.tasks, rich_input.n)
-    del rich_input
+    del rich_input, worlds  # `worlds` holds it too (prebuilt)
     timely = timely_detection(
         model, ds, rich, cfg.visibility, checkpoint_every(cfg, scn), step=step, seed=cfg.seed,
         train_final=train_scores, world_final=rich_scores,
@@ -156,7 +154,7 @@ def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> 
     step("building features")
     td = ModelInput(ds.view(cfg.visibility))
     td.features  # noqa: B018 - built once, shared by every model
-    truth = truth_columns(ds, *ds.tasks, "sophistication")
+    truth = ds.truth_by_id(*ds.tasks, "sophistication")
     level = truth["sophistication"]
     test = td.split == "test"
     models, fitted, groomer_scores = {}, {}, {}
@@ -228,8 +226,8 @@ def _analyse(
     for t in ds.tasks:
         if t != "groomer":
             projected[t] = projections(entry.operating_at(t, cfg.precision), [base_rates[t]], cfg)
-    test = in_test_split(ds)
-    y, s = truth_columns(ds, "groomer")["groomer"][test].astype(np.int8), final[test]
+    test = ds.split_mask("test")
+    y, s = ds.truth_by_id("groomer")["groomer"][test].astype(np.int8), final[test]
     rates_emp = empirical_rates(cfg, scn) if g.n_positive else []
     own = (base_rates["groomer"], y, s) if 0 < y.sum() < len(y) else None
     empirical = empirical_base_rate(rates_emp, g.fpr, retrained_groomer_scores(cfg, scn, cache, step), own)

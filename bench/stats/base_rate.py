@@ -115,9 +115,9 @@ def empirical_point(y_true, score, fpr: float) -> dict:
     Wilson intervals. Comparing this precision with `analytic_curve` at the same base rate
     shows where the projection (TPR and FPR fixed) and retraining part."""
     y, s = check_scores(y_true, score)
-    f, t, thr = roc_curve(y, s, drop_intermediate=False) if 0 < y.sum() < len(y) else (None, None, None)
-    if f is None:
+    if not 0 < y.sum() < len(y):
         raise ValueError("empirical_point needs both positives and negatives")
+    f, _, thr = roc_curve(y, s, drop_intermediate=False)
     i = int(np.flatnonzero(f <= fpr).max())
     flagged = s >= thr[i]
     tp = int((flagged & (y == 1)).sum())

@@ -38,11 +38,9 @@ def read_predictions(path: Path) -> pd.DataFrame:
 
 
 def heldout_truth(ds: Dataset) -> pd.DataFrame:
-    """Truth for the test split: account_id and one column per task."""
-    split = ds.table("splits")
-    test = split["account_id"].to_numpy()[np.asarray(split["split"].cast(pa.string())) == "test"]
-    truth = ds.table("truth", ["account_id", *ds.tasks]).to_pandas()
-    return truth[truth["account_id"].isin(test)].reset_index(drop=True)
+    """Truth for the test split: account_id (ascending) and one column per task."""
+    test, truth = ds.split_ids("test"), ds.truth_by_id(*ds.tasks)
+    return pd.DataFrame({"account_id": test, **{task: truth[task][test] for task in ds.tasks}})
 
 
 def validate(pred: pd.DataFrame, ds: Dataset, test_ids: np.ndarray, origin: str = "predictions") -> pd.DataFrame:

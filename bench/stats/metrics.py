@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy.stats import bootstrap
@@ -80,8 +81,8 @@ def auprc(y_true, score) -> float:
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "auroc": auroc,
     "auprc": auprc,
-    **{k: (lambda y, s, p=p: recall_at_precision(y, s, p)) for k, p in PRECISIONS.items()},
-    **{k: (lambda y, s, r=r: precision_at_recall(y, s, r)) for k, r in RECALLS.items()},
+    **{k: partial(recall_at_precision, p=p) for k, p in PRECISIONS.items()},
+    **{k: partial(precision_at_recall, r=r) for k, r in RECALLS.items()},
 }
 
 

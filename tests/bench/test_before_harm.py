@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from bench.rare.before_harm import _timeline, checkpoint_days, harm_events, timely_detection
-from bench.stats.accounts import truth_columns
 from common.vocabulary import DAY
 from data_gen import generate
 from data_gen.reader import open_dataset
@@ -22,7 +21,7 @@ def test_checkpoints_end_on_the_last_day():
 
 
 def test_spam_harm_is_every_message_a_spammer_sends(small):
-    spam = truth_columns(small, "spam")["spam"].astype(bool)
+    spam = small.truth_by_id("spam")["spam"].astype(bool)
     offender, ts = harm_events(small, "spam", spam)
     src = small.table("messages", ["src"])["src"].to_numpy()
     assert len(offender) == int(spam[src].sum()) and spam[offender].all()

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from bench.rare.label_budget import TruthInput, budget_keep, label_variants, realistic_supply, truth_input
-from bench.stats.accounts import truth_columns
 from models import make_model
 from models.inputs import ModelInput
 
@@ -29,7 +28,7 @@ def test_budget_keeps_every_negative_and_exactly_k_offenders():
 def test_truth_input_relabels_without_rebuilding(small):
     data = ModelInput(small.view("full"))
     data.features  # noqa: B018
-    truth = truth_columns(small, *small.tasks)
+    truth = small.truth_by_id(*small.tasks)
     t = truth_input(data, truth)
     assert t.features is data.features and t.memo is data.memo, "the relabelled input shares the built features"
     acc, y = t.human("groomer", "train")
@@ -55,7 +54,7 @@ def test_dec_refits_its_second_stage_only(small):
     assert set(b["task"]) == {"groomer"}
     assert np.array_equal(a[a["task"] == "groomer"]["score"].to_numpy(), b["score"].to_numpy())
     assert len(data.memo) == 1, "one embedding for the model and its variant"
-    truth = truth_columns(small, *small.tasks)
+    truth = small.truth_by_id(*small.tasks)
     variants, supply = label_variants("dec", dec, data, truth, SEED, budgets=(2, 10_000))
     assert set(variants) == {"oracle (truth)", "2 labelled"}
     assert supply["2 labelled"]["total"] == 2 and not supply["10000 labelled"]["reachable"]

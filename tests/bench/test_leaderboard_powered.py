@@ -127,7 +127,6 @@ def test_stored_negatives_recount_every_false_positive_exactly(world):
         n for _, n in fr["groomer"].negatives.values()
     )
     # Everything, scored again without the cut.
-    from bench.stats.accounts import truth_columns
     from models import ModelInput
 
     model = load_plugin(path, "FirstFeatures")()
@@ -136,7 +135,7 @@ def test_stored_negatives_recount_every_false_positive_exactly(world):
     for w in ("neg-0", "neg-1"):
         wd = ds[f"worlds/{w}"]
         pred = model.predict_scores(ModelInput(wd.view("full")))
-        y = truth_columns(wd, "groomer")["groomer"].astype(bool)
+        y = wd.truth_by_id("groomer")["groomer"].astype(bool)
         full[f"neg/{w}"] = pred[pred["task"] == "groomer"]["score"].to_numpy()[~y]
     assert powered_figures(stored, fr["groomer"], s.evaluation) == powered_figures(full, fr["groomer"], s.evaluation)
 

@@ -6,9 +6,17 @@ import numpy as np
 import pytest
 
 from bench.rare.label_budget import TruthInput
-from bench.rare.powered import ENRICHED_RATE, UNIFORM_MIX, calibrate, enriched, oracle, powered_evaluation, world_seed
-from bench.rare.worlds import models_blob
-from bench.stats.accounts import truth_columns
+from bench.rare.powered import (
+    ENRICHED_RATE,
+    UNIFORM_MIX,
+    PoweredPlan,
+    calibrate,
+    enriched,
+    oracle,
+    powered_evaluation,
+    world_seed,
+)
+from bench.rare.worlds import LocalWorlds, models_blob
 from data_gen import generate
 from data_gen.reader import open_dataset
 from models import make_model
@@ -25,15 +33,37 @@ def trained(small):
     return model
 
 
-def _maker(tmp_path, made):
-    def world(scn, seed, role):
-        out = tmp_path / f"w{len(made)}"
-        generate(scn, seed, out)
+class Made(LocalWorlds):
+    """Worlds made in this process under `cache`, each recorded in `made` (scenario, seed,
+    dataset, role) and its release in `gone`; none deleted."""
+
+    def __init__(self, models, tmp_path, made=None, gone=None):
+        super().__init__(models, tmp_path, tmp_path)
+        self.made, self.gone = ([] if made is None else made), ([] if gone is None else gone)
+
+    def world(self, spec):
+        out = self.cache / f"w{len(self.made)}"
+        generate(spec.scenario, spec.seed, out)
         ds = open_dataset(out)
-        made.append((scn, seed, ds, role))
+        self.made.append((spec.scenario, spec.seed, ds, spec.role))
         return ds
 
-    return world
+    def release(self, ds, role):
+        self.gone.append(role)
+
+
+class TrainingWorld(LocalWorlds):
+    """A source handing back the training world itself, whatever the plan asks for."""
+
+    def __init__(self, models, train):
+        super().__init__(models, train.path, train.path)
+        self.train = train
+
+    def world(self, spec):
+        return self.train
+
+    def release(self, ds, role):
+        pass
 
 
 def test_world_seeds_are_fresh_and_distinct():
@@ -47,16 +77,9 @@ def test_powered_evaluation_pools_the_worlds(small, trained, tmp_path):
     made = []
     gone = []
     models = {"model": trained, "oracle": oracle("logreg", small, "full", SEED)}
-    out = powered_evaluation(
-        models,
-        small,
-        scn,
-        SEED,
-        _maker(tmp_path, made),
-        tpr_worlds=1,
-        fpr_accounts=2 * scn.accounts,
-        done=lambda ds, role: gone.append(role),
-    )
+    cal = calibrate(models, small, ModelInput(small.view("full")))
+    worlds = Made(models, tmp_path, made, gone)
+    out = powered_evaluation(worlds, cal, scn, SEED, PoweredPlan(tpr_worlds=1, fpr_accounts=2 * scn.accounts))
     assert gone == ["tpr", "fpr", "fpr"]  # one enriched world, two negative worlds, each released
     assert [w[3] for w in made] == gone
     (tpr_scn, _, tpr_ds, _), *fpr_worlds = made
@@ -64,8 +87,8 @@ def test_powered_evaluation_pools_the_worlds(small, trained, tmp_path):
     assert all(w[0] == scn for w in fpr_worlds)
     assert len({w[1] for w in made} | {SEED}) == 4
     assert set(out["models"]) == {"model", "oracle"}
-    truth = truth_columns(tpr_ds, "groomer", "sophistication")
-    negatives = sum(int((~truth_columns(w[2], "groomer")["groomer"]).sum()) for w in fpr_worlds)
+    truth = tpr_ds.truth_by_id("groomer", "sophistication")
+    negatives = sum(int((~w[2].truth_by_id("groomer")["groomer"]).sum()) for w in fpr_worlds)
     for figures in out["models"].values():
         _check_figures(figures, small, truth, negatives)
 
@@ -88,10 +111,12 @@ def _check_figures(out, small, truth, negatives):
 
 
 def test_no_threshold_is_graded_on_the_data_it_was_set_on(small, trained):
-    """A 'world' function handing back the training world itself is refused."""
+    """A world source handing back the training world itself is refused."""
     scn = small_scenario()
+    models = {"m": trained}
+    cal = calibrate(models, small, ModelInput(small.view("full")))
     with pytest.raises(ValueError, match="own data"):
-        powered_evaluation({"m": trained}, small, scn, SEED, lambda s, seed, role: small, tpr_worlds=1, fpr_accounts=0)
+        powered_evaluation(TrainingWorld(models, small), cal, scn, SEED, PoweredPlan(tpr_worlds=1, fpr_accounts=0))
     assert np.isfinite(enriched(scn).harm.groomer_rate)
 
 
@@ -156,7 +181,7 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path, monkeyp
 def test_the_oracle_learns_from_truth_not_human_labels(small):
     """TruthInput labels every account of a split by its truth; the plain input only the
     reviewed few."""
-    truth = truth_columns(small, *small.tasks)
+    truth = small.truth_by_id(*small.tasks)
     t = TruthInput(small.view("full"), truth=truth)
     acc, y = t.human("groomer", "train")
     assert len(acc) == int((t.split == "train").sum()) and y.sum() == truth["groomer"][acc].sum()
@@ -179,11 +204,11 @@ def test_negative_worlds_in_processes_pool_to_the_same_counts(small, trained, tm
     scn = small_scenario()
     models = {"model": trained}
     cal = calibrate(models, small, ModelInput(small.view("full")))
-    common = dict(tpr_worlds=1, fpr_accounts=3 * scn.accounts, calibrated=cal)
-    here = powered_evaluation(models, small, scn, SEED, _maker(tmp_path / "a", []), **common)
+    plan = PoweredPlan(tpr_worlds=1, fpr_accounts=3 * scn.accounts)
+    here = powered_evaluation(Made(models, tmp_path / "a"), cal, scn, SEED, plan)
     scratch = tmp_path / "scratch"
-    with ProcessWorlds(2, models_blob(models), scratch) as streams:
-        there = powered_evaluation({}, small, scn, SEED, _maker(tmp_path / "b", []), streams=streams, **common)
+    with ProcessWorlds(2, models_blob(models), scratch) as worlds:
+        there = powered_evaluation(worlds, cal, scn, SEED, plan)
     assert here["worlds"] == there["worlds"] and len(here["worlds"]["fpr"]) == 3
     assert here["models"] == there["models"]
     assert not any(scratch.iterdir())
@@ -194,19 +219,14 @@ def test_negative_worlds_on_dask_survive_a_lost_worker(dask_client, small, train
     """On a Dask cluster the pooled counts are those of one process, and a worker killed in
     its first world is replaced: that world is rerun and counted once."""
     from bench.rare.worlds import DaskWorlds
-    from data_gen.dask_map import arm_kill_once
+    from tests.faults import worker_killed_once
 
     scn = small_scenario()
     models = {"model": trained}
     cal = calibrate(models, small, ModelInput(small.view("full")))
-    common = dict(tpr_worlds=1, fpr_accounts=3 * scn.accounts, calibrated=cal)
-    here = powered_evaluation(models, small, scn, SEED, _maker(tmp_path / "a", []), **common)
-    marker = tmp_path / "killed"
-    dask_client.run(arm_kill_once, str(marker))
-    try:
-        streams = DaskWorlds(dask_client, models_blob(models))
-        there = powered_evaluation({}, small, scn, SEED, _maker(tmp_path / "b", []), streams=streams, **common)
-    finally:
-        dask_client.run(arm_kill_once, None)
+    plan = PoweredPlan(tpr_worlds=1, fpr_accounts=3 * scn.accounts)
+    here = powered_evaluation(Made(models, tmp_path / "a"), cal, scn, SEED, plan)
+    with worker_killed_once(dask_client, tmp_path / "killed") as marker:
+        there = powered_evaluation(DaskWorlds(dask_client, models_blob(models)), cal, scn, SEED, plan)
     assert marker.exists(), "a worker really died"
     assert here["worlds"] == there["worlds"] and here["models"] == there["models"]

@@ -8,9 +8,10 @@ import json
 import pytest
 
 from data_gen import generate
-from data_gen.dask_map import DaskExecutor, PartitionLost, arm_kill_once
+from data_gen.dask_map import DaskExecutor, PartitionLost
 from data_gen.partition import map_partitions
 from tests.conftest import small_scenario
+from tests.faults import worker_killed_once
 
 pytestmark = pytest.mark.slow  # starts a Dask cluster
 
@@ -70,14 +71,10 @@ def test_dask_generation_is_byte_identical(client, small_dir, tmp_path):
 
 
 def test_killed_worker_is_retried(client, small_dir, tmp_path):
-    """A worker process dies mid-run (os._exit in its first task): Dask reruns the lost
+    """A worker process dies mid-run (as its first task starts): Dask reruns the lost
     task elsewhere, and the dataset is still byte-identical."""
-    marker = tmp_path / "killed"
-    client.run(arm_kill_once, str(marker))
-    try:
+    with worker_killed_once(client, tmp_path / "killed") as marker:
         generate(small_scenario(), seed=7, out=tmp_path / "ds", executor=DaskExecutor(client))
-    finally:
-        client.run(arm_kill_once, None)
     assert marker.exists()  # a worker really died
     assert _fingerprint(tmp_path / "ds") == _fingerprint(small_dir)
 
@@ -85,16 +82,16 @@ def test_killed_worker_is_retried(client, small_dir, tmp_path):
 def test_worker_lost_too_often_fails_clearly(client, tmp_path):
     """When the scheduler gives up on a task (here after its first lost worker), generation
     raises PartitionLost and leaves no dataset behind."""
-    marker = tmp_path / "killed"
     before = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
     client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0))
-    client.run(arm_kill_once, str(marker))
     out = tmp_path / "ds"
     try:
-        with pytest.raises(PartitionLost, match="no dataset was written"):
+        with (
+            worker_killed_once(client, tmp_path / "killed") as marker,
+            pytest.raises(PartitionLost, match="no dataset was written"),
+        ):
             generate(small_scenario(), seed=7, out=out, executor=DaskExecutor(client))
     finally:
-        client.run(arm_kill_once, None)
         client.run_on_scheduler(lambda dask_scheduler, n=before: setattr(dask_scheduler, "allowed_failures", n))
     assert marker.exists()
     assert not out.exists() or not any(out.iterdir())

@@ -3,11 +3,12 @@
 import json
 import shutil
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from data_gen.reader import DatasetError, open_dataset
+from data_gen.reader import DatasetError, open_dataset, split_names
 
 
 @pytest.fixture
@@ -82,3 +83,26 @@ def test_fingerprint_mismatch(copy):
 def test_not_a_directory(tmp_path):
     with pytest.raises(DatasetError, match="not a directory"):
         open_dataset(tmp_path / "nothing")
+
+
+def test_splits_and_truth_by_account_id(small):
+    """The lookups every analysis makes: a split's accounts as a mask and as ascending ids
+    (of one period when asked), and truth columns in their own type, by account id."""
+    sp = small.table("splits").to_pandas()
+    truth = small.table("truth").to_pandas().set_index("account_id")
+    n = small.meta["rows"]["accounts"]
+    masks = {s: small.split_mask(s) for s in ("train", "val", "test")}
+    assert all(m.shape == (n,) and m.dtype == bool for m in masks.values())
+    assert (sum(m.astype(int) for m in masks.values()) == 1).all(), "every account in exactly one split"
+    for s, m in masks.items():
+        ids = small.split_ids(s)
+        assert (ids == np.sort(sp.loc[sp["split"] == s, "account_id"].to_numpy())).all()
+        assert (np.flatnonzero(m) == ids).all()
+        one = small.split_ids(s, period=1)
+        assert (one == np.sort(sp.loc[(sp["split"] == s) & (sp["period"] == 1), "account_id"].to_numpy())).all()
+    by_id = small.truth_by_id("groomer", "sophistication")
+    assert by_id["groomer"].dtype == bool and by_id["sophistication"].dtype == np.int8
+    for column, values in by_id.items():
+        assert (values == truth[column].reindex(np.arange(n)).to_numpy()).all(), column
+    names = split_names(small.table("splits"), n)
+    assert all((names == s).sum() == m.sum() for s, m in masks.items())
