@@ -120,6 +120,7 @@ def test_no_threshold_is_graded_on_the_data_it_was_set_on(small, trained):
     assert np.isfinite(enriched(scn).harm.groomer_rate)
 
 
+@pytest.mark.slow
 def test_certify_command_end_to_end(small_dir, small, trained, tmp_path, monkeypatch):
     """`lowbase certify` on a saved model: JSON written, negative worlds deleted once
     counted (disk holds one at a time), enriched worlds cached for reuse."""
