@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Self
 
 import numpy as np
 import pyarrow.compute as pc
@@ -32,7 +33,7 @@ class ModelInput:
     # stage then share its cost on every world they score.
     memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def sharing(self, other: ModelInput) -> ModelInput:
+    def sharing(self, other: ModelInput) -> Self:
         """This input with `other`'s features, splits, weak labels and memo already built
         (both must be views of the same world): a relabelled input (different human labels,
         same data) costs no second feature build."""

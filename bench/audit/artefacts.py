@@ -146,8 +146,8 @@ def profile_scores(bucket: np.ndarray, y: np.ndarray, fold: np.ndarray, k: int) 
     """Cross-fitted log likelihood ratio of a categorical variable: each row's score is
     log p_pos(bucket) / p_ref(bucket), with both frequencies (add-SMOOTHING) estimated on
     the rows of the other fold. `fold` is 0/1 per row (assigned per account)."""
-    counts = np.bincount(fold * 2 * k + y.astype(np.int64) * k + bucket, minlength=4 * k).reshape(2, 2, k)
-    counts = counts.astype(np.float64) + SMOOTHING
+    tallies = np.bincount(fold * 2 * k + y.astype(np.int64) * k + bucket, minlength=4 * k).reshape(2, 2, k)
+    counts = tallies.astype(np.float64) + SMOOTHING
     freq = counts / counts.sum(axis=2, keepdims=True)
     log_ratio = np.log(freq[:, 1]) - np.log(freq[:, 0])  # (fold the frequencies came from, bucket)
     return log_ratio[1 - fold, bucket]

@@ -78,7 +78,7 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, seed: int, folds: int = FOLDS, rou
     }
     full = lgb.Dataset(x, y, params=params, free_raw_data=False).construct()
     split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    plan = [(tr, te, full.subset(np.sort(tr)).construct()) for tr, te in split.split(np.zeros(len(y)), y)]
+    plan = [(tr, te, full.subset(np.sort(tr).tolist()).construct()) for tr, te in split.split(np.zeros(len(y)), y)]
     # Folds train side by side, one single-threaded booster each (LightGBM releases the
     # GIL): on a few thousand rows that beats one booster's OpenMP threads, which wait on
     # each other at every split (models.baselines.lgb_threads).
@@ -137,6 +137,7 @@ def _compare(c: Comparison, features: Features, seed: int) -> OracleComparison:
     y = pos[rows]
     oof = out_of_fold(features.X[rows], y, seed)
     sep = auroc_with_interval(oof.scores[y], oof.scores[~y], orientation_free=False)
+    assert sep is not None  # both sides hold at least 2 * FOLDS accounts (checked above)
     return OracleComparison(
         **entry,
         auroc=sep.auroc,

@@ -79,8 +79,8 @@ def timely_detection(
     cps = checkpoint_days(days, every)
     tasks = tuple(t for t in tasks if t in train.tasks)
     val = _val_negatives(train, tasks)
-    scores = {t: [] for t in tasks}
-    thresholds = {t: [] for t in tasks}
+    scores: dict[str, list] = {t: [] for t in tasks}
+    thresholds: dict[str, list] = {t: [] for t in tasks}
     for d in cps:
         step(f"detection before harm: scoring as of day {d} ({len(cps)} checkpoints)")
         as_of = None if d == days else d * DAY

@@ -135,7 +135,7 @@ def _counts(y: np.ndarray, split: np.ndarray, keep: np.ndarray | None) -> dict:
 def realistic_supply(data: ModelInput, task: str = "groomer") -> dict:
     """How many offenders the human labels of the training world hold (and how many
     labelled accounts in all): the realistic budget the other variants are read beside."""
-    out = {"reachable": True}
+    out: dict[str, bool | int] = {"reachable": True}
     for split in ("train", "val"):
         _, lab = data.human(task, split)
         out[split] = int(lab.sum())

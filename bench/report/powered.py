@@ -70,8 +70,8 @@ def threshold_names(pw: PoweredRecord) -> list[str]:
     for m in pw.models.values():
         for t in m.thresholds:
             seen.setdefault(t.name, None)
-        for t in m.by_threshold:
-            seen.setdefault(t, None)
+        for name in m.by_threshold:
+            seen.setdefault(name, None)
     return [t for t in FOCUS if t in seen] + [t for t in seen if t not in FOCUS]
 
 
@@ -96,8 +96,9 @@ def labels_cell(pw: PoweredRecord, name: str) -> str:
     text = f"{fmt_count(lab.total)} ({lab.train}+{lab.val})" if lab.total is not None else "?"
     extra = lab.model_extra or {}
     accounts = [extra.get(f"{s}_labelled") for s in ("train", "val")]
-    if all(isinstance(a, int) for a in accounts):
-        text += f" of {sum(accounts):,} labelled accounts"
+    counted = [a for a in accounts if isinstance(a, int)]
+    if len(counted) == len(accounts):
+        text += f" of {sum(counted):,} labelled accounts"
     return text
 
 
@@ -116,7 +117,8 @@ def unreachable_text(pw: PoweredRecord) -> str | None:
 def worlds_text(pw: PoweredRecord) -> str:
     """Where thresholds come from and what every figure rests on, from `powered.worlds`."""
     w = pw.worlds
-    train = w.get("train") if isinstance(w.get("train"), dict) else {}
+    found = w.get("train")
+    train: dict = found if isinstance(found, dict) else {}
     tpr, fpr = _entries(w.get("tpr")), _entries(w.get("fpr"))
     positives, accounts, negatives = _int_sum(tpr, "positives"), _int_sum(tpr, "accounts"), _int_sum(fpr, "negatives")
     first = next((pt for m in pw.models.values() for pt in m.by_threshold.values()), None)

@@ -40,7 +40,7 @@ def variant_order(names) -> list[str]:
     """Realistic labels first, label budgets ascending, any other variant, the oracle last:
     the order in which labels grow from what a platform has to perfect."""
     names = list(dict.fromkeys(names))
-    budgets = sorted((n for n in names if budget_of(n) is not None), key=budget_of)
+    budgets = sorted((n for n in names if budget_of(n) is not None), key=lambda n: budget_of(n) or 0)
     other = [n for n in names if n not in (REALISTIC, ORACLE) and budget_of(n) is None]
     return [n for n in (REALISTIC, *budgets, *other, ORACLE) if n in names]
 
@@ -93,10 +93,9 @@ def fig_decomposition(pw: PoweredRecord, threshold: str, path: Path) -> bool:
     names = [
         n for n in variant_order([*pw.models, *pw.unreachable]) if n in pw.unreachable or point_at(pw, n, threshold)
     ]
-    drawn = [n for n in names if point_at(pw, n, threshold) is not None]
-    levels = [
-        lvl for lvl in SOPHISTICATION_LEVELS if any(lvl in point_at(pw, n, threshold).tpr_by_level for n in drawn)
-    ]
+    points = {n: p for n in names if (p := point_at(pw, n, threshold)) is not None}
+    drawn = list(points)
+    levels = [lvl for lvl in SOPHISTICATION_LEVELS if any(lvl in p.tpr_by_level for p in points.values())]
     if not drawn or not levels:
         return False
     ticks = []

@@ -132,5 +132,12 @@ def estimate(x: Any) -> ValueRecord | None:
     return _estimate_model(x).model_validate(x)
 
 
+_ESTIMATE_MODELS: dict[str, type[ValueRecord]] = {
+    "share": ShareRecord,
+    "interval": IntervalRecord,
+    "value": ValueRecord,
+}
+
+
 def _estimate_model(x: Any) -> type[ValueRecord]:
-    return {"share": ShareRecord, "interval": IntervalRecord, "value": ValueRecord}[_estimate_kind(x)]
+    return _ESTIMATE_MODELS[_estimate_kind(x)]
