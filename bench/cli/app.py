@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bench.cli import certify, data, leaderboard, models, runs
+from bench.cli import ceiling, certify, data, leaderboard, models, runs
 from bench.cli.console import err
 from common.memory import turn_off_hugepage_advice
 from data_gen import GENERATOR_VERSION
@@ -38,6 +38,7 @@ for name, command in (
     ("sweep", runs.sweep_cmd),
     ("report", runs.report_cmd),
     ("certify", certify.certify_cmd),
+    ("ceiling", ceiling.ceiling_cmd),
     ("ui", runs.ui_cmd),
 ):
     app.command(name)(command)

@@ -87,7 +87,7 @@ def scoring_only(model, task: str):
     return model.restricted((task,)) if hasattr(model, "restricted") else model
 
 
-def relabelled(name: str, model, data: TruthInput, seed: int, task: str):
+def relabelled(name: str, model, data: ModelInput, seed: int, task: str):
     """`model` (of class `name`) as it would be with `data`'s human labels for `task`."""
     if hasattr(model, "with_labels"):
         return model.with_labels(data, seed, (task,))

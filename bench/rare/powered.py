@@ -57,13 +57,14 @@ ENRICHED_RATE = 1e-2
 UNIFORM_MIX = (0.25, 0.25, 0.25, 0.25)
 BASE_RATES = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
 SUPPORTED_PRECISIONS = (0.5, 0.95)
-_ROLES = {"tpr": 1, "fpr": 2}
+_ROLES = {"tpr": 1, "fpr": 2, "ceiling-train": 3, "ceiling-calibration": 4}
 
 
 def world_seed(seed: int, role: str, i: int) -> int:
-    """The i-th evaluation world's seed for a role ('tpr' or 'fpr'): a hash of (training
-    seed, role, i), so worlds of different roles and runs never share a seed, and never
-    the training seed itself."""
+    """The i-th evaluation world's seed for a role ('tpr', 'fpr', or the ceiling's
+    'ceiling-train' and 'ceiling-calibration'): a hash of (training seed, role, i), so
+    worlds of different roles and runs never share a seed, and never the training seed
+    itself."""
     state = np.random.SeedSequence(seed, spawn_key=(_ROLES[role], i)).generate_state(2, np.uint32)
     s = int(state[0]) << 31 | int(state[1]) >> 1
     return s if s != seed else s + 1

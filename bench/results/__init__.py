@@ -1,5 +1,6 @@
 """The results of one run as a typed schema: what the pipeline builds and every reader reads."""
 
+from bench.results.ceiling import CeilingRecord, ClassCurve, CurvePoint, LevelCeiling, VerdictRecord
 from bench.results.powered import (
     CertifiedRecord,
     LabelSupply,
@@ -58,7 +59,10 @@ from bench.results.schema import (
 __all__ = [
     "Analysis",
     "BaseRatePoint",
+    "CeilingRecord",
     "CertifiedRecord",
+    "ClassCurve",
+    "CurvePoint",
     "Curves",
     "DatasetRecord",
     "DriftRecord",
@@ -70,6 +74,7 @@ __all__ = [
     "HeadlineRow",
     "IntervalRecord",
     "LabelSupply",
+    "LevelCeiling",
     "ModelEntry",
     "Num",
     "OperatingRecord",
@@ -95,6 +100,7 @@ __all__ = [
     "Timing",
     "ValidatedPoint",
     "ValueRecord",
+    "VerdictRecord",
     "dump_results",
     "estimate",
     "headline_row",

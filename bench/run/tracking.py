@@ -20,11 +20,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.results import ModelEntry, RunResults, recall_key
+from bench.results import CeilingRecord, ModelEntry, RunResults, recall_key
 from common.files import jsonable, pid_alive
 
 DEFAULT_URI = "sqlite:///mlflow.db"
-EXPERIMENTS = ("lowbase-run", "lowbase-sweep", "lowbase-leaderboard", "lowbase-certify")
+EXPERIMENTS = ("lowbase-run", "lowbase-sweep", "lowbase-leaderboard", "lowbase-certify", "lowbase-ceiling")
 # What these experiments are (model development), for MLflow's own bookkeeping and API
 # readers. MLflow 3.17's UI does not read it to pick its view (its workflow switch decides);
 # `lowbase ui` lands on the model-training view through its URL (`bench.run.mlflow_ui`).
@@ -359,6 +359,45 @@ def log_certified(result: dict, params: dict, tags: dict) -> str:
     log_batch(client, rid, powered_metrics(PoweredRecord.model_validate(result)), params)
     with store_lock(client.tracking_uri):
         client.log_dict(rid, result, "certified.json")
+        client.set_terminated(rid, "FINISHED")
+    return rid
+
+
+def ceiling_metrics(record: CeilingRecord) -> dict[str, float]:
+    """A ceiling's figures (`bench.results.CeilingRecord`): per threshold and level the
+    ceiling's TPR with its interval, then every class's curve point, TPR per level and FPR:
+    `groomer/ceiling/<threshold>/<level>/...`, `groomer/ceiling/<class>/<offenders>/<threshold>/...`."""
+    out: dict[str, float] = {}
+    for thr, levels in record.ceiling.items():
+        t = thr.replace("<=", "_le_")
+        for lvl, c in levels.items():
+            base = f"{record.task}/ceiling/{t}/{lvl}/tpr"
+            _put(out, base, c.tpr.value)
+            _put(out, f"{base}_ci_low", c.tpr.low)
+            _put(out, f"{base}_ci_high", c.tpr.high)
+    for cls, curve in record.models.items():
+        for p in curve.curve:
+            for thr, levels in p.tpr_by_level.items():
+                base = f"{record.task}/ceiling/{cls}/{p.offenders}/{thr.replace('<=', '_le_')}"
+                _put(out, f"{base}/fpr", p.fpr[thr].value)
+                for lvl, r in levels.items():
+                    _put(out, f"{base}/tpr_{lvl}", r.value)
+    return out
+
+
+def log_ceiling(record: CeilingRecord, params: dict, tags: dict) -> str:
+    """One run in `lowbase-ceiling` per computed ceiling: `ceiling_metrics`, its settings as
+    params, the scenario, visibility, seed and cache key as tags, the record as
+    `ceiling.json`. Returns the run id."""
+    client = setup()
+    with store_lock(client.tracking_uri):
+        exp = client.get_experiment_by_name("lowbase-ceiling")
+        name = f"{record.scenario}-{record.visibility}-s{record.seed}"
+        run = client.create_run(exp.experiment_id, run_name=name, tags=tags)
+    rid = run.info.run_id
+    log_batch(client, rid, ceiling_metrics(record), params)
+    with store_lock(client.tracking_uri):
+        client.log_dict(rid, record.model_dump(mode="json"), "ceiling.json")
         client.set_terminated(rid, "FINISHED")
     return rid
 

@@ -1,0 +1,338 @@
+"""The ceiling: what the simulated metadata allows for each offender level at a platform's
+operating points, from enough truth to know (docs/design.md "Ceiling").
+
+A run's oracle is its model class refit on the training world's truth: ~100 offenders at
+`quick`, ~20 of them personas, so a label budget, not a ceiling. Here the benchmark's
+strongest model classes train on truth pooled from several fresh **enriched training
+worlds** (groomer rate 1e-2, uniform level mix, seeds of their own role, so never a run's
+training, TPR or FPR world), enough for `min_per_level` labelled offenders per level:
+
+- **Pooling**: the worlds' model inputs stacked row-wise (`PooledInput`): each world's
+  features are built on its own graph, then the rows are concatenated, with truth as the
+  human labels of the task (paper 7.2.5 taken out of the way on purpose) and the worlds'
+  own splits. DEC's stage 1 trains on the pooled weak labels, as it would on one world;
+  stage 2 on truth. Each curve point refits stage 2 only for DEC, the whole model for others.
+- **Thresholds** at the FPR budgets are set on a **calibration world**: a fresh world at the
+  scenario's own rate that no model trained on and no rate is read on, whole (its negatives
+  are the population the FPR budget is about, paper 7.2.3).
+- **Rates**: TPR per level on enriched worlds and FPR pooled over negative worlds, by the
+  powered evaluation itself (`bench.rare.powered`), with exact intervals: the same worlds a
+  run of the same seed reads, so a run's figures and the ceiling are paired.
+- **Learning curve** per class (`bench.rare.learning_curve`): the TPR per level against
+  labelled offenders, and the plateau rule's verdict per level.
+
+The ceiling of a level at a budget is the best class's TPR at its largest point. Results are
+cached in the work directory by `ceiling_key`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import RunConfigError
+from bench.rare.label_budget import relabelled, scoring_only
+from bench.rare.learning_curve import (
+    CURVE,
+    best_per_level,
+    class_curve,
+    curve_keep,
+    curve_sizes,
+    pool_counts,
+    quotas,
+)
+from bench.rare.powered import Calibrated, PoweredPlan, enriched, powered_evaluation, world_seed
+from bench.rare.worlds import LocalWorlds, ProcessWorlds, input_scores, models_blob
+from bench.results.ceiling import CeilingRecord
+from bench.setup.datasets import Step, cached_dataset
+from bench.stats.rates import FPR_BUDGETS, TARGET_PRECISIONS, Tally, budget_name, validation_thresholds
+from common.files import write_json_atomic
+from common.vocabulary import SOPHISTICATION_LEVELS
+from data_gen import GENERATOR_VERSION, Scenario
+from data_gen.reader import Dataset, split_names
+from models import make_model
+from models.features import Features, build_features
+from models.inputs import ModelInput
+
+CEILING_MODELS = ("dec", "gbdt-raw")
+MIN_PER_LEVEL = 1000
+CEILING_BUDGETS = (1e-3, 1e-4)
+WHOLE_WORLD = "whole world"  # the calibration world's split: thresholds are set on all of it
+MAX_EXTRA_WORLDS = 8  # training worlds added past the planned count before giving up
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class PooledInput(ModelInput):
+    """Several worlds of one scenario as one model input: rows stacked in world order, each
+    world's features built on its own graph; the human labels of `truth`'s task are its
+    truth on the train/val accounts `keep` marks (all of them when None); a task without
+    truth here has no human label, so no model fits it."""
+
+    views: tuple = ()
+    truth: dict[str, np.ndarray] = field(default_factory=dict)
+    level: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    keep: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, worlds: Sequence[Dataset], visibility: str, task: str = "groomer") -> PooledInput:
+        views = tuple(ds.view(visibility) for ds in worlds)
+        truth = [ds.truth_by_id(task, "sophistication") for ds in worlds]
+        y = np.concatenate([t[task] for t in truth]).astype(bool)
+        level = np.where(y, np.concatenate([t["sophistication"] for t in truth]), -1).astype(np.int64)
+        return cls(views[0], None, views=views, truth={task: y}, level=level)
+
+    @property
+    def n(self) -> int:
+        return sum(v.n_accounts for v in self.views)
+
+    @cached_property
+    def features(self) -> Features:
+        """Each world's features written into one matrix and dropped: the pool's matrix
+        plus one world's, never two copies of the pool."""
+        first = build_features(self.views[0])
+        x = np.empty((self.n, first.X.shape[1]), dtype=np.float32)
+        x[: len(first.X)], at, names = first.X, len(first.X), first.names
+        del first
+        for v in self.views[1:]:
+            f = build_features(v)
+            if f.names != names:
+                raise ValueError("pooled worlds: feature schemas differ")
+            x[at : at + len(f.X)] = f.X
+            at += len(f.X)
+            del f
+        return Features(names, x)
+
+    @cached_property
+    def split(self) -> np.ndarray:
+        return np.concatenate([ModelInput(v).split for v in self.views])
+
+    @cached_property
+    def period(self) -> np.ndarray:
+        return np.concatenate([ModelInput(v).period for v in self.views])
+
+    @cached_property
+    def weak_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        parts = [ModelInput(v).weak_matrix for v in self.views]
+        return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+
+    def human(self, task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+        if task not in self.truth:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8)
+        mine = self.split == split
+        if self.keep is not None:
+            mine &= self.keep
+        acc = np.flatnonzero(mine)
+        return acc, self.truth[task][acc].astype(np.int8)
+
+    def labelled(self, keep: np.ndarray | None) -> PooledInput:
+        """The same pool labelled on `keep` only, sharing its features, splits, weak labels
+        and memo (DEC's embedding is computed once for every curve point)."""
+        out = PooledInput(self.view, None, views=self.views, truth=self.truth, level=self.level, keep=keep)
+        for name in ("features", "split", "period", "weak_matrix", "memo"):
+            if name in self.__dict__:
+                out.__dict__[name] = self.__dict__[name]
+        return out
+
+
+def planned_worlds(scn: Scenario, min_per_level: int, rate: float) -> int:
+    """Enriched training worlds expected to hold `min_per_level` offenders per level in
+    train + val: accounts x rate x a quarter (uniform mix) x the train + val share each."""
+    per_world = scn.accounts * rate * 0.25 * (scn.splits.train + scn.splits.val)
+    return max(1, math.ceil(min_per_level / per_world))
+
+
+def training_worlds(
+    scn: Scenario, seed: int, min_per_level: int, cache: Path, workers: int = 1, step: Step = _quiet
+) -> list[Dataset]:
+    """Enriched training worlds of their own seeds (`world_seed(seed, 'ceiling-train', i)`),
+    through the dataset cache, until every level holds `min_per_level` offenders in train +
+    val: the planned count first, then one more at a time (a few beyond the plan at most)."""
+    rich = enriched(scn)
+    k = planned_worlds(scn, min_per_level, rich.harm.groomer_rate)
+    worlds: list[Dataset] = []
+    held = dict.fromkeys(SOPHISTICATION_LEVELS, 0)
+    while len(worlds) < k or min(held.values()) < min_per_level:
+        if len(worlds) >= k + MAX_EXTRA_WORLDS:
+            raise RunConfigError(
+                f"ceiling: {len(worlds)} training worlds hold {held} offenders, fewer than {min_per_level} per level"
+            )
+        step(f"ceiling training world {len(worlds) + 1}/{max(k, len(worlds) + 1)}")
+        ds = cached_dataset(rich, world_seed(seed, "ceiling-train", len(worlds)), cache, workers, step)
+        truth = ds.truth_by_id("groomer", "sophistication")
+        split = split_names(ds.table("splits", ["account_id", "split"]), len(truth["groomer"]))
+        got = pool_counts(truth["groomer"], truth["sophistication"], split)
+        held = {lvl: held[lvl] + got[lvl] for lvl in held}
+        worlds.append(ds)
+    return worlds
+
+
+def calibration_world(scn: Scenario, seed: int, cache: Path, workers: int = 1, step: Step = _quiet) -> Dataset:
+    """The world thresholds are set on: the scenario at its own rate, a seed of its own."""
+    step("ceiling calibration world (the scenario's own rate)")
+    return cached_dataset(scn, world_seed(seed, "ceiling-calibration", 0), cache, workers, step)
+
+
+def curve_name(model: str, size: int) -> str:
+    return f"{model} @ {size}"
+
+
+def train_curve(
+    name: str, pooled: PooledInput, sizes: Sequence[int], seed: int, task: str = "groomer", step: Step = _quiet
+) -> dict[str, object]:
+    """One model of class `name` per curve size, keyed by `curve_name`: the whole pool's
+    truth at the largest size, a nested uniform draw (`curve_keep`) at each other. DEC's
+    stage 1 reads the pool's weak labels once; its points refit stage 2 only."""
+    step(f"ceiling: {name} on the pool's truth ({sizes[-1]:,} offenders)")
+    full = make_model(name)
+    full.fit(pooled, seed)
+    out = {curve_name(name, sizes[-1]): scoring_only(full, task)}
+    for size in sizes[:-1]:
+        step(f"ceiling: {name} on {size:,} labelled offenders")
+        keep = curve_keep(pooled.truth[task], pooled.level, pooled.split, size, seed)
+        out[curve_name(name, size)] = scoring_only(relabelled(name, full, pooled.labelled(keep), seed, task), task)
+    return out
+
+
+def calibrated_on(models: dict, calib: Dataset, visibility: str, task: str = "groomer") -> Calibrated:
+    """Thresholds per model on the whole calibration world (`WHOLE_WORLD`: it is never
+    scored again, `Thresholds.check_disjoint` refuses it). The ceiling has no test split of
+    its own to report beside them: its rates are the powered evaluation's."""
+    data = ModelInput(calib.view(visibility))
+    y = calib.truth_by_id(task)[task].astype(bool)
+    fp = calib.meta["fingerprint"]
+    k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
+    thr = {
+        name: validation_thresholds(y, s, fp, WHOLE_WORLD, FPR_BUDGETS, TARGET_PRECISIONS)
+        for name, s in input_scores(models, data, task).items()
+    }
+    empty = {name: Tally.empty(k) for name in thr}
+    return Calibrated(thr, empty, dict(empty), {"fingerprint": fp, "seed": int(calib.meta["seed"])})
+
+
+def ceiling_key(scn: Scenario, visibility: str, seed: int, settings: dict, generator: str = GENERATOR_VERSION) -> str:
+    """What decides a ceiling's numbers: the generator, the scenario, the visibility, the
+    seed and the settings (models, curve points, labelled offenders per level, worlds)."""
+    blob = {"generator": generator, "scenario": scn.model_dump(), "visibility": visibility, "seed": seed,
+            "settings": settings}  # fmt: skip
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_path(workdir: Path, scn: Scenario, visibility: str, seed: int, key: str) -> Path:
+    return Path(workdir) / "ceilings" / f"{scn.name}-{visibility}-s{seed}-{key}.json"
+
+
+@dataclass(frozen=True)
+class CeilingPlan:
+    """What a ceiling computes: model classes, curve points (labelled offenders), labelled
+    offenders per level in the pool, enriched TPR worlds and negatives for the FPR."""
+
+    visibility: str = "full"
+    models: tuple[str, ...] = CEILING_MODELS
+    curve: tuple[int, ...] = CURVE
+    min_per_level: int = MIN_PER_LEVEL
+    tpr_worlds: int = 1
+    fpr_accounts: int = 1_000_000
+    task: str = "groomer"
+
+    def settings(self) -> dict:
+        return {"models": list(self.models), "curve": list(self.curve), "min_per_level": self.min_per_level,
+                "tpr_worlds": self.tpr_worlds, "fpr_accounts": self.fpr_accounts, "task": self.task}  # fmt: skip
+
+
+def check_worlds_disjoint(worlds: dict) -> None:
+    """No world plays two roles: training, calibration (thresholds), TPR and FPR worlds
+    are all different worlds, so no figure is read on data a model or threshold saw."""
+    roles = {
+        "train": [w["fingerprint"] for w in worlds["train"]],
+        "calibration": [worlds["calibration"]["fingerprint"]],
+        "tpr": [w["fingerprint"] for w in worlds["tpr"]],
+        "fpr": [w["fingerprint"] for w in worlds["fpr"]],
+    }
+    seen: dict[str, str] = {}
+    for role, fps in roles.items():
+        for fp in fps:
+            if seen.get(fp, role) != role:
+                raise ValueError(f"ceiling: world {fp[:16]} is both a {seen[fp]} and a {role} world")
+            seen[fp] = role
+
+
+def _world_log(ds: Dataset) -> dict:
+    return {"seed": int(ds.meta["seed"]), "fingerprint": ds.meta["fingerprint"]}
+
+
+def _evaluate(models: dict, cal: Calibrated, scn: Scenario, seed: int, plan: CeilingPlan, work: Path, jobs: int,
+              workers: int, step: Step) -> dict:  # fmt: skip
+    """The powered evaluation of every curve point on the worlds a run of `seed` reads: in
+    this process, or in `jobs` worker processes (`bench.rare.worlds.ProcessWorlds`)."""
+    pplan = PoweredPlan(plan.visibility, plan.task, plan.tpr_worlds, plan.fpr_accounts)
+    cache, scratch = work / "datasets", work / "ceiling-worlds"
+    if jobs <= 1:
+        return powered_evaluation(LocalWorlds(models, cache, scratch, workers, step), cal, scn, seed, pplan, step)
+    with ProcessWorlds(jobs, models_blob(models), scratch.resolve(), cache.resolve()) as worlds:
+        return powered_evaluation(worlds, cal, scn, seed, pplan, step)
+
+
+def compute_ceiling(
+    scn: Scenario, seed: int, plan: CeilingPlan, work: Path, workers: int = 1, jobs: int = 1, step: Step = _quiet
+) -> dict:
+    """The ceiling of `scn` at `plan.visibility` for seed `seed`, JSON-ready
+    (`bench.results.ceiling.CeilingRecord`, without its key and timing)."""
+    cache = Path(work) / "datasets"
+    train = training_worlds(scn, seed, plan.min_per_level, cache, workers, step)
+    pooled = PooledInput.of(train, plan.visibility, plan.task)
+    pool = pool_counts(pooled.truth[plan.task], pooled.level, pooled.split)
+    sizes = curve_sizes(plan.curve, pool)
+    step(f"ceiling pool: {len(train)} world(s), labelled offenders per level {pool}; curve {sizes}")
+    models: dict = {}
+    for name in plan.models:
+        models.update(train_curve(name, pooled, sizes, seed, plan.task, step))
+    del pooled  # the pool's features: the evaluation holds one world's at a time
+    calib = calibration_world(scn, seed, cache, workers, step)
+    cal = calibrated_on(models, calib, plan.visibility, plan.task)
+    powered = _evaluate(models, cal, scn, seed, plan, Path(work), jobs, workers, step)
+    worlds = {"train": [_world_log(ds) for ds in train], "calibration": _world_log(calib),
+              "tpr": powered["worlds"]["tpr"], "fpr": powered["worlds"]["fpr"]}  # fmt: skip
+    check_worlds_disjoint(worlds)
+    labelled = {s: dict(zip(SOPHISTICATION_LEVELS, map(int, quotas(s)), strict=True)) for s in sizes[:-1]}
+    labelled[sizes[-1]] = pool
+    names = [budget_name(b) for b in CEILING_BUDGETS]
+    curves = {m: class_curve(powered, {s: curve_name(m, s) for s in sizes}, labelled, names) for m in plan.models}
+    return {
+        "task": plan.task, "scenario": scn.name, "visibility": plan.visibility, "seed": seed,
+        "generator": GENERATOR_VERSION, "settings": plan.settings(), "worlds": worlds, "pool": pool,
+        "thresholds_set_on": {"world": calib.meta["fingerprint"], "split": WHOLE_WORLD},
+        "models": curves, "ceiling": best_per_level(curves, names), "powered": powered,
+    }  # fmt: skip
+
+
+def ceiling(
+    scn: Scenario, seed: int, plan: CeilingPlan, work: Path, workers: int = 1, jobs: int = 1, step: Step = _quiet
+) -> tuple[CeilingRecord, Path, bool]:
+    """The ceiling, read from the work directory's cache when its key matches (generator,
+    scenario, visibility, seed, settings), else computed and written there atomically.
+    Returns (record, cache file, whether it came from the cache)."""
+    key = ceiling_key(scn, plan.visibility, seed, plan.settings())
+    path = cache_path(work, scn, plan.visibility, seed, key)
+    if path.is_file():
+        try:
+            step(f"reusing ceiling {path.name}")
+            return CeilingRecord.model_validate_json(path.read_text()), path, True
+        except ValueError:
+            step(f"ceiling cache {path.name} unreadable: recomputing")
+    start = time.perf_counter()
+    got = compute_ceiling(scn, seed, plan, work, workers, jobs, step)
+    record = CeilingRecord.model_validate({**got, "key": key, "seconds": time.perf_counter() - start})
+    write_json_atomic(path, record.model_dump(mode="json"), indent=1)
+    return record, path, False

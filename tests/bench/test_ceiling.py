@@ -1,0 +1,267 @@
+"""The ceiling: the plateau rule, nested uniform curve draws, a synthetic subgroup whose known
+ceiling the curve reaches, pooled inputs, the cache key, and on tiny worlds the whole
+computation, with no threshold or model ever read on the data it was set or trained on."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from bench.rare.ceiling import (
+    WHOLE_WORLD,
+    CeilingPlan,
+    PooledInput,
+    ceiling_key,
+    check_worlds_disjoint,
+    planned_worlds,
+)
+from bench.rare.learning_curve import (
+    NOT_REACHED,
+    REACHED,
+    best_per_level,
+    class_curve,
+    curve_keep,
+    curve_sizes,
+    plateau,
+    plateau_verdict,
+    pool_counts,
+    quotas,
+)
+from bench.stats.rates import Tally, fpr_threshold, rates, validation_thresholds
+from common.vocabulary import SOPHISTICATION_LEVELS
+from models.inputs import ModelInput
+from tests.conftest import small_scenario
+
+SEED = 7
+
+
+def test_the_plateau_rule_on_numbers():
+    assert plateau(0.30, 0.32, 0.27, 0.37), "moved 0.02 < half-width 0.05"
+    assert not plateau(0.20, 0.32, 0.27, 0.37), "moved 0.12 > 0.05: still climbing"
+    assert not plateau(0.25, 0.5, 0.25, 0.75), "a move equal to the half-width is not a plateau"
+    v = plateau_verdict([100, 300, 1000, 2000], [0.1, 0.2, 0.30, 0.31], [0, 0, 0.25, 0.26], [1, 1, 0.35, 0.36])
+    assert v.verdict == REACHED and v.previous == 1000 and v.last == 2000 and v.change == pytest.approx(0.01)
+    v = plateau_verdict([100, 200, 400], [0.1, 0.2, 0.35], [0, 0, 0.30], [1, 1, 0.40])
+    assert v.verdict == NOT_REACHED and v.previous == 200, "the last doubling moved 0.15 > 0.05"
+    v = plateau_verdict([1000, 1500], [0.3, 0.3], [0.2, 0.2], [0.4, 0.4])
+    assert v.verdict == NOT_REACHED and v.previous is None, "no doubling on the curve: no plateau shown"
+    v = plateau_verdict([100, 200], [float("nan"), 0.3], [0, 0.2], [1, 0.4])
+    assert v.verdict == NOT_REACHED
+
+
+def _pool(n=20_000, rate=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < rate
+    level = np.where(y, rng.integers(0, 4, n), -1)
+    split = rng.choice(np.array(["train", "val", "test"], dtype=object), size=n, p=[0.6, 0.2, 0.2])
+    return y, level, split
+
+
+def test_curve_draws_are_uniform_nested_and_keep_every_negative():
+    y, level, split = _pool()
+    small, large = curve_keep(y, level, split, 30, SEED), curve_keep(y, level, split, 200, SEED)
+    for keep, size in ((small, 30), (large, 200)):
+        pos = keep & y
+        assert pos.sum() == size and not (pos & (split == "test")).any()
+        assert list(np.bincount(level[pos], minlength=4)) == list(quotas(size)), "a uniform level mix"
+        assert (keep[~y] == np.isin(split[~y], ("train", "val"))).all(), "every train/val negative is labelled"
+        assert all((pos & (split == "val") & (level == lvl)).any() for lvl in range(4))
+    assert not (small & y & ~large).any(), "the larger draw contains the smaller"
+    assert np.array_equal(small, curve_keep(y, level, split, 30, SEED)), "seeded"
+    with pytest.raises(ValueError, match="needs"):
+        curve_keep(y, level, split, 10_000, SEED)
+
+
+def test_curve_sizes_always_hold_the_last_doubling():
+    pool = {"L0": 1000, "L1": 1100, "L2": 1050, "L3": 1200}
+    assert curve_sizes((30, 100, 3000, 4000, 9000), pool) == [30, 100, 2175, 3000, 4000, 4350]
+    y, level, split = _pool()
+    pool = pool_counts(y, level, split)
+    assert sum(pool.values()) == int((y & np.isin(split, ("train", "val"))).sum())
+    with pytest.raises(ValueError, match="at least 4"):
+        curve_sizes((2,), pool)
+
+
+def _synthetic(n_neg, per_level, rng):
+    """Two features. L0 and L2 sit far out along one feature each (separable: known
+    ceiling 1.0); L1 and L3 are drawn like the negatives (indistinguishable: known
+    ceiling the FPR budget, ~0)."""
+    x = [rng.normal(size=(n_neg, 2))]
+    level = [np.full(n_neg, -1)]
+    for lvl, centre in enumerate(((10, 0), (0, 0), (0, 10), (0, 0))):
+        x.append(rng.normal(size=(per_level, 2)) * 0.5 + centre)
+        level.append(np.full(per_level, lvl))
+    return np.vstack(x), np.concatenate(level)
+
+
+def test_a_separable_subgroup_reaches_its_known_ceiling_and_the_rule_says_so():
+    """The curve machinery on synthetic data: nested uniform draws, thresholds at FPR 1e-3 on
+    calibration negatives of their own, TPR per level and FPR on fresh data."""
+    rng = np.random.default_rng(1)
+    x, level = _synthetic(40_000, 300, rng)
+    y = level >= 0
+    split = rng.choice(np.array(["train", "val"], dtype=object), size=len(y), p=[0.75, 0.25])
+    calib, _ = _synthetic(20_000, 0, rng)
+    fresh_x, fresh_level = _synthetic(20_000, 400, rng)
+    pool = pool_counts(y, level, split)
+    sizes = curve_sizes((8, 40, 200), pool)
+    powered: dict = {"models": {}}
+    for size in sizes:
+        keep = curve_keep(y, level, split, size, SEED) if size < sizes[-1] else np.ones(len(y), dtype=bool)
+        fit = keep & (split == "train")
+        clf = LogisticRegression(max_iter=1000).fit(x[fit], y[fit])
+        thr = np.array([fpr_threshold(clf.decision_function(calib), 1e-3)])
+        s = clf.decision_function(fresh_x)
+        tpr = {
+            lvl: rates(Tally.of(s[fresh_level == i], thr))[0].as_dict() for i, lvl in enumerate(SOPHISTICATION_LEVELS)
+        }
+        fpr = rates(Tally.of(s[fresh_level < 0], thr))[0].as_dict()
+        powered["models"][f"m @ {size}"] = {"by_threshold": {"fpr<=0.001": {"tpr_by_level": tpr, "fpr": fpr}}}
+    labelled = {s: dict(zip(SOPHISTICATION_LEVELS, map(int, quotas(s)), strict=True)) for s in sizes}
+    curve = class_curve(powered, {s: f"m @ {s}" for s in sizes}, labelled, ["fpr<=0.001"])
+    best = best_per_level({"m": curve}, ["fpr<=0.001"])["fpr<=0.001"]
+    for lvl in ("L0", "L2"):  # separable: the known ceiling is 1
+        assert best[lvl]["tpr"]["value"] >= 0.98 and best[lvl]["tpr"]["high"] == 1.0
+        assert best[lvl]["verdict"] == REACHED
+    for lvl in ("L1", "L3"):  # indistinguishable: the known ceiling is the budget
+        assert best[lvl]["tpr"]["value"] <= 0.02 and best[lvl]["verdict"] == REACHED
+    assert curve["curve"][-1]["fpr"]["fpr<=0.001"]["value"] < 3e-3
+
+
+def test_the_cache_key_follows_generator_scenario_visibility_seed_and_settings():
+    scn, settings = small_scenario(), CeilingPlan().settings()
+    key = ceiling_key(scn, "full", 0, settings, generator="1.0")
+    assert key == ceiling_key(small_scenario(), "full", 0, settings, generator="1.0"), "stable"
+    assert key != ceiling_key(scn, "full", 0, settings, generator="1.1"), "a new generator recomputes"
+    assert key != ceiling_key(scn.model_copy(update={"accounts": 5000}), "full", 0, settings, generator="1.0")
+    assert key != ceiling_key(scn, "minimal", 0, settings, generator="1.0")
+    assert key != ceiling_key(scn, "full", 1, settings, generator="1.0")
+    assert key != ceiling_key(scn, "full", 0, {**settings, "curve": [30]}, generator="1.0")
+
+
+def test_planned_training_worlds_cover_the_labels_asked_for():
+    scn = small_scenario(accounts=100_000)
+    assert planned_worlds(scn, 1000, 1e-2) == 5, "~200 per level per quick-sized world in train + val"
+    assert planned_worlds(scn, 1, 1e-2) == 1
+
+
+def test_the_ceilings_worlds_have_seeds_of_their_own():
+    from bench.rare.powered import world_seed
+
+    roles = ("tpr", "fpr", "ceiling-train", "ceiling-calibration")
+    seeds = {world_seed(SEED, role, i) for role in roles for i in range(50)}
+    assert len(seeds) == 200 and SEED not in seeds, "never a run's training, TPR or FPR world"
+
+
+def test_no_world_plays_two_roles():
+    worlds = {"train": [{"fingerprint": "a"}, {"fingerprint": "b"}], "calibration": {"fingerprint": "c"},
+              "tpr": [{"fingerprint": "d"}], "fpr": [{"fingerprint": "e"}]}  # fmt: skip
+    check_worlds_disjoint(worlds)
+    for role in ("tpr", "fpr"):
+        with pytest.raises(ValueError, match="both"):
+            check_worlds_disjoint({**worlds, role: [{"fingerprint": "b"}]})
+    with pytest.raises(ValueError, match="both"):
+        check_worlds_disjoint({**worlds, "calibration": {"fingerprint": "d"}})
+    thr = validation_thresholds(np.zeros(100), np.arange(100.0), "c", WHOLE_WORLD)
+    with pytest.raises(ValueError, match="own data"):
+        thr.check_disjoint("c")  # a calibration world is never scored, whatever split is asked
+
+
+def test_a_pooled_input_stacks_worlds_and_labels_them_by_truth(small):
+    pooled = PooledInput.of([small, small], "full")
+    one = ModelInput(small.view("full"))
+    n = one.n
+    assert pooled.n == 2 * n
+    assert np.array_equal(pooled.features.X[:n], one.features.X) and np.array_equal(
+        pooled.features.X[n:], one.features.X
+    )
+    assert np.array_equal(pooled.split, np.concatenate([one.split, one.split]))
+    assert pooled.weak_matrix[0].shape == (2 * n, len(small.tasks))
+    truth = small.truth_by_id("groomer")["groomer"]
+    acc, lab = pooled.human("groomer", "train")
+    assert len(acc) == 2 * int((one.split == "train").sum()) and lab.sum() == 2 * truth[one.split == "train"].sum()
+    assert len(pooled.human("spam", "train")[0]) == 0, "no truth for another task: nothing to fit there"
+    keep = np.zeros(2 * n, dtype=bool)
+    keep[acc[:5]] = True
+    sub = pooled.labelled(keep)
+    assert sub.features is pooled.features and sub.memo is pooled.memo
+    assert np.array_equal(sub.human("groomer", "train")[0], acc[:5])
+
+
+@pytest.mark.slow
+def test_ceiling_command_on_tiny_worlds(tmp_path, monkeypatch):
+    """`lowbase ceiling` end to end on worlds of 4,000 accounts: the record, worlds of four
+    disjoint roles, thresholds set on the calibration world only, a rerun from the cache,
+    logged to MLflow once, and the same figures from worker processes (`--jobs 2`)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from bench.cli.app import app
+    from bench.results import CeilingRecord
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    scn = tmp_path / "tiny.yaml"
+    scn.write_text(yaml.safe_dump(small_scenario(name="tiny").model_dump(mode="json")))
+    work, js = tmp_path / "work", tmp_path / "ceiling.json"
+    args = ["ceiling", "--scenario", str(scn), "--seed", "3", "--models", "gbdt-raw,dec", "--min-per-level", "12",
+            "--curve", "8,16", "--fpr-accounts", "4000", "--workers", "1", "--workdir", str(work)]  # fmt: skip
+    res = CliRunner().invoke(app, [*args, "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    rec = CeilingRecord.model_validate(json.loads(js.read_text()))
+    assert min(rec.pool.values()) >= 12 and len(rec.worlds["train"]) >= 2
+    sizes = [p.offenders for p in rec.models["dec"].curve]
+    assert sizes[-1] == sum(rec.pool.values()) and sizes[-1] // 2 in sizes and 8 in sizes
+    check_worlds_disjoint(rec.worlds)
+    calib = rec.worlds["calibration"]["fingerprint"]
+    assert rec.thresholds_set_on == {"world": calib, "split": WHOLE_WORLD}
+    for m in rec.powered.models.values():
+        assert all(t.set_on == {"world": calib, "split": WHOLE_WORLD} for t in m.thresholds)
+    assert set(rec.ceiling) == {"fpr<=0.001", "fpr<=0.0001"}
+    assert all(c.model in ("dec", "gbdt-raw") for c in rec.ceiling["fpr<=0.001"].values())
+    assert "plateau" in res.output and "ceiling computed" in res.output
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "read from the cache" in again.output
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("lowbase-ceiling").experiment_id])
+    assert run.data.tags["lowbase.ceiling_key"] == rec.key, "logged once: the cached rerun logs nothing"
+    assert "groomer/ceiling/fpr_le_0.001/L0/tpr" in run.data.metrics
+    import shutil
+
+    shutil.rmtree(work / "ceilings")  # computed again, the evaluation worlds in two worker processes
+    js2 = tmp_path / "jobs2.json"
+    two = CliRunner().invoke(app, [*args, "--jobs", "2", "--no-mlflow", "--json", str(js2)])
+    assert two.exit_code == 0, two.output
+    rec2 = CeilingRecord.model_validate(json.loads(js2.read_text()))
+    assert rec2.model_dump(exclude={"seconds"}) == rec.model_dump(exclude={"seconds"}), "processes: the same figures"
+    bad = CliRunner().invoke(app, [*args, "--visibility", "opaque"])
+    assert bad.exit_code == 2 and "visibility" in bad.output
+    bad = CliRunner().invoke(app, [*args, "--models", "random"])
+    assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--visibility", "opaque"], "--visibility"),
+        (["--models", "random"], "--models"),
+        (["--models", "nope"], "--models"),
+        (["--curve", "30,abc"], "--curve"),
+        (["--curve", "2"], "--curve"),
+        (["--scenario", "nope"], "not a preset"),
+        (["--min-per-level", "0"], "--min-per-level"),
+    ],
+)
+def test_ceiling_bad_input_exits_2_before_any_work(tmp_path, args, needle):
+    from typer.testing import CliRunner
+
+    from bench.cli.app import app
+
+    work = tmp_path / "work"
+    res = CliRunner().invoke(app, ["ceiling", "--workdir", str(work), "--no-mlflow", *args])
+    assert res.exit_code == 2 and needle in res.output, res.output
+    assert not work.exists(), "nothing written on bad input"
+    assert CliRunner().invoke(app, ["ceiling", "--help"]).exit_code == 0
