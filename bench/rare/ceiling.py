@@ -140,10 +140,7 @@ class PooledInput(ModelInput):
         """The same pool labelled on `keep` only, sharing its features, splits, weak labels
         and memo (DEC's embedding is computed once for every curve point)."""
         out = PooledInput(self.view, None, views=self.views, truth=self.truth, level=self.level, keep=keep)
-        for name in ("features", "split", "period", "weak_matrix", "memo"):
-            if name in self.__dict__:
-                out.__dict__[name] = self.__dict__[name]
-        return out
+        return out.sharing(self)
 
 
 def planned_worlds(scn: Scenario, min_per_level: int, rate: float) -> int:
