@@ -101,6 +101,7 @@ GROUP_MEDIA_WEIGHT = (1.0, 1.6, 1.6, 1.6)
 # Mean delay of a report after the interaction, in days (exponential: reports are late).
 REPORT_DELAY_DAYS = 1.5
 
+
 @dataclass(frozen=True)
 class Groups:
     created_ts: np.ndarray  # int64 per group id

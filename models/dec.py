@@ -87,7 +87,7 @@ class DecModel:
     def with_labels(self, data: ModelInput, seed: int, tasks: tuple[str, ...] | None = None) -> DecModel:
         """This model's stage 1 (trained on weak labels only) with stage 2 refit on `data`'s
         human labels for `tasks` (default all): what other human labels would have given,
-        e.g. truth (the oracle) or a label budget, at the cost of the boosters alone. The
+        e.g. truth or a label budget, at the cost of the boosters alone. The
         result shares the network, so scoring it beside this model reuses the embedding."""
         z = self._embedding(data)
         return DecModel(self.net, self.norm, {t: fit_lgb(z, data, t, seed) for t in tasks or data.tasks}, self.n_raw)

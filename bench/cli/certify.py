@@ -55,18 +55,19 @@ def certify_cmd(
     mlflow: Annotated[
         bool, typer.Option("--mlflow/--no-mlflow", help="Log the result to MLflow (experiment lowbase-certify).")
     ] = True,
-    with_oracle: Annotated[
+    with_truth: Annotated[
         bool,
         typer.Option(
-            "--oracle/--no-oracle",
+            "--training-truth/--no-training-truth",
             help="Also train the same model class on the training world's truth and certify it on the same worlds.",
         ),
     ] = True,
 ) -> None:
     """Groomer TPR per level on enriched worlds and FPR pooled over negative worlds, at
     thresholds set on the training world's validation split; precision at base rates with
-    bounds. Beside the model (realistic labels), the oracle: the same class trained on
-    truth, so a figure can be read against how separable the offenders were."""
+    bounds. Beside the model (realistic labels), the training world's truth: the same class
+    trained on that world's truth, a label budget of every offender it holds (the ceiling is
+    `lowbase ceiling`)."""
     from bench.rare.powered import PoweredPlan, powered_evaluation  # the run's machinery: imported when it runs
     from bench.setup.cluster import parse_dask
 
@@ -76,7 +77,7 @@ def certify_cmd(
         card = load_card(model)
         scn = scenario_from_dict(train.meta["scenario"], f"{data}/dataset.json")
         plan = PoweredPlan(card["visibility"], "groomer", tpr_worlds, fpr_accounts, enriched_rate)
-        job = Certification(model, data, with_oracle, workdir, workers, jobs, spec)
+        job = Certification(model, data, with_truth, workdir, workers, jobs, spec)
         with world_source(job, card) as (worlds, calibrated):
             result = powered_evaluation(worlds, calibrated, scn, int(train.meta["seed"]), plan, _step)
     print_certified(result)
@@ -97,13 +98,13 @@ def _say(msg: str) -> None:
 @dataclass(frozen=True)
 class Certification:
     """Where a certification's worlds are made and what they are scored by: the saved
-    `model` (and its `oracle`, when asked) and its training world `data`; evaluation worlds
+    `model` (and its training-world truth variant, when asked) and its training world `data`; evaluation worlds
     under `workdir`, by `workers` generator processes, in this process (`jobs` 1, no
     `dask`), in `jobs` worker processes, or on the Dask cluster `dask`."""
 
     model: Path
     data: Path
-    oracle: bool
+    truth: bool
     workdir: Path
     workers: int = 2
     jobs: int = 1
@@ -121,15 +122,15 @@ def world_source(job: Certification, card: dict) -> Iterator[tuple[WorldSource, 
     from bench.setup.cluster import dask_client
 
     if job.dask is None and job.jobs == 1:
-        if job.oracle:
-            _step(f"training the oracle: {card['model']} on the training world's truth")
-        models, calibrated = trained_and_calibrated(job.model, job.data, job.oracle)
+        if job.truth:
+            _step(f"training {card['model']} on the training world's truth")
+        models, calibrated = trained_and_calibrated(job.model, job.data, job.truth)
         work = job.workdir
         yield LocalWorlds(models, work / "datasets", work / "certify-worlds", job.workers, _say), calibrated
         return
-    oracle_note = f", training the oracle ({card['model']} on truth)" if job.oracle else ""
-    _step(f"training world: loading the model on its features{oracle_note}, thresholds (child process)")
-    blob, calibrated = prepare(job.model, job.data, job.oracle)
+    truth_note = f", training {card['model']} on the training world's truth" if job.truth else ""
+    _step(f"training world: loading the model on its features{truth_note}, thresholds (child process)")
+    blob, calibrated = prepare(job.model, job.data, job.truth)
     scratch, cache = job.workdir.resolve() / "certify-worlds", job.workdir.resolve() / "datasets"
     if job.dask is None:
         with ProcessWorlds(job.jobs, blob, scratch, cache) as worlds:
@@ -146,7 +147,8 @@ def _log(result: dict, card: dict, job: Certification, plan: PoweredPlan, traini
     from bench.run.tracking import log_certified, tracking_uri
 
     params = {"model": card["model"], "visibility": card["visibility"], "fpr_accounts": plan.fpr_accounts,
-              "tpr_worlds": plan.tpr_worlds, "enriched_rate": plan.enriched_rate, "oracle": job.oracle}  # fmt: skip
+              "tpr_worlds": plan.tpr_worlds, "enriched_rate": plan.enriched_rate,
+              "training_truth": job.truth}  # fmt: skip
     tags = {"lowbase.model": str(Path(job.model).resolve()), "lowbase.training_fingerprint": training_fingerprint}
     rid = log_certified(result, params, tags)
     err.print(
@@ -206,7 +208,7 @@ def _print_model(name: str, figures: dict) -> None:
 def powered_tables(pw, key: str = "fpr<=0.001") -> list[tuple[str, list[str], list[list[str]]]]:
     """The run's groomer headline from the powered evaluation, as (title, header, rows):
     per level, n and TPR at the threshold `key` (set on the training world's validation
-    split) for realistic labels, each label budget and the oracle; then precision at base
+    split) for realistic labels, each label budget and the training world's truth; then precision at base
     rates per variant, bounds marked."""
     from bench.rare.label_budget import variant_order
 

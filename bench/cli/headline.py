@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from bench.results import HeadlineRow, RunResults, level_task, recall_key
+from bench.results import REALISTIC, HeadlineRow, RunResults, level_task, recall_key
 from common.vocabulary import SOPHISTICATION_LEVELS
 
 WIDTH = 100  # the widest the headline may print, terminal or not
@@ -147,7 +147,7 @@ def tasks_part(results: RunResults) -> Part | None:
 
 def _powered_point(results: RunResults):
     pw = results.analysis.powered
-    model = pw.models.get("realistic labels") if pw is not None else None
+    model = pw.models.get(REALISTIC) if pw is not None else None
     return model.by_threshold.get(FPR_KEY) if model is not None else None
 
 

@@ -89,7 +89,7 @@ def run_cmd(
     ] = None,
     powered: Annotated[
         bool,
-        typer.Option(help="Groomer TPR on enriched worlds, FPR on fresh worlds, oracle and label budgets."),
+        typer.Option(help="Groomer TPR on enriched worlds, FPR on fresh worlds, training-world truth, label budgets."),
     ] = True,
     fpr_accounts: Annotated[
         int | None,

@@ -9,7 +9,7 @@ worker process (sampled every 0.2 s over the process tree with psutil). The spee
 workers over one is read against the phase time measured in the same invocation.
 
     python bench/perf/certify.py --model RUN/dec --data DATASET [--fpr-accounts 10000000]
-        [--workers-list 1,2] [--pin] [--oracle] [--mlflow]
+        [--workers-list 1,2] [--pin] [--training-truth] [--mlflow]
 
 Targets (2 cores): local:2 >= 1.6x local:1 when each is pinned to its cores;
 client memory flat from 1e6 to 1e7 negatives (run twice with both counts).
@@ -53,7 +53,7 @@ def run_one(args, k: int, tmp: Path, log: bool = False) -> dict:
     out = tmp / f"local{k}.json"
     cmd = [sys.executable, "-m", "bench.cli.app", "certify", "--model", args.model, "--data", args.data,
            "--fpr-accounts", str(args.fpr_accounts), "--dask", f"local:{k}", "--workdir", str(tmp / f"w{k}"),
-           "--json", str(out), "--oracle" if args.oracle else "--no-oracle",
+           "--json", str(out), "--training-truth" if args.training_truth else "--no-training-truth",
            "--mlflow" if log else "--no-mlflow"]  # fmt: skip
     if args.pin:
         cmd = ["taskset", "-c", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:k]), *cmd]
@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("--fpr-accounts", type=int, default=10_000_000)
     ap.add_argument("--workers-list", default="1,2")
     ap.add_argument("--pin", action="store_true", help="Confine local:K to K cores.")
-    ap.add_argument("--oracle", action="store_true", help="Also certify the truth-trained oracle.")
+    ap.add_argument("--training-truth", action="store_true", help="Also certify the class on the world's truth.")
     ap.add_argument(
         "--mlflow",
         action="store_true",

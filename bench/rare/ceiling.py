@@ -314,6 +314,23 @@ def compute_ceiling(
     }  # fmt: skip
 
 
+def cached_ceiling(work: Path, scn: Scenario, visibility: str, seed: int) -> CeilingRecord | None:
+    """The ceiling of `scn` at `visibility` and `seed` already in the work directory's cache,
+    whatever settings it was computed with, or None: never computed here (a run reads it, it
+    does not pay for it). A file counts only when its key is the key of its own settings for
+    this generator and scenario, so a changed generator or scenario finds nothing; of several,
+    the one with the most model classes, then the largest pool, wins."""
+    found = []
+    for path in sorted((Path(work) / "ceilings").glob(f"{scn.name}-{visibility}-s{seed}-*.json")):
+        try:
+            record = CeilingRecord.model_validate_json(path.read_text())
+        except ValueError:
+            continue
+        if record.key == ceiling_key(scn, visibility, seed, record.settings) == path.stem.rsplit("-", 1)[-1]:
+            found.append(record)
+    return max(found, key=lambda r: (len(r.models), sum(r.pool.values()), r.key), default=None)
+
+
 def ceiling(
     scn: Scenario, seed: int, plan: CeilingPlan, work: Path, workers: int = 1, jobs: int = 1, step: Step = _quiet
 ) -> tuple[CeilingRecord, Path, bool]:

@@ -1,9 +1,10 @@
 """What decides a rare-harm figure, by label supply: the same model class refit on other human
 labels of the same training world (docs/design.md "Decomposition").
 
-- **oracle**: every train/val account labelled by its truth. How separable the simulated
-  offenders are to this model class when labels are perfect and plentiful; the ceiling the
-  realistic figure is read against (paper 7.2.6, mimicry).
+- **training-world truth**: every train/val account labelled by its truth. Perfect labels,
+  but only as many offenders as one training world holds (~100 at `quick`, ~20 of them
+  personas): a label budget, not a ceiling. What the simulated behaviour allows at best
+  comes from truth pooled over many worlds (`bench.rare.ceiling`, paper 7.2.6).
 - **label budget k**: truth on every negative, but only k offenders labelled (split between
   train and val as the world splits them). How the figure moves with the number of
   labelled offenders a platform could afford (paper 7.2.5). A budget larger than the
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bench.results import TRAINING_TRUTH
 from models import make_model
 from models.inputs import ModelInput
 
@@ -44,13 +46,13 @@ class TruthInput(ModelInput):
 
 
 def variant_order(names) -> list[str]:
-    """Label variants in reading order: realistic labels, budgets by size, the oracle last
+    """Label variants in reading order: realistic labels, budgets by size, the training world's truth last
     (results.json sorts keys, which would put "100 labelled" before "30 labelled")."""
 
     def key(name: str):
         if name.endswith(" labelled") and name.split()[0].isdigit():
             return (1, int(name.split()[0]))
-        return (2, 0) if name.startswith("oracle") else (0, 0)
+        return (2, 0) if name == TRAINING_TRUTH else (0, 0)
 
     return sorted(names, key=key)
 
@@ -106,14 +108,15 @@ def label_variants(
     budgets=LABEL_BUDGETS,
     step=lambda _: None,
 ) -> tuple[dict, dict]:
-    """The oracle and one model per reachable label budget, beside `model` (realistic
+    """The training world's truth (every train/val account labelled by it: a label budget of
+    the offenders one world holds) and one model per reachable label budget, beside `model` (realistic
     labels). Returns (variants by label, what each was trained on: labelled offenders in
     train and val, or why a budget was not reachable)."""
     y, split = truth[task], data.split
     variants, supply = {}, {}
-    step(f"oracle: {name} with truth labels")
-    variants["oracle (truth)"] = relabelled(name, model, truth_input(data, truth), seed, task)
-    supply["oracle (truth)"] = _counts(y, split, None)
+    step(f"training-world truth: {name} with truth labels")
+    variants[TRAINING_TRUTH] = relabelled(name, model, truth_input(data, truth), seed, task)
+    supply[TRAINING_TRUTH] = _counts(y, split, None)
     for k in budgets:
         label = f"{k} labelled"
         keep = budget_keep(y, split, k, seed)

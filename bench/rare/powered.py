@@ -35,6 +35,7 @@ import numpy as np
 
 from bench.rare.label_budget import relabelled, scoring_only, truth_input
 from bench.rare.worlds import WorldSource, WorldSpec, input_scores, models_blob, spawn_context
+from bench.results import REALISTIC, TRAINING_TRUTH
 from bench.setup.config import scenario_with
 from bench.setup.datasets import Step
 from bench.stats.rates import (
@@ -78,7 +79,7 @@ def enriched(scn: Scenario, rate: float = ENRICHED_RATE) -> Scenario:
     return scenario_with(scn, fields, "enriched world")
 
 
-def oracle(name: str, train: Dataset, visibility: str, seed: int, data: ModelInput | None = None, model=None):
+def truth_trained(name: str, train: Dataset, visibility: str, seed: int, data: ModelInput | None = None, model=None):
     """The same model class trained on the training world's truth (`bench.rare.label_budget`):
     `model` refit with truth labels where it can share its first stage, else a fresh fit."""
     from models import make_model
@@ -118,34 +119,35 @@ def calibrate(models: dict, train: Dataset, data: ModelInput, task: str = "groom
     return Calibrated(thr, test_tp, test_fp, {"fingerprint": fp_train, "seed": train.meta["seed"]})
 
 
-def trained_and_calibrated(model_dir, data_dir, with_oracle: bool = True) -> tuple[dict, Calibrated]:
-    """A saved model ("realistic labels") and, when asked, its oracle, with thresholds from
-    the validation split of the training world `data_dir`: the training world's side of a
-    certification, whose features are dropped on return."""
+def trained_and_calibrated(model_dir, data_dir, with_truth: bool = True) -> tuple[dict, Calibrated]:
+    """A saved model ("realistic labels") and, when asked, its class trained on the training
+    world's truth, with thresholds from the validation split of the training world
+    `data_dir`: the training world's side of a certification, whose features are dropped on
+    return."""
     from data_gen.reader import open_dataset
     from models import load_card, load_model
 
     train, card = open_dataset(data_dir), load_card(model_dir)
     data = ModelInput(train.view(card["visibility"]))
     m, _ = load_model(model_dir, data)  # builds the training world's features, reused below
-    models = {"realistic labels": scoring_only(m, "groomer")}  # the other tasks' boosters would only cost time
-    if with_oracle:
+    models = {REALISTIC: scoring_only(m, "groomer")}  # the other tasks' boosters would only cost time
+    if with_truth:
         seed = int(card.get("seed", train.meta["seed"]))
-        models["oracle (truth)"] = oracle(card["model"], train, card["visibility"], seed, data=data, model=m)
+        models[TRAINING_TRUTH] = truth_trained(card["model"], train, card["visibility"], seed, data=data, model=m)
     return models, calibrate(models, train, data)
 
 
-def _prepare(model: Path, data: Path, with_oracle: bool) -> tuple[bytes, Calibrated]:
-    models, calibrated = trained_and_calibrated(model, data, with_oracle)
+def _prepare(model: Path, data: Path, with_truth: bool) -> tuple[bytes, Calibrated]:
+    models, calibrated = trained_and_calibrated(model, data, with_truth)
     return models_blob(models), calibrated
 
 
-def prepare(model: Path, data: Path, with_oracle: bool) -> tuple[bytes, Calibrated]:
+def prepare(model: Path, data: Path, with_truth: bool) -> tuple[bytes, Calibrated]:
     """`trained_and_calibrated` in a child process, the models handed back as bytes
     (`bench.rare.worlds.models_blob`, for worker processes or a cluster): the caller never
     holds the training world's features nor imports a model's state."""
     with ProcessPoolExecutor(1, mp_context=spawn_context()) as pool:
-        return pool.submit(_prepare, Path(model), Path(data), with_oracle).result()
+        return pool.submit(_prepare, Path(model), Path(data), with_truth).result()
 
 
 @dataclass(frozen=True)

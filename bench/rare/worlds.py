@@ -147,7 +147,6 @@ def score_enriched_world(
     level. Kept in `cache` (the run's dataset cache) when given, else generated under
     `scratch` and deleted."""
     if cache is not None:
-
         ds = cached_dataset(scn, seed, Path(cache), 1, lambda _: None)
         return _counted(ds, tpr_counts, visibility, task, thresholds, blob)
     with _world(scn, seed, scratch) as ds:

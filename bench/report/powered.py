@@ -253,9 +253,11 @@ def powered_intro(results: RunResults, pw: PoweredRecord) -> list[Block]:
         Paragraph(
             f"The primary model (`{results.primary}`) and the same model class refit on other labels of the same "
             "training world: **realistic labels** (the human labels the scenario's report and review rates give), "
-            "**label budgets** (every negative and k offenders labelled) and the **oracle** (truth on every "
-            "train/val account: how separable the simulated offenders are at all). Comparing them says which "
-            "of the paper's claims carries a result: the base rate (7.2.3), labels (7.2.5) or mimicry (7.2.6).",
+            "**label budgets** (every negative and k offenders labelled) and the **training world's truth** "
+            "(truth on every train/val account: perfect labels, but only the offenders one world holds, a label "
+            "budget of that size; what the behaviour allows at best is the ceiling, from many worlds). Comparing "
+            "them says which of the paper's claims carries a result: the base rate (7.2.3), labels (7.2.5) or "
+            "mimicry (7.2.6).",
         ),
         Paragraph(worlds_text(pw)),
     ]
@@ -281,8 +283,8 @@ def powered_figure_blocks(results: RunResults, pw: PoweredRecord, out_dir: Path)
     elif fig_thr is not None:
         blocks.append(
             Paragraph(
-                f"No precision figure: at `{fig_thr}` neither realistic nor oracle labels flagged anything, so "
-                "precision has neither a value nor a bound at any base rate.",
+                f"No precision figure: at `{fig_thr}` neither realistic labels nor the training world's truth "
+                "flagged anything, so precision has neither a value nor a bound at any base rate.",
             )
         )
     if pngs:

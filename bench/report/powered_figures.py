@@ -15,15 +15,13 @@ from pathlib import Path
 
 from bench.report.figures import STYLE, mark_unflagged_harm, pyplot, save
 from bench.report.format import fmt_count, fmt_interval, fmt_value
-from bench.results import PoweredPoint, PoweredRecord, RateRecord, TimelyRecord
+from bench.results import REALISTIC, TRAINING_TRUTH, PoweredPoint, PoweredRecord, RateRecord, TimelyRecord
 from common.vocabulary import SOPHISTICATION_LEVELS
 
-REALISTIC = "realistic labels"
-ORACLE = "oracle (truth)"
 LEVEL_NAMES = {"L0": "cartoon", "L1": "opportunist", "L2": "child persona", "L3": "competent persona"}
 HARM_TASK = "groomer"  # the harm being measured; any other task of `timely` is a positive control
-VARIANT_COLORS = {REALISTIC: "C3", ORACLE: "C2"}
-CERTIFIED_COLORS = {REALISTIC: "#5a0a0a", ORACLE: "#0b3d0b"}  # the same hues, darker
+VARIANT_COLORS = {REALISTIC: "C3", TRAINING_TRUTH: "C2"}
+CERTIFIED_COLORS = {REALISTIC: "#5a0a0a", TRAINING_TRUTH: "#0b3d0b"}  # the same hues, darker
 BUDGET = re.compile(r"(\d+) labelled")
 
 
@@ -37,12 +35,12 @@ def budget_of(name: str) -> int | None:
 
 
 def variant_order(names) -> list[str]:
-    """Realistic labels first, label budgets ascending, any other variant, the oracle last:
+    """Realistic labels first, label budgets ascending, any other variant, the training world's truth last:
     the order in which labels grow from what a platform has to perfect."""
     names = list(dict.fromkeys(names))
     budgets = sorted((n for n in names if budget_of(n) is not None), key=lambda n: budget_of(n) or 0)
-    other = [n for n in names if n not in (REALISTIC, ORACLE) and budget_of(n) is None]
-    return [n for n in (REALISTIC, *budgets, *other, ORACLE) if n in names]
+    other = [n for n in names if n not in (REALISTIC, TRAINING_TRUTH) and budget_of(n) is None]
+    return [n for n in (REALISTIC, *budgets, *other, TRAINING_TRUTH) if n in names]
 
 
 def variant_color(name: str) -> str:
@@ -86,7 +84,7 @@ def _yerr(r: RateRecord) -> list[list[float]]:
 
 def fig_decomposition(pw: PoweredRecord, threshold: str, path: Path) -> bool:
     """TPR per sophistication level at one threshold, a panel per level: every label variant
-    (realistic, budgets ascending, oracle) with its exact 95% interval and k/n; budgets the
+    (realistic, budgets ascending, training-world truth) with its exact 95% interval and k/n; budgets the
     training world cannot supply stand on the axis as 'not reachable'. The tick under each
     variant gives the FPR its threshold realised on the pooled negatives, since TPRs compare
     only at comparable FPRs."""
@@ -105,7 +103,7 @@ def fig_decomposition(pw: PoweredRecord, threshold: str, path: Path) -> bool:
             ticks.append(f"{n}\nnot reachable")
             continue
         total = labelled_total(pw, n)
-        lab = f"\n{total} labelled" if n in (REALISTIC, ORACLE) and total is not None else ""
+        lab = f"\n{total} labelled" if n in (REALISTIC, TRAINING_TRUTH) and total is not None else ""
         ticks.append(f"{n}{lab}\nFPR {pt.fpr.k:,}/{pt.fpr.n:,}")
     plt = pyplot()
     cols = 2 if len(levels) > 1 else 1
@@ -153,9 +151,13 @@ def fig_decomposition(pw: PoweredRecord, threshold: str, path: Path) -> bool:
 
 
 def fig_precision_bands(
-    pw: PoweredRecord, threshold: str, path: Path, variants=(REALISTIC, ORACLE), certified: PoweredRecord | None = None
+    pw: PoweredRecord,
+    threshold: str,
+    path: Path,
+    variants=(REALISTIC, TRAINING_TRUTH),
+    certified: PoweredRecord | None = None,
 ) -> bool:
-    """Precision at base rates 1e-2..1e-7 for realistic and oracle labels at one threshold,
+    """Precision at base rates 1e-2..1e-7 for realistic labels and the training world's truth at one threshold,
     on log axes (precision falls about as fast as π, so a linear axis would flatten every
     rare rate to 0): a point as a line in its band; a lower bound (no false positive among
     the pooled negatives: precision >= value) as a dashed line with upward triangles and the

@@ -2,6 +2,8 @@
 
 from bench.results.ceiling import CeilingRecord, ClassCurve, CurvePoint, LevelCeiling, VerdictRecord
 from bench.results.powered import (
+    REALISTIC,
+    TRAINING_TRUTH,
     CertifiedRecord,
     LabelSupply,
     PoweredModel,
@@ -85,6 +87,7 @@ __all__ = [
     "PrecisionBound",
     "ProjectionRecord",
     "ProjectionRow",
+    "REALISTIC",
     "RECALL_KEY",
     "RateRecord",
     "Record",
@@ -96,6 +99,7 @@ __all__ = [
     "ShareRecord",
     "TaskMetrics",
     "ThresholdRecord",
+    "TRAINING_TRUTH",
     "TimelyRecord",
     "Timing",
     "ValidatedPoint",

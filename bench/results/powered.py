@@ -9,6 +9,12 @@ from pydantic import ConfigDict
 
 from bench.results.records import Num, Record, ShareRecord
 
+# The label variants of a run's powered evaluation (docs/design.md "Decomposition"): the
+# model as trained, and its class refit on the training world's truth, which is a label
+# budget of however many offenders that one world holds (the ceiling is `lowbase ceiling`).
+REALISTIC = "realistic labels"
+TRAINING_TRUTH = "training-world truth"
+
 # ---------------------------------------------------------------- powered evaluation
 
 
@@ -83,7 +89,7 @@ class PoweredModel(Record):
 
 class PoweredRecord(Record):
     """`bench.rare.powered.powered_evaluation` of the primary model and its label variants
-    (realistic labels, oracle, label budgets): docs/design.md "Evaluation design for rare harms"."""
+    (realistic labels, training-world truth, label budgets): docs/design.md "Evaluation design for rare harms"."""
 
     task: str
     visibility: str

@@ -16,6 +16,7 @@ from dataclasses import asdict
 import numpy as np
 
 from bench.results import (
+    REALISTIC,
     Curves,
     DriftRecord,
     EmpiricalPoint,
@@ -296,9 +297,9 @@ def _validated_cells(points: dict, precision: float) -> dict:
 
 def _powered_point(an, key: str):
     pw = an.powered
-    if pw is None or "realistic labels" not in pw.models:
+    if pw is None or REALISTIC not in pw.models:
         return None
-    return pw.models["realistic labels"].by_threshold.get(key)
+    return pw.models[REALISTIC].by_threshold.get(key)
 
 
 def _powered_precision(pt, pi: float) -> dict:

@@ -111,5 +111,3 @@ def seed_cell(stat: dict) -> str:
 def _labelled(values: list) -> str:
     v = [x for x in values if x is not None]
     return f"{min(v)}-{max(v)}" if v and min(v) != max(v) else (str(v[0]) if v else "—")
-
-

@@ -19,6 +19,7 @@ from bench.rare.label_budget import label_variants, realistic_supply, scoring_on
 from bench.rare.powered import Calibrated, PoweredPlan, calibrate, enriched, powered_evaluation, world_seed
 from bench.rare.worlds import LocalWorlds
 from bench.results import (
+    REALISTIC,
     SECOND_PRECISION,
     Analysis,
     BaseRatePoint,
@@ -103,11 +104,11 @@ def drift_run(cfg: RunConfig, scn: Scenario, cache: Path, step: Step):
 
 def powered_stage(cfg: RunConfig, ds, td: ModelInput, model, truth: dict, step: Step) -> tuple[dict, Calibrated, dict]:
     """What the powered evaluation needs of the training world, taken while its features are
-    built: the label variants of the primary model (oracle, budgets) beside it, each one's
+    built: the label variants of the primary model (the training world's truth, budgets) beside it, each one's
     validation thresholds, and what each was trained on. `truth`: its truth columns by task."""
     variants, supply = label_variants(cfg.models[0], model, td, truth, cfg.seed, budgets=cfg.label_budgets, step=step)
-    models = {"realistic labels": scoring_only(model, "groomer"), **variants}
-    supply["realistic labels"] = realistic_supply(td)
+    models = {REALISTIC: scoring_only(model, "groomer"), **variants}
+    supply[REALISTIC] = realistic_supply(td)
     return models, calibrate(models, ds, td), supply
 
 

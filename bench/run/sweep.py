@@ -192,7 +192,7 @@ SUMMARY_METRICS = (
     "groomer/recall_at_p95",
     "groomer/recall_at_p99",
     "groomer/powered/realistic_labels/fpr_le_0.001/tpr",
-    "groomer/powered/oracle_truth/fpr_le_0.001/tpr",
+    "groomer/powered/training-world_truth/fpr_le_0.001/tpr",
     "groomer/detection_before_harm_enriched",
     "spam/detection_before_harm_enriched",
 )

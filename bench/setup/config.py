@@ -44,7 +44,7 @@ class RunConfig(BaseModel):
     drift: bool = True  # also train on period 1 and test on period 2 of a drift variant
     # The powered groomer evaluation (bench/rare/powered.py): TPR per level on enriched worlds,
     # FPR pooled over fresh worlds at the scenario's rate, thresholds from validation, the
-    # oracle and label budgets beside the realistic labels, detection before harm on the
+    # training-world truth and label budgets beside the realistic labels, detection before harm on the
     # enriched world with spam and scam as positive controls.
     powered: bool = True
     # Negatives for the FPR; None: 10 worlds of the scenario's size, at most 1M accounts

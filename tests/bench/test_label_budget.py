@@ -1,4 +1,4 @@
-"""Label variants of a model: the oracle and label budgets are built from truth on purpose,
+"""Label variants of a model: the training-world truth and label budgets are built from truth on purpose,
 exactly as many labelled offenders as asked, and DEC refits only its second stage."""
 
 import numpy as np
@@ -56,8 +56,8 @@ def test_dec_refits_its_second_stage_only(small):
     assert len(data.memo) == 1, "one embedding for the model and its variant"
     truth = small.truth_by_id(*small.tasks)
     variants, supply = label_variants("dec", dec, data, truth, SEED, budgets=(2, 10_000))
-    assert set(variants) == {"oracle (truth)", "2 labelled"}
+    assert set(variants) == {"training-world truth", "2 labelled"}
     assert supply["2 labelled"]["total"] == 2 and not supply["10000 labelled"]["reachable"]
-    assert supply["oracle (truth)"]["total"] == int(truth["groomer"][np.isin(data.split, ("train", "val"))].sum())
-    assert realistic_supply(data)["total"] < supply["oracle (truth)"]["total"]
+    assert supply["training-world truth"]["total"] == int(truth["groomer"][np.isin(data.split, ("train", "val"))].sum())
+    assert realistic_supply(data)["total"] < supply["training-world truth"]["total"]
     assert len(data.memo) == 1

@@ -33,8 +33,12 @@ def tiny_suite_doc(fingerprints=None) -> dict:
         "seeds": [0, 1],
         "datasets": {
             "base": {"preset": "quick", "overrides": dict(TINY), "seed": 3, "fingerprint": fp.get("base")},
-            "drift": {"preset": "quick", "overrides": {**TINY, "drift.enabled": True}, "seed": 4,
-                      "fingerprint": fp.get("drift")},
+            "drift": {
+                "preset": "quick",
+                "overrides": {**TINY, "drift.enabled": True},
+                "seed": 4,
+                "fingerprint": fp.get("drift"),
+            },
         },  # fmt: skip
         "evaluation": {"fpr_budgets": [0.01, 0.001], "base_rates": [1e-3, 1e-4], "target_precisions": [0.5, 0.9]},
         "worlds": {
@@ -45,8 +49,12 @@ def tiny_suite_doc(fingerprints=None) -> dict:
         "scenarios": {
             "spam": {"dataset": "base", "tasks": ["spam", "fake"], "design": "test-split"},
             "groomer": {"dataset": "base", "tasks": ["groomer"], "design": "powered"},
-            "groomer-sealed": {"dataset": "base", "visibility": "sealed_sender", "tasks": ["groomer"],
-                               "design": "powered"},
+            "groomer-sealed": {
+                "dataset": "base",
+                "visibility": "sealed_sender",
+                "tasks": ["groomer"],
+                "design": "powered",
+            },
             "drift": {"dataset": "drift", "tasks": ["groomer"], "train_period": 1, "test_period": 2},
         },  # fmt: skip
     }

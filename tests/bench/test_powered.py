@@ -12,8 +12,8 @@ from bench.rare.powered import (
     PoweredPlan,
     calibrate,
     enriched,
-    oracle,
     powered_evaluation,
+    truth_trained,
     world_seed,
 )
 from bench.rare.worlds import LocalWorlds, models_blob
@@ -76,7 +76,7 @@ def test_powered_evaluation_pools_the_worlds(small, trained, tmp_path):
     scn = small_scenario()
     made = []
     gone = []
-    models = {"model": trained, "oracle": oracle("logreg", small, "full", SEED)}
+    models = {"model": trained, "truth": truth_trained("logreg", small, "full", SEED)}
     cal = calibrate(models, small, ModelInput(small.view("full")))
     worlds = Made(models, tmp_path, made, gone)
     out = powered_evaluation(worlds, cal, scn, SEED, PoweredPlan(tpr_worlds=1, fpr_accounts=2 * scn.accounts))
@@ -86,7 +86,7 @@ def test_powered_evaluation_pools_the_worlds(small, trained, tmp_path):
     assert tpr_scn.harm.groomer_rate == ENRICHED_RATE and tpr_scn.harm.sophistication_mix == UNIFORM_MIX
     assert all(w[0] == scn for w in fpr_worlds)
     assert len({w[1] for w in made} | {SEED}) == 4
-    assert set(out["models"]) == {"model", "oracle"}
+    assert set(out["models"]) == {"model", "truth"}
     truth = tpr_ds.truth_by_id("groomer", "sophistication")
     negatives = sum(int((~w[2].truth_by_id("groomer")["groomer"]).sum()) for w in fpr_worlds)
     for figures in out["models"].values():
@@ -140,7 +140,7 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path, monkeyp
     res = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--json", str(js)])
     assert res.exit_code == 0, res.output
     out = json.loads(js.read_text())
-    assert set(out["models"]) == {"realistic labels", "oracle (truth)"}
+    assert set(out["models"]) == {"realistic labels", "training-world truth"}
     assert len(out["worlds"]["fpr"]) == 2 and len(out["worlds"]["tpr"]) == 1
     assert not any((work / "certify-worlds").iterdir()), "negative worlds are deleted once counted"
     assert len(list((work / "datasets").glob("*/dataset.json"))) == 1, "the enriched world is cached"
@@ -149,7 +149,7 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path, monkeyp
     client = MlflowClient(uri)
     [run] = client.search_runs([client.get_experiment_by_name("lowbase-certify").experiment_id])
     assert run.data.tags["lowbase.training_fingerprint"] == small.meta["fingerprint"]
-    assert "groomer/powered/oracle_truth/fpr_le_0.001/fpr" in run.data.metrics
+    assert "groomer/powered/training-world_truth/fpr_le_0.001/fpr" in run.data.metrics
     # the run whose models directory holds the model finds it for its report; no other run does
     from bench.results import CertifiedRecord
     from bench.run.tracking import certified_of
@@ -162,15 +162,15 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path, monkeyp
     assert certified_of(client, mdir.parent.name, "logreg", fp) == []
     assert certified_of(client, mdir.parent.name, mdir.name, "0" * 64) == []
     js2 = tmp_path / "jobs2.json"
-    res2 = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--jobs", "2", "--no-oracle",
-                                    "--no-mlflow", "--json", str(js2)])  # fmt: skip
+    res2 = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--jobs", "2",
+                                    "--no-training-truth", "--no-mlflow", "--json", str(js2)])  # fmt: skip
     assert res2.exit_code == 0, res2.output
     two = json.loads(js2.read_text())
     assert two["models"]["realistic labels"] == out["models"]["realistic labels"], "processes pool the same counts"
     assert two["worlds"]["fpr"] == out["worlds"]["fpr"]
     js3 = tmp_path / "dask.json"
     res3 = CliRunner().invoke(app, [*args, "--fpr-accounts", "8000", "--workers", "1", "--dask", "local:2",
-                                    "--no-oracle", "--no-mlflow", "--json", str(js3)])  # fmt: skip
+                                    "--no-training-truth", "--no-mlflow", "--json", str(js3)])  # fmt: skip
     assert res3.exit_code == 0, res3.output
     assert json.loads(js3.read_text())["models"]["realistic labels"] == out["models"]["realistic labels"]
     bad = CliRunner().invoke(app, ["certify", "--model", str(mdir), "--data", str(tmp_path / "nope")])
@@ -179,7 +179,7 @@ def test_certify_command_end_to_end(small_dir, small, trained, tmp_path, monkeyp
     assert bad.exit_code == 2 and "local:K" in bad.output
 
 
-def test_the_oracle_learns_from_truth_not_human_labels(small):
+def test_the_training_world_truth_variant_learns_from_truth_not_human_labels(small):
     """TruthInput labels every account of a split by its truth; the plain input only the
     reviewed few."""
     truth = small.truth_by_id(*small.tasks)

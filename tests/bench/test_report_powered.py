@@ -94,7 +94,7 @@ def powered() -> dict:
                 {"reachable": True, "train": 7, "val": 3, "total": 10},
             ),
             # false positives and true positives: points with intervals
-            "oracle (truth)": _variant(
+            "training-world truth": _variant(
                 {
                     "fpr<=0.01": _point(581, [55, 12, 12, 9]),
                     "fpr<=0.001": _point(75, [33, 3, 4, 2]),
@@ -219,16 +219,22 @@ def test_powered_tables(report):
         assert f"### At `{thr}`" in md
     assert md.index("### At `fpr<=0.001`") < md.index("### At `precision>=0.95`") < md.index("### At `fpr<=0.01`")
     section = "### At `fpr<=0.001`"
-    oracle = _row(md, section, "| `oracle (truth)` |")
-    assert "22 (16+6)" in oracle
-    assert "(75/59,920)" in oracle, "FPR as k/n over the pooled negatives"
-    assert "0.550 [0.42, 0.68] (33/60)" in oracle, "TPR L0 with its exact interval and n"
+    truth = _row(md, section, "| `training-world truth` |")
+    assert "22 (16+6)" in truth
+    assert "(75/59,920)" in truth, "FPR as k/n over the pooled negatives"
+    assert "0.550 [0.42, 0.68] (33/60)" in truth, "TPR L0 with its exact interval and n"
     realistic = _row(md, section, "| `realistic labels` |")
     assert "2 (1+1) of 520 labelled accounts" in realistic
     # the rows in order: realistic, budgets ascending (unreachable ones as such), oracle
     body = md[md.index(section) : md.index("### At `precision>=0.95`")]
     names = re.findall(r"^\| `([^`]+)` \| ([^|]+)\|", body, re.M)[:5]
-    assert [n for n, _ in names] == ["realistic labels", "10 labelled", "30 labelled", "300 labelled", "oracle (truth)"]
+    assert [n for n, _ in names] == [
+        "realistic labels",
+        "10 labelled",
+        "30 labelled",
+        "300 labelled",
+        "training-world truth",
+    ]
     assert [c.strip() for n, c in names if n in ("30 labelled", "300 labelled")] == ["not reachable"] * 2
     assert "Not reachable: `30 labelled`, `300 labelled`" in md and "its 22 offenders" in md
     # where thresholds came from and what the figures rest on
@@ -250,8 +256,8 @@ def test_lower_bound_precision_is_rendered_as_a_bound(report):
     cells = [c.strip() for c in nothing.split("|")[2:-1]]
     assert cells[: len(BASE_RATES)] == ["nothing flagged"] * len(BASE_RATES) and ">=" not in nothing
     # a point keeps its interval
-    oracle = _row(md, "### At `fpr<=0.001`", "| `oracle (truth)` | 0.")
-    assert re.search(r"\| 0\.\d+ \[0\.\d+, 0\.\d+\] \|", oracle)
+    truth = _row(md, "### At `fpr<=0.001`", "| `training-world truth` | 0.")
+    assert re.search(r"\| 0\.\d+ \[0\.\d+, 0\.\d+\] \|", truth)
 
 
 def certification(negatives: int = 10 * NEGATIVES) -> dict:
@@ -259,12 +265,14 @@ def certification(negatives: int = 10 * NEGATIVES) -> dict:
     certified_of` hands it to the report: realistic labels now meet false positives."""
     cert = powered()
     del cert["unreachable"]
-    cert["models"] = {k: v for k, v in cert["models"].items() if k in ("realistic labels", "oracle (truth)")}
+    cert["models"] = {k: v for k, v in cert["models"].items() if k in ("realistic labels", "training-world truth")}
     for v in cert["models"].values():
         v.pop("labels")
     cert["worlds"]["fpr"] = [{"fingerprint": "c" * 64, "negatives": negatives, "seed": 5}]
     cert["models"]["realistic labels"]["by_threshold"]["fpr<=0.001"] = _point(12, [40, 3, 1, 0], negatives=negatives)
-    cert["models"]["oracle (truth)"]["by_threshold"]["fpr<=0.001"] = _point(700, [33, 3, 4, 2], negatives=negatives)
+    cert["models"]["training-world truth"]["by_threshold"]["fpr<=0.001"] = _point(
+        700, [33, 3, 4, 2], negatives=negatives
+    )
     return {**cert, "mlflow_run": "d" * 32}
 
 
@@ -339,8 +347,8 @@ def test_results_without_powered_timely_or_validated(tmp_path):
 def test_nothing_to_draw_means_no_figure(tmp_path):
     r = powered_results()
     pw = r["analysis"]["powered"]
-    oracle = pw["models"]["oracle (truth)"]["by_threshold"]
-    oracle["fpr<=0.001"] = pw["models"]["10 labelled"]["by_threshold"]["fpr<=0.001"]  # flags nothing
+    truth = pw["models"]["training-world truth"]["by_threshold"]
+    truth["fpr<=0.001"] = pw["models"]["10 labelled"]["by_threshold"]["fpr<=0.001"]  # flags nothing
     realistic = pw["models"]["realistic labels"]["by_threshold"]["fpr<=0.001"]
     realistic.update(pw["models"]["10 labelled"]["by_threshold"]["fpr<=0.001"])
     for rec in r["analysis"]["timely"].values():
@@ -359,14 +367,14 @@ def test_nothing_to_draw_means_no_figure(tmp_path):
 
 
 def test_variant_order():
-    names = ["oracle (truth)", "300 labelled", "realistic labels", "30 labelled", "other", "10 labelled"]
+    names = ["training-world truth", "300 labelled", "realistic labels", "30 labelled", "other", "10 labelled"]
     assert pf.variant_order(names) == [
         "realistic labels",
         "10 labelled",
         "30 labelled",
         "300 labelled",
         "other",
-        "oracle (truth)",
+        "training-world truth",
     ]
 
 

@@ -80,10 +80,10 @@ def test_run_end_to_end(tmp_path, store):
     assert {"base_rate_curve", "projections", "empirical_base_rate", "drift", "powered", "timely"} <= set(
         results["analysis"]
     )
-    # The powered evaluation: realistic labels beside the oracle, on 2 negative worlds of 3000
+    # The powered evaluation: realistic labels beside the training-world truth, on 2 negative worlds of 3000
     # and one enriched world; thresholds from the training world's validation split only.
     pw = results["analysis"]["powered"]
-    assert {"realistic labels", "oracle (truth)"} <= set(pw["models"]) and len(pw["worlds"]["fpr"]) == 2
+    assert {"realistic labels", "training-world truth"} <= set(pw["models"]) and len(pw["worlds"]["fpr"]) == 2
     fp = results["dataset"]["fingerprint"]
     for figures in pw["models"].values():
         assert all(t["set_on"] == {"world": fp, "split": "val"} for t in figures["thresholds"])

@@ -30,9 +30,7 @@ def _square(state, p):
 
 
 def test_map_in_partition_order(client):
-    assert list(map_partitions(_square, tuple(range(7)), 7, executor=DaskExecutor(client))) == [
-        p * p for p in range(7)
-    ]
+    assert list(map_partitions(_square, tuple(range(7)), 7, executor=DaskExecutor(client))) == [p * p for p in range(7)]
 
 
 def _heap_probe(state, p):

@@ -11,9 +11,7 @@ def data(small):
     return ModelInput(small.view("full"))
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(m, marks=pytest.mark.slow) if m == "dec" else m for m in sorted(MODELS)]
-)
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m == "dec" else m for m in sorted(MODELS)])
 def test_fit_score_save_reload(name, data, tmp_path):
     m = make_model(name)
     m.fit(data, seed=3)
