@@ -1,4 +1,4 @@
-"""`lowbase leaderboard prepare | submit | verify | show`."""
+"""`lowbase leaderboard prepare | submit | verify | show | ceiling`."""
 
 from __future__ import annotations
 
@@ -252,22 +252,87 @@ def _print_gaps(name: str, cells: list[dict], k: int) -> None:
     (out if out.is_terminal else Console(width=150)).print(t)
 
 
+WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Work directory whose ceilings/ cache holds the ceilings.")]
+
+
 @app.command("show")
 def show_cmd(
     suite: SuiteOpt = DEFAULT_SUITE,
     entries: EntriesOpt = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Also write the tables as HTML here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the tables and the ceiling rows as JSON here.")
+    ] = None,
+    workdir: WorkdirOpt = Path("lowbase-work"),
 ) -> None:
-    """The leaderboard as Markdown (and HTML on request)."""
-    from bench.leaderboard.board import html_table, markdown
+    """The leaderboard as Markdown (and HTML or JSON on request), with each powered
+    scenario's groomer ceiling as a reference row where WORKDIR/ceilings holds one (it is
+    never computed here: `lowbase leaderboard ceiling` does)."""
+    from bench.leaderboard.board import board_json, html_table, markdown
+    from bench.leaderboard.ceilings import references
     from bench.leaderboard.entries import load_entries
     from bench.leaderboard.suite import load_suite
-    from common.files import write_text_atomic
+    from common.files import write_json_atomic, write_text_atomic
 
     with user_errors():
         s = load_suite(suite)
         found = [e for _, e in load_entries(_entries_dir(entries, s))]
-    print(markdown(found, s), end="")
+        refs = references(s, workdir, suite)
+    print(markdown(found, s, refs), end="")
     if html_out is not None:
-        write_text_atomic(html_out, html_table(found, s))
+        write_text_atomic(html_out, html_table(found, s, refs))
         err.print(f"wrote {html_out}", highlight=False)
+    if json_out is not None:
+        write_json_atomic(json_out, board_json(found, s, refs))
+        err.print(f"wrote {json_out}", highlight=False)
+
+
+@app.command("ceiling")
+def ceiling_cmd(
+    suite: SuiteOpt = DEFAULT_SUITE,
+    workdir: WorkdirOpt = Path("lowbase-work"),
+    jobs: Annotated[int, typer.Option(min=1, max=256, help="Worker processes for the evaluation worlds.")] = 1,
+    workers: WorkersOpt = 2,
+    mlflow: Annotated[
+        bool, typer.Option("--mlflow/--no-mlflow", help="Log each computed ceiling (experiment lowbase-ceiling).")
+    ] = True,
+) -> None:
+    """Compute the groomer ceiling (`lowbase ceiling` with its default settings) of every
+    powered scenario of the suite that has none cached in WORKDIR/ceilings: its dataset's
+    scenario at the scenario's visibility and the dataset's seed. Cached ones are named and
+    kept; `show` then prints them as reference rows."""
+    from bench.cli.ceiling import print_ceiling
+    from bench.leaderboard.ceilings import compute, missing
+    from bench.leaderboard.suite import load_suite
+
+    clock = _Clock()
+    with user_errors():
+        s = load_suite(suite)
+        cached, todo = missing(s, workdir)
+        for t, path in cached:
+            out.print(f"cached    {t.label()} (serves {', '.join(t.serves)}): {path}", highlight=False)
+        for i, t in enumerate(todo, 1):
+            clock(f"ceiling {i}/{len(todo)}: {t.label()} (serves {', '.join(t.serves)})")
+            record, path, was_cached = compute(t, workdir, workers, jobs, clock)
+            print_ceiling(record)
+            how = "read from the cache" if was_cached else f"computed in {record.seconds:.0f} s"
+            out.print(f"{how:9} {t.label()}: {path}", highlight=False)
+            if mlflow and not was_cached:
+                _log_ceiling(record, path)
+    err.print(f"{len(cached) + len(todo)} ceiling(s) of suite {s.suite} in {workdir / 'ceilings'}", highlight=False)
+
+
+def _log_ceiling(record, path: Path) -> None:
+    """As `lowbase ceiling` logs a computed ceiling: its settings, and what it is of as tags."""
+    from bench.run.tracking import log_ceiling
+
+    params = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in record.settings.items()}
+    tags = {
+        "lowbase.ceiling_key": record.key,
+        "lowbase.scenario": record.scenario,
+        "lowbase.visibility": record.visibility,
+        "lowbase.seed": str(record.seed),
+        "lowbase.cache": str(path),
+    }
+    rid = log_ceiling(record, {**params, "generator": record.generator}, tags)
+    err.print(f"MLflow run {rid} in experiment lowbase-ceiling", highlight=False)
