@@ -4,7 +4,8 @@ the full tables are.
 Three compact tables read from `RunResults` (the headline rows and the powered evaluation):
 one line per task (AUROC and recall at the operating precision, at the threshold set on the
 validation split, and detection before harm where measured); the groomers per sophistication
-level (TPR at the FPR-1e-3 validation threshold, k/n, detection before harm) with the pooled
+level (TPR at the FPR-1e-3 validation threshold, k/n, detection before harm, and the cached
+ceiling's TPR at FPR 1e-3 beside it, `≥` where its plateau was not reached) with the pooled
 FPR; groomer precision at projected base rates. Every figure keeps its 95% interval. The full
 tables (every column, every label variant) are in the report, results.json and MLflow
 (`lowbase run --full` also prints them).
@@ -23,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from bench.report.ceiling_figures import same_worlds
 from bench.results import REALISTIC, HeadlineRow, RunResults, level_task, recall_key
 from common.vocabulary import SOPHISTICATION_LEVELS
 
@@ -165,17 +167,37 @@ def groomer_part(results: RunResults) -> Part | None:
     rows = []
     if measured is not None:  # before harm on the enriched world belongs to "all levels"
         harm = None if timely is not None else measured.detection_before_harm
-        rows.append(["test split", _n(measured.n_positive), fmt_estimate(measured.cell(key), True),
+        rows.append(["test split", _n(measured.n_positive), fmt_estimate(measured.cell(key), True), NONE,
                      fmt_estimate(harm, True)])  # fmt: skip
+    ceiling = _ceiling_cells(results) if pt is not None else {}
     for lvl, r in levels:
         harm = r.detection_before_harm
-        rows.append([lvl, _n(r.n_positive), fmt_estimate(r.cell(key), True), fmt_estimate(harm, True)])
+        rows.append([lvl, _n(r.n_positive), fmt_estimate(r.cell(key), True), ceiling.get(lvl, NONE),
+                     fmt_estimate(harm, True)])  # fmt: skip
     if pt is not None:
         mix = pt.tpr_at_scenario_mix
-        rows.append(["all levels", _n(mix.n), fmt_estimate(mix, True), fmt_estimate(timely and timely.share, True)])
+        rows.append(["all levels", _n(mix.n), fmt_estimate(mix, True), NONE,
+                     fmt_estimate(timely and timely.share, True)])  # fmt: skip
     label = "TPR@FPR1e-3" if pt is not None else f"recall@P{results.precision:.2f}"
-    return Part(_groomer_title(results), ["groomers", "n", label, "before harm"], rows,
-                _groomer_notes(results, timely is not None))  # fmt: skip
+    notes = _groomer_notes(results, timely is not None) + (_ceiling_notes(results) if ceiling else [])
+    return Part(_groomer_title(results), ["groomers", "n", label, "ceiling", "before harm"], rows, notes)
+
+
+def _ceiling_cells(results: RunResults) -> dict[str, str]:
+    """The cached ceiling's TPR per level at the headline's threshold, `≥` marking a lower
+    bound (its learning curve had not reached its plateau)."""
+    found = results.ceiling.ceiling.get(FPR_KEY, {}) if results.ceiling is not None else {}
+    return {lvl: fmt_estimate(c.tpr, prefix="" if c.verdict == "reached" else "≥") for lvl, c in found.items()}
+
+
+def _ceiling_notes(results: RunResults) -> list[str]:
+    """What the ceiling column is, and whether it was read on the run's own worlds."""
+    rec, pw = results.ceiling, results.analysis.powered
+    if rec is None or pw is None:
+        return []
+    worlds = "the same worlds" if same_worlds(rec, pw) else "other worlds (not paired)"
+    return [f"ceiling: `lowbase ceiling` ({', '.join(rec.models)}, truth of {sum(rec.pool.values()):,} offenders) "
+            f"on {worlds}; ≥: a lower bound"]  # fmt: skip
 
 
 def _groomer_title(results: RunResults) -> str:

@@ -15,7 +15,8 @@ report can be rebuilt long after the run. Output directory layout (`write_report
 Modules: `format` (numbers), `render` (the typed blocks, to Markdown and HTML), `headline` (the table),
 `figures` (matplotlib), `sections` (the report's parts), `powered` and `powered_figures` (the
 rare-harm evaluation: powered groomer figures, detection before harm on enriched worlds,
-validated operating points), `write` (the atomic directory).
+validated operating points), `ceiling` and `ceiling_figures` (the cached ceiling a run carries,
+its learning curves and the decomposition built on it), `write` (the atomic directory).
 """
 
 from __future__ import annotations

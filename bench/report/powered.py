@@ -1,8 +1,8 @@
 """The report's sections on the rare-harm evaluation
 (docs/design.md "Evaluation design for rare harms"): the powered groomer evaluation with its
-decomposition by label supply, detection before harm on enriched worlds with spam and scam as
-positive controls, and the operating
-points each model reaches at thresholds set on validation.
+label variants, the ceiling and the decomposition built on it (`bench.report.ceiling`),
+detection before harm on enriched worlds with spam and scam as positive controls, and the
+operating points each model reaches at thresholds set on validation.
 
 Kept apart from `sections` because these read a different design: thresholds come from the
 training world's validation split and are scored elsewhere (fresh negative worlds, enriched
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import powered_figures as pf
+from bench.report.ceiling import ceiling_blocks
 from bench.report.format import fmt_bound, fmt_count, fmt_interval, fmt_rate, fmt_value
 from bench.report.render import Block, Figure, Heading, Paragraph, Section, Table
 from bench.results import PoweredRecord, RunResults, ThresholdRecord, TimelyRecord
@@ -27,7 +28,7 @@ from common.vocabulary import SOPHISTICATION_LEVELS
 DESIGN_RARE = 'docs/design.md, section "Evaluation design for rare harms"'
 FOCUS = ("fpr<=0.001", "precision>=0.95")  # the thresholds tabulated first and drawn
 FIGURE_THRESHOLD = "fpr<=0.001"
-DECOMPOSITION_PNG = "powered_decomposition.png"
+LABEL_SUPPLY_PNG = "powered_label_supply.png"
 PRECISION_PNG = "powered_precision.png"
 TIMELY_PNG = "detection_before_harm_enriched.png"
 
@@ -125,7 +126,7 @@ def worlds_text(pw: PoweredRecord) -> str:
     per_level = {lvl: r.n for lvl, r in first.tpr_by_level.items()} if first is not None else {}
     levels = ", ".join(f"{lvl} {n:,}" for lvl, n in per_level.items())
     floor = float(clopper_pearson(0, negatives)[1]) if negatives else math.nan
-    bound = f"; with none of them flagged, FPR is still only bounded by {fmt_count(floor)} (exact 95%)"
+    bound = f"; even with none of them flagged, the FPR could only be bounded by {fmt_count(floor)} (exact 95%)"
     mix = ", ".join(fmt_value(x, 2) for x in pw.scenario_mix)
     return (
         f"Thresholds are set on the **validation split of the training world** (seed {train.get('seed', '?')}, "
@@ -218,8 +219,8 @@ def precision_rows(pw: PoweredRecord, threshold: str) -> tuple[list[str], list[l
 
 def section_powered(results: RunResults, out_dir: Path) -> Section:
     """The primary model's groomer figures measured where they can be: per threshold, label
-    variants by FPR, TPR per level and precision at base rates; the decomposition by level
-    and precision across base rates as figures."""
+    variants by FPR, TPR per level and precision at base rates; TPR by level and precision
+    across base rates as figures; the ceiling and the decomposition built on it."""
     blocks: list[Block] = [Heading(2, "Powered evaluation (groomers)")]
     pw = results.analysis.powered
     if pw is None or not pw.models:
@@ -232,8 +233,9 @@ def section_powered(results: RunResults, out_dir: Path) -> Section:
         )
         return blocks, []
     blocks += powered_intro(results, pw)
-    figure_blocks, pngs = powered_figure_blocks(results, pw, out_dir)
-    blocks += figure_blocks
+    pngs: list[str] = []
+    for part, figs in (powered_figure_blocks(results, pw, out_dir), ceiling_blocks(results, pw, out_dir)):
+        blocks, pngs = blocks + part, pngs + figs
     blocks += certified_blocks(results)
     blocks += threshold_tables(pw)
     blocks.append(
@@ -254,10 +256,10 @@ def powered_intro(results: RunResults, pw: PoweredRecord) -> list[Block]:
             f"The primary model (`{results.primary}`) and the same model class refit on other labels of the same "
             "training world: **realistic labels** (the human labels the scenario's report and review rates give), "
             "**label budgets** (every negative and k offenders labelled) and the **training world's truth** "
-            "(truth on every train/val account: perfect labels, but only the offenders one world holds, a label "
-            "budget of that size; what the behaviour allows at best is the ceiling, from many worlds). Comparing "
-            "them says which of the paper's claims carries a result: the base rate (7.2.3), labels (7.2.5) or "
-            "mimicry (7.2.6).",
+            "(truth on every train/val account: perfect labels, but only the offenders one world holds, so a label "
+            "budget of that size). Comparing them says how far labels move each level (7.2.5) and what the base "
+            "rate does to precision (7.2.3); what behaviour allows at best (7.2.6) is read in its own "
+            "subsection below, from many worlds.",
         ),
         Paragraph(worlds_text(pw)),
     ]
@@ -268,35 +270,41 @@ def powered_intro(results: RunResults, pw: PoweredRecord) -> list[Block]:
 
 
 def powered_figure_blocks(results: RunResults, pw: PoweredRecord, out_dir: Path) -> Section:
-    """The decomposition by level and the precision bands at the figure threshold (with the
-    widest certification), a note where precision has nothing to draw, and how to read them."""
+    """TPR by level and label variant (without a ceiling: its learning curves carry them) and
+    the precision bands at the figure threshold (with the widest certification), a note where
+    precision has nothing to draw, and how to read them."""
     blocks: list[Block] = []
     pngs: list[str] = []
     fig_thr = figure_threshold(pw)
-    if fig_thr is not None and pf.fig_decomposition(pw, fig_thr, out_dir / DECOMPOSITION_PNG):
-        pngs.append(DECOMPOSITION_PNG)
-        blocks.append(Figure(DECOMPOSITION_PNG, f"groomer TPR per level and label variant at {fig_thr}"))
+    if fig_thr is None:
+        return blocks, pngs
+    reading = []
+    if results.ceiling is None and pf.fig_label_supply(pw, fig_thr, out_dir / LABEL_SUPPLY_PNG):
+        pngs.append(LABEL_SUPPLY_PNG)
+        blocks.append(Figure(LABEL_SUPPLY_PNG, f"groomer TPR per level and label variant at {fig_thr}"))
+        reading.append(
+            "Each TPR point carries its exact 95% interval and k/n; the tick under a variant gives the FPR its own "
+            "threshold realised on the pooled negatives (thresholds are set per variant, so TPRs compare at "
+            "comparable FPRs only)."
+        )
     widest = max(results.certified, key=negatives_of, default=None)
-    if fig_thr is not None and pf.fig_precision_bands(pw, fig_thr, out_dir / PRECISION_PNG, certified=widest):
+    if pf.fig_precision_bands(pw, fig_thr, out_dir / PRECISION_PNG, certified=widest):
         pngs.append(PRECISION_PNG)
         blocks.append(Figure(PRECISION_PNG, f"groomer precision against base rate at {fig_thr}"))
-    elif fig_thr is not None:
+        reading.append(
+            "Precision(π) = TPR·π / (TPR·π + FPR·(1−π)) with TPR at the scenario's mix; where no false positive "
+            "was seen it is a **lower bound** (`>=`, dashed with ▲), never a point 1.000; where no offender was "
+            "flagged, an upper bound (▼)."
+        )
+    else:
         blocks.append(
             Paragraph(
                 f"No precision figure: at `{fig_thr}` neither realistic labels nor the training world's truth "
                 "flagged anything, so precision has neither a value nor a bound at any base rate.",
             )
         )
-    if pngs:
-        blocks.append(
-            Paragraph(
-                f"Figures at `{fig_thr}`. Each TPR point carries its exact 95% interval and k/n; the tick under a "
-                "variant gives the FPR its own threshold realised on the pooled negatives (thresholds are set per "
-                "variant, so TPRs compare at comparable FPRs only). Precision(π) = TPR·π / (TPR·π + FPR·(1−π)) "
-                "with TPR at the scenario's mix; where no false positive was seen it is a **lower bound** "
-                "(`>=`, dashed with ▲), never a point 1.000; where no offender was flagged, an upper bound (▼).",
-            )
-        )
+    if reading:
+        blocks.append(Paragraph(f"Figures at `{fig_thr}`. " + " ".join(reading)))
     return blocks, pngs
 
 

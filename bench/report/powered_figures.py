@@ -79,10 +79,10 @@ def _yerr(r: RateRecord) -> list[list[float]]:
     return [[max(0.0, lo)], [max(0.0, hi)]]
 
 
-# ---------------------------------------------------------------- decomposition
+# ---------------------------------------------------------------- label supply
 
 
-def fig_decomposition(pw: PoweredRecord, threshold: str, path: Path) -> bool:
+def fig_label_supply(pw: PoweredRecord, threshold: str, path: Path) -> bool:
     """TPR per sophistication level at one threshold, a panel per level: every label variant
     (realistic, budgets ascending, training-world truth) with its exact 95% interval and k/n; budgets the
     training world cannot supply stand on the axis as 'not reachable'. The tick under each

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, model_validator
 
 from bench.errors import ResultsError
+from bench.results.ceiling import CeilingRecord
 from bench.results.powered import CertifiedRecord, PoweredRecord, TimelyRecord, ValidatedPoint
 from bench.results.records import (
     RECALL_KEY,
@@ -348,6 +349,11 @@ class RunResults(Record):
     # `lowbase certify` of the primary model on more negative worlds, attached by `lowbase
     # report` from MLflow (a run writes none: certification comes after it, on its models).
     certified: list[CertifiedRecord] = []
+    # The ceiling of the run's scenario, visibility and seed from the work directory's cache
+    # (`lowbase ceiling`): its rates are read on the worlds a run of that seed reads, so it
+    # pairs with the run's own powered figures (the report checks the worlds); a run reads
+    # one, never computes it.
+    ceiling: CeilingRecord | None = None
 
     @model_validator(mode="before")
     @classmethod

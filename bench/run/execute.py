@@ -1,4 +1,5 @@
-"""One `lowbase run`: pipeline -> results.json -> report -> MLflow, with its timings.
+"""One `lowbase run`: pipeline -> cached ceiling -> results.json -> report -> MLflow, with
+its timings.
 
 Kept apart from the pipeline so a sweep can run many pipelines in worker processes and
 log them all from one process (the only writer to the SQLite store).
@@ -14,6 +15,7 @@ from bench.results import RunResults, Timing, dump_results
 from bench.run.pipeline import run_pipeline
 from bench.setup.config import RunConfig, resolve_scenario, run_name
 from common.files import write_text_atomic
+from data_gen import Scenario
 
 
 @dataclass
@@ -33,15 +35,39 @@ def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, RunResults, Path,
     from bench.report import write_report
 
     workdir = Path(workdir)
-    name = run_name(cfg, resolve_scenario(cfg))
+    scn = resolve_scenario(cfg)
+    name = run_name(cfg, scn)
     t0, started = time.perf_counter(), time.time()
     results = run_pipeline(cfg, workdir / "datasets", workdir / "models" / name, step)
     results.timing = Timing(pipeline_s=time.perf_counter() - t0, started_at=started)
+    attach_ceiling(results, cfg, scn, workdir, step)
     path = write_text_atomic(workdir / "runs" / name / "results.json", dump_results(results))
     step("writing the report")
     report = workdir / "reports" / name
     write_report(results, report)
     return name, results, path, report
+
+
+def attach_ceiling(results: RunResults, cfg: RunConfig, scn: Scenario, workdir: Path, step) -> None:
+    """The cached ceiling of the run's scenario, visibility and seed on the results, when the
+    run has a powered groomer evaluation to compare it with. Only read (one JSON file): a
+    ceiling costs far more than a run, so `lowbase ceiling` computes it and the step line
+    says which file was read or the command that would write one."""
+    from bench.rare.ceiling import cache_path, cached_ceiling
+    from bench.report.ceiling import ceiling_command
+
+    pw = results.analysis.powered
+    if pw is None or pw.task != "groomer" or not pw.models:
+        return
+    found = cached_ceiling(workdir, scn, cfg.visibility, cfg.seed)
+    if found is None:
+        command = ceiling_command(cfg.preset, cfg.accounts, cfg.visibility, cfg.seed, workdir)
+        where = " (from a scenario file with the run's --set overrides)" if cfg.overrides else ""
+        step(f"ceiling: none cached for {scn.name}, {cfg.visibility}, seed {cfg.seed}; `{command}`{where} computes it")
+        return
+    results.ceiling = found
+    path = cache_path(workdir, scn, cfg.visibility, cfg.seed, found.key)
+    step(f"ceiling: read {path} ({', '.join(found.models)}; labelled offenders per level {found.pool})")
 
 
 def log(client, name: str, results: RunResults, results_path: Path, report: Path, **kw) -> str:

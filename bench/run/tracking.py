@@ -188,6 +188,8 @@ def analysis_metrics(results: RunResults) -> dict[str, float]:
         _put(out, f"{task}/detection_before_harm_enriched_ci_high", tl.ci_by_offender[1])
     if an.powered is not None:
         out.update(powered_metrics(an.powered))
+    if results.ceiling is not None:
+        out.update(ceiling_level_metrics(results.ceiling))
     if an.drift is not None:
         for task, periods in an.drift.tasks.items():
             for p, mets in periods:
@@ -363,10 +365,10 @@ def log_certified(result: dict, params: dict, tags: dict) -> str:
     return rid
 
 
-def ceiling_metrics(record: CeilingRecord) -> dict[str, float]:
-    """A ceiling's figures (`bench.results.CeilingRecord`): per threshold and level the
-    ceiling's TPR with its interval, then every class's curve point, TPR per level and FPR:
-    `groomer/ceiling/<threshold>/<level>/...`, `groomer/ceiling/<class>/<offenders>/<threshold>/...`."""
+def ceiling_level_metrics(record: CeilingRecord) -> dict[str, float]:
+    """Per threshold and level the ceiling's TPR with its interval and whether it is a
+    lower bound (`groomer/ceiling/<threshold>/<level>/...`): a run logs these beside its own
+    figures when it carries a cached ceiling, so MLflow compares them without the report."""
     out: dict[str, float] = {}
     for thr, levels in record.ceiling.items():
         t = thr.replace("<=", "_le_")
@@ -375,6 +377,14 @@ def ceiling_metrics(record: CeilingRecord) -> dict[str, float]:
             _put(out, base, c.tpr.value)
             _put(out, f"{base}_ci_low", c.tpr.low)
             _put(out, f"{base}_ci_high", c.tpr.high)
+            out[f"{record.task}/ceiling/{t}/{lvl}/lower_bound"] = float(c.verdict != "reached")
+    return out
+
+
+def ceiling_metrics(record: CeilingRecord) -> dict[str, float]:
+    """A ceiling's figures (`bench.results.CeilingRecord`): `ceiling_level_metrics`, then every
+    class's curve point, TPR per level and FPR: `groomer/ceiling/<class>/<offenders>/<threshold>/...`."""
+    out = ceiling_level_metrics(record)
     for cls, curve in record.models.items():
         for p in curve.curve:
             for thr, levels in p.tpr_by_level.items():

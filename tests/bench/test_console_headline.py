@@ -1,7 +1,8 @@
 """The console headline `lowbase run` ends with (`bench.cli.headline`): at most 100 columns on a
 terminal or not, every task and groomer level with its interval, the pooled FPR and precision
-at projected base rates; results without the powered evaluation or detection before harm
-render too; then where the full tables are, and `--full` for them on the console.
+at projected base rates, and the cached ceiling beside each level; results without the
+powered evaluation or detection before harm render too; then where the full tables are, and
+`--full` for them on the console.
 
 Built on the synthetic results of `test_report` and `test_report_powered`, with the headline
 rows computed by the pipeline's own `headline_rows`."""
@@ -88,6 +89,21 @@ def test_the_real_level_rows_read_the_powered_evaluation():
         assert f" {rate.k}/{rate.n}" in _row(lines, lvl)
     share = r.analysis.timely["groomer"].share
     assert _row(lines, "all levels").endswith(f"{share.k}/{share.n}")
+
+
+def test_a_ceiling_stands_beside_each_level_marked_where_it_is_a_lower_bound():
+    from tests.bench.test_report_ceiling import with_ceiling
+
+    r = _every_task(_results(with_ceiling()), wide=True)
+    lines = _check(render_headline(r, "t"))
+    assert r.ceiling is not None
+    for lvl, c in r.ceiling.ceiling["fpr<=0.001"].items():
+        mark = "" if c.verdict == "reached" else "≥"
+        assert f" {mark}{c.tpr.value:.3f} [" in _row(lines, lvl), (lvl, _row(lines, lvl))
+    assert "≥" in _row(lines, "L3") and "≥" not in _row(lines, "L1")
+    text = "\n".join(lines)
+    assert "ceiling: `lowbase ceiling` (dec, gbdt-raw" in text and "on the same worlds" in text
+    assert "ceiling" not in render_headline(_results(powered_results()), "t"), "no ceiling, no column"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """`bench.report` on the rare-harm evaluation: the powered groomer section (label variants,
-decomposition figure, precision bands with bounds), detection before harm on enriched worlds
+label-supply figure, precision bands with bounds), detection before harm on enriched worlds
 with positive controls, validated operating points, and their absence (results without them).
 
 The records are built here with `bench.stats.rates`'s own arithmetic (exact intervals,
@@ -33,21 +33,21 @@ NEGATIVES = 59_920
 LEVEL_N = 60
 
 
-def _rate(k: int, n: int) -> Rate:
+def exact_rate(k: int, n: int) -> Rate:
     lo, hi = clopper_pearson(k, n)
     return Rate(k / n if n else math.nan, float(lo), float(hi), k, n)
 
 
-def _point(fp: int, tp_by_level: list[int], test=(2, 5, 7, 3995), negatives: int = NEGATIVES) -> dict:
+def powered_point(fp: int, tp_by_level: list[int], test=(2, 5, 7, 3995), negatives: int = NEGATIVES) -> dict:
     """One threshold's figures as `bench.rare.powered._summary` writes them."""
-    fpr = _rate(fp, negatives)
-    levels = [_rate(k, LEVEL_N) for k in tp_by_level]
+    fpr = exact_rate(fp, negatives)
+    levels = [exact_rate(k, LEVEL_N) for k in tp_by_level]
     tpr = mixed(levels, MIX)
     return {
         "fpr": fpr.as_dict(),
         "tpr_by_level": {f"L{i}": r.as_dict() for i, r in enumerate(levels)},
         "tpr_at_scenario_mix": tpr.as_dict(),
-        "test_split": {"tpr": _rate(*test[:2]).as_dict(), "fpr": _rate(*test[2:]).as_dict()},
+        "test_split": {"tpr": exact_rate(*test[:2]).as_dict(), "fpr": exact_rate(*test[2:]).as_dict()},
         "precision": [precision_at(pi, tpr, fpr) for pi in BASE_RATES],
         "smallest_base_rate": {
             str(p): (None if math.isnan(v := smallest_base_rate(p, tpr.low, fpr.high)) else v) for p in (0.5, 0.95)
@@ -66,7 +66,7 @@ def _variant(points: dict, labels: dict, inf_precision: bool = False) -> dict:
 
 
 def powered() -> dict:
-    nothing = _point(0, [0, 0, 0, 0], test=(0, 5, 0, 3995))
+    nothing = powered_point(0, [0, 0, 0, 0], test=(0, 5, 0, 3995))
     return {
         "task": "groomer",
         "visibility": "full",
@@ -81,8 +81,8 @@ def powered() -> dict:
             # no false positive, offenders flagged: precision is a lower bound at every base rate
             "realistic labels": _variant(
                 {
-                    "fpr<=0.01": _point(27, [54, 0, 0, 0]),
-                    "fpr<=0.001": _point(0, [40, 3, 1, 0]),
+                    "fpr<=0.01": powered_point(27, [54, 0, 0, 0]),
+                    "fpr<=0.001": powered_point(0, [40, 3, 1, 0]),
                     "precision>=0.95": nothing,
                 },
                 {"reachable": True, "train": 1, "val": 1, "total": 2, "train_labelled": 392, "val_labelled": 128},
@@ -90,15 +90,15 @@ def powered() -> dict:
             ),
             # the threshold flags nothing at all
             "10 labelled": _variant(
-                {"fpr<=0.01": _point(192, [10, 4, 6, 3]), "fpr<=0.001": nothing, "precision>=0.95": nothing},
+                {"fpr<=0.01": powered_point(192, [10, 4, 6, 3]), "fpr<=0.001": nothing, "precision>=0.95": nothing},
                 {"reachable": True, "train": 7, "val": 3, "total": 10},
             ),
             # false positives and true positives: points with intervals
             "training-world truth": _variant(
                 {
-                    "fpr<=0.01": _point(581, [55, 12, 12, 9]),
-                    "fpr<=0.001": _point(75, [33, 3, 4, 2]),
-                    "precision>=0.95": _point(1, [8, 0, 2, 0]),
+                    "fpr<=0.01": powered_point(581, [55, 12, 12, 9]),
+                    "fpr<=0.001": powered_point(75, [33, 3, 4, 2]),
+                    "precision>=0.95": powered_point(1, [8, 0, 2, 0]),
                 },
                 {"reachable": True, "train": 16, "val": 6, "total": 22},
             ),
@@ -142,8 +142,8 @@ def validated() -> dict:
     def vp(name, value, tp, npos, fp, nneg):
         return {
             "threshold": {"name": name, "value": value, "set_on": {"world": WORLD, "split": "val"}},
-            "tpr": _rate(tp, npos).as_dict(),
-            "fpr": _rate(fp, nneg).as_dict(),
+            "tpr": exact_rate(tp, npos).as_dict(),
+            "fpr": exact_rate(fp, nneg).as_dict(),
         }
 
     return {
@@ -199,7 +199,7 @@ def report(tmp_path_factory):
 
 def test_sections_and_figures_exist(report):
     pngs = {n for n in report if n.endswith(".png")}
-    assert {"powered_decomposition.png", "powered_precision.png", "detection_before_harm_enriched.png"} <= pngs
+    assert {"powered_label_supply.png", "powered_precision.png", "detection_before_harm_enriched.png"} <= pngs
     assert "detection_before_harm.png" not in pngs, "no test-split reading in these results"
     for name in pngs:
         _check_png(report[name])
@@ -269,8 +269,10 @@ def certification(negatives: int = 10 * NEGATIVES) -> dict:
     for v in cert["models"].values():
         v.pop("labels")
     cert["worlds"]["fpr"] = [{"fingerprint": "c" * 64, "negatives": negatives, "seed": 5}]
-    cert["models"]["realistic labels"]["by_threshold"]["fpr<=0.001"] = _point(12, [40, 3, 1, 0], negatives=negatives)
-    cert["models"]["training-world truth"]["by_threshold"]["fpr<=0.001"] = _point(
+    cert["models"]["realistic labels"]["by_threshold"]["fpr<=0.001"] = powered_point(
+        12, [40, 3, 1, 0], negatives=negatives
+    )
+    cert["models"]["training-world truth"]["by_threshold"]["fpr<=0.001"] = powered_point(
         700, [33, 3, 4, 2], negatives=negatives
     )
     return {**cert, "mlflow_run": "d" * 32}
@@ -328,7 +330,7 @@ def test_results_without_powered_timely_or_validated(tmp_path):
     (tmp_path / "old").mkdir()
     blocks, pngs = build_report(old, tmp_path / "old")
     assert "detection_before_harm.png" in pngs
-    assert not {"powered_decomposition.png", "powered_precision.png", "detection_before_harm_enriched.png"} & set(pngs)
+    assert not {"powered_label_supply.png", "powered_precision.png", "detection_before_harm_enriched.png"} & set(pngs)
     text = render_md(blocks)
     assert Heading(2, "Powered evaluation (groomers)") in blocks and "did not compute the powered evaluation" in text
     assert "recorded no validated operating point" in text
@@ -356,10 +358,10 @@ def test_nothing_to_draw_means_no_figure(tmp_path):
     blocks, pngs = build_report(parse_results(r), tmp_path)
     assert "powered_precision.png" not in pngs and not (tmp_path / "powered_precision.png").exists()
     assert "detection_before_harm_enriched.png" not in pngs
-    assert "powered_decomposition.png" in pngs, "TPR of 0 with its interval is still a result"
+    assert "powered_label_supply.png" in pngs, "TPR of 0 with its interval is still a result"
     assert any(isinstance(b, Paragraph) and b.text.startswith("No precision figure") for b in blocks)
     parsed = parse_results(r).analysis.powered
-    assert not pf.fig_decomposition(parsed, "fpr<=0.5", tmp_path / "none.png")
+    assert not pf.fig_label_supply(parsed, "fpr<=0.5", tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
 
 
