@@ -1,1 +1,3 @@
-"""Audits of a dataset: realism, matched benign references, artefacts, the leakage audit, the separability oracle."""
+"""Audits of a dataset: realism, artefacts, the leakage audit, the separability oracle.
+
+The matched benign references they compare positives against are `bench.stats.references`."""

@@ -5,7 +5,7 @@ but in how its rows were produced: ids handed out after everyone else's, timesta
 the stroke of a minute or a midnight, events drawn uniformly over the day while everyone
 else keeps a rhythm, rows appended after the others within equal timestamps. No real
 platform has such traces, and a classifier that finds them measures the simulator. Each
-statistic here is scored by AUROC against the matched reference (bench.audit.references) and
+statistic here is scored by AUROC against the matched reference (bench.stats.references) and
 must sit at chance; tests/bench/test_leakage.py gates them at 0.60.
 
 Per account (one value per account, never a proxy for how much it does):

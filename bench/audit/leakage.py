@@ -13,7 +13,7 @@ role, and a benchmark built on it measures nothing. Two kinds of statistic are s
   equal timestamps, timestamp alignment, hour-of-day and weekday profiles. No real
   platform has them, so each must sit at chance (the tests gate them at 0.60).
 
-Each comparison is positives against its matched reference (bench.audit.references): groomer
+Each comparison is positives against its matched reference (bench.stats.references): groomer
 levels against the benign accounts they imitate (L0/L1 against benign adults who contact
 apparent minors, L2/L3 against benign apparent minors), every task against benign. Every
 figure is an AUROC, orientation-free (max(a, 1 - a)), with a 95% clustered DeLong interval
@@ -42,8 +42,8 @@ from bench.audit.artefacts import (
     scored,
 )
 from bench.audit.records import EventCaps, LeakageAudit, LeakageComparison, LeakageMethod, LeakageStatistic
-from bench.audit.references import REFERENCES, Comparison, capped, comparisons
 from bench.stats.rank_auroc import Separation, auroc_with_interval
+from bench.stats.references import REFERENCES, Comparison, capped, comparisons
 from common.arrays import category_codes
 from common.observables import Interactions, account_stats
 from common.vocabulary import MEDIA

@@ -139,7 +139,7 @@ class LeakageComparison(AuditRecord):
 
 
 class LeakageAudit(AuditRecord):
-    references: dict[str, str]  # name -> definition (bench.audit.references.REFERENCES)
+    references: dict[str, str]  # name -> definition (bench.stats.references.REFERENCES)
     method: LeakageMethod
     comparisons: dict[str, LeakageComparison]  # "spam", "groomer/L2", ...
 

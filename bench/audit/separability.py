@@ -6,7 +6,7 @@ must not decide it by accident. A model trained on human labels can only do wors
 one trained on truth, so this oracle gives every groomer figure its ceiling: LightGBM
 (the benchmark's GBDT, models.baselines.LGB_PARAMS) on the benchmark's features
 (models.features, visibility `full`) trained on **truth**, per comparison of
-bench.audit.references (each groomer level against its matched reference, each task against
+bench.stats.references (each groomer level against its matched reference, each task against
 benign), scored **out of fold**: stratified k-fold (seeded), every account scored by the
 one model that did not train on it. The AUROC of those scores comes with a 95% DeLong
 interval and the counts it rests on, and the features carrying most of the gain say
@@ -31,8 +31,8 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from bench.audit.records import OracleComparison, OracleMethod, SeparabilityOracle
-from bench.audit.references import REFERENCES, Comparison, capped, comparisons
 from bench.stats.rank_auroc import auroc_with_interval
+from bench.stats.references import REFERENCES, Comparison, capped, comparisons
 from data_gen.reader import Dataset
 from models.baselines import LGB_PARAMS
 from models.features import Features, build_features

@@ -5,7 +5,14 @@ The benchmark's strongest model classes train on truth pooled from enriched trai
 of their own; thresholds come from a calibration world at the scenario's rate; TPR per level
 and FPR from the worlds a run of the same seed reads. Prints the ceiling per level with its
 plateau verdict and writes the record; the result is cached under the work directory, so a
-rerun with the same generator, scenario, visibility, seed and settings reads it.
+rerun with the same generator, scenario, visibility, seed and settings reads it (`--refresh`
+computes it again and replaces the file).
+
+`--reconcile` then trains the separability oracle (`bench.audit.separability`) on the
+ceiling's reconciliation world and prints, per level, the oracle's AUROC beside each ceiling
+class's AUROC against the same matched reference on the same world, and the ceiling's TPR at
+the FPR budgets: the oracle and the ceiling read on one world, not two numbers from two
+pipelines.
 """
 
 from __future__ import annotations
@@ -15,13 +22,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bench.cli.console import err, print_table, user_errors
+from bench.cli.console import DASK_HELP, err, print_table, user_errors
 from bench.errors import RunConfigError
 from common.files import write_json_atomic
-from data_gen import load_scenario
+from data_gen import Scenario, load_scenario
 
 if TYPE_CHECKING:
-    from bench.results.ceiling import CeilingRecord
+    from bench.audit.records import SeparabilityOracle
+    from bench.rare.ceiling import CeilingPlan
+    from bench.results.ceiling import CeilingRecord, ReconciledRow
+    from bench.setup.cluster import DaskSpec
 
 VISIBILITIES = ("full", "sealed_sender", "minimal")
 
@@ -67,6 +77,11 @@ def ceiling_cmd(
     ),
     workers: Annotated[int, typer.Option(min=1, max=256, help="Processes for generation.")] = 2,
     jobs: Annotated[int, typer.Option(min=1, max=256, help="Worker processes for the evaluation worlds.")] = 1,
+    dask: Annotated[str | None, typer.Option("--dask", help=f"Evaluation worlds on Dask: {DASK_HELP}.")] = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Compute again even if cached; replace the file.")] = False,
+    reconcile: Annotated[
+        bool, typer.Option("--reconcile", help="Also the separability oracle on the same world, per level.")
+    ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the record as JSON here.")] = None,
     mlflow: Annotated[
         bool,
@@ -76,21 +91,52 @@ def ceiling_cmd(
     """The ceiling per offender level: DEC (stage 2 on truth) and LightGBM trained on truth
     pooled from enriched training worlds (>= --min-per-level offenders per level), read at
     FPR budgets 1e-3 and 1e-4 on fresh worlds, with a learning curve and its plateau verdict."""
-    from bench.rare.ceiling import CeilingPlan, ceiling  # the run's machinery: imported when it runs
+    from bench.rare.ceiling import CeilingPlan  # the run's machinery: imported when it runs
+    from bench.setup.cluster import parse_dask
 
     with user_errors():
         if visibility not in VISIBILITIES:
             raise RunConfigError(f"--visibility: one of {', '.join(VISIBILITIES)}, got '{visibility}'")
+        spec = parse_dask(dask)  # a malformed --dask fails before any work
         scn = load_scenario(scenario, accounts)
         plan = CeilingPlan(visibility, _models(models), _ints(curve, "curve"), min_per_level, tpr_worlds, fpr_accounts)
-        record, path, cached = ceiling(scn, seed, plan, workdir, workers, jobs, _say)
+        record, path, cached = _computed(scn, seed, plan, workdir, (workers, jobs), refresh, spec)
     print_ceiling(record)
     how = "read from the cache" if cached else f"computed in {record.seconds:.0f} s, cached"
     err.print(f"ceiling {how}: {path}", highlight=False)
-    if json_out is not None:
-        write_json_atomic(json_out, record.model_dump(mode="json"), indent=1)
     if mlflow and not cached:  # a cached ceiling was logged when it was computed
         _log(record, path)
+    if reconcile and record.reconciliation is not None:
+        record = reconciled(record, scn, plan, workdir, workers)
+    if json_out is not None:
+        write_json_atomic(json_out, record.model_dump(mode="json"), indent=1)
+    if reconcile and record.reconciliation is None:
+        _no_reconciliation(path)
+
+
+def _no_reconciliation(path: Path) -> None:
+    """A cached ceiling computed without reconciliation data: say how to get it, exit 2."""
+    err.print(
+        f"[bold red]error:[/] the cached ceiling {path.name} has no reconciliation data (computed without it): "
+        "rerun with --refresh to compute it again, reconciliation included",
+        highlight=False,
+    )
+    raise typer.Exit(2)
+
+
+def _computed(
+    scn: Scenario, seed: int, plan: CeilingPlan, work: Path, procs: tuple[int, int], refresh: bool,
+    spec: DaskSpec | None,
+) -> tuple[CeilingRecord, Path, bool]:  # fmt: skip
+    """`bench.rare.ceiling.ceiling`, its evaluation worlds on the Dask cluster `spec` when
+    given: connected first, so a scheduler that does not answer exits 2 before any work."""
+    from bench.rare.ceiling import DaskWorkers, ceiling
+    from bench.setup.cluster import dask_client
+
+    workers, jobs = procs
+    with dask_client(spec) as client:
+        dask = None if spec is None else DaskWorkers(client, local=spec.address is None)
+        return ceiling(scn, seed, plan, work, workers, jobs, _say, refresh=refresh, dask=dask)
 
 
 def _log(record: CeilingRecord, path: Path) -> None:
@@ -161,5 +207,99 @@ def print_ceiling(record: CeilingRecord) -> None:
         f"pool: {len(w['train'])} enriched training world(s); thresholds: calibration world "
         f"{w['calibration']['fingerprint'][:16]}\nTPR: {len(w['tpr'])} enriched world(s); FPR: {negatives:,} "
         f"negatives from {len(w['fpr'])} world(s)",
+        highlight=False,
+    )
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+def reconciled(record: CeilingRecord, scn: Scenario, plan: CeilingPlan, work: Path, workers: int) -> CeilingRecord:
+    """The separability oracle trained on the record's reconciliation world, the table
+    printed, and the record with the table (`ReconciliationRecord.table`) for `--json`."""
+    from bench.audit.separability import oracle
+    from bench.rare.ceiling_reconcile import reconciliation_world
+
+    rec = record.reconciliation
+    assert rec is not None  # the caller checks
+    ds = reconciliation_world(scn, record.seed, plan.powered(), work / "datasets", workers, _say)
+    if ds.meta["fingerprint"] != rec.world["fingerprint"]:
+        raise RuntimeError(f"reconciliation world {ds.path}: not the world the ceiling was scored on")
+    with err.status("separability oracle on the reconciliation world: LightGBM on truth, out of fold"):
+        sep = oracle(ds, record.seed)
+    rows = reconciliation_rows(record, sep)
+    print_reconciliation(record, sep, rows)
+    return record.model_copy(update={"reconciliation": rec.model_copy(update={"table": rows})})
+
+
+def reconciliation_rows(record: CeilingRecord, sep: SeparabilityOracle) -> list[ReconciledRow]:
+    """One row per comparison the ceiling scored (the task, then each level): the oracle's
+    out-of-fold AUROC, each class's AUROC, and for a level the ceiling at each threshold."""
+    from bench.results.ceiling import OracleFigure, ReconciledRow
+
+    rec = record.reconciliation
+    assert rec is not None
+    rows = []
+    for name in next(iter(rec.models.values())):
+        figures = {cls: by[name] for cls, by in rec.models.items()}
+        first = next(iter(figures.values()))
+        o = sep.comparisons.get(name)
+        fig = None if o is None else OracleFigure(auroc=o.auroc, ci_low=o.ci_low, ci_high=o.ci_high,
+                                                  positives_used=o.positives_used,
+                                                  reference_used=o.reference_used, note=o.note)  # fmt: skip
+        level = name.split("/", 1)[1] if "/" in name else None
+        ceil = {thr: by[level] for thr, by in record.ceiling.items() if level in by} if level else None
+        rows.append(ReconciledRow(comparison=name, reference=first.reference, n_positive=first.n_positive,
+                                  n_reference=first.n_reference, oracle=fig, models=figures,
+                                  ceiling=ceil or None))  # fmt: skip
+    return rows
+
+
+def _auroc(r) -> str:
+    if r is None or r.auroc is None:
+        return "too few" if getattr(r, "note", None) else "—"  # the oracle's note: too few to train on
+    return f"{r.auroc:.3f} [{r.ci_low:.3f},{r.ci_high:.3f}]"
+
+
+def _tpr(r) -> str:
+    if r.n == 0:
+        return "—"
+    return f"{r.value:.3f} [{r.low:.2f}, {r.high:.2f}] {r.k}/{r.n}"
+
+
+def _short(name: str) -> str:
+    return name.split("/", 1)[1] if "/" in name else name
+
+
+def print_reconciliation(record: CeilingRecord, sep: SeparabilityOracle, rows: list[ReconciledRow]) -> None:
+    """Two tables of at most 100 columns: the AUROCs side by side, then the oracle's
+    sample and the ceiling's TPR at FPR 1e-3 and 1e-4; the references and methods below."""
+    rec = record.reconciliation
+    assert rec is not None
+    classes = list(rec.models)
+    header = ["level", "oracle", *classes, "n pos/ref"]
+    table = [[_short(r.comparison), _auroc(r.oracle), *(_auroc(r.models[c]) for c in classes),
+              f"{r.n_positive:,}/{r.n_reference:,}"] for r in rows]  # fmt: skip
+    print_table("reconciliation, one world: AUROC [95% DeLong] against the matched reference", header, table)
+    thresholds = [t for t in ("fpr<=0.001", "fpr<=0.0001") if t in record.ceiling]
+    header = ["level", "oracle used", *(f"ceiling TPR {t} (k/n)" for t in thresholds)]
+    table = [
+        [_short(r.comparison), "—" if r.oracle is None else f"{r.oracle.positives_used:,}/{r.oracle.reference_used:,}",
+         *(_tpr(r.ceiling[t].tpr) if r.ceiling and t in r.ceiling else "—" for t in thresholds)]
+        for r in rows
+    ]  # fmt: skip
+    print_table("the same levels: the oracle's sample, the ceiling's TPR [95% exact] (best class)", header, table)
+    refs: dict[str, list[str]] = {}
+    for r in rows:
+        refs.setdefault(r.reference, []).append(_short(r.comparison))
+    m = sep.method
+    err.print(
+        f"world: the first TPR world, seed {rec.world['seed']}, {rec.world['fingerprint'][:16]}\n"
+        + "\n".join(f"reference of {', '.join(names)}: {ref}" for ref, names in refs.items())
+        + f"\noracle: LightGBM on truth, {m.folds}-fold out of fold, visibility full, sides capped at "
+        f"{m.reference_cap:,} (seed {m.seed})\nceiling classes: "
+        + ", ".join(rec.points.values())
+        + f" at visibility {record.visibility}, whole reference\n(no ceiling model trained on this world, "
+        "no threshold was set on it)",
         highlight=False,
     )

@@ -209,15 +209,21 @@ def report_cmd(
         str | None, typer.Option(help="MLflow run id (default: the latest finished lowbase run).")
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default reports/RUN_ID).")] = None,
+    workdir: Annotated[
+        Path, typer.Option(help="Work directory whose ceiling cache is read when the run carries no ceiling.")
+    ] = Path("lowbase-work"),
 ) -> None:
     """HTML and Markdown report with plots, rebuilt from a run's results in MLflow, with every
-    `lowbase certify` of its primary model beside the run's own groomer figures."""
+    `lowbase certify` of its primary model beside the run's own groomer figures, and the
+    ceiling of its scenario, visibility and seed when one is cached (`lowbase ceiling`)."""
     import mlflow
 
     from bench.errors import ResultsError
+    from bench.rare.ceiling import cached_ceiling
     from bench.report import write_report
     from bench.results import CertifiedRecord, load_results
     from bench.run.tracking import certified_of, latest_run, setup, tracking_uri
+    from data_gen import Scenario
 
     with user_errors():
         client = setup()
@@ -240,6 +246,9 @@ def report_cmd(
             raise RunConfigError(f"run {rid}: {e}") from None
         found = certified_of(client, run.info.run_name, results.primary, results.dataset.fingerprint)
         results.certified = [CertifiedRecord.model_validate(c) for c in found]
+        if results.ceiling is None and results.analysis.powered is not None:
+            results.ceiling = cached_ceiling(workdir, Scenario.model_validate(results.scenario.model_dump()),
+                                             results.config.visibility, results.config.seed)  # fmt: skip
         target = out_dir or Path("reports") / rid
         write_report(results, target)
     err.print(f"report: {target / 'report.html'} and {target / 'report.md'}", highlight=False)

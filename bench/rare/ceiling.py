@@ -20,6 +20,9 @@ training, TPR or FPR world), enough for `min_per_level` labelled offenders per l
   run of the same seed reads, so a run's figures and the ceiling are paired.
 - **Learning curve** per class (`bench.rare.learning_curve`): the TPR per level against
   labelled offenders, and the plateau rule's verdict per level.
+- **Reconciliation** (`bench.rare.ceiling_reconcile`): each class's largest point scored by
+  AUROC per matched comparison on the first TPR world, to be read beside the separability
+  oracle on that world (`lowbase ceiling --reconcile`).
 
 The ceiling of a level at a budget is the best class's TPR at its largest point. Results are
 cached in the work directory by `ceiling_key`.
@@ -35,10 +38,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bench.errors import RunConfigError
+from bench.rare.ceiling_reconcile import reconcile, reconciliation_world
 from bench.rare.label_budget import relabelled, scoring_only
 from bench.rare.learning_curve import (
     CURVE,
@@ -50,7 +55,7 @@ from bench.rare.learning_curve import (
     quotas,
 )
 from bench.rare.powered import Calibrated, PoweredPlan, enriched, powered_evaluation, world_seed
-from bench.rare.worlds import LocalWorlds, ProcessWorlds, input_scores, models_blob
+from bench.rare.worlds import DaskWorlds, LocalWorlds, ProcessWorlds, input_scores, models_blob
 from bench.results.ceiling import CeilingRecord
 from bench.setup.datasets import Step, cached_dataset
 from bench.stats.rates import FPR_BUDGETS, TARGET_PRECISIONS, Tally, budget_name, validation_thresholds
@@ -247,10 +252,27 @@ class CeilingPlan:
         return {"models": list(self.models), "curve": list(self.curve), "min_per_level": self.min_per_level,
                 "tpr_worlds": self.tpr_worlds, "fpr_accounts": self.fpr_accounts, "task": self.task}  # fmt: skip
 
+    def powered(self) -> PoweredPlan:
+        """The powered evaluation's plan: the worlds a run of the same seed reads."""
+        return PoweredPlan(self.visibility, self.task, self.tpr_worlds, self.fpr_accounts)
 
-def check_worlds_disjoint(worlds: dict) -> None:
+
+@dataclass(frozen=True)
+class DaskWorkers:
+    """A connected Dask client for the evaluation worlds (`--dask`), and whether its workers
+    share this machine's disk (a local cluster: worlds under the work directory, enriched
+    ones in its dataset cache) or not (a remote one: each worker's temporary directory).
+    Never part of a ceiling's key: any source gives the same counts."""
+
+    client: Any
+    local: bool
+
+
+def check_worlds_disjoint(worlds: dict, reconciliation: dict | None = None) -> None:
     """No world plays two roles: training, calibration (thresholds), TPR and FPR worlds
-    are all different worlds, so no figure is read on data a model or threshold saw."""
+    are all different worlds, so no figure is read on data a model or threshold saw. The
+    reconciliation world, when given, must be one of the TPR worlds: scored, never trained
+    or calibrated on."""
     roles = {
         "train": [w["fingerprint"] for w in worlds["train"]],
         "calibration": [worlds["calibration"]["fingerprint"]],
@@ -263,6 +285,10 @@ def check_worlds_disjoint(worlds: dict) -> None:
             if seen.get(fp, role) != role:
                 raise ValueError(f"ceiling: world {fp[:16]} is both a {seen[fp]} and a {role} world")
             seen[fp] = role
+    rec = None if reconciliation is None else reconciliation["fingerprint"]
+    if rec is not None and seen.get(rec) != "tpr":
+        what = f"a {seen[rec]} world" if rec in seen else "none of its worlds"
+        raise ValueError(f"ceiling: the reconciliation world {rec[:16]} is {what}, not a TPR world")
 
 
 def _world_log(ds: Dataset) -> dict:
@@ -270,20 +296,35 @@ def _world_log(ds: Dataset) -> dict:
 
 
 def _evaluate(models: dict, cal: Calibrated, scn: Scenario, seed: int, plan: CeilingPlan, work: Path, jobs: int,
-              workers: int, step: Step) -> dict:  # fmt: skip
+              workers: int, step: Step, dask: DaskWorkers | None = None) -> dict:  # fmt: skip
     """The powered evaluation of every curve point on the worlds a run of `seed` reads: in
-    this process, or in `jobs` worker processes (`bench.rare.worlds.ProcessWorlds`)."""
-    pplan = PoweredPlan(plan.visibility, plan.task, plan.tpr_worlds, plan.fpr_accounts)
+    this process, in `jobs` worker processes (`bench.rare.worlds.ProcessWorlds`) or on the
+    Dask cluster `dask` (`DaskWorlds`)."""
+    pplan = plan.powered()
     cache, scratch = work / "datasets", work / "ceiling-worlds"
+    if dask is not None:
+        shared = (scratch.resolve(), cache.resolve()) if dask.local else (None, None)
+        on_dask = DaskWorlds(dask.client, models_blob(models), *shared)
+        return powered_evaluation(on_dask, cal, scn, seed, pplan, step)
     if jobs <= 1:
         return powered_evaluation(LocalWorlds(models, cache, scratch, workers, step), cal, scn, seed, pplan, step)
     with ProcessWorlds(jobs, models_blob(models), scratch.resolve(), cache.resolve()) as worlds:
         return powered_evaluation(worlds, cal, scn, seed, pplan, step)
 
 
+def _reconciliation(models: dict, cal: Calibrated, scn: Scenario, seed: int, plan: CeilingPlan, sizes: Sequence[int],
+                    cache: Path, workers: int, step: Step) -> dict:  # fmt: skip
+    """Each class's largest curve point scored by AUROC per matched comparison on the first
+    TPR world (`bench.rare.ceiling_reconcile`)."""
+    ds = reconciliation_world(scn, seed, plan.powered(), cache, workers, step)
+    points = {m: curve_name(m, sizes[-1]) for m in plan.models}
+    return reconcile(models, points, ds, plan.visibility, cal.thresholds, plan.task)
+
+
 def compute_ceiling(
-    scn: Scenario, seed: int, plan: CeilingPlan, work: Path, workers: int = 1, jobs: int = 1, step: Step = _quiet
-) -> dict:
+    scn: Scenario, seed: int, plan: CeilingPlan, work: Path, workers: int = 1, jobs: int = 1, step: Step = _quiet,
+    dask: DaskWorkers | None = None,
+) -> dict:  # fmt: skip
     """The ceiling of `scn` at `plan.visibility` for seed `seed`, JSON-ready
     (`bench.results.ceiling.CeilingRecord`, without its key and timing)."""
     cache = Path(work) / "datasets"
@@ -298,10 +339,11 @@ def compute_ceiling(
     del pooled  # the pool's features: the evaluation holds one world's at a time
     calib = calibration_world(scn, seed, cache, workers, step)
     cal = calibrated_on(models, calib, plan.visibility, plan.task)
-    powered = _evaluate(models, cal, scn, seed, plan, Path(work), jobs, workers, step)
+    powered = _evaluate(models, cal, scn, seed, plan, Path(work), jobs, workers, step, dask)
     worlds = {"train": [_world_log(ds) for ds in train], "calibration": _world_log(calib),
               "tpr": powered["worlds"]["tpr"], "fpr": powered["worlds"]["fpr"]}  # fmt: skip
-    check_worlds_disjoint(worlds)
+    rec = _reconciliation(models, cal, scn, seed, plan, sizes, cache, workers, step)
+    check_worlds_disjoint(worlds, rec["world"])
     labelled = {s: dict(zip(SOPHISTICATION_LEVELS, map(int, quotas(s)), strict=True)) for s in sizes[:-1]}
     labelled[sizes[-1]] = pool
     names = [budget_name(b) for b in CEILING_BUDGETS]
@@ -310,7 +352,7 @@ def compute_ceiling(
         "task": plan.task, "scenario": scn.name, "visibility": plan.visibility, "seed": seed,
         "generator": GENERATOR_VERSION, "settings": plan.settings(), "worlds": worlds, "pool": pool,
         "thresholds_set_on": {"world": calib.meta["fingerprint"], "split": WHOLE_WORLD},
-        "models": curves, "ceiling": best_per_level(curves, names), "powered": powered,
+        "models": curves, "ceiling": best_per_level(curves, names), "powered": powered, "reconciliation": rec,
     }  # fmt: skip
 
 
@@ -332,21 +374,23 @@ def cached_ceiling(work: Path, scn: Scenario, visibility: str, seed: int) -> Cei
 
 
 def ceiling(
-    scn: Scenario, seed: int, plan: CeilingPlan, work: Path, workers: int = 1, jobs: int = 1, step: Step = _quiet
-) -> tuple[CeilingRecord, Path, bool]:
+    scn: Scenario, seed: int, plan: CeilingPlan, work: Path, workers: int = 1, jobs: int = 1, step: Step = _quiet,
+    *, refresh: bool = False, dask: DaskWorkers | None = None,
+) -> tuple[CeilingRecord, Path, bool]:  # fmt: skip
     """The ceiling, read from the work directory's cache when its key matches (generator,
-    scenario, visibility, seed, settings), else computed and written there atomically.
-    Returns (record, cache file, whether it came from the cache)."""
+    scenario, visibility, seed, settings) and `refresh` is off, else computed and written
+    there atomically (a matching file is replaced whole, never edited in place). Returns
+    (record, cache file, whether it came from the cache)."""
     key = ceiling_key(scn, plan.visibility, seed, plan.settings())
     path = cache_path(work, scn, plan.visibility, seed, key)
-    if path.is_file():
+    if path.is_file() and not refresh:
         try:
             step(f"reusing ceiling {path.name}")
             return CeilingRecord.model_validate_json(path.read_text()), path, True
         except ValueError:
             step(f"ceiling cache {path.name} unreadable: recomputing")
     start = time.perf_counter()
-    got = compute_ceiling(scn, seed, plan, work, workers, jobs, step)
+    got = compute_ceiling(scn, seed, plan, work, workers, jobs, step, dask)
     record = CeilingRecord.model_validate({**got, "key": key, "seconds": time.perf_counter() - start})
     write_json_atomic(path, record.model_dump(mode="json"), indent=1)
     return record, path, False

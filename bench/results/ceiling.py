@@ -1,6 +1,8 @@
 """Records of the ceiling (`bench.rare.ceiling`): per model class a learning curve of TPR
 per level against truth-labelled offenders, its plateau verdicts, and the ceiling per level
-(the best class), with the worlds it rests on and the full powered figures of every point."""
+(the best class), with the worlds it rests on and the full powered figures of every point;
+and its reconciliation with the separability oracle (`bench.rare.ceiling_reconcile`): each
+class's AUROC per matched comparison on a world it never saw, beside the oracle's."""
 
 from __future__ import annotations
 
@@ -46,6 +48,56 @@ class LevelCeiling(Record):
     verdict: str
 
 
+class AurocRecord(Record):
+    """A score's AUROC of a comparison's positives against its whole matched reference
+    (`bench.stats.references`), with its 95% DeLong interval; `auroc` None when a side is
+    empty."""
+
+    reference: str
+    n_positive: int
+    n_reference: int
+    auroc: Num | None = None
+    ci_low: Num | None = None
+    ci_high: Num | None = None
+
+
+class OracleFigure(Record):
+    """The separability oracle's out-of-fold AUROC of one comparison (capped sides: the
+    counts it used), `auroc` None with a `note` where too few accounts were there."""
+
+    auroc: Num | None
+    ci_low: Num | None = None
+    ci_high: Num | None = None
+    positives_used: int
+    reference_used: int
+    note: str | None = None
+
+
+class ReconciledRow(Record):
+    """One comparison of the reconciliation table (`lowbase ceiling --reconcile`): the
+    oracle and every ceiling class on the same world and reference, and for a level the
+    ceiling's TPR per threshold (None for the task as a whole: the ceiling is per level)."""
+
+    comparison: str  # "groomer" or "groomer/L0" ..
+    reference: str
+    n_positive: int
+    n_reference: int
+    oracle: OracleFigure | None  # None: the oracle has no such comparison on this world
+    models: dict[str, AurocRecord]
+    ceiling: dict[str, LevelCeiling] | None = None  # threshold -> the level's ceiling
+
+
+class ReconciliationRecord(Record):
+    """The ceiling's classes scored on the reconciliation world: the first TPR world, which
+    no model trained on and no threshold was set on. `table` is filled by `lowbase ceiling
+    --reconcile` (the oracle is trained then, on the same world) and never cached."""
+
+    world: dict[str, Any]  # seed and fingerprint
+    points: dict[str, str]  # class -> the curve point scored (its largest)
+    models: dict[str, dict[str, AurocRecord]]  # class -> comparison -> AUROC
+    table: list[ReconciledRow] | None = None
+
+
 class CeilingRecord(Record):
     """The ceiling of one scenario, visibility and seed (docs/design.md "Ceiling")."""
 
@@ -63,3 +115,5 @@ class CeilingRecord(Record):
     ceiling: dict[str, dict[str, LevelCeiling]]  # threshold -> level -> ceiling
     powered: PoweredRecord  # every curve point's powered figures, as a run records its own
     seconds: Num = float("nan")
+    # None in a record computed without it: `lowbase ceiling --refresh` recomputes one.
+    reconciliation: ReconciliationRecord | None = None

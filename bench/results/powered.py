@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, model_validator
 
 from bench.results.records import Num, Record, ShareRecord
 
@@ -98,6 +98,16 @@ class PoweredRecord(Record):
     scenario_mix: list[float]
     models: dict[str, PoweredModel]
     unreachable: dict[str, LabelSupply] = {}  # label budgets the training world cannot supply
+
+    @model_validator(mode="before")
+    @classmethod
+    def _training_truth_by_its_name(cls, data: Any) -> Any:
+        """Results written before the variant had its name call it "oracle (truth)": it is
+        read under the name that says what it is, the training world's truth."""
+        if isinstance(data, dict) and isinstance(data.get("models"), dict) and "oracle (truth)" in data["models"]:
+            data = {**data, "models": {TRAINING_TRUTH if k == "oracle (truth)" else k: v
+                                       for k, v in data["models"].items()}}  # fmt: skip
+        return data
 
 
 class CertifiedRecord(PoweredRecord):

@@ -1,6 +1,7 @@
 """The ceiling: the plateau rule, nested uniform curve draws, a synthetic subgroup whose known
-ceiling the curve reaches, pooled inputs, the cache key, and on tiny worlds the whole
-computation, with no threshold or model ever read on the data it was set or trained on."""
+ceiling the curve reaches, pooled inputs, the cache key and which cached file is read, the
+reconciliation's AUROC per comparison, and on tiny worlds the whole computation, with no
+threshold or model ever read on the data it was set or trained on."""
 
 import json
 
@@ -12,10 +13,13 @@ from bench.rare.ceiling import (
     WHOLE_WORLD,
     CeilingPlan,
     PooledInput,
+    cache_path,
+    cached_ceiling,
     ceiling_key,
     check_worlds_disjoint,
     planned_worlds,
 )
+from bench.rare.ceiling_reconcile import comparison_aurocs, reconciled
 from bench.rare.learning_curve import (
     NOT_REACHED,
     REACHED,
@@ -29,6 +33,7 @@ from bench.rare.learning_curve import (
     quotas,
 )
 from bench.stats.rates import Tally, fpr_threshold, rates, validation_thresholds
+from bench.stats.references import Comparison
 from common.vocabulary import SOPHISTICATION_LEVELS
 from models.inputs import ModelInput
 from tests.conftest import small_scenario
@@ -163,6 +168,11 @@ def test_no_world_plays_two_roles():
             check_worlds_disjoint({**worlds, role: [{"fingerprint": "b"}]})
     with pytest.raises(ValueError, match="both"):
         check_worlds_disjoint({**worlds, "calibration": {"fingerprint": "d"}})
+    check_worlds_disjoint(worlds, {"fingerprint": "d"})
+    for fp, role in (("a", "train"), ("c", "calibration"), ("e", "fpr"), ("z", "none")):
+        with pytest.raises(ValueError, match="not a TPR world") as e:
+            check_worlds_disjoint(worlds, {"fingerprint": fp})
+        assert role in str(e.value), "the reconciliation world is only ever a TPR world"
     thr = validation_thresholds(np.zeros(100), np.arange(100.0), "c", WHOLE_WORLD)
     with pytest.raises(ValueError, match="own data"):
         thr.check_disjoint("c")  # a calibration world is never scored, whatever split is asked
@@ -189,11 +199,89 @@ def test_a_pooled_input_stacks_worlds_and_labels_them_by_truth(small):
     assert np.array_equal(sub.human("groomer", "train")[0], acc[:5])
 
 
+def _comparison(name, positive, reference, ref_name="ref"):
+    return Comparison(name, positive, reference, ref_name)
+
+
+def test_auroc_per_comparison_reads_a_separable_and_an_inseparable_level():
+    """Scores over account ids: L0 far above its reference (AUROC ~1), L1 drawn like it
+    (~0.5), L2 below it (reported below 0.5, never folded); each against its whole
+    reference, with the counts and the reference's name."""
+    rng = np.random.default_rng(3)
+    n_ref, n_pos = 3000, 300
+    shift = (0.0, 8.0, 0.0, -8.0)  # the reference, then L0, L1, L2
+    scores = np.concatenate([rng.normal(size=n) + s for n, s in zip((n_ref, n_pos, n_pos, n_pos), shift, strict=True)])
+    ids = np.arange(len(scores))
+    ref = ids < n_ref
+    level = np.where(ref, -1, (ids - n_ref) // n_pos)
+    comps = [_comparison("groomer", level >= 0, ref, "benign")]
+    comps += [_comparison(f"groomer/L{lvl}", level == lvl, ref) for lvl in range(3)]
+    comps += [_comparison("spam", level == 0, ref), _comparison("groomer/L3", level == 0, np.zeros_like(ref))]
+    assert [c.name for c in reconciled(comps)] == ["groomer", "groomer/L0", "groomer/L1", "groomer/L2", "groomer/L3"]
+    got = comparison_aurocs(scores, reconciled(comps))
+    assert got["groomer/L0"]["auroc"] > 0.999 and got["groomer/L0"]["ci_high"] == 1.0
+    assert got["groomer/L0"]["n_positive"] == n_pos and got["groomer/L0"]["n_reference"] == n_ref
+    l1 = got["groomer/L1"]
+    assert abs(l1["auroc"] - 0.5) < 0.05 and l1["ci_low"] < 0.5 < l1["ci_high"], "indistinguishable: chance"
+    assert got["groomer/L2"]["auroc"] < 0.001, "a score that ranks positives low is not folded to 1 - AUROC"
+    assert got["groomer"]["reference"] == "benign" and got["groomer"]["n_positive"] == 3 * n_pos
+    assert "auroc" not in got["groomer/L3"] and got["groomer/L3"]["n_reference"] == 0, "an empty side: no AUROC"
+
+
+def _record(scn, seed, models, settings=None, key=None):
+    """A minimal ceiling record (no curve points) with its key, as `ceiling` writes it."""
+    from bench.results.ceiling import CeilingRecord
+
+    settings = {**CeilingPlan(models=tuple(models)).settings(), **(settings or {})}
+    key = key or ceiling_key(scn, "full", seed, settings)
+    powered = {"task": "groomer", "visibility": "full", "worlds": {}, "enriched_rate": 1e-2,
+               "scenario_mix": [0.25] * 4, "models": {}}  # fmt: skip
+    return CeilingRecord.model_validate({
+        "task": "groomer", "scenario": scn.name, "visibility": "full", "seed": seed, "generator": "g", "key": key,
+        "settings": settings, "worlds": {}, "pool": {"L0": 1}, "thresholds_set_on": {}, "ceiling": {},
+        "models": {m: {"curve": [], "plateau": {}} for m in models}, "powered": powered,
+    })  # fmt: skip
+
+
+def _write(work, scn, record, key=None):
+    path = cache_path(work, scn, "full", record.seed, key or record.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(record.model_dump_json())
+    return path
+
+
+def test_a_cached_ceiling_is_read_only_under_its_own_key_and_the_richest_wins(tmp_path):
+    scn = small_scenario()
+    assert cached_ceiling(tmp_path, scn, "full", SEED) is None
+    one = _record(scn, SEED, ["dec"])
+    _write(tmp_path, scn, one)
+    assert cached_ceiling(tmp_path, scn, "full", SEED).key == one.key
+    two = _record(scn, SEED, ["dec", "gbdt-raw"])
+    _write(tmp_path, scn, two)
+    assert cached_ceiling(tmp_path, scn, "full", SEED).key == two.key, "more model classes win"
+    # Three classes, but a key that is not its settings' for this generator and scenario
+    # (another generator's), or a file named with a key other than its own: never read.
+    three = _record(scn, SEED, ["dec", "gbdt-raw", "logreg"])
+    other_generator = ceiling_key(scn, "full", SEED, three.settings, generator="0.0")
+    _write(tmp_path, scn, three.model_copy(update={"key": other_generator}))
+    _write(tmp_path, scn, three, key="0123456789abcdef")
+    assert cached_ceiling(tmp_path, scn, "full", SEED).key == two.key
+    _write(tmp_path, scn, three)
+    assert cached_ceiling(tmp_path, scn, "full", SEED).key == three.key
+    changed = scn.model_copy(update={"accounts": scn.accounts + 1000})
+    assert changed.name == scn.name and cached_ceiling(tmp_path, changed, "full", SEED) is None, "a changed scenario"
+    assert cached_ceiling(tmp_path, scn, "minimal", SEED) is None and cached_ceiling(tmp_path, scn, "full", 1) is None
+    (tmp_path / "ceilings" / f"{scn.name}-full-s{SEED}-broken.json").write_text("{")
+    assert cached_ceiling(tmp_path, scn, "full", SEED).key == three.key, "an unreadable file is skipped"
+
+
 @pytest.mark.slow
 def test_ceiling_command_on_tiny_worlds(tmp_path, monkeypatch):
     """`lowbase ceiling` end to end on worlds of 4,000 accounts: the record, worlds of four
-    disjoint roles, thresholds set on the calibration world only, a rerun from the cache,
-    logged to MLflow once, and the same figures from worker processes (`--jobs 2`)."""
+    disjoint roles, thresholds set on the calibration world only, the reconciliation scored
+    on the first TPR world, a rerun from the cache, logged to MLflow once, the reconciliation
+    table (`--reconcile`), a record without reconciliation data refused, and the same
+    figures computed again (`--refresh`) in worker processes (`--jobs 2`)."""
     import yaml
     from typer.testing import CliRunner
 
@@ -220,6 +308,7 @@ def test_ceiling_command_on_tiny_worlds(tmp_path, monkeypatch):
         assert all(t.set_on == {"world": calib, "split": WHOLE_WORLD} for t in m.thresholds)
     assert set(rec.ceiling) == {"fpr<=0.001", "fpr<=0.0001"}
     assert all(c.model in ("dec", "gbdt-raw") for c in rec.ceiling["fpr<=0.001"].values())
+    _check_reconciliation(rec)
     assert "plateau" in res.output and "ceiling computed" in res.output
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "read from the cache" in again.output
@@ -229,18 +318,63 @@ def test_ceiling_command_on_tiny_worlds(tmp_path, monkeypatch):
     [run] = client.search_runs([client.get_experiment_by_name("lowbase-ceiling").experiment_id])
     assert run.data.tags["lowbase.ceiling_key"] == rec.key, "logged once: the cached rerun logs nothing"
     assert "groomer/ceiling/fpr_le_0.001/L0/tpr" in run.data.metrics
-    import shutil
-
-    shutil.rmtree(work / "ceilings")  # computed again, the evaluation worlds in two worker processes
-    js2 = tmp_path / "jobs2.json"
-    two = CliRunner().invoke(app, [*args, "--jobs", "2", "--no-mlflow", "--json", str(js2)])
-    assert two.exit_code == 0, two.output
+    _check_reconcile_command(app, [*args, "--no-mlflow"], tmp_path / "reconciled.json", rec)
+    [cached] = (work / "ceilings").glob("*.json")  # a record computed without reconciliation data
+    stale = {k: v for k, v in json.loads(cached.read_text()).items() if k != "reconciliation"}
+    cached.write_text(json.dumps(stale))
+    old = CliRunner().invoke(app, [*args, "--no-mlflow", "--reconcile"])
+    assert old.exit_code == 2 and "--refresh" in old.output and "read from the cache" in old.output, old.output
+    down = CliRunner().invoke(app, [*args, "--no-mlflow", "--refresh", "--dask", "tcp://127.0.0.1:9"])
+    assert down.exit_code == 2 and "no Dask scheduler answered" in down.output, down.output
+    js2 = tmp_path / "jobs2.json"  # computed again, the evaluation worlds in two worker processes
+    two = CliRunner().invoke(app, [*args, "--jobs", "2", "--refresh", "--no-mlflow", "--json", str(js2)])
+    assert two.exit_code == 0 and "ceiling computed" in two.output, two.output
     rec2 = CeilingRecord.model_validate(json.loads(js2.read_text()))
     assert rec2.model_dump(exclude={"seconds"}) == rec.model_dump(exclude={"seconds"}), "processes: the same figures"
+    assert CeilingRecord.model_validate_json(cached.read_text()).reconciliation == rec.reconciliation, "replaced"
     bad = CliRunner().invoke(app, [*args, "--visibility", "opaque"])
     assert bad.exit_code == 2 and "visibility" in bad.output
     bad = CliRunner().invoke(app, [*args, "--models", "random"])
     assert bad.exit_code == 2
+
+
+def _check_reconciliation(rec):
+    """The reconciliation: each class's largest curve point scored on the first TPR world
+    (neither a training nor the calibration world), per groomer comparison, against the
+    whole reference (the counts of the world's own offenders)."""
+    got = rec.reconciliation
+    assert got is not None and got.world == {k: rec.worlds["tpr"][0][k] for k in ("seed", "fingerprint")}
+    check_worlds_disjoint(rec.worlds, got.world)
+    assert got.points == {m: f"{m} @ {c.curve[-1].offenders}" for m, c in rec.models.items()}
+    for by in got.models.values():
+        assert list(by)[0] == "groomer" and set(by) <= {"groomer", *(f"groomer/{lvl}" for lvl in SOPHISTICATION_LEVELS)}
+        assert by["groomer"].n_positive == rec.worlds["tpr"][0]["positives"]
+        assert sum(by[c].n_positive for c in by if c != "groomer") == by["groomer"].n_positive
+        assert all(f.auroc is None or 0 <= f.ci_low <= f.auroc <= f.ci_high <= 1 for f in by.values())
+
+
+def _check_reconcile_command(app, args, js, rec):
+    """`--reconcile` on the cached ceiling: the oracle trained on the same world, the table
+    printed within 100 columns, and the table under "reconciliation" in the JSON."""
+    from typer.testing import CliRunner
+
+    from bench.results.ceiling import CeilingRecord
+
+    res = CliRunner().invoke(app, [*args, "--reconcile", "--json", str(js)])
+    assert res.exit_code == 0 and "read from the cache" in res.output, res.output
+    table = res.output[res.output.index("reconciliation, one world") :]
+    assert "oracle" in table and all(len(line) <= 100 for line in table.splitlines()), table
+    got = CeilingRecord.model_validate(json.loads(js.read_text())).reconciliation
+    assert got is not None and got.table is not None
+    assert got.model_dump(exclude={"table"}) == rec.reconciliation.model_dump(exclude={"table"})
+    assert [r.comparison for r in got.table] == list(got.models["dec"])
+    for row in got.table:
+        assert row.oracle is not None and row.oracle.positives_used <= row.n_positive
+        assert set(row.models) == {"dec", "gbdt-raw"}
+        assert (row.ceiling is None) == (row.comparison == "groomer"), "the ceiling is per level"
+        if row.ceiling is not None:
+            level = row.comparison.split("/")[1]
+            assert row.ceiling["fpr<=0.001"] == rec.ceiling["fpr<=0.001"][level]
 
 
 @pytest.mark.parametrize(
@@ -253,6 +387,7 @@ def test_ceiling_command_on_tiny_worlds(tmp_path, monkeypatch):
         (["--curve", "2"], "--curve"),
         (["--scenario", "nope"], "not a preset"),
         (["--min-per-level", "0"], "--min-per-level"),
+        (["--dask", "nowhere"], "--dask"),
     ],
 )
 def test_ceiling_bad_input_exits_2_before_any_work(tmp_path, args, needle):

@@ -10,8 +10,8 @@ import pytest
 
 from bench.audit.artefacts import EventSource, Rows, account_artefacts, event_statistics, tie_positions
 from bench.audit.leakage import ARTEFACT_GATE, EASY_BY_DESIGN, NEAR_PERFECT, audit, breaks_gate, worst
-from bench.audit.references import ADULT_CONTACTS, APPARENT_MINORS, BENIGN, comparisons, references
 from bench.stats.rank_auroc import auroc_with_interval
+from bench.stats.references import ADULT_CONTACTS, APPARENT_MINORS, BENIGN, comparisons, references
 from common.vocabulary import DAY, HOUR
 
 

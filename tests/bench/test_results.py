@@ -200,8 +200,10 @@ def test_a_real_results_json_validates_and_round_trips(run_at_p90):
     text = path.read_text()
     loaded = load_results(path)
     assert dump_results(loaded) == text == dump_results(results)
-    # certifications are attached by `lowbase report` from MLflow; a run never writes them
-    assert set(json.loads(text)) == {*RunResults.model_fields} - {"certified"}
+    # certifications are attached by `lowbase report` from MLflow; a run never writes them, and
+    # a ceiling only when one is cached for its scenario (none is, in a test's work directory)
+    assert results.ceiling is None
+    assert set(json.loads(text)) == {*RunResults.model_fields} - {"certified", "ceiling"}
     assert loaded.config.precision == loaded.analysis.operating_precision == 0.9
     for entry in loaded.models.values():
         assert all(set(ops) == {"p90", "p99"} for ops in entry.operating.values())
@@ -225,3 +227,16 @@ def test_per_level_recall_is_named_by_the_operating_precision(run_at_p90):
     assert "| recall@P0.90 | recall@P0.95 | recall@P0.99 |" in header
     md = (report / "report.md").read_text()
     assert "precision-0.90 threshold" in md and "precision-0.95 threshold" not in md
+
+
+def test_results_naming_the_training_world_truth_oracle_read_under_its_name():
+    """A powered record that calls the training world's truth "oracle (truth)" (its earlier
+    name) is read under TRAINING_TRUTH, with the same figures; other variants untouched."""
+    from bench.results import TRAINING_TRUTH, PoweredRecord
+
+    model = {"thresholds": [], "by_threshold": {}}
+    doc = {"task": "groomer", "visibility": "full", "worlds": {}, "enriched_rate": 0.01,
+           "scenario_mix": [0.25] * 4, "models": {"realistic labels": model, "oracle (truth)": model}}  # fmt: skip
+    pw = PoweredRecord.model_validate(doc)
+    assert list(pw.models) == ["realistic labels", TRAINING_TRUTH]
+    assert "oracle (truth)" in doc["models"], "the input is not modified"

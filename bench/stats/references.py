@@ -19,8 +19,10 @@ like, so every groomer level is compared with its **matched reference**:
   no task), the population a platform-wide classifier has to pick positives out of.
 
 Offender and reference are told apart by truth; what is compared is only observable.
-The leakage audit (bench.audit.leakage) and the separability oracle (bench.audit.separability) both
-read these comparisons, so they can never disagree on what "matched" means.
+The leakage audit (bench.audit.leakage), the separability oracle (bench.audit.separability)
+and the ceiling's reconciliation (bench.rare.ceiling_reconcile) all read these comparisons,
+so they can never disagree on what "matched" means. It is a statistic of the dataset, below
+both the audits and the rare-harm evaluation, so that each can import it.
 """
 
 from __future__ import annotations
