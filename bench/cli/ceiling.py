@@ -83,6 +83,9 @@ def ceiling_cmd(
         bool, typer.Option("--reconcile", help="Also the separability oracle on the same world, per level.")
     ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the record as JSON here.")] = None,
+    figure: Annotated[
+        Path | None, typer.Option(help="Also draw the learning curves per level at FPR 1e-3 (and 1e-4 beside) as PNG.")
+    ] = None,
     mlflow: Annotated[
         bool,
         typer.Option("--mlflow/--no-mlflow", help="Log a computed ceiling to MLflow (experiment lowbase-ceiling)."),
@@ -108,10 +111,23 @@ def ceiling_cmd(
         _log(record, path)
     if reconcile and record.reconciliation is not None:
         record = reconciled(record, scn, plan, workdir, workers)
-    if json_out is not None:
-        write_json_atomic(json_out, record.model_dump(mode="json"), indent=1)
+    _write(record, json_out, figure)
     if reconcile and record.reconciliation is None:
         _no_reconciliation(path)
+
+
+def _write(record: CeilingRecord, json_out: Path | None, figure: Path | None) -> None:
+    """The record as JSON, and the learning curves as PNG: `figure` at FPR 1e-3, the same
+    name with `-fpr1e-4` at 1e-4 (`bench.report.ceiling_figures`, deterministic bytes)."""
+    if json_out is not None:
+        write_json_atomic(json_out, record.model_dump(mode="json"), indent=1)
+    if figure is None:
+        return
+    from bench.report.ceiling_figures import fig_ceiling_curves
+
+    for threshold, path in (("fpr<=0.001", figure), ("fpr<=0.0001", figure.with_stem(f"{figure.stem}-fpr1e-4"))):
+        if fig_ceiling_curves(record, path, threshold):
+            err.print(f"learning curves at {threshold}: {path}", highlight=False)
 
 
 def _no_reconciliation(path: Path) -> None:

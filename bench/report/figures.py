@@ -5,11 +5,22 @@ no dates, no software-version metadata, so the same results give the same bytes.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.report.format import fmt_interval, fmt_precision, fmt_value, interval_only
-from bench.results import DriftRecord, DriftTask, HarmAnalysis, OperatingRecord, RunResults
+from bench.results import (
+    REALISTIC,
+    DriftRecord,
+    DriftTask,
+    HarmAnalysis,
+    PoweredPoint,
+    RateRecord,
+    RunResults,
+    ShareRecord,
+)
+from bench.stats.base_rate import precision_kind
 from common.vocabulary import SOPHISTICATION_LEVELS
 
 DPI = 110
@@ -122,41 +133,165 @@ def fig_curves(results: RunResults, task: str, kind: str, path: Path) -> bool:
 
 # ---------------------------------------------------------------- base rate
 
+# The powered point the groomer projections and base-rate curve read where the run has the
+# powered evaluation (`bench.run.analyses.read_groomers_powered`): realistic labels at the
+# threshold set on the training world's validation split at FPR 1e-3.
+POWERED_THRESHOLD = "fpr<=0.001"
+
+
+# How the analytic curve draws a precision that is a bound: line style, the end of the band it
+# stands on, legend note (`bench.stats.base_rate.precision_kind`).
+BOUND_STYLE = {
+    "lower bound": ("--^", "ci_low", ": lower bound, no false positive seen"),
+    "upper bound": ("--v", "ci_high", ": upper bound, no offender flagged"),
+}
+
+
+@dataclass(frozen=True)
+class ProjectionRates:
+    """The TPR and FPR a task's projection rows (and, for groomers, the base-rate curve) were
+    read at, and where: the powered evaluation (groomers, where the run has it: TPR at the
+    scenario's level mix on enriched worlds, FPR pooled over fresh negative worlds, exact
+    intervals) or the test split at a threshold chosen on it (Wilson intervals). `kind`
+    says whether a precision read from them is a point or a bound."""
+
+    tpr: ShareRecord
+    fpr: ShareRecord
+    powered: bool
+
+    @property
+    def kind(self) -> str:
+        return precision_kind(self.tpr.value, self.fpr.value)
+
+
+def powered_groomer_point(results: RunResults) -> PoweredPoint | None:
+    """The powered point groomer projections read (None without the powered evaluation):
+    where it exists, the run wrote the groomer rows and the base-rate curve from it."""
+    pw = results.analysis.powered
+    model = pw.models.get(REALISTIC) if pw is not None else None
+    return model.by_threshold.get(POWERED_THRESHOLD) if model is not None else None
+
+
+def projection_rates(results: RunResults, task: str) -> ProjectionRates | None:
+    """Where a task's projection reads its rates (`ProjectionRates`); None when the results
+    hold no operating point for it."""
+    powered = task == "groomer" and results.analysis.groomer_source == "powered"
+    pt = powered_groomer_point(results) if powered else None
+    if pt is not None:
+        return ProjectionRates(_share(pt.tpr_at_scenario_mix), _share(pt.fpr), True)
+    op = results.primary_operating(task)
+    return None if op is None else ProjectionRates(op.tpr_share, op.fpr_share, False)
+
+
+def _share(r: RateRecord) -> ShareRecord:
+    return ShareRecord(value=r.value, ci_low=r.low, ci_high=r.high, k=r.k, n=r.n)
+
+
+def rate_text(r: ShareRecord) -> str:
+    """A rate with its interval and the counts it rests on: `0.325 [0.25, 0.40] (78/240)`."""
+    return f"{fmt_interval(interval_only(r))} ({r.k:,}/{r.n:,})"
+
 
 def _bar(high: float, low: float) -> float:
     """Length of an error bar from `low` up to `high` (0 when either is unknown)."""
     return max(0.0, high - low) if math.isfinite(high) and math.isfinite(low) else 0.0
 
 
-def operating_counts(op: OperatingRecord | None) -> str:
-    """TPR and FPR of the groomer operating point with the counts they rest on."""
-    if op is None:
-        return "(operating point not recorded)"
-    f = op.fpr_share
+def base_rate_title(results: RunResults, src: ProjectionRates | None) -> str:
+    """Where the analytic curve's TPR and FPR were read, with their intervals and counts."""
+    if src is not None and src.powered:
+        return (
+            f"groomer precision vs base rate, {results.primary}: powered evaluation at the validation threshold "
+            f"FPR <= 1e-3\nTPR {rate_text(src.tpr)} at the scenario's level mix (enriched worlds);\n"
+            f"FPR {rate_text(src.fpr)} pooled over fresh negatives; exact intervals"
+        )
+    where = f"{results.primary} at its precision-{fmt_precision(results.precision)} threshold, chosen on the test split"
+    if src is None:
+        return f"groomer precision vs base rate, {where}\n(operating point not recorded)"
     return (
-        f"TPR {fmt_interval(op.tpr_share)} of test groomers;\n"
-        f"FPR {fmt_interval(interval_only(f))} ({f.k}/{f.n} negatives)"
+        f"groomer precision vs base rate, {where}\nTPR {rate_text(src.tpr)} of test groomers;\nFPR {rate_text(src.fpr)}"
     )
 
 
+def _draw_empirical(ax, emp: list) -> None:
+    """The empirical points: test-split readings (this run's own, and datasets regenerated and
+    retrained at other rates), each at a threshold chosen on its test split, Wilson bars, k/n."""
+    for own in (False, True):
+        pts = [r for r in emp if r.own == own]
+        if not pts:
+            continue
+        xs = [r.base_rate for r in pts]
+        prec = [r.precision for r in pts]
+        ys = [p.value for p in prec]
+        lo = [_bar(y, p.ci_low) for y, p in zip(ys, prec, strict=True)]
+        hi = [_bar(p.ci_high, y) for y, p in zip(ys, prec, strict=True)]
+        label = "test split, this run's base rate" if own else "test split, regenerated and retrained"
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[lo, hi],
+            fmt="s" if own else "D",
+            color="C3" if own else "C1",
+            ms=5,
+            capsize=3,
+            label=label + " (threshold chosen on it; Wilson 95%)",
+        )
+        for xv, yv, p in zip(xs, ys, prec, strict=True):
+            if math.isfinite(yv):
+                ax.annotate(f"{p.k}/{p.n}", (xv, yv), textcoords="offset points", xytext=(6, -10), fontsize=7)
+
+
+def _draw_fpr_needed(ax2, curve: list, src: ProjectionRates | None) -> None:
+    """The FPR a classifier with this TPR would need for precision 0.95 and 0.99, beside the
+    FPR the curve was read at and its upper 95% bound (with the negatives it rests on)."""
+    x = [r.base_rate for r in curve]
+    for needed, label, c in (
+        ([r.fpr_needed_p95 for r in curve], "FPR needed for precision 0.95", "C4"),
+        ([r.fpr_needed_p99 for r in curve], "FPR needed for precision 0.99", "C5"),
+    ):
+        ax2.plot(x, needed, "-o", ms=3, color=c, label=label)
+    if src is not None:
+        fs, where = src.fpr, "pooled FPR" if src.powered else "test-split FPR"
+        if math.isfinite(fs.value) and fs.value > 0:
+            ax2.axhline(fs.value, color="C0", lw=1, label=f"{where} {fmt_value(fs.value)}")
+        if math.isfinite(fs.ci_high) and fs.ci_high > 0:
+            ax2.axhline(
+                fs.ci_high,
+                color="C0",
+                lw=1,
+                ls=":",
+                label=f"{where}, upper 95% bound {fmt_value(fs.ci_high)} ({fs.k:,}/{fs.n:,} negatives flagged)",
+            )
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlim(1e-1 * 1.3, 1e-7 / 1.3)
+    ax2.set_xticks([10.0**-k for k in range(1, 8)])
+    ax2.set_xlabel("base rate π, rarer →")
+    ax2.set_ylabel("false-positive rate")
+    ax2.set_title("false-positive rate a classifier with this TPR would need")
+    ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=1)
+
+
 def fig_base_rate(results: RunResults, path: Path) -> bool:
-    """Analytic precision(pi) of the primary model with its band, empirical retrained points
+    """Analytic precision(pi) of the primary model with its band, read where the projections
+    read (`projection_rates`: the powered point for groomers where the run has it) and drawn
+    as the lower bound it is where no false positive was seen; the empirical test-split points
     with Wilson bars (no hash-matching line: it finds known images, a reference for viral
-    sharers, never for groomers, whose images are new); right panel: the FPR needed for precision 0.95
-    and 0.99 beside the measured FPR and its upper Wilson bound."""
+    sharers, never for groomers, whose images are new); right panel: the FPR needed for
+    precision 0.95 and 0.99 beside the FPR read and its upper bound."""
     an = results.analysis
-    curve = [r for r in an.base_rate_curve if r.base_rate > 0]
+    curve = sorted((r for r in an.base_rate_curve if r.base_rate > 0), key=lambda r: -r.base_rate)
     emp = [r for r in an.empirical_base_rate if r.base_rate > 0]
     if not curve and not emp:
         return False
     plt = pyplot()
-    primary = results.primary
-    op = results.primary_operating("groomer")
+    src = projection_rates(results, "groomer")
+    kind = src.kind if src is not None else "point"
     with plt.rc_context(STYLE):
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 6.2), gridspec_kw={"width_ratios": [1.25, 1]})
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 6.4), gridspec_kw={"width_ratios": [1.25, 1]})
         if curve:
-            curve = sorted(curve, key=lambda r: -r.base_rate)
             x = [r.base_rate for r in curve]
+            bounds = "exact" if src is not None and src.powered else "Wilson"
             ax.fill_between(
                 x,
                 [r.ci_low for r in curve],
@@ -164,73 +299,22 @@ def fig_base_rate(results: RunResults, path: Path) -> bool:
                 color="C0",
                 alpha=0.18,
                 lw=0,
-                label="analytic 95% band (TPR, FPR Wilson bounds)",
+                label=f"analytic 95% band (TPR, FPR {bounds} bounds)",
             )
-            ax.plot(x, [r.precision for r in curve], "-o", color="C0", ms=3, label=f"analytic, {primary}")
-        grid = [10.0**-k for k in range(1, 8)]
-        for own in (False, True):
-            pts = [r for r in emp if r.own == own]
-            if not pts:
-                continue
-            xs = [r.base_rate for r in pts]
-            prec = [r.precision for r in pts]
-            ys = [p.value for p in prec]
-            lo = [_bar(y, p.ci_low) for y, p in zip(ys, prec, strict=True)]
-            hi = [_bar(p.ci_high, y) for y, p in zip(ys, prec, strict=True)]
-            label = "measured at this run's base rate" if own else "empirical: regenerated and retrained"
-            ax.errorbar(
-                xs,
-                ys,
-                yerr=[lo, hi],
-                fmt="s" if own else "D",
-                color="C3" if own else "C1",
-                ms=5,
-                capsize=3,
-                label=label + " (Wilson 95%)",
-            )
-            for xv, yv, p in zip(xs, ys, prec, strict=True):
-                if math.isfinite(yv):
-                    ax.annotate(f"{p.k}/{p.n}", (xv, yv), textcoords="offset points", xytext=(6, -10), fontsize=7)
+            style, end, note = BOUND_STYLE.get(kind, ("-o", "precision", ""))  # a bound: its end of the band
+            y = [getattr(r, end) for r in curve]
+            ax.plot(x, y, style, color="C0", ms=3, label=f"analytic, {results.primary}{note}")
+        _draw_empirical(ax, emp)
         ax.set_xscale("log")
         ax.set_xlim(1e-1 * 1.3, 1e-7 / 1.3)
-        ax.set_xticks(grid)
+        ax.set_xticks([10.0**-k for k in range(1, 8)])
         ax.set_ylim(-0.02, 1.05)
         ax.set_xlabel("base rate π (share of accounts that are groomers), rarer →")
         ax.set_ylabel("precision of flags")
-        ax.set_title(
-            f"groomer precision vs base rate, {primary} at its precision-{fmt_precision(results.precision)} "
-            f"threshold\n{operating_counts(op)}"
-        )
+        ax.set_title(base_rate_title(results, src), fontsize=8)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=2)
-
         if curve:
-            x = [r.base_rate for r in curve]
-            for needed, label, c in (
-                ([r.fpr_needed_p95 for r in curve], "FPR needed for precision 0.95", "C4"),
-                ([r.fpr_needed_p99 for r in curve], "FPR needed for precision 0.99", "C5"),
-            ):
-                ax2.plot(x, needed, "-o", ms=3, color=c, label=label)
-            if op is not None:
-                fs = op.fpr_share
-                if math.isfinite(fs.value) and fs.value > 0:
-                    ax2.axhline(fs.value, color="C0", lw=1, label=f"measured FPR {fmt_value(fs.value)}")
-                if math.isfinite(fs.ci_high) and fs.ci_high > 0:
-                    ax2.axhline(
-                        fs.ci_high,
-                        color="C0",
-                        lw=1,
-                        ls=":",
-                        label=f"measured FPR, upper 95% bound {fmt_value(fs.ci_high)} "
-                        f"({fs.k}/{fs.n} negatives flagged)",
-                    )
-            ax2.set_xscale("log")
-            ax2.set_yscale("log")
-            ax2.set_xlim(1e-1 * 1.3, 1e-7 / 1.3)
-            ax2.set_xticks(grid)
-            ax2.set_xlabel("base rate π, rarer →")
-            ax2.set_ylabel("false-positive rate")
-            ax2.set_title("false-positive rate a classifier with this TPR would need")
-            ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=1)
+            _draw_fpr_needed(ax2, curve, src)
         else:
             ax2.axis("off")
         fig.tight_layout()

@@ -89,34 +89,48 @@ def metric_rows(results: RunResults, task: str) -> list[list[str]]:
 
 HASH_TASK = "viral_sharer"  # content hash matching is a reference for re-shared known images only
 HASH_COLUMNS = ["hash matching: precision", "hash matching: innocent per offender", "hash matching: reviewer hours"]
+# Which projection cells are bounds, and which way, by what the precision is
+# (`bench.stats.base_rate.precision_kind`): with no false positive seen the counts are at the
+# FPR's upper bound and precision is at least its value; with no offender flagged, at the TPR's.
+BOUND_MARKS = {
+    "lower bound": {"flagged": "<= ", "innocent_flagged": "<= ", "reviewer_hours": "<= ", "precision": ">= ",
+                    "per_offender": "<= "},
+    "upper bound": {"flagged": "<= ", "true_flagged": "<= ", "reviewer_hours": "<= ", "precision": "<= ",
+                    "per_offender": ">= "},
+}  # fmt: skip
+PROJECTION_COLUMNS = ["base rate", "offenders", "flagged", "offenders flagged", "innocent flagged", "precision",
+                      "innocent per offender found", "reviewer hours"]  # fmt: skip
+COUNT_COLUMNS = ("offenders", "flagged", "true_flagged", "innocent_flagged")  # of `ProjectionRecord`, in table order
 
 
-def projection_rows(rows: list[ProjectionRow], hash_matching: bool = False) -> list[list[str]]:
-    """Projection cells; with `hash_matching`, content hash matching's beside them."""
+def _at_end(iv: IntervalRecord, mark: str) -> IntervalRecord:
+    """A bound shown as the end of the interval it stands on: `>=` the low end, `<=` the high
+    (so a lower bound never prints as the point 1.000 a reading without false positives gives)."""
+    value = {">= ": iv.ci_low, "<= ": iv.ci_high}.get(mark, iv.value)
+    return IntervalRecord(value=value, ci_low=iv.ci_low, ci_high=iv.ci_high)
+
+
+def projection_rows(rows: list[ProjectionRow], hash_matching: bool = False, kind: str = "point") -> list[list[str]]:
+    """Projection cells, bounds marked as `kind` says (`BOUND_MARKS`); with `hash_matching`,
+    content hash matching's beside them."""
+    mark = BOUND_MARKS.get(kind, {})
+    prec, per = mark.get("precision", ""), mark.get("per_offender", "")
     out = []
     for r in rows:
         c, hm = r.classifier, r.hash_matching
-        out.append(
-            [
-                fmt_count(r.base_rate),
-                fmt_count(c.offenders if c else None),
-                fmt_count(c.flagged if c else None),
-                fmt_count(c.true_flagged if c else None),
-                fmt_count(c.innocent_flagged if c else None),
-                fmt_interval(r.precision, "precision"),
-                fmt_interval(r.innocent_per_offender, "innocent"),
-                fmt_count(c.reviewer_hours if c else None),
+        cells = [fmt_count(r.base_rate)] + [mark.get(f, "") + fmt_count(getattr(c, f, None)) for f in COUNT_COLUMNS]
+        cells += [
+            prec + fmt_interval(_at_end(r.precision, prec), "precision"),
+            per + fmt_interval(_at_end(r.innocent_per_offender, per), "innocent"),
+            mark.get("reviewer_hours", "") + fmt_count(getattr(c, "reviewer_hours", None)),
+        ]
+        if hash_matching:
+            cells += [
+                fmt_interval(ValueRecord(value=_ratio(hm.true_flagged, hm.flagged)), "precision"),
+                fmt_interval(ValueRecord(value=hm.innocent_per_offender_found), "innocent"),
+                fmt_count(hm.reviewer_hours),
             ]
-            + (
-                [
-                    fmt_interval(ValueRecord(value=_ratio(hm.true_flagged, hm.flagged)), "precision"),
-                    fmt_interval(ValueRecord(value=hm.innocent_per_offender_found), "innocent"),
-                    fmt_count(hm.reviewer_hours),
-                ]
-                if hash_matching
-                else []
-            )
-        )
+        out.append(cells)
     return out
 
 
@@ -138,10 +152,13 @@ def section_intro(results: RunResults, out_dir: Path) -> Section:
         Heading(2, "Headline"),
         Paragraph(
             f"Rows are task and scenario, figures are the primary model's (`{results.primary}`). `measured` rows "
-            "are read on the test split at the base rate the simulation holds; `projected` rows carry the measured "
-            "TPR and FPR (and their Wilson bounds) to rarer base rates at platform scale. Intervals: stratified "
-            "bootstrap for AUROC and recall@precision, Wilson for shares (k/n). `none found`: at that operating "
-            "point the classifier flags no offender, so the innocent-per-offender ratio is infinite.",
+            "are read on the test split at the base rate the simulation holds; `projected` rows carry a TPR and an "
+            "FPR with their bounds to rarer base rates at platform scale: for groomers, where the run has the "
+            "powered evaluation, its TPR and pooled FPR at the validation threshold FPR <= 1e-3 (exact intervals; "
+            "`(powered)`), for every other reading the test split's at its operating threshold (Wilson). `>=` "
+            "marks a precision that is a lower bound (no false positive seen). Intervals: stratified bootstrap "
+            "for AUROC and recall@precision, Wilson for shares (k/n). `none found`: at that operating point the "
+            "classifier flags no offender, so the innocent-per-offender ratio is infinite.",
         ),
     ]
     if results.headline:
@@ -193,45 +210,34 @@ def section_curves(results: RunResults, out_dir: Path) -> Section:
     return blocks, pngs
 
 
-def base_rate_tables(an: Analysis) -> list[Block]:
-    """The analytic curve and the empirical sweep as tables; a note when the sweep holds
-    no point beside this run's own."""
+def base_rate_tables(an: Analysis, kind: str = "point") -> list[Block]:
+    """The analytic curve (its precision marked as the bound `kind` says) and the empirical
+    test-split points as tables; a note when the sweep holds no point beside this run's own."""
     blocks: list[Block] = []
+    mark = BOUND_MARKS.get(kind, {}).get("precision", "")
     if an.base_rate_curve:
-        blocks.append(
-            Table(
-                ["base rate π", "precision [95% band]", "FPR needed for P0.95", "FPR needed for P0.99"],
-                [
-                    [
-                        fmt_count(r.base_rate),
-                        fmt_interval(
-                            IntervalRecord(value=r.precision, ci_low=r.ci_low, ci_high=r.ci_high), "precision"
-                        ),
-                        fmt_count(r.fpr_needed_p95),
-                        fmt_count(r.fpr_needed_p99),
-                    ]
-                    for r in an.base_rate_curve
-                ],
-            )
-        )
+        rows = []
+        for r in an.base_rate_curve:
+            band = _at_end(IntervalRecord(value=r.precision, ci_low=r.ci_low, ci_high=r.ci_high), mark)
+            cells = [mark + fmt_interval(band, "precision"), fmt_count(r.fpr_needed_p95), fmt_count(r.fpr_needed_p99)]
+            rows.append([fmt_count(r.base_rate), *cells])
+        header = ["base rate π", "precision [95% band]", "FPR needed for P0.95", "FPR needed for P0.99"]
+        blocks.append(Table(header, rows))
     emp = an.empirical_base_rate
     if emp:
         blocks.append(
-            Table(
-                ["groomer rate knob", "realised base rate", "FPR budget", "FPR at threshold", "TPR", "precision"],
-                [
-                    [
-                        fmt_count(r.knob) + (" (this run)" if r.own else ""),
-                        fmt_count(r.base_rate),
-                        fmt_count(r.fpr_target),
-                        fmt_count(r.fpr),
-                        fmt_interval(r.tpr),
-                        fmt_interval(r.precision, "precision"),
-                    ]
-                    for r in emp
-                ],
+            Paragraph(
+                "Empirical points, each read on the **test split** of its dataset at a threshold chosen on that "
+                "test split at the FPR budget shown (Wilson intervals, k/n):",
             )
         )
+        header = ["groomer rate knob", "realised base rate", "FPR budget", "FPR at threshold", "TPR", "precision"]
+        rows = [
+            [fmt_count(r.knob) + (" (this run, test split)" if r.own else " (test split)"), fmt_count(r.base_rate)]
+            + [fmt_count(r.fpr_target), fmt_count(r.fpr), fmt_interval(r.tpr), fmt_interval(r.precision, "precision")]
+            for r in emp
+        ]
+        blocks.append(Table(header, rows))
     if not any(not r.own for r in emp):
         blocks.append(
             Paragraph(
@@ -242,65 +248,93 @@ def base_rate_tables(an: Analysis) -> list[Block]:
     return blocks
 
 
+def rates_text(results: RunResults, task: str) -> str:
+    """Where a task's projection (and, for groomers, the base-rate curve) reads its TPR and
+    FPR, with their intervals and counts, and what a bound means there."""
+    src = figures.projection_rates(results, task)
+    if src is None:
+        return "No operating point recorded for this task: nothing to project."
+    if src.powered:
+        text = (
+            "From the powered evaluation at the threshold set on the training world's validation split at "
+            f"FPR <= 1e-3: TPR {figures.rate_text(src.tpr)} at the scenario's level mix on enriched worlds, FPR "
+            f"{figures.rate_text(src.fpr)} pooled over {src.fpr.n:,} fresh negatives (exact intervals)."
+        )
+    else:
+        text = (
+            f"Read on the test split at the precision-{fmt_precision(results.precision)} threshold chosen on that "
+            f"same test split: TPR {figures.rate_text(src.tpr)}, FPR {figures.rate_text(src.fpr)} (Wilson "
+            "intervals)."
+        )
+    if src.kind == "lower bound":
+        text += (
+            " No false positive was seen, so the FPR's upper bound stands in: 'precision >=' marks a lower bound, "
+            "and innocent accounts flagged, accounts flagged and reviewer hours are at most the counts shown."
+        )
+    elif src.kind == "upper bound":
+        text += " No offender was flagged: 'precision <=' marks an upper bound."
+    return text
+
+
 def section_base_rate(results: RunResults, out_dir: Path) -> Section:
-    """Precision against base rate: analytic band and empirical points."""
+    """Precision against base rate: analytic band where the projections read it (the powered
+    point for groomers where the run has it), and the empirical test-split points."""
+    src = figures.projection_rates(results, "groomer")
+    if src is not None and src.powered:
+        reading = "the threshold set on the validation split at FPR <= 1e-3 (the powered evaluation above)"
+    else:
+        reading = (
+            f"its precision-{fmt_precision(results.precision)} operating point (no powered evaluation in these "
+            "results, which would measure TPR and FPR on fresh worlds at a threshold set on the validation split)"
+        )
     blocks: list[Block] = [
         Heading(2, "Precision as the base rate falls"),
         Paragraph(
-            f"Left: the precision the primary model's precision-{fmt_precision(results.precision)} operating point "
-            "would have if groomers were rarer, precision(π) = TPR·π / (TPR·π + FPR·(1−π)) with TPR and FPR fixed "
-            "at their measured values; the band carries their Wilson bounds, so a test split with no false "
-            "positive still shows how far precision could fall. Points are the same model retrained and re-read "
-            "at the same FPR budget on datasets regenerated at other base rates (Wilson intervals); where they "
-            "leave the band, the projection and reality part. This reads the test split at a threshold chosen "
-            "on it; the powered evaluation above measures the same question on fresh worlds. Right: the FPR a "
-            f"classifier with this TPR would need for precision 0.95 and 0.99 at each π ({DESIGN}: base-rate "
-            "analysis).",
+            "Left: the precision the primary model would have if groomers were rarer, precision(π) = TPR·π / "
+            f"(TPR·π + FPR·(1−π)) with TPR and FPR fixed at {reading}; the band carries their bounds. "
+            + rates_text(results, "groomer")
+            + " Points are test-split readings, not projections: the "
+            "same model on this run's test split and, where asked, retrained on datasets regenerated at other "
+            "base rates, each at a threshold chosen on its test split at an FPR budget (Wilson intervals); where "
+            "they leave the band, the projection and a retrained reading part. Right: the FPR a classifier with "
+            f"this TPR would need for precision 0.95 and 0.99 at each π ({DESIGN}: base-rate analysis).",
         ),
     ]
     if not figures.fig_base_rate(results, out_dir / "base_rate.png"):
         blocks.append(Paragraph("No base-rate analysis in these results (no groomer operating point)."))
         return blocks, []
     blocks.append(Figure("base_rate.png", "groomer precision against base rate"))
-    blocks += base_rate_tables(results.analysis)
+    blocks += base_rate_tables(results.analysis, src.kind if src is not None else "point")
     return blocks, ["base_rate.png"]
 
 
 def section_projection(results: RunResults, out_dir: Path) -> Section:
-    """Expected counts at platform scale, beside content hash matching."""
+    """Expected counts at platform scale, each task's rows with the rates they read, beside
+    content hash matching."""
     an = results.analysis
     if not an.projections:
         return [], []
     blocks: list[Block] = [
         Heading(2, "Platform projection"),
         Paragraph(
-            f"Expected counts if the primary model ran at its precision-{fmt_precision(results.precision)} threshold "
-            f"over {fmt_count(an.platform_accounts)} accounts, every flag reviewed for {an.minutes_per_review} "
-            f"minutes ({DESIGN}: platform projection). Beside viral sharers only, content hash matching at "
-            "the same base rate: it finds re-shared *known* images (paper 8.2); grooming produces new ones, so "
-            "it is no reference for groomers. Intervals carry the Wilson bounds of TPR and FPR.",
+            f"Expected counts if the primary model ran over {fmt_count(an.platform_accounts)} accounts, every flag "
+            f"reviewed for {an.minutes_per_review} minutes ({DESIGN}: platform projection). Each task says what "
+            "it reads: groomers, where the run has the powered evaluation, its TPR and pooled FPR at the "
+            "threshold set on the validation split at FPR <= 1e-3; otherwise the test split at the "
+            f"precision-{fmt_precision(results.precision)} threshold chosen on it. Intervals carry the bounds of "
+            "TPR and FPR; 'precision >=' marks a lower bound (no false positive seen). Beside viral sharers only, "
+            "content hash matching at the same base rate: it finds re-shared *known* images (paper 8.2); grooming "
+            "produces new ones, so it is no reference for groomers.",
         ),
     ]
     for task, rows in an.projections.items():
         if not rows:
             continue
+        src = figures.projection_rates(results, task)
         blocks.append(Heading(3, task))
-        blocks.append(
-            Table(
-                [
-                    "base rate",
-                    "offenders",
-                    "flagged",
-                    "offenders flagged",
-                    "innocent flagged",
-                    "precision",
-                    "innocent per offender found",
-                    "reviewer hours",
-                    *(HASH_COLUMNS if task == HASH_TASK else []),
-                ],
-                projection_rows(rows, hash_matching=task == HASH_TASK),
-            )
-        )
+        blocks.append(Paragraph(rates_text(results, task)))
+        header = PROJECTION_COLUMNS + (HASH_COLUMNS if task == HASH_TASK else [])
+        blocks.append(Table(header, projection_rows(rows, task == HASH_TASK, src.kind if src else "point")))
     return blocks, []
 
 

@@ -275,6 +275,10 @@ class Analysis(Record):
     drift: DriftRecord | None = None
     powered: PoweredRecord | None = None
     timely: dict[str, TimelyRecord] | None = None  # task -> detection before harm on an enriched world
+    # Where the groomer projection rows and base-rate curve were read: "powered" (realistic
+    # labels at the validation FPR-1e-3 threshold, enriched and negative worlds) or "test
+    # split" (a threshold chosen on the split it is read on: no powered evaluation).
+    groomer_source: str = "test split"
 
 
 # ---------------------------------------------------------------- headline

@@ -17,12 +17,15 @@ import numpy as np
 
 from bench.results import (
     REALISTIC,
+    Analysis,
+    BaseRatePoint,
     Curves,
     DriftRecord,
     EmpiricalPoint,
     HeadlineRow,
     IntervalRecord,
     OperatingRecord,
+    PoweredPoint,
     ProjectionRecord,
     ProjectionRow,
     RunResults,
@@ -33,10 +36,17 @@ from bench.results import (
     recall_key,
 )
 from bench.setup.config import RunConfig
-from bench.stats.base_rate import empirical_point, hash_matching_projection, platform_projection
-from bench.stats.intervals import wilson_share
+from bench.stats.base_rate import (
+    BASE_RATES,
+    analytic_curve,
+    bounded_projection,
+    empirical_point,
+    hash_matching_projection,
+    precision_kind,
+)
+from bench.stats.intervals import Share, wilson_share
 from bench.stats.metrics import evaluate_task, operating_point
-from bench.stats.rates import Rate, Tally, precision_at, rates, validation_thresholds
+from bench.stats.rates import Tally, rates, validation_thresholds
 from common.vocabulary import SOPHISTICATION_LEVELS
 from data_gen.config import Scenario
 
@@ -46,6 +56,9 @@ MAX_CURVE_POINTS = 2000  # curves longer than this are thinned for plots and art
 HEADLINE_RECALLS = (0.95, 0.99)  # the bootstrap recalls every task row of the headline shows
 HASH_MATCHING_ROW = "viral_sharer: content hash matching (known images)"
 VALIDATED_FPR = 1e-3  # the false-positive budget every task is also read at (validation thresholds)
+GROOMER_THRESHOLD = "fpr<=0.001"  # the powered point groomer projections read (validation threshold)
+# How a headline row marks a precision that is a bound (`bench.stats.base_rate.precision_kind`).
+BOUNDS = {"lower bound": "precision >=", "upper bound": "precision <=", "nothing flagged": "nothing flagged"}
 
 
 # ---------------------------------------------------------------- arrays by account id
@@ -116,47 +129,75 @@ def validated_points(y, s, split: np.ndarray, world: str, precision: float) -> d
 # ---------------------------------------------------------------- platform projection
 
 
-def projections(op: OperatingRecord, rates: Iterable[float], cfg: RunConfig) -> list[ProjectionRow]:
-    """Platform projection at each base rate, at the measured TPR/FPR and at the ends of
-    their Wilson intervals: a test split with no false positive measures FPR = 0, which
-    would project perfect precision; the interval's upper FPR says how far that holds."""
-    t, f = op.tpr_share, op.fpr_share
-
-    def proj(tpr, fpr, pi):
-        return platform_projection(tpr, fpr, pi, cfg.platform_accounts, cfg.minutes_per_review)
-
-    def hash_matching(pi):
-        return ProjectionRecord.model_validate(
-            hash_matching_projection(pi, cfg.platform_accounts, cfg.minutes_per_review)
-        )
-
-    if not (op.n_positive and op.n_negative):  # no positive (or negative) in test: nothing to project
-        nan = _bounded(float("nan"), float("nan"), float("nan"))
-        return [
-            ProjectionRow(
-                base_rate=pi, classifier=None, precision=nan, innocent_per_offender=nan, hash_matching=hash_matching(pi)
-            )
-            for pi in rates
-        ]
+def projections(
+    tpr: float,
+    tpr_low: float,
+    tpr_high: float,
+    fpr: float,
+    fpr_low: float,
+    fpr_high: float,
+    rates: Iterable[float],
+    accounts: float,
+    minutes_per_review: float,
+) -> list[ProjectionRow]:
+    """Platform projection at each base rate from a TPR and an FPR with their interval ends
+    (`bench.stats.base_rate.bounded_projection`): a reading with no false positive measures
+    FPR = 0, which would project perfect precision; the FPR's upper bound says how far that
+    holds, and the precision is a lower bound. Content hash matching at the same rate beside."""
     rows = []
     for pi in rates:
-        mid, worst, best = proj(op.tpr, op.fpr, pi), proj(t.ci_low, f.ci_high, pi), proj(t.ci_high, f.ci_low, pi)
+        b = bounded_projection(tpr, tpr_low, tpr_high, fpr, fpr_low, fpr_high, pi, accounts, minutes_per_review)
+        hm = hash_matching_projection(pi, accounts, minutes_per_review)
         rows.append(
             ProjectionRow(
                 base_rate=pi,
-                classifier=ProjectionRecord.model_validate(mid),
-                precision=_bounded(_precision(mid), _precision(worst), _precision(best)),
-                innocent_per_offender=_bounded(
-                    mid.innocent_per_offender_found, best.innocent_per_offender_found, worst.innocent_per_offender_found
-                ),
-                hash_matching=hash_matching(pi),
+                classifier=None if b["classifier"] is None else ProjectionRecord.model_validate(b["classifier"]),
+                precision=_bounded(*b["precision"]),
+                innocent_per_offender=_bounded(*b["innocent_per_offender"]),
+                hash_matching=ProjectionRecord.model_validate(hm),
             )
         )
     return rows
 
 
-def _precision(p) -> float:
-    return p.true_flagged / p.flagged if p.flagged else float("nan")
+def operating_projections(op: OperatingRecord, rates: Iterable[float], cfg: RunConfig) -> list[ProjectionRow]:
+    """`projections` at a test-split operating point (its threshold chosen on that split),
+    with the Wilson intervals of its TPR and FPR; without a positive or a negative in the
+    split the rates are NaN and there is nothing to project."""
+    t, f = op.tpr_share, op.fpr_share
+    return projections(
+        t.value, t.ci_low, t.ci_high, f.value, f.ci_low, f.ci_high, rates, cfg.platform_accounts, cfg.minutes_per_review
+    )
+
+
+def powered_projections(
+    pt: PoweredPoint, rates: Iterable[float], accounts: float, minutes: float
+) -> list[ProjectionRow]:
+    """`projections` at a powered point: the TPR at the scenario's level mix on enriched worlds
+    and the FPR pooled over fresh negative worlds, with their exact intervals, at a threshold
+    set on the training world's validation split."""
+    t, f = pt.tpr_at_scenario_mix, pt.fpr
+    return projections(t.value, t.low, t.high, f.value, f.low, f.high, rates, accounts, minutes)
+
+
+def read_groomers_powered(an: Analysis) -> bool:
+    """Replace the groomer projection rows and the base-rate curve, read on the test split at
+    a threshold chosen on it, by the powered evaluation's (realistic labels, the validation
+    threshold at FPR 1e-3) where the run has it, at the same base rates. Returns whether it did."""
+    pt = _powered_point(an, GROOMER_THRESHOLD)
+    if pt is None:
+        return False
+    rates = [r.base_rate for r in an.projections.get("groomer", [])]
+    an.projections["groomer"] = powered_projections(pt, rates, an.platform_accounts, an.minutes_per_review)
+    tpr, fpr = _as_share(pt.tpr_at_scenario_mix), _as_share(pt.fpr)
+    an.base_rate_curve = [BaseRatePoint.model_validate(r) for r in analytic_curve(tpr, fpr, BASE_RATES)]
+    an.groomer_source = "powered"
+    return True
+
+
+def _as_share(r) -> Share:
+    """An exact-interval rate (`RateRecord`) in the shape `analytic_curve` reads."""
+    return Share(r.value, r.low, r.high, r.k, r.n)
 
 
 def _bounded(value: float, low: float, high: float) -> IntervalRecord:
@@ -224,37 +265,36 @@ def headline_rows(results: RunResults) -> list[HeadlineRow]:
     recall@P0.99 (bootstrap metrics of the test split), recall at the FPR-1e-3 and
     precision-0.95 thresholds set on the validation split, precision at the base rate,
     innocent accounts flagged per offender found at platform scale, detection before harm;
-    then recall per groomer level. Figures are the primary model's.
+    then recall per groomer level. Figures are the primary model's; `bound` marks a precision
+    that is a bound (`projection_source`).
 
     Where the run has the powered evaluation, the groomer rows read it: precision at each
     base rate from the TPR of the enriched world(s) and the FPR pooled over fresh negatives
-    at the validation FPR-1e-3 threshold (a bound where no false positive was seen), and
-    the level rows are the enriched world's offenders at the validation thresholds. Without
-    it, they read the test split at its own precision-0.95 threshold (`recall_key`)."""
+    at the validation FPR-1e-3 threshold, and the level rows are the enriched world's
+    offenders at the validation thresholds. Without it, they read the test split at its own
+    precision-0.95 threshold (`recall_key`)."""
     m = results.primary_entry
     an = results.analysis
     level_key = recall_key(results.precision)
     extra = [] if level_key in {recall_key(p) for p in HEADLINE_RECALLS} else [results.precision]
-    powered = _powered_point(an, "fpr<=0.001")
     rows = []
     for task, met in m.metrics.items():
-        for proj in an.projections[task]:
+        projected, kind, powered = projection_source(results, task)
+        for proj in projected:
             measured = abs(proj.base_rate - results.base_rates[task]) < 1e-15
+            at = "measured" if measured else "projected"
             row = {
                 "task": task,
-                "scenario": f"{'measured' if measured else 'projected'} at {proj.base_rate:.3g}",
+                "scenario": f"{at} at {proj.base_rate:.3g}" + (" (powered)" if powered and not measured else ""),
                 "n_positive": met.n_positive if measured else None,
                 "auroc": met.auroc if measured else None,
                 **{recall_key(p): met.recall_at(p) if measured else None for p in (*HEADLINE_RECALLS, *extra)},
                 **(_validated_cells(m.validated.get(task, {}), results.precision) if measured else {}),
-                "precision_at_base_rate": proj.precision,
-                "innocent_per_offender": proj.innocent_per_offender,
+                "precision_at_base_rate": None if kind == "nothing flagged" else proj.precision,
+                "innocent_per_offender": None if kind == "nothing flagged" else proj.innocent_per_offender,
+                "bound": BOUNDS.get(kind),
                 "detection_before_harm": None,
             }
-            if task == "groomer" and powered is not None:
-                row.update(_powered_precision(powered, proj.base_rate))
-                if not measured:
-                    row["scenario"] = f"projected at {proj.base_rate:.3g} (powered)"
             if measured and an.timely and task in an.timely:  # on the enriched world: see the powered table
                 row["detection_before_harm"] = an.timely[task].share
             elif task == "groomer" and measured and an.detection_before_harm is not None:
@@ -263,6 +303,25 @@ def headline_rows(results: RunResults) -> list[HeadlineRow]:
         if task == "groomer":
             rows.extend(_level_rows(m, an, level_key, results.precision))
     return _with_hash_matching(rows, an)
+
+
+def projection_source(results: RunResults, task: str) -> tuple[list[ProjectionRow], str, bool]:
+    """A task's projection rows, what their precision is (`precision_kind`: a point or a
+    bound) and whether they read the powered evaluation. Groomers with the powered
+    evaluation: its point at the validation FPR-1e-3 threshold (`powered_projections`, as
+    `read_groomers_powered` wrote them, recomputed so that results whose groomer rows read
+    the test split never show that reading as the groomer precision); every other reading:
+    the rows as recorded, at the test split's operating point."""
+    an = results.analysis
+    rows = an.projections.get(task, [])
+    pt = _powered_point(an, GROOMER_THRESHOLD) if task == "groomer" else None
+    if pt is not None:
+        rates = [r.base_rate for r in rows]
+        rows = powered_projections(pt, rates, an.platform_accounts, an.minutes_per_review)
+        return rows, precision_kind(pt.tpr_at_scenario_mix.value, pt.fpr.value), True
+    op = results.primary_operating(task)
+    kind = precision_kind(op.tpr_share.value, op.fpr_share.value) if op is not None else "undefined"
+    return rows, kind, False
 
 
 def _with_hash_matching(rows: list[HeadlineRow], an) -> list[HeadlineRow]:
@@ -295,38 +354,18 @@ def _validated_cells(points: dict, precision: float) -> dict:
     }
 
 
-def _powered_point(an, key: str):
+def _powered_point(an, key: str) -> PoweredPoint | None:
+    """The realistic-labels point of the powered evaluation at threshold `key` (None without it)."""
     pw = an.powered
     if pw is None or REALISTIC not in pw.models:
         return None
     return pw.models[REALISTIC].by_threshold.get(key)
 
 
-def _powered_precision(pt, pi: float) -> dict:
-    """Precision and innocent accounts per offender found at base rate `pi` from the powered
-    TPR (scenario mix) and pooled FPR, with `bound` saying when they are bounds."""
-    p = precision_at(pi, Rate(**pt.tpr_at_scenario_mix.model_dump()), Rate(**pt.fpr.model_dump()))
-    if p["kind"] == "undefined":
-        return {"precision_at_base_rate": None, "innocent_per_offender": None, "bound": "nothing flagged"}
-
-    def innocent(x):
-        return (1 - x) / x if x and x > 0 else float("inf")
-
-    return {
-        "precision_at_base_rate": {"value": p["value"], "ci_low": p["low"], "ci_high": p["high"]},
-        "innocent_per_offender": {
-            "value": innocent(p["value"]),
-            "ci_low": innocent(p["high"]),
-            "ci_high": innocent(p["low"]),
-        },
-        "bound": {"lower bound": "precision >=", "upper bound": "precision <="}.get(p["kind"]),
-    }
-
-
 def _level_rows(m, an, level_key: str, precision: float) -> list[HeadlineRow]:
     """Per groomer level: on the enriched world at the validation thresholds when the run
     has the powered evaluation, else on the test split at its own operating threshold."""
-    fpr, prec = _powered_point(an, "fpr<=0.001"), _powered_point(an, f"precision>={precision:g}")
+    fpr, prec = _powered_point(an, GROOMER_THRESHOLD), _powered_point(an, f"precision>={precision:g}")
     rows = []
     for lvl in SOPHISTICATION_LEVELS:
         if fpr is not None:

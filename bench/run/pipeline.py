@@ -40,7 +40,8 @@ from bench.run.analyses import (
     empirical_rates,
     headline_rows,
     operating_points,
-    projections,
+    operating_projections,
+    read_groomers_powered,
     validated_points,
 )
 from bench.setup.cluster import dask_client
@@ -196,6 +197,7 @@ def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> 
     if staged is not None:
         pw = powered_worlds(cfg, scn, ds, fitted[primary], staged, primary_scores, cache, step)
         analysis.powered, analysis.timely = pw
+        read_groomers_powered(analysis)  # groomer projections and base-rate curve: the powered point
     results = RunResults(
         config=RunRecord.model_validate(cfg.model_dump(mode="json")),
         scenario=ScenarioRecord.model_validate(scn.model_dump(mode="json")),
@@ -219,14 +221,17 @@ def _analyse(
     cache: Path,
     step: Step,
 ) -> Analysis:
-    """The primary model's analyses (`entry`); `final` is its groomer score per account id."""
+    """The primary model's analyses (`entry`); `final` is its groomer score per account id.
+    Groomer projections and the base-rate curve read the test split at its own operating
+    threshold here; a run with the powered evaluation replaces them by its point once it is
+    measured (`read_groomers_powered`). The empirical points stay test-split readings."""
     g = entry.operating_at("groomer", cfg.precision)
     tpr, fpr = Share(**g.tpr_share.model_dump()), Share(**g.fpr_share.model_dump())
     rates = sorted({base_rates["groomer"], *cfg.project_rates}, reverse=True)
-    projected = {"groomer": projections(g, rates, cfg)}
+    projected = {"groomer": operating_projections(g, rates, cfg)}
     for t in ds.tasks:
         if t != "groomer":
-            projected[t] = projections(entry.operating_at(t, cfg.precision), [base_rates[t]], cfg)
+            projected[t] = operating_projections(entry.operating_at(t, cfg.precision), [base_rates[t]], cfg)
     test = ds.split_mask("test")
     y, s = ds.truth_by_id("groomer")["groomer"][test].astype(np.int8), final[test]
     rates_emp = empirical_rates(cfg, scn) if g.n_positive else []

@@ -5,11 +5,16 @@ import pytest
 
 from bench.stats.base_rate import (
     BASE_RATES,
+    analytic_curve,
+    bounded_projection,
     fpr_needed,
     hash_matching_projection,
     platform_projection,
     precision_at_base_rate,
+    precision_kind,
 )
+from bench.stats.intervals import Share
+from bench.stats.rates import Rate, clopper_pearson, precision_at
 
 
 def test_precision_hand_computed():
@@ -88,3 +93,69 @@ def test_empirical_point_matches_fpr_budget():
     assert p["base_rate"] == pytest.approx(0.3)
     p0 = empirical_point(y, s, fpr=0.0)  # no false positive allowed: only 0.9
     assert (p0["precision"]["k"], p0["precision"]["n"]) == (1, 1)
+
+
+def _p(tpr, fpr, pi):
+    return tpr * pi / (tpr * pi + fpr * (1 - pi))
+
+
+def test_bounded_projection_at_a_point():
+    b = bounded_projection(0.5, 0.4, 0.6, 1e-3, 5e-4, 2e-3, 1e-4, accounts=3e9, minutes=5)
+    assert b["kind"] == "point"
+    assert b["classifier"] == platform_projection(0.5, 1e-3, 1e-4, 3e9, 5)
+    assert b["precision"] == pytest.approx((_p(0.5, 1e-3, 1e-4), _p(0.4, 2e-3, 1e-4), _p(0.6, 5e-4, 1e-4)))
+    mid, worst, best = (platform_projection(*r, 1e-4) for r in ((0.5, 1e-3), (0.4, 2e-3), (0.6, 5e-4)))
+    per = (mid.innocent_per_offender_found, best.innocent_per_offender_found, worst.innocent_per_offender_found)
+    assert b["innocent_per_offender"] == pytest.approx(per)
+
+
+def test_no_false_positive_seen_gives_a_lower_bound_never_a_point_one():
+    b = bounded_projection(0.5, 0.4, 0.6, 0.0, 0.0, 3e-5, 1e-5)
+    value, low, high = b["precision"]
+    assert b["kind"] == "lower bound" and value == low == pytest.approx(_p(0.4, 3e-5, 1e-5)) and high == 1.0
+    assert value < 1
+    # the counts are at the FPR's upper bound: innocent accounts are flagged, at most this many
+    assert b["classifier"] == platform_projection(0.5, 3e-5, 1e-5)
+    assert b["classifier"].innocent_flagged > 0
+    inn = b["innocent_per_offender"]
+    assert inn[0] == inn[2] == pytest.approx((1 - value) / value) and inn[1] == 0
+
+
+def test_no_offender_flagged_gives_an_upper_bound():
+    b = bounded_projection(0.0, 0.0, 0.1, 1e-3, 5e-4, 2e-3, 1e-4)
+    value, low, high = b["precision"]
+    assert b["kind"] == "upper bound" and value == high == pytest.approx(_p(0.1, 5e-4, 1e-4)) and low == 0.0
+    assert b["classifier"] == platform_projection(0.1, 1e-3, 1e-4)
+
+
+def test_nothing_flagged_and_nothing_measured():
+    b = bounded_projection(0.0, 0.0, 0.1, 0.0, 0.0, 3e-5, 1e-4)
+    assert b["kind"] == "nothing flagged" and np.isnan(b["precision"][0]) and b["innocent_per_offender"][0] == np.inf
+    nan = float("nan")
+    b = bounded_projection(nan, nan, nan, 0.0, 0.0, 3e-5, 1e-4)
+    assert b["kind"] == "undefined" and b["classifier"] is None and np.isnan(b["precision"]).all()
+
+
+@pytest.mark.parametrize("tp, fp", [(5, 2), (5, 0), (0, 2), (0, 0)])
+def test_precision_kind_and_bounds_agree_with_precision_at(tp, fp):
+    def rate(k, n):
+        lo, hi = clopper_pearson(k, n)
+        return Rate(k / n, float(lo), float(hi), k, n)
+
+    tpr, fpr = rate(tp, 20), rate(fp, 10_000)
+    expected = precision_at(1e-3, tpr, fpr)
+    b = bounded_projection(tpr.value, tpr.low, tpr.high, fpr.value, fpr.low, fpr.high, 1e-3)
+    kind = precision_kind(tpr.value, fpr.value)
+    assert b["kind"] == kind
+    assert expected["kind"] == ("undefined" if kind == "nothing flagged" else kind)  # precision_at: no precision
+    if kind != "nothing flagged":
+        assert b["precision"] == pytest.approx((expected["value"], expected["low"], expected["high"]))
+
+
+def test_analytic_curve_without_false_positives_is_the_lower_bound():
+    tpr, fpr = Share(0.5, 0.4, 0.6, 5, 10), Share(0.0, 0.0, 3e-4, 0, 10_000)
+    rows = analytic_curve(tpr, fpr, rates=(1e-2, 1e-4))
+    for row in rows:
+        assert row["precision"] == row["ci_low"] == pytest.approx(_p(0.4, 3e-4, row["base_rate"]))
+        assert row["ci_high"] == 1.0 and row["precision"] < 1
+    assert analytic_curve(Share(float("nan"), float("nan"), float("nan"), 0, 0), fpr) == []

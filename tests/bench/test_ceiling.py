@@ -310,8 +310,10 @@ def test_ceiling_command_on_tiny_worlds(tmp_path, monkeypatch):
     assert all(c.model in ("dec", "gbdt-raw") for c in rec.ceiling["fpr<=0.001"].values())
     _check_reconciliation(rec)
     assert "plateau" in res.output and "ceiling computed" in res.output
-    again = CliRunner().invoke(app, args)
+    fig = tmp_path / "curves.png"
+    again = CliRunner().invoke(app, [*args, "--figure", str(fig)])
     assert again.exit_code == 0 and "read from the cache" in again.output
+    assert fig.stat().st_size > 0 and fig.with_stem("curves-fpr1e-4").stat().st_size > 0, "curves at 1e-3 and 1e-4"
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)

@@ -17,6 +17,10 @@ from PIL import Image
 from bench.errors import ReportError, ResultsError
 from bench.report import figures, fmt_count, fmt_interval, fmt_value, headline_markdown, write_report
 from bench.report.render import BulletList, Code, Figure, Heading, Paragraph, Table, render_html, render_md
+from bench.report.sections import section_base_rate, section_projection
+from bench.results import REALISTIC, parse_results
+from bench.run.analyses import read_groomers_powered
+from bench.stats.rates import Rate, clopper_pearson, mixed, precision_at
 from common.files import OutputExistsError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -542,3 +546,110 @@ def test_fmt_count_and_interval():
     assert fmt_interval(_iv(0.5, None, None)) == "0.500 (no interval)"
     assert fmt_interval(_iv("inf", 0, "inf"), "innocent") == "none found [0, ∞]"
     assert fmt_interval(_iv(0.25, 0.1, 0.5, k=3, n=12)) == "0.250 [0.10, 0.50] (3/12)"
+
+
+# ---------------------------------------------------------------- where projections read their rates
+
+POWERED_MIX = [0.3, 0.5, 0.12, 0.08]
+
+
+def _exact(k: int, n: int) -> Rate:
+    lo, hi = clopper_pearson(k, n)
+    return Rate(k / n, float(lo), float(hi), k, n)
+
+
+def powered_record(fp: int, tp_by_level: list[int], negatives: int = 50_000, level_n: int = 60) -> dict:
+    """A small powered evaluation (realistic labels at the validation FPR-1e-3 threshold only),
+    in the shape `bench.rare.powered` writes it, with `bench.stats.rates`'s own arithmetic."""
+    fpr = _exact(fp, negatives)
+    levels = [_exact(k, level_n) for k in tp_by_level]
+    tpr = mixed(levels, POWERED_MIX)
+    point = {
+        "fpr": fpr.as_dict(),
+        "tpr_by_level": {f"L{i}": r.as_dict() for i, r in enumerate(levels)},
+        "tpr_at_scenario_mix": tpr.as_dict(),
+        "test_split": {},
+        "precision": [precision_at(pi, tpr, fpr) for pi in (1e-2, 1e-4, 1e-6)],
+        "smallest_base_rate": {},
+    }
+    threshold = {"name": "fpr<=0.001", "value": 0.5, "set_on": {"world": "f" * 64, "split": "val"}}
+    return {
+        "task": "groomer",
+        "visibility": "full",
+        "worlds": {"tpr": [{"seed": 11}], "fpr": [{"seed": 1}, {"seed": 2}]},
+        "enriched_rate": 0.01,
+        "scenario_mix": POWERED_MIX,
+        "models": {REALISTIC: {"thresholds": [threshold], "by_threshold": {"fpr<=0.001": point}}},
+    }
+
+
+def with_powered(fp: int, tp_by_level=(40, 12, 3, 1)):
+    """The synthetic results with a powered evaluation, groomer rows read from it as the run does."""
+    data = full_results()
+    data["analysis"]["powered"] = powered_record(fp, list(tp_by_level))
+    data["config"]["powered"] = True
+    r = parse_results(data)
+    assert read_groomers_powered(r.analysis)
+    return r
+
+
+def _subsection(md: str, heading: str) -> str:
+    body = md[md.index(heading) + len(heading) :]
+    return body[: min(i for i in (body.find("\n### "), body.find("\n## "), len(body)) if i >= 0)]
+
+
+def _precision_cells(table: str) -> list[str]:
+    """The precision column (the sixth) of a projection table."""
+    return [line.split(" | ")[5] for line in table.splitlines() if line.startswith("| ") and "[" in line]
+
+
+def test_groomer_projection_names_the_powered_source_and_marks_the_bound(tmp_path):
+    r = with_powered(fp=0)
+    md = render_md(section_projection(r, tmp_path)[0])
+    groomer = _subsection(md, "### groomer")
+    assert "powered evaluation" in groomer and "validation split at FPR <= 1e-3" in groomer
+    assert "scenario's level mix on enriched worlds" in groomer and "pooled over 50,000 fresh negatives" in groomer
+    assert "(0/50,000)" in groomer and "exact intervals" in groomer and "'precision >=' marks a lower bound" in groomer
+    cells = _precision_cells(groomer)
+    assert len(cells) == 2 and all(c.startswith(">= ") and not c.startswith(">= 1.000") for c in cells), cells
+    for cell, row in zip(cells, r.analysis.projections["groomer"], strict=True):
+        assert cell.startswith(f">= {fmt_value(row.precision.ci_low)} ["), "a bound shows the end it stands on"
+    spam = _subsection(md, "### spam")
+    assert "test split at the precision-0.95 threshold chosen on that same test split" in spam
+    assert "powered" not in spam
+
+
+def test_a_point_keeps_its_interval_and_no_bound_mark(tmp_path):
+    r = with_powered(fp=40)
+    groomer = _subsection(render_md(section_projection(r, tmp_path)[0]), "### groomer")
+    cells = _precision_cells(groomer)
+    assert cells and not any(c.startswith((">=", "<=")) for c in cells)
+    row = r.analysis.projections["groomer"][0]
+    assert cells[0] == fmt_interval(row.precision, "precision")
+    assert "marks a lower bound" not in groomer and "(40/50,000)" in groomer
+
+
+def test_without_powered_the_rows_are_the_test_split_reading_and_say_so(tmp_path):
+    r = parse_results(full_results())
+    recorded = [row.model_copy() for row in r.analysis.projections["groomer"]]
+    assert not read_groomers_powered(r.analysis)
+    assert r.analysis.projections["groomer"] == recorded
+    md = render_md(section_projection(r, tmp_path)[0])
+    groomer = _subsection(md, "### groomer")
+    assert "Read on the test split at the precision-0.95 threshold chosen on that same test split" in groomer
+    assert "(6/20)" in groomer and "(0/980)" in groomer and "powered evaluation at" not in groomer
+    # no false positive among the test negatives: the recorded 1.000 prints as the bound it is
+    assert all(c.startswith(">= 0.0023 [") for c in _precision_cells(groomer))
+
+
+@pytest.mark.parametrize("powered", [True, False])
+def test_base_rate_section_names_its_source_and_the_test_split_points(tmp_path, powered):
+    r = with_powered(fp=0) if powered else parse_results(full_results())
+    blocks, pngs = section_base_rate(r, tmp_path)
+    md = render_md(blocks)
+    assert pngs == ["base_rate.png"] and (tmp_path / "base_rate.png").is_file()
+    assert ("pooled over 50,000 fresh negatives" in md) == powered
+    assert ("no powered evaluation in these results" in md) == (not powered)
+    assert "Points are test-split readings" in md and "(this run, test split)" in md
+    curve = [line for line in md.splitlines() if line.startswith("| 0.01 |")]
+    assert curve and curve[0].split(" | ")[1].startswith(">= "), "no false positive: the curve is a lower bound"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -11,8 +14,12 @@ from typer.testing import CliRunner
 
 from bench.cli.app import app
 from bench.errors import RunConfigError
-from bench.results import dump_results, load_results
+from bench.results import REALISTIC, dump_results, load_results, parse_results
+from bench.run.analyses import headline_rows, operating_projections
 from bench.setup.config import make_run_config
+from bench.stats.base_rate import platform_projection
+from bench.stats.rates import Rate, precision_at
+from tests.bench.test_report import full_results, with_powered
 
 runner = CliRunner()
 # 3000 accounts at groomer rate 1e-2: ~30 groomers, ~6 in test; a few seconds per model.
@@ -99,6 +106,9 @@ def test_run_end_to_end(tmp_path, store):
         row = rows[(f"groomer {lvl}", "enriched world (0.01)")]
         assert row["n_positive"] == rate["n"] and row["val_recall_at_fpr_1e3"]["k"] == rate["k"]
     assert any(s.endswith("(powered)") for t, s in rows if t == "groomer")
+    for proj in results["analysis"]["projections"]["groomer"]:  # the powered point, never the test split's
+        p = precision_at(proj["base_rate"], Rate(**pt["tpr_at_scenario_mix"]), Rate(**pt["fpr"]))
+        assert proj["precision"]["value"] == pytest.approx(p["value"], nan_ok=True)
     spam = next(row for (t, _), row in rows.items() if t == "spam")
     assert spam["val_recall_at_fpr_1e3"] == {
         "value": results["models"]["dec"]["validated"]["spam"]["fpr<=0.001"]["tpr"]["value"],
@@ -412,3 +422,63 @@ def test_a_seed_sweep_reports_mean_spread_and_every_seed(tmp_path, store):
     assert row["values"] == [own[0], own[1]]
     assert row["mean"] == pytest.approx((own[0] + own[1]) / 2)
     assert "spam" in summary["tasks"] and len(summary["tasks"]["spam"]["tpr"]["values"]) == 2
+
+
+# ---------------------------------------------------------------- groomer projections from the powered point
+
+
+def _rates(r):
+    pt = r.analysis.powered.models[REALISTIC].by_threshold["fpr<=0.001"]
+    return Rate(**pt.tpr_at_scenario_mix.model_dump()), Rate(**pt.fpr.model_dump())
+
+
+@pytest.mark.parametrize("fp", [0, 40], ids=["no false positive", "false positives"])
+def test_groomer_projections_and_curve_read_the_powered_point(fp):
+    r = with_powered(fp)
+    others = {t: rows for t, rows in parse_results(full_results()).analysis.projections.items() if t != "groomer"}
+    tpr, fpr = _rates(r)
+    rows = r.analysis.projections["groomer"]
+    assert [row.base_rate for row in rows] == [0.02, 1e-6], "the same base rates as the test-split rows"
+    for row in rows:
+        p = precision_at(row.base_rate, tpr, fpr)
+        assert p["kind"] == ("lower bound" if fp == 0 else "point")
+        assert (row.precision.value, row.precision.ci_low, row.precision.ci_high) == pytest.approx(
+            (p["value"], p["low"], p["high"])
+        )
+        assert row.innocent_per_offender.value == pytest.approx((1 - p["value"]) / p["value"])
+        # the counts: at the pooled FPR, or at its upper bound where no false positive was seen
+        counts = platform_projection(tpr.value, fpr.high if fp == 0 else fpr.value, row.base_rate, 3e9, 5.0)
+        assert row.classifier.model_dump() == pytest.approx(asdict(counts))
+    assert {t: rows for t, rows in r.analysis.projections.items() if t != "groomer"} == others
+    for point in r.analysis.base_rate_curve:
+        p = precision_at(point.base_rate, tpr, fpr)
+        assert (point.precision, point.ci_low, point.ci_high) == pytest.approx((p["value"], p["low"], p["high"]))
+    assert fp or all(point.precision < 1 for point in r.analysis.base_rate_curve), "a bound, never a point 1.000"
+
+
+@pytest.mark.parametrize("fp", [0, 40], ids=["no false positive", "false positives"])
+def test_headline_groomer_precision_is_the_powered_projection_and_never_the_test_split(fp):
+    r = with_powered(fp)
+    test_split = operating_projections(
+        r.primary_operating("groomer"), [0.02, 1e-6], SimpleNamespace(platform_accounts=3e9, minutes_per_review=5.0)
+    )
+    groomer = [row for row in headline_rows(r) if row.task == "groomer"]
+    assert [row.scenario for row in groomer] == ["measured at 0.02", "projected at 1e-06 (powered)"]
+    for row, proj, split in zip(groomer, r.analysis.projections["groomer"], test_split, strict=True):
+        assert row.precision_at_base_rate == proj.precision and row.innocent_per_offender == proj.innocent_per_offender
+        assert row.bound == ("precision >=" if fp == 0 else None)
+        assert not math.isclose(row.precision_at_base_rate.value, split.precision.value)
+    # results whose groomer rows still hold the test-split reading: the headline reads the powered point
+    stale = with_powered(fp)
+    stale.analysis.projections["groomer"] = test_split
+    assert [row.precision_at_base_rate for row in headline_rows(stale) if row.task == "groomer"] == [
+        row.precision_at_base_rate for row in groomer
+    ]
+
+
+def test_without_powered_the_headline_reads_the_test_split_rows_marking_the_bound():
+    r = parse_results(full_results())
+    groomer = [row for row in headline_rows(r) if row.task == "groomer"]
+    assert [row.scenario for row in groomer] == ["measured at 0.02", "projected at 1e-06"]
+    assert [row.precision_at_base_rate for row in groomer] == [p.precision for p in r.analysis.projections["groomer"]]
+    assert all(row.bound == "precision >=" for row in groomer), "no false positive among the test negatives"
