@@ -79,6 +79,9 @@ def ceiling_cmd(
     jobs: Annotated[int, typer.Option(min=1, max=256, help="Worker processes for the evaluation worlds.")] = 1,
     dask: Annotated[str | None, typer.Option("--dask", help=f"Evaluation worlds on Dask: {DASK_HELP}.")] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Compute again even if cached; replace the file.")] = False,
+    plan_only: Annotated[
+        bool, typer.Option("--plan", help="Print the worlds and model fits it would take; compute nothing.")
+    ] = False,
     reconcile: Annotated[
         bool, typer.Option("--reconcile", help="Also the separability oracle on the same world, per level.")
     ] = False,
@@ -98,22 +101,57 @@ def ceiling_cmd(
     from bench.setup.cluster import parse_dask
 
     with user_errors():
-        if visibility not in VISIBILITIES:
-            raise RunConfigError(f"--visibility: one of {', '.join(VISIBILITIES)}, got '{visibility}'")
+        _check_visibility(visibility)
         spec = parse_dask(dask)  # a malformed --dask fails before any work
         scn = load_scenario(scenario, accounts)
         plan = CeilingPlan(visibility, _models(models), _ints(curve, "curve"), min_per_level, tpr_worlds, fpr_accounts)
+        if plan_only:
+            return print_plan(scn, plan)
         record, path, cached = _computed(scn, seed, plan, workdir, (workers, jobs), refresh, spec)
-    print_ceiling(record)
-    how = "read from the cache" if cached else f"computed in {record.seconds:.0f} s, cached"
-    err.print(f"ceiling {how}: {path}", highlight=False)
-    if mlflow and not cached:  # a cached ceiling was logged when it was computed
-        _log(record, path)
+    _announce(record, path, cached, mlflow)
     if reconcile and record.reconciliation is not None:
         record = reconciled(record, scn, plan, workdir, workers)
     _write(record, json_out, figure)
     if reconcile and record.reconciliation is None:
         _no_reconciliation(path)
+
+
+def _announce(record: CeilingRecord, path: Path, cached: bool, mlflow: bool) -> None:
+    """The ceiling's tables, where it came from, and its MLflow run when just computed (a
+    cached ceiling was logged when it was computed)."""
+    print_ceiling(record)
+    how = "read from the cache" if cached else f"computed in {record.seconds:.0f} s, cached"
+    err.print(f"ceiling {how}: {path}", highlight=False)
+    if mlflow and not cached:
+        _log(record, path)
+
+
+def _check_visibility(visibility: str) -> None:
+    if visibility not in VISIBILITIES:
+        raise RunConfigError(f"--visibility: one of {', '.join(VISIBILITIES)}, got '{visibility}'")
+
+
+def print_plan(scn: Scenario, plan: CeilingPlan) -> None:
+    """What `lowbase ceiling` would generate, train and score for `scn` (`CeilingPlan.worlds`):
+    the numbers to size a ceiling at a scale not yet run, from the scenario alone."""
+    from bench.rare.learning_curve import curve_sizes
+
+    roles = plan.worlds(scn)
+    rows = [[r["role"], str(r["worlds"]), f"{r['accounts']:,}",
+             " / ".join(f"{x:,.0f}" for x in r["offenders_per_level"])] for r in roles]  # fmt: skip
+    print_table(
+        f"ceiling plan: {scn.name}, {plan.visibility}", ["worlds", "n", "accounts", "offenders L0/L1/L2/L3"], rows
+    )
+    pool = {lvl: round(x) for lvl, x in zip(("L0", "L1", "L2", "L3"), roles[0]["offenders_per_level"], strict=True)}
+    sizes = curve_sizes(plan.curve, pool)
+    rows_train = round(roles[0]["accounts"] * (scn.splits.train + scn.splits.val))
+    err.print(
+        f"curve points (labelled offenders): {', '.join(f'{s:,}' for s in sizes)}; per class one fit per point on "
+        f"{rows_train:,} train + val rows ({', '.join(plan.models)}: DEC's points refit stage 2 only); "
+        f"{sum(r['accounts'] for r in roles):,} accounts generated, {sum(r['accounts'] for r in roles[1:]):,} scored "
+        f"by {len(sizes) * len(plan.models)} models",
+        highlight=False,
+    )
 
 
 def _write(record: CeilingRecord, json_out: Path | None, figure: Path | None) -> None:

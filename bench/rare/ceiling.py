@@ -256,6 +256,27 @@ class CeilingPlan:
         """The powered evaluation's plan: the worlds a run of the same seed reads."""
         return PoweredPlan(self.visibility, self.task, self.tpr_worlds, self.fpr_accounts)
 
+    def worlds(self, scn: Scenario) -> list[dict]:
+        """What the ceiling of `scn` will generate and score, before any of it is done: per
+        role the worlds, their accounts and the offenders per level expected in them (the
+        planned training worlds; more are added only if a draw falls short). The numbers a
+        user needs to size a ceiling at a scale not yet run (`lowbase ceiling --plan`)."""
+        rich = enriched(scn)
+        share = scn.splits.train + scn.splits.val
+        uniform = [scn.accounts * rich.harm.groomer_rate / len(SOPHISTICATION_LEVELS)] * len(SOPHISTICATION_LEVELS)
+        own = [scn.accounts * scn.harm.groomer_rate * m for m in scn.harm.sophistication_mix]
+        k = planned_worlds(scn, self.min_per_level, rich.harm.groomer_rate)
+        n_fpr = sum(w.role == "fpr" for w in self.powered().worlds(scn, 0))
+        return [
+            {"role": "training (enriched, pooled; train + val)", "worlds": k, "accounts": k * scn.accounts,
+             "offenders_per_level": [k * x * share for x in uniform]},
+            {"role": "calibration (scenario rate)", "worlds": 1, "accounts": scn.accounts, "offenders_per_level": own},
+            {"role": "TPR (enriched)", "worlds": self.tpr_worlds, "accounts": self.tpr_worlds * scn.accounts,
+             "offenders_per_level": [self.tpr_worlds * x for x in uniform]},
+            {"role": "FPR (scenario rate)", "worlds": n_fpr, "accounts": n_fpr * scn.accounts,
+             "offenders_per_level": [n_fpr * x for x in own]},
+        ]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class DaskWorkers:

@@ -402,3 +402,24 @@ def test_ceiling_bad_input_exits_2_before_any_work(tmp_path, args, needle):
     assert res.exit_code == 2 and needle in res.output, res.output
     assert not work.exists(), "nothing written on bad input"
     assert CliRunner().invoke(app, ["ceiling", "--help"]).exit_code == 0
+
+
+def test_the_plan_states_worlds_and_offenders_without_computing(tmp_path, monkeypatch):
+    """`lowbase ceiling --plan` sizes a ceiling from the scenario alone: enough planned
+    training offenders per level, the run's TPR and FPR worlds, and nothing written."""
+    from typer.testing import CliRunner
+
+    from bench.cli.app import app
+    from bench.rare.ceiling import CeilingPlan
+    from data_gen import load_scenario
+
+    scn = load_scenario("quick")
+    roles = CeilingPlan(min_per_level=1000).worlds(scn)
+    train, calib, tpr, fpr = roles
+    assert min(train["offenders_per_level"]) >= 1000 and train["worlds"] == planned_worlds(scn, 1000, 0.01)
+    assert tpr["worlds"] == 1 and fpr["accounts"] >= 1_000_000 and calib["worlds"] == 1
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["ceiling", "--scenario", "quick", "--plan"])
+    assert res.exit_code == 0, res.output
+    assert "training (enriched" in res.output and "1,000 / 1,000 / 1,000 / 1,000" in res.output
+    assert not any(tmp_path.iterdir()), "a plan computes and writes nothing"
