@@ -20,7 +20,7 @@ from bench.results import (
     RunResults,
     ShareRecord,
 )
-from bench.stats.base_rate import precision_kind
+from bench.stats.rates import precision_kind
 from common.vocabulary import SOPHISTICATION_LEVELS
 
 DPI = 110
@@ -140,7 +140,7 @@ POWERED_THRESHOLD = "fpr<=0.001"
 
 
 # How the analytic curve draws a precision that is a bound: line style, the end of the band it
-# stands on, legend note (`bench.stats.base_rate.precision_kind`).
+# stands on, legend note (`bench.stats.rates.precision_kind`).
 BOUND_STYLE = {
     "lower bound": ("--^", "ci_low", ": lower bound, no false positive seen"),
     "upper bound": ("--v", "ci_high", ": upper bound, no offender flagged"),
@@ -161,13 +161,17 @@ class ProjectionRates:
 
     @property
     def kind(self) -> str:
-        return precision_kind(self.tpr.value, self.fpr.value)
+        return precision_kind(self.tpr.k, self.tpr.n, self.fpr.k, self.fpr.n)
 
 
 def powered_groomer_point(results: RunResults) -> PoweredPoint | None:
-    """The powered point groomer projections read (None without the powered evaluation):
-    where it exists, the run wrote the groomer rows and the base-rate curve from it."""
-    pw = results.analysis.powered
+    """The powered point groomer projections read: where `groomer_source` says the run wrote
+    the groomer rows and the base-rate curve from it (`bench.run.analyses.read_groomers_powered`
+    sets it, and `bench.run.analyses.groomer_point` decides the headline the same way); None
+    otherwise, results written before `groomer_source` existed included, even with a powered
+    record: their groomer rows read the test split."""
+    an = results.analysis
+    pw = an.powered if an.groomer_source == "powered" else None
     model = pw.models.get(REALISTIC) if pw is not None else None
     return model.by_threshold.get(POWERED_THRESHOLD) if model is not None else None
 
@@ -175,8 +179,7 @@ def powered_groomer_point(results: RunResults) -> PoweredPoint | None:
 def projection_rates(results: RunResults, task: str) -> ProjectionRates | None:
     """Where a task's projection reads its rates (`ProjectionRates`); None when the results
     hold no operating point for it."""
-    powered = task == "groomer" and results.analysis.groomer_source == "powered"
-    pt = powered_groomer_point(results) if powered else None
+    pt = powered_groomer_point(results) if task == "groomer" else None
     if pt is not None:
         return ProjectionRates(_share(pt.tpr_at_scenario_mix), _share(pt.fpr), True)
     op = results.primary_operating(task)

@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.report.figures import STYLE, mark_unflagged_harm, pyplot, save
 from bench.report.format import fmt_count, fmt_interval, fmt_value
 from bench.results import REALISTIC, TRAINING_TRUTH, PoweredPoint, PoweredRecord, RateRecord, TimelyRecord
+from bench.stats.rates import precision_kind
 from common.vocabulary import SOPHISTICATION_LEVELS
 
 LEVEL_NAMES = {"L0": "cartoon", "L1": "opportunist", "L2": "child persona", "L3": "competent persona"}
@@ -68,8 +69,10 @@ def point_at(pw: PoweredRecord, name: str, threshold: str) -> PoweredPoint | Non
 
 
 def nothing_flagged(pt: PoweredPoint) -> bool:
-    """The threshold flagged no offender and no negative: precision is 0/0, no bound."""
-    return pt.fpr.k == 0 and pt.tpr_at_scenario_mix.k == 0 and all(r.k == 0 for r in pt.tpr_by_level.values())
+    """The threshold flagged no offender (at the scenario's level mix, which the precision
+    reads) and no negative: precision is 0/0, no bound (`bench.stats.rates.precision_kind`)."""
+    mix, fpr = pt.tpr_at_scenario_mix, pt.fpr
+    return precision_kind(mix.k, mix.n, fpr.k, fpr.n) == "nothing flagged"
 
 
 def _yerr(r: RateRecord) -> list[list[float]]:

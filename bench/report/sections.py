@@ -5,25 +5,30 @@ a section then says what is missing and why, and never invents a number."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from bench.report import figures
-from bench.report.format import fmt_count, fmt_interval, fmt_precision, fmt_value
+from bench.report.format import (
+    BOUND_MARKS,
+    HASH_COLUMNS,
+    PROJECTION_COLUMNS,
+    at_end,
+    fmt_count,
+    fmt_interval,
+    fmt_precision,
+    fmt_value,
+    projection_rows,
+)
 from bench.report.headline import headline_cells, headline_columns
 from bench.report.powered import section_powered, section_timely, section_validated
 from bench.report.render import Block, BulletList, Figure, Heading, Paragraph, Section, Table
-from bench.results import Analysis, IntervalRecord, ProjectionRow, RunResults, ValueRecord
+from bench.results import Analysis, IntervalRecord, RunResults
 
 DESIGN = 'docs/design.md, section "Metrics"'
 
 
 def _thousands(x) -> str:
     return f"{x:,}" if isinstance(x, int) else ("?" if x is None else str(x))
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
 
 
 def safe_name(name: str) -> str:
@@ -88,50 +93,6 @@ def metric_rows(results: RunResults, task: str) -> list[list[str]]:
 
 
 HASH_TASK = "viral_sharer"  # content hash matching is a reference for re-shared known images only
-HASH_COLUMNS = ["hash matching: precision", "hash matching: innocent per offender", "hash matching: reviewer hours"]
-# Which projection cells are bounds, and which way, by what the precision is
-# (`bench.stats.base_rate.precision_kind`): with no false positive seen the counts are at the
-# FPR's upper bound and precision is at least its value; with no offender flagged, at the TPR's.
-BOUND_MARKS = {
-    "lower bound": {"flagged": "<= ", "innocent_flagged": "<= ", "reviewer_hours": "<= ", "precision": ">= ",
-                    "per_offender": "<= "},
-    "upper bound": {"flagged": "<= ", "true_flagged": "<= ", "reviewer_hours": "<= ", "precision": "<= ",
-                    "per_offender": ">= "},
-}  # fmt: skip
-PROJECTION_COLUMNS = ["base rate", "offenders", "flagged", "offenders flagged", "innocent flagged", "precision",
-                      "innocent per offender found", "reviewer hours"]  # fmt: skip
-COUNT_COLUMNS = ("offenders", "flagged", "true_flagged", "innocent_flagged")  # of `ProjectionRecord`, in table order
-
-
-def _at_end(iv: IntervalRecord, mark: str) -> IntervalRecord:
-    """A bound shown as the end of the interval it stands on: `>=` the low end, `<=` the high
-    (so a lower bound never prints as the point 1.000 a reading without false positives gives)."""
-    value = {">= ": iv.ci_low, "<= ": iv.ci_high}.get(mark, iv.value)
-    return IntervalRecord(value=value, ci_low=iv.ci_low, ci_high=iv.ci_high)
-
-
-def projection_rows(rows: list[ProjectionRow], hash_matching: bool = False, kind: str = "point") -> list[list[str]]:
-    """Projection cells, bounds marked as `kind` says (`BOUND_MARKS`); with `hash_matching`,
-    content hash matching's beside them."""
-    mark = BOUND_MARKS.get(kind, {})
-    prec, per = mark.get("precision", ""), mark.get("per_offender", "")
-    out = []
-    for r in rows:
-        c, hm = r.classifier, r.hash_matching
-        cells = [fmt_count(r.base_rate)] + [mark.get(f, "") + fmt_count(getattr(c, f, None)) for f in COUNT_COLUMNS]
-        cells += [
-            prec + fmt_interval(_at_end(r.precision, prec), "precision"),
-            per + fmt_interval(_at_end(r.innocent_per_offender, per), "innocent"),
-            mark.get("reviewer_hours", "") + fmt_count(getattr(c, "reviewer_hours", None)),
-        ]
-        if hash_matching:
-            cells += [
-                fmt_interval(ValueRecord(value=_ratio(hm.true_flagged, hm.flagged)), "precision"),
-                fmt_interval(ValueRecord(value=hm.innocent_per_offender_found), "innocent"),
-                fmt_count(hm.reviewer_hours),
-            ]
-        out.append(cells)
-    return out
 
 
 def section_intro(results: RunResults, out_dir: Path) -> Section:
@@ -152,11 +113,14 @@ def section_intro(results: RunResults, out_dir: Path) -> Section:
         Heading(2, "Headline"),
         Paragraph(
             f"Rows are task and scenario, figures are the primary model's (`{results.primary}`). `measured` rows "
-            "are read on the test split at the base rate the simulation holds; `projected` rows carry a TPR and an "
-            "FPR with their bounds to rarer base rates at platform scale: for groomers, where the run has the "
-            "powered evaluation, its TPR and pooled FPR at the validation threshold FPR <= 1e-3 (exact intervals; "
-            "`(powered)`), for every other reading the test split's at its operating threshold (Wilson). `>=` "
-            "marks a precision that is a lower bound (no false positive seen). Intervals: stratified bootstrap "
+            "stand at the base rate the simulation holds, their n+, AUROC and recall columns read on the test "
+            "split; their precision and innocent-per-offender, like the `projected` rows (which carry them to "
+            "rarer base rates at platform scale), come from a TPR and an FPR with their bounds: for groomers, "
+            "where the run has the powered evaluation, its TPR and pooled FPR at the validation threshold "
+            "FPR <= 1e-3 (exact intervals; projected rows say `(powered)`, and the measured groomer row reads the "
+            "same point), for every other reading the test split's at its operating threshold (Wilson). `>=` "
+            "marks a precision that is a lower bound (no false positive seen), `<=` an upper bound (no offender "
+            "flagged); `nothing flagged`: the threshold flagged no account there. Intervals: stratified bootstrap "
             "for AUROC and recall@precision, Wilson for shares (k/n). `none found`: at that operating point the "
             "classifier flags no offender, so the innocent-per-offender ratio is infinite.",
         ),
@@ -218,7 +182,7 @@ def base_rate_tables(an: Analysis, kind: str = "point") -> list[Block]:
     if an.base_rate_curve:
         rows = []
         for r in an.base_rate_curve:
-            band = _at_end(IntervalRecord(value=r.precision, ci_low=r.ci_low, ci_high=r.ci_high), mark)
+            band = at_end(IntervalRecord(value=r.precision, ci_low=r.ci_low, ci_high=r.ci_high), mark)
             cells = [mark + fmt_interval(band, "precision"), fmt_count(r.fpr_needed_p95), fmt_count(r.fpr_needed_p99)]
             rows.append([fmt_count(r.base_rate), *cells])
         header = ["base rate π", "precision [95% band]", "FPR needed for P0.95", "FPR needed for P0.99"]
@@ -266,14 +230,34 @@ def rates_text(results: RunResults, task: str) -> str:
             f"same test split: TPR {figures.rate_text(src.tpr)}, FPR {figures.rate_text(src.fpr)} (Wilson "
             "intervals)."
         )
-    if src.kind == "lower bound":
-        text += (
-            " No false positive was seen, so the FPR's upper bound stands in: 'precision >=' marks a lower bound, "
-            "and innocent accounts flagged, accounts flagged and reviewer hours are at most the counts shown."
-        )
-    elif src.kind == "upper bound":
-        text += " No offender was flagged: 'precision <=' marks an upper bound."
-    return text
+    return text + CORNER_TEXT.get(src.kind, "")
+
+
+COUNTS_AT_MOST = (
+    "offenders flagged, accounts flagged, innocent flagged and reviewer hours ('<=') are upper bounds, at "
+    "(TPR high, FPR high)."
+)
+# Which corner of the TPR and FPR intervals each projection column is read at, by what the
+# precision is (`bench.stats.rates.precision_kind`).
+CORNER_TEXT = {
+    "point": (
+        " Counts, precision and innocent accounts per offender found are at the TPR and FPR measured; the "
+        "intervals of the latter two run from (TPR low, FPR high) to (TPR high, FPR low)."
+    ),
+    "lower bound": (
+        " No false positive was seen, and a count of zero is not a rate of zero, so the FPR's upper bound stands "
+        "in: 'precision >=' marks a lower bound, precision at (TPR low, FPR high); innocent accounts per offender "
+        "found ('<=') is an upper bound at the same corner; " + COUNTS_AT_MOST
+    ),
+    "upper bound": (
+        " No offender was flagged: 'precision <=' marks an upper bound, precision at (TPR high, FPR low); "
+        "innocent accounts per offender found ('>=') is a lower bound at the same corner; " + COUNTS_AT_MOST
+    ),
+    "nothing flagged": (
+        " Nothing was flagged, no offender and no innocent account: a count of zero is not a rate of zero. There "
+        "is no precision and no innocent-per-offender ratio ('nothing flagged'); " + COUNTS_AT_MOST
+    ),
+}
 
 
 def section_base_rate(results: RunResults, out_dir: Path) -> Section:
@@ -321,8 +305,15 @@ def section_projection(results: RunResults, out_dir: Path) -> Section:
             f"reviewed for {an.minutes_per_review} minutes ({DESIGN}: platform projection). Each task says what "
             "it reads: groomers, where the run has the powered evaluation, its TPR and pooled FPR at the "
             "threshold set on the validation split at FPR <= 1e-3; otherwise the test split at the "
-            f"precision-{fmt_precision(results.precision)} threshold chosen on it. Intervals carry the bounds of "
-            "TPR and FPR; 'precision >=' marks a lower bound (no false positive seen). Beside viral sharers only, "
+            f"precision-{fmt_precision(results.precision)} threshold chosen on it. Each column is read at a "
+            "stated corner of the TPR and FPR intervals: at a point, every column at the TPR and FPR measured, "
+            "precision and innocent per offender with intervals from (TPR low, FPR high) to (TPR high, FPR low). "
+            "Where a count of zero stands in a rate (no false positive seen, no offender flagged, or nothing "
+            "flagged), offenders flagged, accounts flagged, innocent flagged and reviewer hours are upper bounds "
+            "at (TPR high, FPR high), marked '<='; a precision lower bound ('precision >=') and the innocent-per-"
+            "offender upper bound beside it are at (TPR low, FPR high), a precision upper bound ('precision <=') "
+            "and the innocent-per-offender lower bound at (TPR high, FPR low); each task below says which holds. "
+            "Beside viral sharers only, "
             "content hash matching at the same base rate: it finds re-shared *known* images (paper 8.2); grooming "
             "produces new ones, so it is no reference for groomers.",
         ),

@@ -42,7 +42,7 @@ from bench.stats.base_rate import (
     bounded_projection,
     empirical_point,
     hash_matching_projection,
-    precision_kind,
+    share_kind,
 )
 from bench.stats.intervals import Share, wilson_share
 from bench.stats.metrics import evaluate_task, operating_point
@@ -57,7 +57,7 @@ HEADLINE_RECALLS = (0.95, 0.99)  # the bootstrap recalls every task row of the h
 HASH_MATCHING_ROW = "viral_sharer: content hash matching (known images)"
 VALIDATED_FPR = 1e-3  # the false-positive budget every task is also read at (validation thresholds)
 GROOMER_THRESHOLD = "fpr<=0.001"  # the powered point groomer projections read (validation threshold)
-# How a headline row marks a precision that is a bound (`bench.stats.base_rate.precision_kind`).
+# How a headline row marks a precision that is a bound (`bench.stats.rates.precision_kind`).
 BOUNDS = {"lower bound": "precision >=", "upper bound": "precision <=", "nothing flagged": "nothing flagged"}
 
 
@@ -130,23 +130,16 @@ def validated_points(y, s, split: np.ndarray, world: str, precision: float) -> d
 
 
 def projections(
-    tpr: float,
-    tpr_low: float,
-    tpr_high: float,
-    fpr: float,
-    fpr_low: float,
-    fpr_high: float,
-    rates: Iterable[float],
-    accounts: float,
-    minutes_per_review: float,
+    tpr: Share, fpr: Share, rates: Iterable[float], accounts: float, minutes_per_review: float
 ) -> list[ProjectionRow]:
-    """Platform projection at each base rate from a TPR and an FPR with their interval ends
-    (`bench.stats.base_rate.bounded_projection`): a reading with no false positive measures
-    FPR = 0, which would project perfect precision; the FPR's upper bound says how far that
-    holds, and the precision is a lower bound. Content hash matching at the same rate beside."""
+    """Platform projection at each base rate from a TPR and an FPR with their intervals and
+    counts (`bench.stats.base_rate.bounded_projection`, which says which corner of the two
+    intervals each figure is read at): a reading with no false positive measures FPR = 0, which
+    would project perfect precision; the FPR's upper bound says how far that holds, and the
+    precision is a lower bound. Content hash matching at the same rate beside."""
     rows = []
     for pi in rates:
-        b = bounded_projection(tpr, tpr_low, tpr_high, fpr, fpr_low, fpr_high, pi, accounts, minutes_per_review)
+        b = bounded_projection(tpr, fpr, pi, accounts, minutes_per_review)
         hm = hash_matching_projection(pi, accounts, minutes_per_review)
         rows.append(
             ProjectionRow(
@@ -164,10 +157,8 @@ def operating_projections(op: OperatingRecord, rates: Iterable[float], cfg: RunC
     """`projections` at a test-split operating point (its threshold chosen on that split),
     with the Wilson intervals of its TPR and FPR; without a positive or a negative in the
     split the rates are NaN and there is nothing to project."""
-    t, f = op.tpr_share, op.fpr_share
-    return projections(
-        t.value, t.ci_low, t.ci_high, f.value, f.ci_low, f.ci_high, rates, cfg.platform_accounts, cfg.minutes_per_review
-    )
+    tpr, fpr = _wilson(op.tpr_share), _wilson(op.fpr_share)
+    return projections(tpr, fpr, rates, cfg.platform_accounts, cfg.minutes_per_review)
 
 
 def powered_projections(
@@ -176,14 +167,15 @@ def powered_projections(
     """`projections` at a powered point: the TPR at the scenario's level mix on enriched worlds
     and the FPR pooled over fresh negative worlds, with their exact intervals, at a threshold
     set on the training world's validation split."""
-    t, f = pt.tpr_at_scenario_mix, pt.fpr
-    return projections(t.value, t.low, t.high, f.value, f.low, f.high, rates, accounts, minutes)
+    return projections(_as_share(pt.tpr_at_scenario_mix), _as_share(pt.fpr), rates, accounts, minutes)
 
 
 def read_groomers_powered(an: Analysis) -> bool:
     """Replace the groomer projection rows and the base-rate curve, read on the test split at
     a threshold chosen on it, by the powered evaluation's (realistic labels, the validation
-    threshold at FPR 1e-3) where the run has it, at the same base rates. Returns whether it did."""
+    threshold at FPR 1e-3) where the run has it, at the same base rates, and record it in
+    `groomer_source`: the one thing that says where groomer projections come from
+    (`groomer_point`). Returns whether it did."""
     pt = _powered_point(an, GROOMER_THRESHOLD)
     if pt is None:
         return False
@@ -195,9 +187,23 @@ def read_groomers_powered(an: Analysis) -> bool:
     return True
 
 
+def groomer_point(an: Analysis) -> PoweredPoint | None:
+    """The powered point groomer projections read: where `groomer_source` says the rows were
+    read from it (`read_groomers_powered`), realistic labels at the validation FPR-1e-3
+    threshold; else None, the rows reading the test split (results written before
+    `groomer_source` existed included, even with a powered record). The report decides the
+    same way (`bench.report.figures.projection_rates`)."""
+    return _powered_point(an, GROOMER_THRESHOLD) if an.groomer_source == "powered" else None
+
+
 def _as_share(r) -> Share:
-    """An exact-interval rate (`RateRecord`) in the shape `analytic_curve` reads."""
+    """An exact-interval rate (`RateRecord`) in the shape `bench.stats.base_rate` reads."""
     return Share(r.value, r.low, r.high, r.k, r.n)
+
+
+def _wilson(r: ShareRecord) -> Share:
+    """A Wilson share record (`ShareRecord`) as `bench.stats.base_rate` reads it."""
+    return Share(r.value, r.ci_low, r.ci_high, r.k, r.n)
 
 
 def _bounded(value: float, low: float, high: float) -> IntervalRecord:
@@ -306,22 +312,23 @@ def headline_rows(results: RunResults) -> list[HeadlineRow]:
 
 
 def projection_source(results: RunResults, task: str) -> tuple[list[ProjectionRow], str, bool]:
-    """A task's projection rows, what their precision is (`precision_kind`: a point or a
-    bound) and whether they read the powered evaluation. Groomers with the powered
-    evaluation: its point at the validation FPR-1e-3 threshold (`powered_projections`, as
-    `read_groomers_powered` wrote them, recomputed so that results whose groomer rows read
-    the test split never show that reading as the groomer precision); every other reading:
-    the rows as recorded, at the test split's operating point."""
+    """A task's projection rows, what their precision is (`bench.stats.rates.precision_kind`
+    of the counts they read: a point or a bound) and whether they read the powered evaluation.
+    Groomers whose rows read the powered point (`groomer_point`): the rows recomputed from it
+    at the recorded base rates (`powered_projections`, as `read_groomers_powered` wrote them),
+    so that stale rows never show another reading as the groomer precision; every other
+    reading: the rows as recorded, at the test split's operating point."""
     an = results.analysis
     rows = an.projections.get(task, [])
-    pt = _powered_point(an, GROOMER_THRESHOLD) if task == "groomer" else None
+    pt = groomer_point(an) if task == "groomer" else None
     if pt is not None:
         rates = [r.base_rate for r in rows]
         rows = powered_projections(pt, rates, an.platform_accounts, an.minutes_per_review)
-        return rows, precision_kind(pt.tpr_at_scenario_mix.value, pt.fpr.value), True
+        return rows, share_kind(_as_share(pt.tpr_at_scenario_mix), _as_share(pt.fpr)), True
     op = results.primary_operating(task)
-    kind = precision_kind(op.tpr_share.value, op.fpr_share.value) if op is not None else "undefined"
-    return rows, kind, False
+    if op is None:
+        return rows, "undefined", False
+    return rows, share_kind(_wilson(op.tpr_share), _wilson(op.fpr_share)), False
 
 
 def _with_hash_matching(rows: list[HeadlineRow], an) -> list[HeadlineRow]:

@@ -17,6 +17,7 @@ from sklearn.metrics import roc_curve
 from bench.stats.intervals import Share, wilson_share
 from bench.stats.metrics import check_scores
 from bench.stats.rates import precision as rate_precision
+from bench.stats.rates import precision_kind
 
 # Content hash matching (PhotoDNA, paper 7.2.2): false-positive rate ~1 in 50 billion,
 # true-positive rate > 99%, in a non-adversarial setting.
@@ -90,51 +91,52 @@ def hash_matching_projection(base_rate: float, accounts: float = 3e9, minutes_pe
     return platform_projection(HASH_TPR, HASH_FPR, base_rate, accounts, minutes_per_review)
 
 
-def precision_kind(tpr: float, fpr: float) -> str:
-    """What a precision read from a TPR and an FPR is, as `bench.stats.rates.precision_at` says
-    it: 'point'; 'lower bound' where no false positive was seen (FPR 0 would project a
-    perfect precision: the FPR's upper bound stands in, and precision is at least the value);
-    'upper bound' where no offender was flagged (TPR 0); 'nothing flagged' where neither was;
-    'undefined' without positives or negatives (a NaN rate)."""
-    if not (math.isfinite(tpr) and math.isfinite(fpr)):
-        return "undefined"
-    if tpr == 0 and fpr == 0:
-        return "nothing flagged"
-    if fpr == 0:
-        return "lower bound"
-    return "upper bound" if tpr == 0 else "point"
+def share_kind(tpr: Share, fpr: Share) -> str:
+    """`bench.stats.rates.precision_kind` of the counts behind a TPR and an FPR."""
+    return precision_kind(tpr.k, tpr.n, fpr.k, fpr.n)
 
 
-def precision_bounds(tpr, tpr_low, tpr_high, fpr, fpr_low, fpr_high, pi: float) -> tuple[str, float, float, float]:
-    """(kind, value, low, high) of precision at base rate `pi`: the interval is carried from
-    those of TPR and FPR (precision rises with TPR and falls with FPR, so its ends are
-    precision(TPR low, FPR high) and precision(TPR high, FPR low)); the value is the point
-    estimate, or the end a bound stands on (`precision_kind`), NaN where nothing was flagged."""
-    kind = precision_kind(tpr, fpr)
+def precision_bounds(tpr: Share, fpr: Share, pi: float) -> tuple[str, float, float, float]:
+    """(kind, value, low, high) of precision at base rate `pi`, the kind decided from the
+    counts (`share_kind`). The interval is carried from those of TPR and FPR: precision rises
+    with TPR and falls with FPR, so its low end is precision(TPR low, FPR high) and its high end
+    precision(TPR high, FPR low). The value is precision(TPR, FPR) for a point; a lower bound
+    (no false positive seen) stands on the low end, an upper bound (no offender flagged) on the
+    high end; NaN where nothing was flagged (no precision, the interval vacuous)."""
+    kind = share_kind(tpr, fpr)
     if kind == "undefined":
         return kind, math.nan, math.nan, math.nan
-    _check_rate("rates", [tpr, tpr_low, tpr_high, fpr, fpr_low, fpr_high, pi])
-    low, high = float(rate_precision(pi, tpr_low, fpr_high)), float(rate_precision(pi, tpr_high, fpr_low))
+    _check_rate("rates", [tpr.value, tpr.ci_low, tpr.ci_high, fpr.value, fpr.ci_low, fpr.ci_high, pi])
+    low = float(rate_precision(pi, tpr.ci_low, fpr.ci_high))
+    high = float(rate_precision(pi, tpr.ci_high, fpr.ci_low))
     if kind == "lower bound":
         return kind, low, low, 1.0
     if kind == "upper bound":
         return kind, high, 0.0, high
-    value = float(rate_precision(pi, tpr, fpr)) if kind == "point" else math.nan
+    value = float(rate_precision(pi, tpr.value, fpr.value)) if kind == "point" else math.nan
     return kind, value, low, high
 
 
-def bounded_projection(
-    tpr, tpr_low, tpr_high, fpr, fpr_low, fpr_high, base_rate: float, accounts: float = 3e9, minutes: float = 5.0
-) -> dict:
-    """`platform_projection` at base rate pi with precision and innocent accounts per offender
-    found bounded by the intervals of TPR and FPR (`precision_bounds`). A TPR or FPR of 0 is a
-    count of zero, not a rate of zero: where no false positive was seen the counts are at the
-    FPR's upper bound (innocent flagged, flagged and reviewer hours are then at most these) and
-    precision is a lower bound, never a point 1.000; where no offender was flagged, the counts
-    are at the TPR's upper bound and precision an upper bound. Returns `kind`, `classifier`
-    (the counts, None without positives or negatives), `precision` and `innocent_per_offender`
-    as (value, low, high)."""
-    kind, value, low, high = precision_bounds(tpr, tpr_low, tpr_high, fpr, fpr_low, fpr_high, base_rate)
+def bounded_projection(tpr: Share, fpr: Share, base_rate: float, accounts: float = 3e9, minutes: float = 5.0) -> dict:
+    """`platform_projection` at base rate pi from a TPR and an FPR with their intervals and
+    counts. Each figure comes from one stated corner of the two intervals:
+
+    - `precision` (value, low, high): `precision_bounds`; a lower bound (no false positive
+      seen) is precision at (TPR low, FPR high), an upper bound (no offender flagged) at
+      (TPR high, FPR low).
+    - `innocent_per_offender` (value, low, high): innocent accounts flagged per offender
+      found, FPR*(1-pi) / (TPR*pi), falling with TPR and rising with FPR: low end at (TPR
+      high, FPR low), high end at (TPR low, FPR high); the value at the precision's own
+      corner (a lower bound of precision is an upper bound here, and the reverse); NaN where
+      nothing was flagged.
+    - `classifier`, the counts (flagged, offenders flagged, innocent flagged, reviewer hours):
+      at (TPR, FPR) for a point; wherever a count of zero stands in a rate (a bound, or
+      nothing flagged: a count of zero is not a rate of zero) at (TPR high, FPR high), where
+      every count is at its most, so they are upper bounds.
+
+    `kind` is `bench.stats.rates.precision_kind`; `classifier` is None without positives or
+    negatives (nothing to project)."""
+    kind, value, low, high = precision_bounds(tpr, fpr, base_rate)
     if kind == "undefined":
         nan = (math.nan, math.nan, math.nan)
         return {"kind": kind, "classifier": None, "precision": nan, "innocent_per_offender": nan}
@@ -142,14 +144,19 @@ def bounded_projection(
     def at(t: float, f: float) -> Projection:
         return platform_projection(t, f, base_rate, accounts, minutes)
 
-    best, worst = at(tpr_high, fpr_low), at(tpr_low, fpr_high)
-    shown = {"lower bound": at(tpr, fpr_high), "upper bound": at(tpr_high, fpr)}.get(kind) or at(tpr, fpr)
-    innocent = {"lower bound": worst, "upper bound": best}.get(kind, shown).innocent_per_offender_found
+    best, worst = at(tpr.ci_high, fpr.ci_low), at(tpr.ci_low, fpr.ci_high)
+    point = kind == "point"
+    counts = at(tpr.value, fpr.value) if point else at(tpr.ci_high, fpr.ci_high)
+    per = {"point": counts, "lower bound": worst, "upper bound": best}.get(kind)
     return {
         "kind": kind,
-        "classifier": shown,
+        "classifier": counts,
         "precision": (value, low, high),
-        "innocent_per_offender": (innocent, best.innocent_per_offender_found, worst.innocent_per_offender_found),
+        "innocent_per_offender": (
+            per.innocent_per_offender_found if per is not None else math.nan,
+            best.innocent_per_offender_found,
+            worst.innocent_per_offender_found,
+        ),
     }
 
 
@@ -158,13 +165,11 @@ def analytic_curve(tpr: Share, fpr: Share, rates=BASE_RATES) -> list[dict]:
     (`precision_bounds`: where no false positive was seen, the value is the lower bound), and
     the FPR a classifier with this TPR would need for precision 0.95 and 0.99 at pi. Empty
     without positives or negatives (a NaN rate): there is no operating point to project."""
-    if precision_kind(tpr.value, fpr.value) == "undefined":
+    if share_kind(tpr, fpr) == "undefined":
         return []
     rows = []
     for pi in rates:
-        _, value, low, high = precision_bounds(
-            tpr.value, tpr.ci_low, tpr.ci_high, fpr.value, fpr.ci_low, fpr.ci_high, float(pi)
-        )
+        _, value, low, high = precision_bounds(tpr, fpr, float(pi))
         rows.append(
             {
                 "base_rate": float(pi),

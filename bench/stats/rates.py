@@ -181,21 +181,46 @@ def precision(pi: float, tpr: float, fpr: float) -> float:
     return num / den if den > 0 else np.nan
 
 
+def precision_kind(tp: int, positives: int, fp: int, negatives: int) -> str:
+    """What a precision read from these counts is (tp of `positives` flagged, fp of
+    `negatives`); the one place the report, the headline and the projections learn it from:
+    'undefined' without positives or negatives (no rate to read); 'nothing flagged' when the
+    threshold flagged no account at all (0/0: no precision, not even a bound, and a count of
+    zero is not a rate of zero); 'lower bound' when no false positive was seen (precision >=
+    the value at the FPR's upper bound, never a point 1.000); 'upper bound' when no true
+    positive was (precision <= the value); 'point' otherwise."""
+    if positives == 0 or negatives == 0:
+        return "undefined"
+    if tp == 0 and fp == 0:
+        return "nothing flagged"
+    if fp == 0:
+        return "lower bound"
+    return "upper bound" if tp == 0 else "point"
+
+
+def stored_kind(kind: str) -> str:
+    """A `precision_kind` as a `precision_at` record keeps it: no value is 'undefined', whether
+    nothing was measured or nothing flagged (the counts beside the record tell them apart)."""
+    return "undefined" if kind == "nothing flagged" else kind
+
+
 def precision_at(pi: float, tpr: Rate, fpr: Rate) -> dict:
     """Precision at base rate pi from a true-positive rate (positives) and a false-positive
     rate (negatives): value, interval (the ends of the two rate intervals combined) and
-    `kind`: 'point'; 'lower bound' when no false positive was seen (the value is the bound,
-    from the FPR interval's upper end: 'precision >= value'); 'upper bound' when no true
-    positive was ('precision <= value'); 'undefined' without positives or negatives, or
-    when the threshold flagged nothing at all (no precision to speak of)."""
-    if tpr.n == 0 or fpr.n == 0 or (tpr.k == 0 and fpr.k == 0):  # nothing measured, or nothing flagged
-        return {"base_rate": pi, "value": None, "low": None, "high": None, "kind": "undefined"}
+    `kind` (`precision_kind`, as `stored_kind` records it): 'point'; 'lower bound' when no
+    false positive was seen (the value is the bound, from the FPR interval's upper end:
+    'precision >= value'); 'upper bound' when no true positive was ('precision <= value');
+    'undefined' without positives or negatives, or when the threshold flagged nothing at all
+    (no precision to speak of)."""
+    kind = stored_kind(precision_kind(tpr.k, tpr.n, fpr.k, fpr.n))
+    if kind == "undefined":
+        return {"base_rate": pi, "value": None, "low": None, "high": None, "kind": kind}
     low, high = precision(pi, tpr.low, fpr.high), precision(pi, tpr.high, fpr.low)
-    if fpr.k == 0:
-        return {"base_rate": pi, "value": low, "low": low, "high": 1.0, "kind": "lower bound"}
-    if tpr.k == 0:
-        return {"base_rate": pi, "value": high, "low": 0.0, "high": high, "kind": "upper bound"}
-    return {"base_rate": pi, "value": precision(pi, tpr.value, fpr.value), "low": low, "high": high, "kind": "point"}
+    if kind == "lower bound":
+        return {"base_rate": pi, "value": low, "low": low, "high": 1.0, "kind": kind}
+    if kind == "upper bound":
+        return {"base_rate": pi, "value": high, "low": 0.0, "high": high, "kind": kind}
+    return {"base_rate": pi, "value": precision(pi, tpr.value, fpr.value), "low": low, "high": high, "kind": kind}
 
 
 def smallest_base_rate(target: float, tpr_low: float, fpr_high: float) -> float:

@@ -11,10 +11,9 @@ from bench.stats.base_rate import (
     hash_matching_projection,
     platform_projection,
     precision_at_base_rate,
-    precision_kind,
 )
 from bench.stats.intervals import Share
-from bench.stats.rates import Rate, clopper_pearson, precision_at
+from bench.stats.rates import Rate, clopper_pearson, precision_at, precision_kind
 
 
 def test_precision_hand_computed():
@@ -99,40 +98,71 @@ def _p(tpr, fpr, pi):
     return tpr * pi / (tpr * pi + fpr * (1 - pi))
 
 
+def _ipo(tpr, fpr, pi):
+    """Innocent accounts flagged per offender found, by hand."""
+    return fpr * (1 - pi) / (tpr * pi)
+
+
+def _counts(tpr, fpr, pi, n=3e9, minutes=5.0):
+    """Flagged, offenders flagged, innocent flagged and reviewer hours, by hand."""
+    true, innocent = n * tpr * pi, n * fpr * (1 - pi)
+    return {"flagged": true + innocent, "true_flagged": true, "innocent_flagged": innocent,
+            "reviewer_hours": (true + innocent) * minutes / 60}  # fmt: skip
+
+
+def _shown(b) -> dict:
+    c = b["classifier"]
+    return {k: getattr(c, k) for k in ("flagged", "true_flagged", "innocent_flagged", "reviewer_hours")}
+
+
+T, F = Share(0.5, 0.4, 0.6, 5, 10), Share(1e-3, 5e-4, 2e-3, 1, 1000)  # both measured
+T0, F0 = Share(0.0, 0.0, 0.1, 0, 30), Share(0.0, 0.0, 3e-5, 0, 100_000)  # a count of zero
+
+
 def test_bounded_projection_at_a_point():
-    b = bounded_projection(0.5, 0.4, 0.6, 1e-3, 5e-4, 2e-3, 1e-4, accounts=3e9, minutes=5)
+    pi = 1e-4
+    b = bounded_projection(T, F, pi, accounts=3e9, minutes=5)
     assert b["kind"] == "point"
-    assert b["classifier"] == platform_projection(0.5, 1e-3, 1e-4, 3e9, 5)
-    assert b["precision"] == pytest.approx((_p(0.5, 1e-3, 1e-4), _p(0.4, 2e-3, 1e-4), _p(0.6, 5e-4, 1e-4)))
-    mid, worst, best = (platform_projection(*r, 1e-4) for r in ((0.5, 1e-3), (0.4, 2e-3), (0.6, 5e-4)))
-    per = (mid.innocent_per_offender_found, best.innocent_per_offender_found, worst.innocent_per_offender_found)
-    assert b["innocent_per_offender"] == pytest.approx(per)
+    assert b["classifier"] == platform_projection(0.5, 1e-3, pi, 3e9, 5)
+    assert _shown(b) == pytest.approx(_counts(0.5, 1e-3, pi))
+    assert b["precision"] == pytest.approx((_p(0.5, 1e-3, pi), _p(0.4, 2e-3, pi), _p(0.6, 5e-4, pi)))
+    assert b["innocent_per_offender"] == pytest.approx((_ipo(0.5, 1e-3, pi), _ipo(0.6, 5e-4, pi), _ipo(0.4, 2e-3, pi)))
 
 
 def test_no_false_positive_seen_gives_a_lower_bound_never_a_point_one():
-    b = bounded_projection(0.5, 0.4, 0.6, 0.0, 0.0, 3e-5, 1e-5)
+    pi = 1e-5
+    b = bounded_projection(T, F0, pi)
     value, low, high = b["precision"]
-    assert b["kind"] == "lower bound" and value == low == pytest.approx(_p(0.4, 3e-5, 1e-5)) and high == 1.0
+    assert b["kind"] == "lower bound" and value == low == pytest.approx(_p(0.4, 3e-5, pi)) and high == 1.0
     assert value < 1
-    # the counts are at the FPR's upper bound: innocent accounts are flagged, at most this many
-    assert b["classifier"] == platform_projection(0.5, 3e-5, 1e-5)
-    assert b["classifier"].innocent_flagged > 0
+    # innocent per offender: an upper bound at the precision's corner (TPR low, FPR high)
     inn = b["innocent_per_offender"]
-    assert inn[0] == inn[2] == pytest.approx((1 - value) / value) and inn[1] == 0
+    assert inn[0] == inn[2] == pytest.approx(_ipo(0.4, 3e-5, pi)) and inn[1] == 0
+    assert inn[0] == pytest.approx((1 - value) / value), "the row agrees with itself"
+    # every count an upper bound at (TPR high, FPR high): innocent accounts are flagged, at most this many
+    assert _shown(b) == pytest.approx(_counts(0.6, 3e-5, pi))
+    assert b["classifier"].innocent_flagged > 0
 
 
 def test_no_offender_flagged_gives_an_upper_bound():
-    b = bounded_projection(0.0, 0.0, 0.1, 1e-3, 5e-4, 2e-3, 1e-4)
+    pi = 1e-4
+    b = bounded_projection(T0, F, pi)
     value, low, high = b["precision"]
-    assert b["kind"] == "upper bound" and value == high == pytest.approx(_p(0.1, 5e-4, 1e-4)) and low == 0.0
-    assert b["classifier"] == platform_projection(0.1, 1e-3, 1e-4)
+    assert b["kind"] == "upper bound" and value == high == pytest.approx(_p(0.1, 5e-4, pi)) and low == 0.0
+    inn = b["innocent_per_offender"]
+    assert inn[0] == inn[1] == pytest.approx(_ipo(0.1, 5e-4, pi)) and inn[2] == np.inf  # a lower bound
+    assert inn[0] == pytest.approx((1 - value) / value), "the row agrees with itself"
+    assert _shown(b) == pytest.approx(_counts(0.1, 2e-3, pi))
 
 
-def test_nothing_flagged_and_nothing_measured():
-    b = bounded_projection(0.0, 0.0, 0.1, 0.0, 0.0, 3e-5, 1e-4)
-    assert b["kind"] == "nothing flagged" and np.isnan(b["precision"][0]) and b["innocent_per_offender"][0] == np.inf
+def test_nothing_flagged_counts_are_upper_bounds_never_zero():
+    pi = 1e-4
+    b = bounded_projection(T0, F0, pi)
+    assert b["kind"] == "nothing flagged" and np.isnan(b["precision"][0]) and np.isnan(b["innocent_per_offender"][0])
+    assert _shown(b) == pytest.approx(_counts(0.1, 3e-5, pi)), "a count of zero is not a rate of zero"
+    assert all(v > 0 for v in _shown(b).values())
     nan = float("nan")
-    b = bounded_projection(nan, nan, nan, 0.0, 0.0, 3e-5, 1e-4)
+    b = bounded_projection(Share(nan, nan, nan, 0, 0), F0, pi)
     assert b["kind"] == "undefined" and b["classifier"] is None and np.isnan(b["precision"]).all()
 
 
@@ -144,8 +174,8 @@ def test_precision_kind_and_bounds_agree_with_precision_at(tp, fp):
 
     tpr, fpr = rate(tp, 20), rate(fp, 10_000)
     expected = precision_at(1e-3, tpr, fpr)
-    b = bounded_projection(tpr.value, tpr.low, tpr.high, fpr.value, fpr.low, fpr.high, 1e-3)
-    kind = precision_kind(tpr.value, fpr.value)
+    b = bounded_projection(*(Share(r.value, r.low, r.high, r.k, r.n) for r in (tpr, fpr)), 1e-3)
+    kind = precision_kind(tp, 20, fp, 10_000)
     assert b["kind"] == kind
     assert expected["kind"] == ("undefined" if kind == "nothing flagged" else kind)  # precision_at: no precision
     if kind != "nothing flagged":

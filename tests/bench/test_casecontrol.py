@@ -14,6 +14,7 @@ from bench.stats.rates import (
     mixed,
     precision,
     precision_at,
+    precision_kind,
     precision_threshold,
     rates,
     smallest_base_rate,
@@ -99,6 +100,25 @@ def test_no_false_positive_gives_a_bound_never_a_point_one():
     both = precision_at(1e-2, rates(Tally(np.array([500]), 1000))[0], rates(Tally(np.array([100]), 100_000))[0])
     assert both["kind"] == "point" and both["low"] < both["value"] < both["high"]
     assert both["value"] == pytest.approx(precision(1e-2, 0.5, 1e-3))
+
+
+@pytest.mark.parametrize(
+    "tp, positives, fp, negatives, kind",
+    [
+        (5, 20, 2, 1000, "point"),
+        (5, 20, 0, 1000, "lower bound"),
+        (0, 20, 2, 1000, "upper bound"),
+        (0, 20, 0, 1000, "nothing flagged"),
+        (0, 0, 2, 1000, "undefined"),
+        (5, 20, 0, 0, "undefined"),
+    ],
+)
+def test_precision_kind_is_decided_by_the_counts_and_precision_at_records_it(tp, positives, fp, negatives, kind):
+    assert precision_kind(tp, positives, fp, negatives) == kind
+    tpr, fpr = rates(Tally(np.array([tp]), positives))[0], rates(Tally(np.array([fp]), negatives))[0]
+    recorded = precision_at(1e-3, tpr, fpr)
+    assert recorded["kind"] == ("undefined" if kind == "nothing flagged" else kind)
+    assert (recorded["value"] is None) == (kind in ("undefined", "nothing flagged"))
 
 
 def test_smallest_base_rate_round_trips():

@@ -653,3 +653,90 @@ def test_base_rate_section_names_its_source_and_the_test_split_points(tmp_path, 
     assert "Points are test-split readings" in md and "(this run, test split)" in md
     curve = [line for line in md.splitlines() if line.startswith("| 0.01 |")]
     assert curve and curve[0].split(" | ")[1].startswith(">= "), "no false positive: the curve is a lower bound"
+
+
+# ---------------------------------------------------------------- each projection column at its stated corner
+
+N, MINUTES = 3e9, 5.0
+
+
+def _by_hand(t: float, f: float, pi: float) -> dict:
+    """The projection's figures at one corner (TPR t, FPR f), computed here."""
+    true, innocent = N * t * pi, N * f * (1 - pi)
+    return {
+        "offenders": N * pi,
+        "flagged": true + innocent,
+        "offenders flagged": true,
+        "innocent flagged": innocent,
+        "reviewer hours": (true + innocent) * MINUTES / 60,
+        "precision": t * pi / (t * pi + f * (1 - pi)) if true + innocent > 0 else float("nan"),
+        "innocent per offender found": innocent / true if true > 0 else float("inf"),
+    }
+
+
+def _table(md: str) -> list[dict]:
+    """A projection table's rows as {column: cell}."""
+    lines = [line for line in md.splitlines() if line.startswith("| ")]
+    header = lines[0].strip("| ").split(" | ")
+    return [dict(zip(header, line.strip("| ").split(" | "), strict=True)) for line in lines[1:]]
+
+
+def _rates_of(r):
+    pt = r.analysis.powered.models[REALISTIC].by_threshold["fpr<=0.001"]
+    return pt.tpr_at_scenario_mix, pt.fpr
+
+
+COUNTS = ("flagged", "offenders flagged", "innocent flagged", "reviewer hours")
+
+
+@pytest.mark.parametrize(
+    "fp, levels, kind",
+    [(0, (40, 12, 3, 1), "lower bound"), (40, (0, 0, 0, 0), "upper bound"), (40, (40, 12, 3, 1), "point")],
+)
+def test_every_projection_column_equals_its_stated_corner(tmp_path, fp, levels, kind):
+    r = with_powered(fp, levels)
+    assert figures.projection_rates(r, "groomer").kind == kind
+    tpr, fpr = _rates_of(r)
+    groomer = _subsection(render_md(section_projection(r, tmp_path)[0]), "### groomer")
+    rows = _table(groomer)
+    assert len(rows) == 2
+    for row, pi in zip(rows, (0.02, 1e-6), strict=True):
+        assert row["offenders"] == fmt_count(N * pi)
+        if kind == "point":
+            counts, prec, per = _by_hand(tpr.value, fpr.value, pi), "", ""
+            assert row["precision"].startswith(fmt_value(counts["precision"]) + " [")
+            assert row["innocent per offender found"].startswith(fmt_count(counts["innocent per offender found"]))
+        else:
+            counts = _by_hand(tpr.high, fpr.high, pi)  # every count an upper bound
+            corner = _by_hand(tpr.low, fpr.high, pi) if kind == "lower bound" else _by_hand(tpr.high, fpr.low, pi)
+            prec, per = (">= ", "<= ") if kind == "lower bound" else ("<= ", ">= ")
+            assert row["precision"].startswith(f"{prec}{fmt_value(corner['precision'])} [")
+            assert row["innocent per offender found"].startswith(
+                f"{per}{fmt_count(corner['innocent per offender found'])} ["
+            )
+        mark = "" if kind == "point" else "<= "
+        assert {c: row[c] for c in COUNTS} == {c: mark + fmt_count(counts[c]) for c in COUNTS}
+    corners = {"lower bound": "(TPR low, FPR high)", "upper bound": "(TPR high, FPR low)"}
+    if kind != "point":
+        assert f"precision at {corners[kind]}" in groomer and "are upper bounds, at (TPR high, FPR high)" in groomer
+
+
+def test_nothing_flagged_shows_counts_as_upper_bounds_never_zero(tmp_path):
+    r = with_powered(0, (0, 0, 0, 0))
+    tpr, fpr = _rates_of(r)
+    assert tpr.k == fpr.k == 0 and figures.projection_rates(r, "groomer").kind == "nothing flagged"
+    groomer = _subsection(render_md(section_projection(r, tmp_path)[0]), "### groomer")
+    assert "a count of zero is not a rate of zero" in groomer and "(TPR high, FPR high)" in groomer
+    for row, pi in zip(_table(groomer), (0.02, 1e-6), strict=True):
+        counts = _by_hand(tpr.high, fpr.high, pi)
+        assert {c: row[c] for c in COUNTS} == {c: "<= " + fmt_count(counts[c]) for c in COUNTS}
+        assert all(float(counts[c]) > 0 for c in COUNTS)
+        assert row["precision"] == row["innocent per offender found"] == "nothing flagged"
+
+
+def test_intro_says_where_the_measured_groomer_precision_comes_from(tmp_path):
+    from bench.report.sections import section_intro
+
+    md = render_md(section_intro(with_powered(40), tmp_path)[0])
+    assert "`measured` rows are read on the test split" not in md
+    assert "the measured groomer row reads the same point" in md

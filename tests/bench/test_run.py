@@ -14,12 +14,13 @@ from typer.testing import CliRunner
 
 from bench.cli.app import app
 from bench.errors import RunConfigError
+from bench.report.figures import projection_rates
 from bench.results import REALISTIC, dump_results, load_results, parse_results
-from bench.run.analyses import headline_rows, operating_projections
+from bench.run.analyses import headline_rows, operating_projections, projection_source, read_groomers_powered
 from bench.setup.config import make_run_config
 from bench.stats.base_rate import platform_projection
 from bench.stats.rates import Rate, precision_at
-from tests.bench.test_report import full_results, with_powered
+from tests.bench.test_report import full_results, powered_record, with_powered
 
 runner = CliRunner()
 # 3000 accounts at groomer rate 1e-2: ~30 groomers, ~6 in test; a few seconds per model.
@@ -446,8 +447,9 @@ def test_groomer_projections_and_curve_read_the_powered_point(fp):
             (p["value"], p["low"], p["high"])
         )
         assert row.innocent_per_offender.value == pytest.approx((1 - p["value"]) / p["value"])
-        # the counts: at the pooled FPR, or at its upper bound where no false positive was seen
-        counts = platform_projection(tpr.value, fpr.high if fp == 0 else fpr.value, row.base_rate, 3e9, 5.0)
+        # the counts: at the TPR and pooled FPR, or where no false positive was seen at (TPR high, FPR high)
+        t, f = (tpr.high, fpr.high) if fp == 0 else (tpr.value, fpr.value)
+        counts = platform_projection(t, f, row.base_rate, 3e9, 5.0)
         assert row.classifier.model_dump() == pytest.approx(asdict(counts))
     assert {t: rows for t, rows in r.analysis.projections.items() if t != "groomer"} == others
     for point in r.analysis.base_rate_curve:
@@ -482,3 +484,35 @@ def test_without_powered_the_headline_reads_the_test_split_rows_marking_the_boun
     assert [row.scenario for row in groomer] == ["measured at 0.02", "projected at 1e-06"]
     assert [row.precision_at_base_rate for row in groomer] == [p.precision for p in r.analysis.projections["groomer"]]
     assert all(row.bound == "precision >=" for row in groomer), "no false positive among the test negatives"
+
+
+def test_legacy_results_with_a_powered_record_read_the_test_split_in_headline_and_report_alike():
+    """Results written before `groomer_source` existed hold a powered record beside groomer rows
+    read on the test split: the headline and the report sections both follow `groomer_source`
+    and read the rows as recorded, until `read_groomers_powered` rewrites them and says so."""
+    data = full_results()
+    data["analysis"]["powered"] = powered_record(40, [40, 12, 3, 1])
+    data["config"]["powered"] = True
+    r = parse_results(data)
+    assert r.analysis.groomer_source == "test split", "the schema's default: a results.json from before the field"
+    recorded = [row.model_copy() for row in r.analysis.projections["groomer"]]
+    rows, kind, powered = projection_source(r, "groomer")
+    src = projection_rates(r, "groomer")
+    assert powered is False and src is not None and src.powered is False
+    assert rows == recorded and kind == src.kind == "lower bound", "the test split: no false positive among 980"
+    groomer = [row for row in headline_rows(r) if row.task == "groomer"]
+    assert [row.scenario for row in groomer] == ["measured at 0.02", "projected at 1e-06"]
+    assert [row.precision_at_base_rate for row in groomer] == [p.precision for p in recorded]
+    # once the powered point is read, both read it
+    assert read_groomers_powered(r.analysis)
+    rows, kind, powered = projection_source(r, "groomer")
+    src = projection_rates(r, "groomer")
+    assert powered is True and src is not None and src.powered is True
+    assert rows == r.analysis.projections["groomer"] and kind == src.kind == "point"
+
+
+def test_a_powered_point_that_flagged_nothing_heads_no_precision():
+    r = with_powered(0, (0, 0, 0, 0))
+    groomer = [row for row in headline_rows(r) if row.task == "groomer"]
+    assert groomer and all(row.bound == "nothing flagged" for row in groomer)
+    assert all(row.precision_at_base_rate is None and row.innocent_per_offender is None for row in groomer)
