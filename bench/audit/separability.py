@@ -2,9 +2,11 @@
 offenders from what they imitate, at best, for the benchmark's own model class?
 
 Whether real competent groomers are separable in metadata is unknown, and the benchmark
-must not decide it by accident. A model trained on human labels can only do worse than
-one trained on truth, so this oracle gives every groomer figure its ceiling: LightGBM
-(the benchmark's GBDT, models.baselines.LGB_PARAMS) on the benchmark's features
+must not decide it by accident. This oracle says how well one level can be ranked against
+the benign accounts it imitates: an AUROC against a matched reference, not the share of a
+level a platform-wide threshold catches at an FPR budget (that is the ceiling, `lowbase
+ceiling`; `lowbase ceiling --reconcile` sets the two side by side on one world). It is
+LightGBM (the benchmark's GBDT, models.baselines.LGB_PARAMS) on the benchmark's features
 (models.features, visibility `full`) trained on **truth**, per comparison of
 bench.stats.references (each groomer level against its matched reference, each task against
 benign), scored **out of fold**: stratified k-fold (seeded), every account scored by the

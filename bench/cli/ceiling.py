@@ -3,16 +3,21 @@ operating points (`bench.rare.ceiling`), from the CLI.
 
 The benchmark's strongest model classes train on truth pooled from enriched training worlds
 of their own; thresholds come from a calibration world at the scenario's rate; TPR per level
-and FPR from the worlds a run of the same seed reads. Prints the ceiling per level with its
-plateau verdict and writes the record; the result is cached under the work directory, so a
-rerun with the same generator, scenario, visibility, seed and settings reads it (`--refresh`
-computes it again and replaces the file).
+and FPR from the worlds a run of the same seed and evaluation settings reads (below). Prints
+the ceiling per level with its plateau verdict and writes the record; the result is cached
+under the work directory, so a rerun with the same generator, scenario, visibility, seed and
+settings reads it (`--refresh` computes it again and replaces the file).
 
 `--reconcile` then trains the separability oracle (`bench.audit.separability`) on the
 ceiling's reconciliation world and prints, per level, the oracle's AUROC beside each ceiling
 class's AUROC against the same matched reference on the same world, and the ceiling's TPR at
 the FPR budgets: the oracle and the ceiling read on one world, not two numbers from two
-pipelines.
+pipelines. The oracle always reads visibility `full`, so `--reconcile` is refused at any
+other visibility: the two AUROCs would rest on different metadata.
+
+A run pairs with the ceiling whose TPR and FPR worlds are its own: the seed, `--tpr-worlds`,
+`--fpr-accounts` and `--enriched-rate` of the run (`lowbase run` names them in the command
+it suggests when they differ from the defaults here).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
     from bench.setup.cluster import DaskSpec
 
 VISIBILITIES = ("full", "sealed_sender", "minimal")
+EnrichedRate = Annotated[float, typer.Option(max=0.05, help="Groomer rate of the TPR worlds (a run's enriched rate).")]
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -72,6 +78,7 @@ def ceiling_cmd(
         int, typer.Option(min=0, max=10**10, help="Accounts of negative worlds to score for the FPR.")
     ] = 1_000_000,
     tpr_worlds: Annotated[int, typer.Option(min=1, max=100, help="Enriched worlds for the TPR.")] = 1,
+    enriched_rate: EnrichedRate = 1e-2,
     workdir: Annotated[Path, typer.Option(help="Dataset cache, evaluation worlds and the ceiling cache.")] = Path(
         "lowbase-work"
     ),
@@ -101,10 +108,11 @@ def ceiling_cmd(
     from bench.setup.cluster import parse_dask
 
     with user_errors():
-        _check_visibility(visibility)
+        _check_visibility(visibility, reconcile)
         spec = parse_dask(dask)  # a malformed --dask fails before any work
         scn = load_scenario(scenario, accounts)
-        plan = CeilingPlan(visibility, _models(models), _ints(curve, "curve"), min_per_level, tpr_worlds, fpr_accounts)
+        plan = CeilingPlan(visibility, _models(models), _ints(curve, "curve"), min_per_level, tpr_worlds, fpr_accounts,
+                           enriched_rate=_enriched_rate(enriched_rate))  # fmt: skip
         if plan_only:
             return print_plan(scn, plan)
         record, path, cached = _computed(scn, seed, plan, workdir, (workers, jobs), refresh, spec)
@@ -123,17 +131,33 @@ def _announce(record: CeilingRecord, path: Path, cached: bool, mlflow: bool) -> 
     how = "read from the cache" if cached else f"computed in {record.seconds:.0f} s, cached"
     err.print(f"ceiling {how}: {path}", highlight=False)
     if mlflow and not cached:
-        _log(record, path)
+        from bench.run.tracking import log_ceiling_record, tracking_uri
+
+        rid = log_ceiling_record(record, path)
+        err.print(f"MLflow run {rid} in experiment lowbase-ceiling ({tracking_uri()})", highlight=False)
 
 
-def _check_visibility(visibility: str) -> None:
+def _check_visibility(visibility: str, reconcile: bool = False) -> None:
+    """A known visibility; `--reconcile` only at `full`, the only one the oracle reads."""
     if visibility not in VISIBILITIES:
         raise RunConfigError(f"--visibility: one of {', '.join(VISIBILITIES)}, got '{visibility}'")
+    if reconcile and visibility != "full":
+        raise RunConfigError(
+            f"--reconcile needs --visibility full: the separability oracle always reads visibility full, so "
+            f"beside a ceiling at {visibility} its AUROC would rest on metadata the ceiling's classes never saw"
+        )
+
+
+def _enriched_rate(rate: float) -> float:
+    if not rate > 0:
+        raise RunConfigError(f"--enriched-rate: a groomer rate above 0 and at most 0.05, got {rate:g}")
+    return rate
 
 
 def print_plan(scn: Scenario, plan: CeilingPlan) -> None:
     """What `lowbase ceiling` would generate, train and score for `scn` (`CeilingPlan.worlds`):
     the numbers to size a ceiling at a scale not yet run, from the scenario alone."""
+    from bench.rare.ceiling import PLAN_MARGIN_SD
     from bench.rare.learning_curve import curve_sizes
 
     roles = plan.worlds(scn)
@@ -149,7 +173,9 @@ def print_plan(scn: Scenario, plan: CeilingPlan) -> None:
         f"curve points (labelled offenders): {', '.join(f'{s:,}' for s in sizes)}; per class one fit per point on "
         f"{rows_train:,} train + val rows ({', '.join(plan.models)}: DEC's points refit stage 2 only); "
         f"{sum(r['accounts'] for r in roles):,} accounts generated, {sum(r['accounts'] for r in roles[1:]):,} scored "
-        f"by {len(sizes) * len(plan.models)} models",
+        f"by {len(sizes) * len(plan.models)} models\noffenders are expected counts; the training worlds are planned "
+        f"so that each level holds {plan.min_per_level:,} even {PLAN_MARGIN_SD:g} standard deviations below its "
+        "expectation (one more world is added if a draw still falls short)",
         highlight=False,
     )
 
@@ -193,21 +219,6 @@ def _computed(
         return ceiling(scn, seed, plan, work, workers, jobs, _say, refresh=refresh, dask=dask)
 
 
-def _log(record: CeilingRecord, path: Path) -> None:
-    from bench.run.tracking import log_ceiling, tracking_uri
-
-    params = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in record.settings.items()}
-    tags = {
-        "lowbase.ceiling_key": record.key,
-        "lowbase.scenario": record.scenario,
-        "lowbase.visibility": record.visibility,
-        "lowbase.seed": str(record.seed),
-        "lowbase.cache": str(path),
-    }
-    rid = log_ceiling(record, {**params, "generator": record.generator}, tags)
-    err.print(f"MLflow run {rid} in experiment lowbase-ceiling ({tracking_uri()})", highlight=False)
-
-
 def _say(msg: str) -> None:
     err.print(f"  {msg}", highlight=False)
 
@@ -225,7 +236,7 @@ def ceiling_rows(record: CeilingRecord, threshold: str = "fpr<=0.001") -> tuple[
     rows = []
     for lvl, best in record.ceiling[threshold].items():
         tprs = [_rate(c.curve[-1].tpr_by_level[threshold][lvl]) for c in record.models.values()]
-        verdict = "reached" if best.verdict == "reached" else "lower bound"
+        verdict = "lower bound" if best.lower_bound else "reached"
         rows.append([lvl, str(best.tpr.n), *tprs, f"{verdict} ({best.model})"])
     return header, rows
 

@@ -24,8 +24,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from bench.report.ceiling_figures import same_worlds
 from bench.results import REALISTIC, HeadlineRow, RunResults, level_task, recall_key
+from bench.results.ceiling import same_worlds
 from common.vocabulary import SOPHISTICATION_LEVELS
 
 WIDTH = 100  # the widest the headline may print, terminal or not
@@ -187,7 +187,7 @@ def _ceiling_cells(results: RunResults) -> dict[str, str]:
     """The cached ceiling's TPR per level at the headline's threshold, `≥` marking a lower
     bound (its learning curve had not reached its plateau)."""
     found = results.ceiling.ceiling.get(FPR_KEY, {}) if results.ceiling is not None else {}
-    return {lvl: fmt_estimate(c.tpr, prefix="" if c.verdict == "reached" else "≥") for lvl, c in found.items()}
+    return {lvl: fmt_estimate(c.tpr, prefix="≥" if c.lower_bound else "") for lvl, c in found.items()}
 
 
 def _ceiling_notes(results: RunResults) -> list[str]:

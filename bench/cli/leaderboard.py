@@ -318,21 +318,8 @@ def ceiling_cmd(
             how = "read from the cache" if was_cached else f"computed in {record.seconds:.0f} s"
             out.print(f"{how:9} {t.label()}: {path}", highlight=False)
             if mlflow and not was_cached:
-                _log_ceiling(record, path)
+                from bench.run.tracking import log_ceiling_record
+
+                rid = log_ceiling_record(record, path)
+                err.print(f"MLflow run {rid} in experiment lowbase-ceiling", highlight=False)
     err.print(f"{len(cached) + len(todo)} ceiling(s) of suite {s.suite} in {workdir / 'ceilings'}", highlight=False)
-
-
-def _log_ceiling(record, path: Path) -> None:
-    """As `lowbase ceiling` logs a computed ceiling: its settings, and what it is of as tags."""
-    from bench.run.tracking import log_ceiling
-
-    params = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in record.settings.items()}
-    tags = {
-        "lowbase.ceiling_key": record.key,
-        "lowbase.scenario": record.scenario,
-        "lowbase.visibility": record.visibility,
-        "lowbase.seed": str(record.seed),
-        "lowbase.cache": str(path),
-    }
-    rid = log_ceiling(record, {**params, "generator": record.generator}, tags)
-    err.print(f"MLflow run {rid} in experiment lowbase-ceiling", highlight=False)

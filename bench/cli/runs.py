@@ -219,9 +219,9 @@ def report_cmd(
     import mlflow
 
     from bench.errors import ResultsError
-    from bench.rare.ceiling import cached_ceiling
     from bench.report import write_report
     from bench.results import CertifiedRecord, load_results
+    from bench.run.execute import attach_ceiling
     from bench.run.tracking import certified_of, latest_run, setup, tracking_uri
     from data_gen import Scenario
 
@@ -246,9 +246,10 @@ def report_cmd(
             raise RunConfigError(f"run {rid}: {e}") from None
         found = certified_of(client, run.info.run_name, results.primary, results.dataset.fingerprint)
         results.certified = [CertifiedRecord.model_validate(c) for c in found]
-        if results.ceiling is None and results.analysis.powered is not None:
-            results.ceiling = cached_ceiling(workdir, Scenario.model_validate(results.scenario.model_dump()),
-                                             results.config.visibility, results.config.seed)  # fmt: skip
+        if results.ceiling is None:  # a run that carries its ceiling keeps it
+            attach_ceiling(
+                results, Scenario.model_validate(results.scenario.model_dump()), workdir, _step_printer(False)
+            )
         target = out_dir or Path("reports") / rid
         write_report(results, target)
     err.print(f"report: {target / 'report.html'} and {target / 'report.md'}", highlight=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 from typing import NamedTuple
 
-from bench.leaderboard.ceilings import Reference, as_json, ceiling_cell, fpr_cell, label, note, share_cell
+from bench.leaderboard.ceilings import ABOVE, Reference, as_json, ceiling_cell, fpr_cell, label, note, share_cell
 from bench.leaderboard.entries import LEGACY_FORMAT
 from bench.leaderboard.scoring import LEVELS, tag
 from bench.leaderboard.suite import Suite
@@ -106,10 +106,12 @@ def _prevalent(entries, suite: Suite, cols) -> Table:
 CEILING_LEGEND = (
     " Ceiling rows (`lowbase leaderboard ceiling`): per level, the best of the strongest model classes trained on "
     "truth pooled over enriched training worlds, its TPR at the same FPR budget (its threshold set on a calibration "
-    "world at the scenario's rate); '≥': that level's learning curve had not reached its plateau, so the ceiling is "
-    "a lower bound and an entry's share of it an upper bound ('≤'); '(n% of ceiling)': the entry's mean TPR at that "
-    "level over the ceiling's; the row's FPR measured: that of the class(es) holding it, on the ceiling's negative "
-    "worlds (an entry whose threshold lets more negatives through finds more offenders too)."
+    "world at the scenario's rate); '(n% of ceiling)': the entry's mean TPR at that level over the ceiling's; '≥': "
+    "that level's learning curve had not reached its plateau, so the ceiling is a lower bound and an entry's share "
+    "of it has an upper bound, shown as '≤n%': the entry's TPR over the ceiling's 95% lower limit ('share "
+    f"unbounded' where that limit is 0); '{ABOVE}': a share above 100%: the ceiling bounds nothing here, it is the "
+    "best of its classes, not of every model; the row's FPR measured: that of the class(es) holding it, on the "
+    "ceiling's negative worlds (an entry whose threshold lets more negatives through finds more offenders too)."
 )
 
 

@@ -10,6 +10,11 @@ so where the suite's enriched world is the dataset's own, the ceiling and the en
 read on the very same offenders. Where it is not (a world shared with another dataset's
 seed), `Reference.paired` is False and the board says so.
 
+An entry's share of a measured ceiling is its TPR over the ceiling's. Under a lower-bound
+ceiling only an upper bound on the share is known, and it is shown with the ceiling's own
+uncertainty in it: the TPR over the ceiling's 95% lower limit (`share_upper`). A share above
+100% is marked: the ceiling is the best of its classes, not of every model.
+
 The board only reads the work directory's cache (`cached_ceiling`); computing one is the
 explicit `lowbase leaderboard ceiling`, since a ceiling costs many model fits.
 """
@@ -22,7 +27,6 @@ from pathlib import Path
 from bench.errors import SuiteError
 from bench.leaderboard.scoring import tag
 from bench.leaderboard.suite import POWERED_TASK, Suite, require_current, scenario_of
-from bench.rare.learning_curve import REACHED
 from bench.results.ceiling import CeilingRecord, LevelCeiling
 from bench.stats.rates import budget_name
 from data_gen import GENERATOR_VERSION, Scenario
@@ -127,15 +131,13 @@ def compute(target: Target, workdir: Path, workers: int, jobs: int, step) -> tup
 # ---------------------------------------------------------------- cells
 
 
-def lower_bound(lc: LevelCeiling) -> bool:
-    """A level whose learning curve had not reached its plateau: its ceiling is a lower bound."""
-    return lc.verdict != REACHED
+ABOVE = "†"  # an entry above the ceiling: the ceiling is the best of its classes, not of every model
 
 
 def ceiling_cell(lc: LevelCeiling | None) -> str:
     if lc is None or lc.tpr.n == 0:
         return "n/a"
-    return f"{'≥ ' if lower_bound(lc) else ''}{lc.tpr.value:.3f}"
+    return f"{'≥ ' if lc.lower_bound else ''}{lc.tpr.value:.3f}"
 
 
 def fpr_cell(record: CeilingRecord, levels: dict[str, LevelCeiling], budget: float) -> str:
@@ -161,17 +163,35 @@ def share(tpr: float | None, lc: LevelCeiling | None) -> float | None:
     return tpr / lc.tpr.value
 
 
+def share_upper(tpr: float | None, lc: LevelCeiling | None) -> float | None:
+    """Under a lower-bound ceiling, the most an entry's share can be: its TPR over the
+    ceiling's 95% lower limit (the ceiling is at least its figure, and its figure at least
+    that limit). None where the ceiling is a measurement, the TPR is missing or 0 (0% of
+    anything), or the limit is 0 (no bound)."""
+    if tpr is None or not tpr or lc is None or not lc.lower_bound or lc.tpr.n == 0 or lc.tpr.low <= 0:
+        return None
+    return tpr / lc.tpr.low
+
+
 def share_cell(tpr: float | None, lc: LevelCeiling | None) -> str:
-    """'0.42 (37% of ceiling)'; '≤37%' when the ceiling is a lower bound (a larger ceiling
-    makes a smaller share; a TPR of 0 is 0% of any ceiling); 'n/a' when the ceiling is 0 or
-    missing."""
+    """'0.42 (37% of ceiling)'; under a lower-bound ceiling the share's upper bound
+    (`share_upper`, '≤45%'), or 'share unbounded' where the ceiling's lower limit is 0; a TPR
+    of 0 is 0% of any ceiling; 'n/a' when the ceiling is 0 or missing. A share above 100% is
+    marked `ABOVE`."""
     if tpr is None:
         return "n/a"
     s = share(tpr, lc)
     if s is None or lc is None:
         return f"{tpr:.2f} (n/a of ceiling)"
-    bound = "≤" if lower_bound(lc) and tpr > 0 else ""
-    return f"{tpr:.2f} ({bound}{100 * s:.0f}% of ceiling)"
+    mark = ABOVE if s > 1 else ""
+    if lc.lower_bound and tpr > 0:
+        upper = share_upper(tpr, lc)
+        return (
+            f"{tpr:.2f} (share unbounded{mark})"
+            if upper is None
+            else f"{tpr:.2f} (≤{100 * upper:.0f}% of ceiling{mark})"
+        )
+    return f"{tpr:.2f} ({100 * s:.0f}% of ceiling{mark})"
 
 
 def label(record: CeilingRecord) -> str:
@@ -221,7 +241,7 @@ def as_json(ref: Reference, budget: float, entries: list[dict]) -> dict:
             **lc.tpr.model_dump(mode="json"),
             "model": lc.model,
             "verdict": lc.verdict,
-            "lower_bound": lower_bound(lc),
+            "lower_bound": lc.lower_bound,
         }
         for lvl, lc in levels.items()
     }
@@ -233,7 +253,9 @@ def as_json(ref: Reference, budget: float, entries: list[dict]) -> dict:
             lvl: {
                 "tpr": (tpr := entry_tpr(figs, budget, lvl)),
                 "share": share(tpr, lc),
-                "share_is_upper_bound": lower_bound(lc) and bool(tpr),
+                "share_is_upper_bound": lc.lower_bound and bool(tpr),
+                "share_upper_bound": share_upper(tpr, lc),
+                "above_ceiling": (share(tpr, lc) or 0.0) > 1,
             }
             for lvl, lc in levels.items()
         }

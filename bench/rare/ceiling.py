@@ -1,11 +1,12 @@
 """The ceiling: what the simulated metadata allows for each offender level at a platform's
 operating points, from enough truth to know (docs/design.md "Ceiling").
 
-A run's oracle is its model class refit on the training world's truth: ~100 offenders at
-`quick`, ~20 of them personas, so a label budget, not a ceiling. Here the benchmark's
-strongest model classes train on truth pooled from several fresh **enriched training
-worlds** (groomer rate 1e-2, uniform level mix, seeds of their own role, so never a run's
-training, TPR or FPR world), enough for `min_per_level` labelled offenders per level:
+A run's training-world truth variant is its model class refit on the truth of the one
+training world: ~100 offenders at `quick`, ~20 of them personas, so a label budget, not a
+ceiling. Here the benchmark's strongest model classes train on truth pooled from several
+fresh **enriched training worlds** (groomer rate 1e-2, uniform level mix, seeds of their own
+role, so never a run's training, TPR or FPR world), enough for `min_per_level` labelled
+offenders per level:
 
 - **Pooling**: the worlds' model inputs stacked row-wise (`PooledInput`): each world's
   features are built on its own graph, then the rows are concatenated, with truth as the
@@ -16,16 +17,18 @@ training, TPR or FPR world), enough for `min_per_level` labelled offenders per l
   scenario's own rate that no model trained on and no rate is read on, whole (its negatives
   are the population the FPR budget is about, paper 7.2.3).
 - **Rates**: TPR per level on enriched worlds and FPR pooled over negative worlds, by the
-  powered evaluation itself (`bench.rare.powered`), with exact intervals: the same worlds a
-  run of the same seed reads, so a run's figures and the ceiling are paired.
+  powered evaluation itself (`bench.rare.powered`), with exact intervals: the worlds a run
+  of the same seed reads when the plan's TPR worlds, negatives and enriched rate are the
+  run's (`CeilingPlan.powered`), so a run's figures and the ceiling are then paired.
 - **Learning curve** per class (`bench.rare.learning_curve`): the TPR per level against
   labelled offenders, and the plateau rule's verdict per level.
 - **Reconciliation** (`bench.rare.ceiling_reconcile`): each class's largest point scored by
   AUROC per matched comparison on the first TPR world, to be read beside the separability
   oracle on that world (`lowbase ceiling --reconcile`).
 
-The ceiling of a level at a budget is the best class's TPR at its largest point. Results are
-cached in the work directory by `ceiling_key`.
+The ceiling of a level at a budget is the best class's TPR at its largest point, picked on
+the worlds it is read on (a maximum over classes: slightly optimistic). Results are cached
+in the work directory by `ceiling_key`.
 """
 
 from __future__ import annotations
@@ -54,9 +57,16 @@ from bench.rare.learning_curve import (
     pool_counts,
     quotas,
 )
-from bench.rare.powered import Calibrated, PoweredPlan, enriched, powered_evaluation, world_seed
+from bench.rare.powered import ENRICHED_RATE, Calibrated, PoweredPlan, enriched, powered_evaluation, world_seed
 from bench.rare.worlds import DaskWorlds, LocalWorlds, ProcessWorlds, input_scores, models_blob
-from bench.results.ceiling import CeilingRecord
+from bench.results.ceiling import (
+    CEILING_ENRICHED_RATE,
+    CEILING_FPR_ACCOUNTS,
+    CEILING_TPR_WORLDS,
+    CeilingRecord,
+    curve_name,
+    paired_worlds,
+)
 from bench.setup.datasets import Step, cached_dataset
 from bench.stats.rates import FPR_BUDGETS, TARGET_PRECISIONS, Tally, budget_name, validation_thresholds
 from common.files import write_json_atomic
@@ -148,11 +158,29 @@ class PooledInput(ModelInput):
         return out.sharing(self)
 
 
+PLAN_MARGIN_SD = 3.0  # planned worlds hold `min_per_level` even 3 standard deviations below expectation
+
+
+def per_world(scn: Scenario, rate: float) -> float:
+    """Offenders per level expected in one enriched training world's train + val: accounts
+    x rate x a quarter (uniform mix) x the train + val share."""
+    return scn.accounts * rate / len(SOPHISTICATION_LEVELS) * (scn.splits.train + scn.splits.val)
+
+
 def planned_worlds(scn: Scenario, min_per_level: int, rate: float) -> int:
-    """Enriched training worlds expected to hold `min_per_level` offenders per level in
-    train + val: accounts x rate x a quarter (uniform mix) x the train + val share each."""
-    per_world = scn.accounts * rate * 0.25 * (scn.splits.train + scn.splits.val)
-    return max(1, math.ceil(min_per_level / per_world))
+    """The fewest enriched training worlds whose expected offenders per level in train +
+    val, less `PLAN_MARGIN_SD` standard deviations (a level's count is near Poisson: its sd
+    is the square root of its expectation), still reach `min_per_level`. Planning on the
+    expectation alone would leave a level short about half the time, and each shortfall
+    costs a whole extra world; `training_worlds` still adds one in the rare case left."""
+    e = per_world(scn, rate)
+    root = (PLAN_MARGIN_SD + math.sqrt(PLAN_MARGIN_SD**2 + 4 * min_per_level)) / 2  # x - 3 sqrt(x) = m at x = root^2
+    k = max(1, math.ceil(root**2 / e))
+    while k > 1 and (k - 1) * e - PLAN_MARGIN_SD * math.sqrt((k - 1) * e) >= min_per_level:
+        k -= 1  # rounding in the closed form: never one world more than needed
+    while k * e - PLAN_MARGIN_SD * math.sqrt(k * e) < min_per_level:
+        k += 1
+    return k
 
 
 def training_worlds(
@@ -161,7 +189,7 @@ def training_worlds(
     """Enriched training worlds of their own seeds (`world_seed(seed, 'ceiling-train', i)`),
     through the dataset cache, until every level holds `min_per_level` offenders in train +
     val: the planned count first, then one more at a time (a few beyond the plan at most)."""
-    rich = enriched(scn)
+    rich = enriched(scn, ENRICHED_RATE)
     k = planned_worlds(scn, min_per_level, rich.harm.groomer_rate)
     worlds: list[Dataset] = []
     held = dict.fromkeys(SOPHISTICATION_LEVELS, 0)
@@ -184,10 +212,6 @@ def calibration_world(scn: Scenario, seed: int, cache: Path, workers: int = 1, s
     """The world thresholds are set on: the scenario at its own rate, a seed of its own."""
     step("ceiling calibration world (the scenario's own rate)")
     return cached_dataset(scn, world_seed(seed, "ceiling-calibration", 0), cache, workers, step)
-
-
-def curve_name(model: str, size: int) -> str:
-    return f"{model} @ {size}"
 
 
 def train_curve(
@@ -238,38 +262,49 @@ def cache_path(workdir: Path, scn: Scenario, visibility: str, seed: int, key: st
 @dataclass(frozen=True)
 class CeilingPlan:
     """What a ceiling computes: model classes, curve points (labelled offenders), labelled
-    offenders per level in the pool, enriched TPR worlds and negatives for the FPR."""
+    offenders per level in the pool, enriched TPR worlds, negatives for the FPR and the
+    groomer rate of the TPR worlds (a run's `enriched_rate`; the training worlds stay at
+    the default rate, they are the ceiling's own)."""
 
     visibility: str = "full"
     models: tuple[str, ...] = CEILING_MODELS
     curve: tuple[int, ...] = CURVE
     min_per_level: int = MIN_PER_LEVEL
-    tpr_worlds: int = 1
-    fpr_accounts: int = 1_000_000
+    tpr_worlds: int = CEILING_TPR_WORLDS
+    fpr_accounts: int = CEILING_FPR_ACCOUNTS
     task: str = "groomer"
+    enriched_rate: float = CEILING_ENRICHED_RATE
 
     def settings(self) -> dict:
-        return {"models": list(self.models), "curve": list(self.curve), "min_per_level": self.min_per_level,
-                "tpr_worlds": self.tpr_worlds, "fpr_accounts": self.fpr_accounts, "task": self.task}  # fmt: skip
+        """What the cache key reads. The enriched rate only where it is not the default: a
+        ceiling at the default rate has the key of the settings without it, which cached
+        default ceilings are filed under."""
+        out = {"models": list(self.models), "curve": list(self.curve), "min_per_level": self.min_per_level,
+               "tpr_worlds": self.tpr_worlds, "fpr_accounts": self.fpr_accounts, "task": self.task}  # fmt: skip
+        if self.enriched_rate != CEILING_ENRICHED_RATE:
+            out["enriched_rate"] = self.enriched_rate
+        return out
 
     def powered(self) -> PoweredPlan:
-        """The powered evaluation's plan: the worlds a run of the same seed reads."""
-        return PoweredPlan(self.visibility, self.task, self.tpr_worlds, self.fpr_accounts)
+        """The powered evaluation's plan: the worlds a run of the same seed reads when its
+        TPR worlds, negatives and enriched rate are these."""
+        return PoweredPlan(self.visibility, self.task, self.tpr_worlds, self.fpr_accounts, self.enriched_rate)
 
     def worlds(self, scn: Scenario) -> list[dict]:
         """What the ceiling of `scn` will generate and score, before any of it is done: per
         role the worlds, their accounts and the offenders per level expected in them (the
         planned training worlds; more are added only if a draw falls short). The numbers a
-        user needs to size a ceiling at a scale not yet run (`lowbase ceiling --plan`)."""
-        rich = enriched(scn)
-        share = scn.splits.train + scn.splits.val
-        uniform = [scn.accounts * rich.harm.groomer_rate / len(SOPHISTICATION_LEVELS)] * len(SOPHISTICATION_LEVELS)
+        user needs to size a ceiling at a scale not yet run (`lowbase ceiling --plan`). The
+        training worlds' counts are expectations; `planned_worlds` leaves them a margin."""
+        levels = len(SOPHISTICATION_LEVELS)
+        train = [per_world(scn, ENRICHED_RATE)] * levels
+        uniform = [scn.accounts * self.enriched_rate / levels] * levels
         own = [scn.accounts * scn.harm.groomer_rate * m for m in scn.harm.sophistication_mix]
-        k = planned_worlds(scn, self.min_per_level, rich.harm.groomer_rate)
+        k = planned_worlds(scn, self.min_per_level, ENRICHED_RATE)
         n_fpr = sum(w.role == "fpr" for w in self.powered().worlds(scn, 0))
         return [
             {"role": "training (enriched, pooled; train + val)", "worlds": k, "accounts": k * scn.accounts,
-             "offenders_per_level": [k * x * share for x in uniform]},
+             "offenders_per_level": [k * x for x in train]},
             {"role": "calibration (scenario rate)", "worlds": 1, "accounts": scn.accounts, "offenders_per_level": own},
             {"role": "TPR (enriched)", "worlds": self.tpr_worlds, "accounts": self.tpr_worlds * scn.accounts,
              "offenders_per_level": [self.tpr_worlds * x for x in uniform]},
@@ -377,21 +412,45 @@ def compute_ceiling(
     }  # fmt: skip
 
 
-def cached_ceiling(work: Path, scn: Scenario, visibility: str, seed: int) -> CeilingRecord | None:
+def read_ceiling(path: Path) -> CeilingRecord:
+    """A cached ceiling with its per-level ceiling derived again from its curves by the rule
+    in force (`best_per_level`): the verdicts are a reading of the stored curves, not a
+    measurement, so a file written under an earlier rule reads as the rule says today."""
+    record = CeilingRecord.model_validate_json(path.read_text())
+    curves = {m: c.model_dump(mode="json") for m, c in record.models.items()}
+    readable = [t for t in record.ceiling  # a threshold every class's curve and verdicts hold
+                if all(t in c["plateau"] and t in c["curve"][-1]["tpr_by_level"] for c in curves.values())]  # fmt: skip
+    if not curves or not readable:
+        return record
+    derived = {**record.model_dump(mode="json")["ceiling"], **best_per_level(curves, readable)}
+    return record.model_copy(update={"ceiling": CeilingRecord.model_validate(
+        {**record.model_dump(mode="json"), "ceiling": derived}).ceiling})  # fmt: skip
+
+
+def cached_ceiling(
+    work: Path, scn: Scenario, visibility: str, seed: int, worlds: dict | None = None
+) -> CeilingRecord | None:
     """The ceiling of `scn` at `visibility` and `seed` already in the work directory's cache,
     whatever settings it was computed with, or None: never computed here (a run reads it, it
     does not pay for it). A file counts only when its key is the key of its own settings for
-    this generator and scenario, so a changed generator or scenario finds nothing; of several,
-    the one with the most model classes, then the largest pool, wins."""
+    this generator and scenario, so a changed generator or scenario finds nothing. Of several,
+    one read on exactly the TPR and FPR worlds of `worlds` (a run's powered worlds log, by
+    fingerprint) wins, so a run and its ceiling are paired where a paired one exists; then
+    the most model classes, then the largest pool."""
     found = []
     for path in sorted((Path(work) / "ceilings").glob(f"{scn.name}-{visibility}-s{seed}-*.json")):
         try:
-            record = CeilingRecord.model_validate_json(path.read_text())
+            record = read_ceiling(path)
         except ValueError:
             continue
         if record.key == ceiling_key(scn, visibility, seed, record.settings) == path.stem.rsplit("-", 1)[-1]:
             found.append(record)
-    return max(found, key=lambda r: (len(r.models), sum(r.pool.values()), r.key), default=None)
+
+    def rank(r: CeilingRecord) -> tuple:
+        paired = worlds is not None and paired_worlds(r.worlds, worlds)
+        return paired, len(r.models), sum(r.pool.values()), r.key
+
+    return max(found, key=rank, default=None)
 
 
 def ceiling(
@@ -407,7 +466,7 @@ def ceiling(
     if path.is_file() and not refresh:
         try:
             step(f"reusing ceiling {path.name}")
-            return CeilingRecord.model_validate_json(path.read_text()), path, True
+            return read_ceiling(path), path, True
         except ValueError:
             step(f"ceiling cache {path.name} unreadable: recomputing")
     start = time.perf_counter()

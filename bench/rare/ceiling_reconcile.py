@@ -11,8 +11,12 @@ trained on out of fold. Where the oracle separates a level and the ceiling class
 (against the same reference), the class or its training, not the metadata, is the limit.
 
 The ceiling's AUROC is against the whole reference (its models were not trained here, so
-nothing needs capping), the oracle's against the capped one it trains on: both are
-estimates of the same population AUROC, each with its interval.
+nothing needs capping), the oracle's against the capped one it trains on. They are AUROCs of
+two different scorers, each with its interval: the oracle trained out of fold on this very
+world at visibility `full`, a ceiling class trained on other worlds at the ceiling's
+visibility (so `lowbase ceiling --reconcile` runs at `full` only). Read side by side they
+say whether the class falls short of what one learner on this world's truth can rank, not
+that one estimates the other.
 """
 
 from __future__ import annotations

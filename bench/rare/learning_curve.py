@@ -13,6 +13,11 @@ half-width of the last point's 95% interval: more labels would move it by less t
 measurement can see. Otherwise the last point is only a lower bound on what the metadata
 allows at that level (paper 7.2.6 needs the plateau before a low figure is read as
 behaviour that truly looks benign).
+
+**The ceiling** of a level is the best class's TPR at its largest point. It is a
+measurement only when every class the intervals cannot tell from the best has reached its
+plateau: a close rival still climbing may overtake it with more labels. The best class is
+picked on the worlds its TPR is read on, a maximum over a few classes: slightly optimistic.
 """
 
 from __future__ import annotations
@@ -22,11 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.results.ceiling import NOT_REACHED, REACHED  # the verdicts' words live with the records
 from common.vocabulary import SOPHISTICATION_LEVELS
 
 CURVE = (30, 100, 300, 1000, 3000)  # truth-labelled offenders in train + val, all levels together
-REACHED = "reached"
-NOT_REACHED = "not reached: lower bound"
 
 
 def pool_counts(y: np.ndarray, level: np.ndarray, split: np.ndarray) -> dict[str, int]:
@@ -134,14 +138,32 @@ def class_curve(powered: dict, names: dict[int, str], labelled: dict[int, dict[s
     return {"curve": curve, "plateau": verdicts}
 
 
+def _overlaps(a: dict, b: dict) -> bool:
+    """Whether two rates' 95% intervals share a point (an undefined one shares none)."""
+    lo, hi = max(a["low"], b["low"]), min(a["high"], b["high"])
+    return bool(np.isfinite([lo, hi]).all() and lo <= hi)
+
+
+def best_verdict(last: dict[str, dict], verdicts: dict[str, str], best: str) -> str:
+    """The ceiling's verdict at one level: reached only if every class whose interval at its
+    largest point overlaps the best class's (the best among them) has reached its plateau.
+    A class the interval cannot tell from the best could be the better one with more
+    labels, so while its curve still climbs the ceiling is a lower bound."""
+    rivals = [m for m in last if m == best or _overlaps(last[m], last[best])]
+    return REACHED if all(verdicts[m] == REACHED for m in rivals) else NOT_REACHED
+
+
 def best_per_level(curves: dict[str, dict], thresholds) -> dict:
     """The ceiling per threshold and level: the class with the highest TPR at its largest
-    point, that TPR and its plateau verdict."""
+    point, that TPR and the verdict of `best_verdict`. The best is picked on the very worlds
+    its TPR is read on (a maximum over classes), so with several classes it leans slightly
+    high; the classes are few and the worlds large, and the report says so."""
     out: dict[str, dict] = {}
     for t in thresholds:
         out[t] = {}
         for lvl in SOPHISTICATION_LEVELS:
             last = {m: c["curve"][-1]["tpr_by_level"][t][lvl] for m, c in curves.items()}
             best = max(last, key=lambda m: np.nan_to_num(last[m]["value"], nan=-1.0))
-            out[t][lvl] = {"model": best, "tpr": last[best], "verdict": curves[best]["plateau"][t][lvl]["verdict"]}
+            verdicts = {m: c["plateau"][t][lvl]["verdict"] for m, c in curves.items()}
+            out[t][lvl] = {"model": best, "tpr": last[best], "verdict": best_verdict(last, verdicts, best)}
     return out

@@ -2,12 +2,19 @@
 (docs/design.md "Decomposition"), as subsections of the powered groomer evaluation.
 
 A run carries the ceiling of its scenario, visibility and seed when one was cached
-(`RunResults.ceiling`); its TPR and FPR worlds are the run's own, so the ceiling and the
-run's label variants are paired and compare level by level. Every sentence here is built
-from the numbers it states, with words chosen by them: a ceiling whose learning curve has
-not reached its plateau is a lower bound, so the labels gap it implies is "at least" and
-the behaviour share "at most"; a labels gap whose interval holds zero is said to be
-indistinguishable from zero rather than given a size.
+(`RunResults.ceiling`). Where its TPR and FPR worlds are the run's own (`same_worlds`), the
+ceiling and the run's label variants are paired and compare level by level; where not, the
+text says they were read on different worlds. Every sentence here is built from the numbers
+it states, with words chosen by them: a ceiling whose learning curve has not reached its
+plateau is a lower bound, so the labels gap it implies is "at least" and the behaviour share
+"at most", each with the interval of the figure it bounds; a labels gap whose interval holds
+zero is said to be indistinguishable from zero rather than given a size.
+
+The "labels gap" is not labels alone: the ceiling's best class may not be the run's primary
+class, and its thresholds were set on a calibration world, the run's on a validation split.
+Where the run's primary class is one of the ceiling's, that class's own gap stands beside
+it. The best class is picked on the worlds its TPR is read on, a maximum over a few classes:
+slightly optimistic, and the text says so.
 """
 
 from __future__ import annotations
@@ -20,6 +27,16 @@ from bench.report.format import fmt_bound, fmt_count, fmt_rate, fmt_value
 from bench.report.powered_figures import LEVEL_NAMES, nothing_flagged, point_at
 from bench.report.render import Block, BulletList, Figure, Heading, Paragraph, Section, Table
 from bench.results import REALISTIC, CeilingRecord, PoweredPoint, PoweredRecord, RateRecord, RunResults
+from bench.results.ceiling import (
+    CEILING_ENRICHED_RATE,
+    CEILING_FPR_ACCOUNTS,
+    CEILING_TPR_WORLDS,
+    LevelGap,
+    curve_name,
+    fingerprints,
+    level_gaps,
+    same_worlds,
+)
 
 DESIGN_CEILING = 'docs/design.md, section "Ceiling"'
 DESIGN_DECOMPOSITION = 'docs/design.md, section "Decomposition"'
@@ -29,15 +46,46 @@ DECOMPOSITION_PNG = "ceiling_decomposition.png"
 DEFAULT_WORKDIR = Path("lowbase-work")
 
 
-def ceiling_command(preset: str, accounts: int | None, visibility: str, seed: int, workdir: Path | None = None) -> str:
-    """The `lowbase ceiling` command that computes the ceiling a run of these settings reads."""
+def ceiling_command(
+    preset: str, accounts: int | None, visibility: str, seed: int, workdir: Path | None = None, *,
+    fpr_accounts: int = CEILING_FPR_ACCOUNTS, tpr_worlds: int = CEILING_TPR_WORLDS,
+    enriched_rate: float = CEILING_ENRICHED_RATE,
+) -> str:  # fmt: skip
+    """The `lowbase ceiling` command that computes the ceiling a run of these settings reads:
+    its TPR worlds, negatives and enriched rate named wherever they are not the ceiling's
+    defaults, so the ceiling reads the run's own worlds (paired figures)."""
     parts = ["lowbase ceiling", f"--scenario {preset}"]
     if accounts:
         parts.append(f"--accounts {accounts}")
     parts += [f"--visibility {visibility}", f"--seed {seed}"]
+    if fpr_accounts != CEILING_FPR_ACCOUNTS:
+        parts.append(f"--fpr-accounts {fpr_accounts}")
+    if tpr_worlds != CEILING_TPR_WORLDS:
+        parts.append(f"--tpr-worlds {tpr_worlds}")
+    if enriched_rate != CEILING_ENRICHED_RATE:
+        parts.append(f"--enriched-rate {enriched_rate!r}")  # the shortest text that reads back exactly
     if workdir is not None and Path(workdir) != DEFAULT_WORKDIR:
         parts.append(f"--workdir {workdir}")
     return " ".join(parts)
+
+
+def _fpr_worlds(fpr_accounts: int, accounts: int) -> int:
+    """Negative worlds of `accounts` each that `fpr_accounts` negatives take (the powered
+    evaluation's rule: at least one, none at 0)."""
+    return max(1, math.ceil(fpr_accounts / accounts)) if fpr_accounts > 0 else 0
+
+
+def run_ceiling_command(results: RunResults, workdir: Path | None = None) -> str:
+    """`ceiling_command` for a run's results: its negatives are what it asked for
+    (`--fpr-accounts`), else the worlds its powered evaluation scored; named only where they
+    make other worlds than the ceiling's default does."""
+    c, pw, accounts = results.config, results.analysis.powered, results.scenario.accounts
+    scored = len(pw.worlds.get("fpr", [])) if pw is not None else 0
+    fpr = c.fpr_accounts if c.fpr_accounts is not None else (scored * accounts if scored else CEILING_FPR_ACCOUNTS)
+    if _fpr_worlds(fpr, accounts) == _fpr_worlds(CEILING_FPR_ACCOUNTS, accounts):
+        fpr = CEILING_FPR_ACCOUNTS
+    return ceiling_command(c.preset, c.accounts, c.visibility, c.seed, workdir, fpr_accounts=fpr,
+                           tpr_worlds=c.tpr_worlds, enriched_rate=c.enriched_rate)  # fmt: skip
 
 
 def _budget(threshold: str) -> float:
@@ -73,8 +121,8 @@ def pool_text(record: CeilingRecord, pw: PoweredRecord) -> str:
     levels = ", ".join(f"{lvl} {n:,}" for lvl, n in record.pool.items())
     fpr = record.worlds.get("fpr")
     negatives = sum(int(w.get("negatives", 0)) for w in fpr if isinstance(w, dict)) if isinstance(fpr, list) else 0
-    tpr_n, fpr_n = len(cf.fingerprints(record.worlds, "tpr")), len(cf.fingerprints(record.worlds, "fpr"))
-    if cf.same_worlds(record, pw):
+    tpr_n, fpr_n = len(fingerprints(record.worlds, "tpr")), len(fingerprints(record.worlds, "fpr"))
+    if same_worlds(record, pw):
         where = (
             f"the same {tpr_n} enriched and {fpr_n} negative world(s) ({negatives:,} negatives) as this run's own "
             "figures, so the two are paired"
@@ -92,9 +140,11 @@ def pool_text(record: CeilingRecord, pw: PoweredRecord) -> str:
         f"+ val ({levels}); learning-curve points at {', '.join(f'{s:,}' for s in sizes)} labelled offenders. "
         f"Thresholds were set on the {record.thresholds_set_on.get('split', '?')} of calibration world "
         f"{_short(calib_fp)}, at the scenario's own rate, which no model trained on and no rate is read on. TPR "
-        f"and FPR are read on {where}. The ceiling of a level is the best class's TPR at its largest point; "
-        "where the last doubling of labels moved it by more than half its interval, the plateau is not reached "
-        f"and the figure is a lower bound. Cache key `{record.key}`, generator {record.generator}, seed "
+        f"and FPR are read on {where}. The ceiling of a level is the best class's TPR at its largest point, the "
+        "class picked on the very worlds that TPR is read on (a maximum over the classes, so slightly "
+        "optimistic); where the last doubling of labels moved the TPR of that class, or of a class its interval "
+        "cannot tell from it, by more than half its interval, the plateau is not reached and the figure is a "
+        f"lower bound. Cache key `{record.key}`, generator {record.generator}, seed "
         f"{record.seed}, visibility `{record.visibility}`."
     )
 
@@ -121,7 +171,7 @@ def ceiling_rows(record: CeilingRecord) -> list[list[str]]:
             pool = record.pool.get(lvl)
             rows.append(
                 [f"{lvl} ({LEVEL_NAMES.get(lvl, lvl)})", f"`{thr}`", f"`{c.model}`",
-                 _rate_bound(c.tpr, cf.is_bound(c.verdict)), c.verdict, "?" if pool is None else f"{pool:,}",
+                 _rate_bound(c.tpr, c.lower_bound), c.verdict, "?" if pool is None else f"{pool:,}",
                  fmt_rate(fpr)]
             )  # fmt: skip
     return rows
@@ -133,13 +183,13 @@ def ceiling_blocks(results: RunResults, pw: PoweredRecord, out_dir: Path) -> Sec
     record = results.ceiling
     if record is None:
         c = results.config
-        command = ceiling_command(c.preset, c.accounts, c.visibility, c.seed)
+        command = run_ceiling_command(results)
         return [
             Heading(3, "Ceiling"),
             Paragraph(
                 f"No ceiling is attached to these results: none was cached for scenario `{results.scenario.name}`, "
                 f"visibility `{c.visibility}`, seed {c.seed} when they were written; `{command}` computes one (a "
-                "run never does), and runs of that seed then read it."
+                "run never does), and runs of that seed and these evaluation settings then read it."
             ),
         ], []
     blocks: list[Block] = [Heading(3, "Ceiling"), Paragraph(pool_text(record, pw))]
@@ -148,7 +198,7 @@ def ceiling_blocks(results: RunResults, pw: PoweredRecord, out_dir: Path) -> Sec
     if cf.fig_ceiling_curves(record, out_dir / CURVES_PNG, THRESHOLD, run=pw):
         pngs.append(CURVES_PNG)
         blocks.append(Figure(CURVES_PNG, f"groomer ceiling learning curves per level at {THRESHOLD}"))
-        same = "on the same enriched worlds" if cf.same_worlds(record, pw) else "on enriched worlds of their own"
+        same = "on the same enriched worlds" if same_worlds(record, pw) else "on enriched worlds of their own"
         blocks.append(
             Paragraph(
                 f"Learning curves at `{THRESHOLD}`: TPR per level against truth-labelled offenders (a uniform level "
@@ -157,7 +207,7 @@ def ceiling_blocks(results: RunResults, pw: PoweredRecord, out_dir: Path) -> Sec
                 f"world), read {same}, at thresholds set on their own validation split at the same FPR budget."
             )
         )
-    more, figs = decomposition_blocks(record, pw, out_dir)
+    more, figs = decomposition_blocks(record, pw, out_dir, results.primary)
     return blocks + more, pngs + figs
 
 
@@ -172,6 +222,11 @@ def _span(x: tuple[float, float, float]) -> str:
     return f"{fmt_value(x[0])} {_ci(x)}"
 
 
+def _within(x: tuple[float, float, float]) -> str:
+    """A figure with its 95% interval, as a reading states it: `0.445 [95%: 0.36, 0.51]`."""
+    return f"{fmt_value(x[0])} [95%: {fmt_value(x[1], 2)}, {fmt_value(x[2], 2)}]"
+
+
 DECOMPOSITION_HEADER = [
     "level",
     "ceiling TPR (class)",
@@ -183,24 +238,49 @@ DECOMPOSITION_HEADER = [
 ]
 
 
-def decomposition_rows(record: CeilingRecord, gaps: list[cf.LevelGap], realistic: PoweredPoint | None) -> list:
+def _primary(gaps: list[LevelGap]) -> str | None:
+    return next((g.primary for g in gaps if g.primary is not None), None)
+
+
+def decomposition_header(gaps: list[LevelGap]) -> list[str]:
+    """The table's columns; with a same-class gap beside the labels gap where the run's
+    primary class is one of the ceiling's."""
+    primary, header = _primary(gaps), list(DECOMPOSITION_HEADER)
+    if primary is not None:
+        header.insert(4, f"same-class gap: `{primary}` − realistic")
+    return header
+
+
+def decomposition_rows(record: CeilingRecord, gaps: list[LevelGap], realistic: PoweredPoint | None) -> list:
     rows = []
     for g in gaps:
-        b, gap = g.behaviour(), g.labels()
+        b, gap, same = g.behaviour(), g.labels(), g.same_class_labels()
         curve = record.models.get(g.ceiling.model)
         fpr = curve.curve[-1].fpr.get(THRESHOLD) if curve is not None and curve.curve else None
-        rows.append(
-            [f"{g.level} ({LEVEL_NAMES.get(g.level, g.level)})",
-             f"{_rate_bound(g.ceiling.tpr, g.bound)} (`{g.ceiling.model}`)", fmt_rate(g.realistic),
-             "n/a" if gap is None else ("≥ " if g.bound else "") + _span(gap),
-             ("≤ " if g.bound else "") + _span(b) + f" ({g.ceiling.tpr.n - g.ceiling.tpr.k}/{g.ceiling.tpr.n} missed)",
-             fmt_rate(realistic.fpr) if realistic is not None else "—", fmt_rate(fpr)]
-        )  # fmt: skip
+        missed = f" ({g.ceiling.tpr.n - g.ceiling.tpr.k}/{g.ceiling.tpr.n} missed)"
+        row = [f"{g.level} ({LEVEL_NAMES.get(g.level, g.level)})",
+               f"{_rate_bound(g.ceiling.tpr, g.bound)} (`{g.ceiling.model}`)", fmt_rate(g.realistic),
+               "n/a" if gap is None else ("≥ " if g.bound else "") + _span(gap),
+               ("≤ " if g.bound else "") + _span(b) + missed,
+               fmt_rate(realistic.fpr) if realistic is not None else "—", fmt_rate(fpr)]  # fmt: skip
+        if g.primary is not None:
+            row.insert(4, "n/a" if same is None else ("≥ " if g.same_class_bound else "") + _span(same))
+        rows.append(row)
     return rows
 
 
-def level_reading(g: cf.LevelGap) -> str:
-    """One level's reading, every word decided by its numbers and plateau verdict."""
+def _same_class_reading(g: LevelGap) -> str:
+    """The run's own class on plentiful truth, where the best class is another one."""
+    same = g.same_class_labels()
+    if same is None or g.primary == g.ceiling.model:
+        return ""
+    least = "at least " if g.same_class_bound else ""
+    return f"; with the class held fixed (`{g.primary}`, this run's class, on plentiful truth) {least}{_within(same)}"
+
+
+def level_reading(g: LevelGap) -> str:
+    """One level's reading, every word decided by its numbers and plateau verdict; a bound
+    carries the interval of the figure it bounds."""
     c, b, gap = g.ceiling.tpr, g.behaviour(), g.labels()
     verdict = "plateau not reached: a lower bound" if g.bound else "plateau reached"
     head = (
@@ -208,7 +288,7 @@ def level_reading(g: cf.LevelGap) -> str:
         f"{fmt_rate(c)} at `{THRESHOLD}` ({verdict})"
     )
     most, least = ("at most ", "at least ") if g.bound else ("", "")
-    behaviour = f"behaviour for {most}{fmt_value(b[0])}" + ("" if g.bound else f" {_ci(b)}")
+    behaviour = f"behaviour for {most}{_within(b)}"
     if gap is None or g.realistic is None:
         return f"{head}; realistic labels have no figure here, so only behaviour is read: {behaviour}."
     head += f"; realistic labels find {fmt_rate(g.realistic)}."
@@ -221,8 +301,8 @@ def level_reading(g: cf.LevelGap) -> str:
             f" [{fmt_value(-gap[2], 2)}, {fmt_value(-gap[1], 2)}]), so at this level the ceiling bounds nothing"
         )
     else:
-        labels = f"Labels account for {least}{fmt_value(gap[0])}" + ("" if g.bound else f" {_ci(gap)}")
-    return f"{head} {labels}; {behaviour}."
+        labels = f"Labels, with the ceiling's class and thresholds, account for {least}{_within(gap)}"
+    return f"{head} {labels}{_same_class_reading(g)}; {behaviour}."
 
 
 def ceiling_point(record: CeilingRecord, threshold: str) -> tuple[str, PoweredPoint] | None:
@@ -230,7 +310,7 @@ def ceiling_point(record: CeilingRecord, threshold: str) -> tuple[str, PoweredPo
     the highest TPR at the scenario's mix (precision reads that TPR), with its name."""
     found = []
     for cls, cc in record.models.items():
-        name = f"{cls} @ {cc.curve[-1].offenders}" if cc.curve else ""
+        name = curve_name(cls, cc.curve[-1].offenders) if cc.curve else ""
         pt = point_at(record.powered, name, threshold)
         if pt is not None:
             v = pt.tpr_at_scenario_mix.value
@@ -283,29 +363,49 @@ def precision_blocks(record: CeilingRecord, pw: PoweredRecord) -> list[Block]:
     return blocks
 
 
-def decomposition_blocks(record: CeilingRecord, pw: PoweredRecord, out_dir: Path) -> Section:
-    """Per level at the decomposition's threshold: behaviour, labels and what realistic
-    labels find, as a table, a stacked-bar figure and one reading per level; then the base
-    rate's precision rows."""
+def _decomposition_text(paired: bool, primary: str | None) -> str:
+    """What the decomposition's columns are, on which worlds they were read, and what the
+    labels gap holds besides labels."""
+    where = (
+        "the ceiling and realistic labels read on the same enriched and negative worlds (paired)"
+        if paired
+        else "**read on different worlds**: the ceiling's TPR and FPR worlds are not this run's, so the two figures "
+        "are not paired and each gap also holds the difference between two draws of offenders"
+    )
+    same = (
+        f"; the same-class gap holds the class fixed: `{primary}`'s own largest curve point against realistic labels"
+        if primary is not None
+        else ""
+    )
+    return (
+        f"Per level at `{THRESHOLD}` ({DESIGN_DECOMPOSITION}), {where}: **behaviour** = 1 − ceiling TPR, what the "
+        "strongest classes on plentiful truth still miss; **labels gap** = ceiling TPR − realistic TPR, what better "
+        "labels could recover, but not labels alone: the ceiling's best class need not be this run's class, and its "
+        f"thresholds were set on a calibration world, this run's on its validation split{same}; **base rate**: "
+        "precision across π from TPR and FPR. The best class is picked on the worlds its TPR is read on (a maximum "
+        "over the classes, so slightly optimistic). Behaviour's interval mirrors the ceiling's exact 95% interval; "
+        "a gap's spans the differences both exact 95% intervals allow. Where the ceiling is a lower bound (`≥`) the "
+        "labels gap is at least, and the behaviour gap at most, the figure shown, with that figure's interval."
+    )
+
+
+def decomposition_blocks(
+    record: CeilingRecord, pw: PoweredRecord, out_dir: Path, primary: str | None = None
+) -> Section:
+    """Per level at the decomposition's threshold: behaviour, labels (and, where the run's
+    `primary` class is one of the ceiling's, the same-class gap) and what realistic labels
+    find, as a table, a stacked-bar figure and one reading per level; then the base rate's
+    precision rows."""
     blocks: list[Block] = [Heading(3, "Decomposition on the ceiling")]
-    gaps = cf.level_gaps(record, pw, THRESHOLD)
+    gaps = level_gaps(record, pw, THRESHOLD, primary)
     if not gaps:
         blocks.append(Paragraph(f"The ceiling holds no figure at `{THRESHOLD}`, so there is no decomposition."))
         return blocks, []
-    real = point_at(pw, REALISTIC, THRESHOLD)
-    blocks.append(
-        Paragraph(
-            f"Per level at `{THRESHOLD}` ({DESIGN_DECOMPOSITION}): **behaviour** = 1 − ceiling TPR, what the "
-            "strongest classes on plentiful truth still miss; **labels** = ceiling TPR − realistic TPR, what "
-            "better labels could recover; **base rate**: precision across π from TPR and FPR. Behaviour's "
-            "interval mirrors the ceiling's exact 95% interval; the labels gap's spans the differences both exact "
-            "95% intervals allow. Where the ceiling is a lower bound (`≥`) the labels gap is at least, and the "
-            "behaviour gap at most, the figure shown."
-        )
-    )
-    blocks.append(Table(DECOMPOSITION_HEADER, decomposition_rows(record, gaps, real)))
+    real, paired = point_at(pw, REALISTIC, THRESHOLD), same_worlds(record, pw)
+    blocks.append(Paragraph(_decomposition_text(paired, _primary(gaps))))
+    blocks.append(Table(decomposition_header(gaps), decomposition_rows(record, gaps, real)))
     pngs = []
-    if cf.fig_ceiling_decomposition(gaps, THRESHOLD, out_dir / DECOMPOSITION_PNG, cf.same_worlds(record, pw)):
+    if cf.fig_ceiling_decomposition(gaps, THRESHOLD, out_dir / DECOMPOSITION_PNG, paired):
         pngs.append(DECOMPOSITION_PNG)
         blocks.append(Figure(DECOMPOSITION_PNG, f"groomer decomposition per level at {THRESHOLD}"))
     blocks.append(BulletList([level_reading(g) for g in gaps]))

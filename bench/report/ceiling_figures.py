@@ -1,89 +1,28 @@
 """Figures of the ceiling (docs/design.md "Ceiling" and "Decomposition"), in the style of
 `figures`: Agg, deterministic bytes, each `fig_*` returns False when there is nothing to draw.
 
-Also the decomposition's arithmetic (`level_gaps`), here rather than beside the text because
-the figure and the report's sentences must read the very same numbers: per level, behaviour is
-1 − ceiling TPR and labels are ceiling TPR − realistic TPR, both read on the same enriched
-worlds. Where the ceiling's plateau was not reached its TPR is a lower bound, so the labels
-gap is a lower bound and the behaviour share an upper bound, and both are drawn as such.
+They draw the decomposition's numbers from `bench.results.ceiling.level_gaps`, the very
+numbers the report's sentences read: per level, behaviour is 1 − ceiling TPR and labels are
+ceiling TPR − realistic TPR, read on the same enriched worlds where the ceiling and the run
+are paired (`same_worlds`), on different ones otherwise, and the titles say which. Where the
+ceiling's plateau was not reached its TPR is a lower bound, so the labels gap is a lower
+bound and the behaviour share an upper bound, and both are drawn as such.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench.report.figures import STYLE, pyplot, save
 from bench.report.powered_figures import LEVEL_NAMES, labelled_total, point_at, variant_order
-from bench.results import REALISTIC, TRAINING_TRUTH, CeilingRecord, LevelCeiling, PoweredRecord, RateRecord
+from bench.results import REALISTIC, TRAINING_TRUTH, CeilingRecord, PoweredRecord, RateRecord
+from bench.results.ceiling import LevelGap, same_worlds
 from common.vocabulary import SOPHISTICATION_LEVELS
 
-REACHED = "reached"  # the plateau verdict that makes a ceiling a measurement, not a bound
 CLASS_COLORS = ("C0", "C1", "C4", "C5", "C6")
 BUDGET_COLORS = ("#6baed6", "#3182bd", "#08519c", "#08306b")  # label budgets: darker as they grow
 VARIANT_MARKERS = {REALISTIC: ("*", "C3", 11), TRAINING_TRUTH: ("s", "C2", 6)}
-
-
-def is_bound(verdict: str) -> bool:
-    """Anything but a reached plateau leaves the ceiling a lower bound."""
-    return verdict != REACHED
-
-
-@dataclass(frozen=True)
-class LevelGap:
-    """One level's decomposition at one threshold: the ceiling and the realistic figure (None
-    when realistic labels have none there), read on the same enriched worlds."""
-
-    level: str
-    ceiling: LevelCeiling
-    realistic: RateRecord | None
-
-    @property
-    def bound(self) -> bool:
-        return is_bound(self.ceiling.verdict)
-
-    def behaviour(self) -> tuple[float, float, float]:
-        """1 − ceiling TPR and its interval (the ceiling's exact interval, mirrored)."""
-        c = self.ceiling.tpr
-        return 1 - c.value, 1 - c.high, 1 - c.low
-
-    def labels(self) -> tuple[float, float, float] | None:
-        """Ceiling TPR − realistic TPR, and the differences both 95% intervals allow
-        [ceiling low − realistic high, ceiling high − realistic low]."""
-        r, c = self.realistic, self.ceiling.tpr
-        if r is None or not r.n or not math.isfinite(r.value):
-            return None
-        return c.value - r.value, c.low - r.high, c.high - r.low
-
-    def labels_distinguishable(self) -> bool:
-        """The labels gap is told from zero when the two intervals do not overlap."""
-        gap = self.labels()
-        return gap is not None and (gap[1] > 0 or gap[2] < 0)
-
-
-def level_gaps(record: CeilingRecord, run: PoweredRecord | None, threshold: str) -> list[LevelGap]:
-    """Per level (in level order) the ceiling at `threshold` and realistic labels' TPR there."""
-    ceilings = record.ceiling.get(threshold, {})
-    pt = point_at(run, REALISTIC, threshold) if run is not None else None
-    return [
-        LevelGap(lvl, ceilings[lvl], pt.tpr_by_level.get(lvl) if pt is not None else None)
-        for lvl in SOPHISTICATION_LEVELS
-        if lvl in ceilings
-    ]
-
-
-def fingerprints(worlds: dict, role: str) -> list[str]:
-    found = worlds.get(role)
-    return sorted(str(w.get("fingerprint")) for w in found if isinstance(w, dict)) if isinstance(found, list) else []
-
-
-def same_worlds(record: CeilingRecord, run: PoweredRecord) -> bool:
-    """Whether the ceiling was read on exactly the run's TPR and FPR worlds (paired figures)."""
-    return all(
-        fingerprints(record.worlds, role) and fingerprints(record.worlds, role) == fingerprints(run.worlds, role)
-        for role in ("tpr", "fpr")
-    )
 
 
 def _err(value: float, low: float, high: float) -> list[list[float]]:
@@ -156,10 +95,10 @@ def fig_ceiling_curves(
                                 capsize=3)  # fmt: skip
                 legend.setdefault(f"this run: {name} ({total:,} labelled offenders)", h)
             best = record.ceiling[threshold][lvl]
-            mark = "≥ " if is_bound(best.verdict) else ""
+            mark = "≥ " if best.lower_bound else ""
             ax.set_title(
-                f"{lvl} ({LEVEL_NAMES.get(lvl, lvl)}): ceiling {mark}{best.tpr.value:.3f} ({best.model}, "
-                f"{best.tpr.k}/{best.tpr.n})\nplateau: {'; '.join(verdicts)}",
+                f"{lvl} ({LEVEL_NAMES.get(lvl, lvl)}): ceiling {mark}{best.tpr.value:.3f} [95%: {best.tpr.low:.2f}, "
+                f"{best.tpr.high:.2f}] ({best.model}, {best.tpr.k}/{best.tpr.n})\nplateau: {'; '.join(verdicts)}",
                 fontsize=8,
             )
             ax.set_xscale("log")
@@ -185,9 +124,9 @@ def fig_ceiling_decomposition(gaps: list[LevelGap], threshold: str, path: Path, 
     """A stacked bar per level at `threshold`: the share realistic labels find, the labels
     gap up to the ceiling, the behaviour gap above it, with the ceiling's and the realistic
     figure's exact 95% bars. Where the ceiling is a lower bound the labels segment may reach
-    higher and the behaviour segment is an upper bound: hatched, and the bar says so.
-    `paired`: both figures were read on the same enriched worlds (the title says which).
-    False when no level has both figures."""
+    higher and the behaviour segment is an upper bound: hatched, and the bar says so, with
+    the ceiling's figure and interval. `paired`: both figures were read on the same enriched
+    worlds (the title says which). False when no level has both figures."""
     drawn = [g for g in gaps if g.labels() is not None]
     if not drawn:
         return False
@@ -207,8 +146,10 @@ def fig_ceiling_decomposition(gaps: list[LevelGap], threshold: str, path: Path, 
                    label="behaviour gap (1 − ceiling)" if i == 0 else None)  # fmt: skip
             ax.errorbar([i + 0.12], [c.value], yerr=_err(c.value, c.low, c.high), fmt="_", color="k", capsize=4)
             ax.errorbar([i - 0.12], [r.value], yerr=_err(r.value, r.low, r.high), fmt="_", color="#5a0a0a", capsize=4)
-            note = "ceiling ≥\n(lower bound)" if g.bound else "ceiling\n(plateau reached)"
-            ax.text(i, 1.015, f"{note}\n{c.k}/{c.n}; realistic\n{r.k}/{r.n}", ha="center", va="bottom", fontsize=7)
+            note = "ceiling ≥ (lower bound)" if g.bound else "ceiling (plateau)"
+            figure = f"{c.value:.3f} [95%: {c.low:.2f}, {c.high:.2f}]"
+            ax.text(i, 1.015, f"{note}\n{figure}\n{c.k}/{c.n}; realistic\n{r.k}/{r.n}", ha="center", va="bottom",
+                    fontsize=7)  # fmt: skip
         ax.set_xticks(range(len(drawn)))
         ax.set_xticklabels(
             [f"{g.level}\n{LEVEL_NAMES.get(g.level, g.level)}\nceiling: {g.ceiling.model}" for g in drawn]

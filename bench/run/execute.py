@@ -40,7 +40,7 @@ def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, RunResults, Path,
     t0, started = time.perf_counter(), time.time()
     results = run_pipeline(cfg, workdir / "datasets", workdir / "models" / name, step)
     results.timing = Timing(pipeline_s=time.perf_counter() - t0, started_at=started)
-    attach_ceiling(results, cfg, scn, workdir, step)
+    attach_ceiling(results, scn, workdir, step)
     path = write_text_atomic(workdir / "runs" / name / "results.json", dump_results(results))
     step("writing the report")
     report = workdir / "reports" / name
@@ -48,26 +48,30 @@ def compute(cfg: RunConfig, workdir: Path, step) -> tuple[str, RunResults, Path,
     return name, results, path, report
 
 
-def attach_ceiling(results: RunResults, cfg: RunConfig, scn: Scenario, workdir: Path, step) -> None:
+def attach_ceiling(results: RunResults, scn: Scenario, workdir: Path, step) -> None:
     """The cached ceiling of the run's scenario, visibility and seed on the results, when the
-    run has a powered groomer evaluation to compare it with. Only read (one JSON file): a
+    run has a powered groomer evaluation to compare it with; of several, one read on the
+    run's own TPR and FPR worlds first (`cached_ceiling`). Only read (one JSON file): a
     ceiling costs far more than a run, so `lowbase ceiling` computes it and the step line
-    says which file was read or the command that would write one."""
+    says which file was read or the command that would write one. `lowbase run` and
+    `lowbase report` both attach through here."""
     from bench.rare.ceiling import cache_path, cached_ceiling
-    from bench.report.ceiling import ceiling_command
+    from bench.report.ceiling import run_ceiling_command
+    from bench.results.ceiling import same_worlds
 
-    pw = results.analysis.powered
+    pw, c = results.analysis.powered, results.config
     if pw is None or pw.task != "groomer" or not pw.models:
         return
-    found = cached_ceiling(workdir, scn, cfg.visibility, cfg.seed)
+    found = cached_ceiling(workdir, scn, c.visibility, c.seed, pw.worlds)
     if found is None:
-        command = ceiling_command(cfg.preset, cfg.accounts, cfg.visibility, cfg.seed, workdir)
-        where = " (from a scenario file with the run's --set overrides)" if cfg.overrides else ""
-        step(f"ceiling: none cached for {scn.name}, {cfg.visibility}, seed {cfg.seed}; `{command}`{where} computes it")
+        command = run_ceiling_command(results, workdir)
+        where = " (from a scenario file with the run's --set overrides)" if c.overrides else ""
+        step(f"ceiling: none cached for {scn.name}, {c.visibility}, seed {c.seed}; `{command}`{where} computes it")
         return
     results.ceiling = found
-    path = cache_path(workdir, scn, cfg.visibility, cfg.seed, found.key)
-    step(f"ceiling: read {path} ({', '.join(found.models)}; labelled offenders per level {found.pool})")
+    path = cache_path(workdir, scn, c.visibility, c.seed, found.key)
+    paired = "paired: the run's own TPR and FPR worlds" if same_worlds(found, pw) else "not paired: other worlds"
+    step(f"ceiling: read {path} ({', '.join(found.models)}; labelled offenders per level {found.pool}; {paired})")
 
 
 def log(client, name: str, results: RunResults, results_path: Path, report: Path, **kw) -> str:

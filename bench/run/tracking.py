@@ -377,7 +377,7 @@ def ceiling_level_metrics(record: CeilingRecord) -> dict[str, float]:
             _put(out, base, c.tpr.value)
             _put(out, f"{base}_ci_low", c.tpr.low)
             _put(out, f"{base}_ci_high", c.tpr.high)
-            out[f"{record.task}/ceiling/{t}/{lvl}/lower_bound"] = float(c.verdict != "reached")
+            out[f"{record.task}/ceiling/{t}/{lvl}/lower_bound"] = float(c.lower_bound)
     return out
 
 
@@ -410,6 +410,21 @@ def log_ceiling(record: CeilingRecord, params: dict, tags: dict) -> str:
         client.log_dict(rid, record.model_dump(mode="json"), "ceiling.json")
         client.set_terminated(rid, "FINISHED")
     return rid
+
+
+def log_ceiling_record(record: CeilingRecord, path: Path) -> str:
+    """`log_ceiling` as every command that computes a ceiling logs it: its settings (lists
+    joined by commas) and generator as params; its key, scenario, visibility, seed and cache
+    file as tags. Returns the run id."""
+    params = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in record.settings.items()}
+    tags = {
+        "lowbase.ceiling_key": record.key,
+        "lowbase.scenario": record.scenario,
+        "lowbase.visibility": record.visibility,
+        "lowbase.seed": str(record.seed),
+        "lowbase.cache": str(path),
+    }
+    return log_ceiling(record, {**params, "generator": record.generator}, tags)
 
 
 def certified_of(client, run_name: str, primary: str, fingerprint: str) -> list[dict]:

@@ -1,9 +1,11 @@
-"""The ceiling: the plateau rule, nested uniform curve draws, a synthetic subgroup whose known
-ceiling the curve reaches, pooled inputs, the cache key and which cached file is read, the
+"""The ceiling: the plateau rule, the ceiling's verdict across classes, nested uniform curve
+draws, a synthetic subgroup whose known ceiling the curve reaches, pooled inputs, the plan
+and its margin, the cache key and which cached file is read (a paired one first), the
 reconciliation's AUROC per comparison, and on tiny worlds the whole computation, with no
 threshold or model ever read on the data it was set or trained on."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from bench.rare.learning_curve import (
     NOT_REACHED,
     REACHED,
     best_per_level,
+    best_verdict,
     class_curve,
     curve_keep,
     curve_sizes,
@@ -53,6 +56,33 @@ def test_the_plateau_rule_on_numbers():
     assert v.verdict == NOT_REACHED and v.previous is None, "no doubling on the curve: no plateau shown"
     v = plateau_verdict([100, 200], [float("nan"), 0.3], [0, 0.2], [1, 0.4])
     assert v.verdict == NOT_REACHED
+
+
+def _rate(value, low, high):
+    return {"value": value, "low": low, "high": high, "k": 0, "n": 100}
+
+
+def test_the_ceiling_is_reached_only_when_every_rival_within_its_interval_is():
+    """The best class's plateau alone does not make a measurement: a class whose interval
+    overlaps the best's and whose curve still climbs could overtake it."""
+    best = _rate(0.50, 0.40, 0.60)
+    close, far = _rate(0.45, 0.35, 0.55), _rate(0.15, 0.10, 0.20)
+    assert best_verdict({"a": best, "b": close}, {"a": REACHED, "b": NOT_REACHED}, "a") == NOT_REACHED
+    assert best_verdict({"a": best, "b": close}, {"a": REACHED, "b": REACHED}, "a") == REACHED
+    assert best_verdict({"a": best, "b": far}, {"a": REACHED, "b": NOT_REACHED}, "a") == REACHED, "no overlap"
+    assert best_verdict({"a": best, "b": far}, {"a": NOT_REACHED, "b": REACHED}, "a") == NOT_REACHED
+    undefined = _rate(float("nan"), float("nan"), float("nan"))
+    assert best_verdict({"a": best, "b": undefined}, {"a": REACHED, "b": NOT_REACHED}, "a") == REACHED
+
+    def curve(value, low, high, verdict):
+        tpr = {"fpr<=0.001": dict.fromkeys(SOPHISTICATION_LEVELS, _rate(value, low, high))}
+        plateau = {"fpr<=0.001": {lvl: {"verdict": verdict} for lvl in SOPHISTICATION_LEVELS}}
+        return {"curve": [{"tpr_by_level": tpr}], "plateau": plateau}
+
+    got = best_per_level({"a": curve(0.5, 0.4, 0.6, REACHED), "b": curve(0.45, 0.35, 0.55, NOT_REACHED)},
+                         ["fpr<=0.001"])["fpr<=0.001"]  # fmt: skip
+    assert all(c["model"] == "a" and c["tpr"]["value"] == 0.5 and c["verdict"] == NOT_REACHED for c in got.values())
+    assert set(got["L0"]) == {"model", "tpr", "verdict"}, "the record's shape"
 
 
 def _pool(n=20_000, rate=0.05, seed=0):
@@ -145,10 +175,35 @@ def test_the_cache_key_follows_generator_scenario_visibility_seed_and_settings()
     assert key != ceiling_key(scn, "full", 0, {**settings, "curve": [30]}, generator="1.0")
 
 
-def test_planned_training_worlds_cover_the_labels_asked_for():
-    scn = small_scenario(accounts=100_000)
-    assert planned_worlds(scn, 1000, 1e-2) == 5, "~200 per level per quick-sized world in train + val"
-    assert planned_worlds(scn, 1, 1e-2) == 1
+def test_a_default_plan_keeps_its_cache_key_and_reads_a_runs_worlds():
+    """A default ceiling is keyed by the settings without an enriched rate, the key its
+    cached files are filed under; another rate is another ceiling. A default plan reads the
+    worlds a default powered evaluation does."""
+    from bench.rare.powered import PoweredPlan
+
+    scn = small_scenario()
+    before = {"models": ["dec", "gbdt-raw"], "curve": [30, 100, 300, 1000, 3000], "min_per_level": 1000,
+              "tpr_worlds": 1, "fpr_accounts": 1_000_000, "task": "groomer"}  # fmt: skip
+    assert CeilingPlan().settings() == before
+    assert ceiling_key(scn, "full", 0, CeilingPlan().settings()) == ceiling_key(scn, "full", 0, before)
+    other = CeilingPlan(enriched_rate=3e-3)
+    assert other.settings() == {**before, "enriched_rate": 3e-3}
+    assert ceiling_key(scn, "full", 0, other.settings()) != ceiling_key(scn, "full", 0, before)
+    assert CeilingPlan().powered() == PoweredPlan()
+    assert other.powered() == PoweredPlan(enriched_rate=3e-3)
+
+
+def test_planned_training_worlds_leave_a_margin_of_three_standard_deviations():
+    quick = small_scenario(accounts=100_000)  # ~200 offenders per level per world in train + val
+    assert planned_worlds(quick, 1000, 1e-2) == 6, "5 expect exactly 1,000: short half the time"
+    assert planned_worlds(small_scenario(accounts=1_000_000), 1000, 1e-2) == 1, "~2,000 expected, 134 a sd"
+    assert planned_worlds(quick, 1, 1e-2) == 1
+    for accounts, need in ((4000, 12), (100_000, 1000), (30_000, 700), (1_000_000, 10**5)):
+        scn = small_scenario(accounts=accounts)
+        e = accounts * 1e-2 / 4 * (scn.splits.train + scn.splits.val)
+        k = planned_worlds(scn, need, 1e-2)
+        assert k * e - 3 * math.sqrt(k * e) >= need, (accounts, need, k)
+        assert k == 1 or (k - 1) * e - 3 * math.sqrt((k - 1) * e) < need, "the fewest that do"
 
 
 def test_the_ceilings_worlds_have_seeds_of_their_own():
@@ -228,7 +283,7 @@ def test_auroc_per_comparison_reads_a_separable_and_an_inseparable_level():
     assert "auroc" not in got["groomer/L3"] and got["groomer/L3"]["n_reference"] == 0, "an empty side: no AUROC"
 
 
-def _record(scn, seed, models, settings=None, key=None):
+def _record(scn, seed, models, settings=None, key=None, worlds=None):
     """A minimal ceiling record (no curve points) with its key, as `ceiling` writes it."""
     from bench.results.ceiling import CeilingRecord
 
@@ -238,7 +293,7 @@ def _record(scn, seed, models, settings=None, key=None):
                "scenario_mix": [0.25] * 4, "models": {}}  # fmt: skip
     return CeilingRecord.model_validate({
         "task": "groomer", "scenario": scn.name, "visibility": "full", "seed": seed, "generator": "g", "key": key,
-        "settings": settings, "worlds": {}, "pool": {"L0": 1}, "thresholds_set_on": {}, "ceiling": {},
+        "settings": settings, "worlds": worlds or {}, "pool": {"L0": 1}, "thresholds_set_on": {}, "ceiling": {},
         "models": {m: {"curve": [], "plateau": {}} for m in models}, "powered": powered,
     })  # fmt: skip
 
@@ -273,6 +328,23 @@ def test_a_cached_ceiling_is_read_only_under_its_own_key_and_the_richest_wins(tm
     assert cached_ceiling(tmp_path, scn, "minimal", SEED) is None and cached_ceiling(tmp_path, scn, "full", 1) is None
     (tmp_path / "ceilings" / f"{scn.name}-full-s{SEED}-broken.json").write_text("{")
     assert cached_ceiling(tmp_path, scn, "full", SEED).key == three.key, "an unreadable file is skipped"
+
+
+def test_a_ceiling_on_the_runs_own_worlds_is_read_before_a_richer_one(tmp_path):
+    """Given a run's worlds, a cached ceiling read on exactly its TPR and FPR worlds wins over
+    one with more classes; without them, or where none is paired, the richest wins."""
+    scn = small_scenario()
+    run = {"tpr": [{"fingerprint": "t0"}], "fpr": [{"fingerprint": "f0"}, {"fingerprint": "f1"}]}
+    other = {"tpr": [{"fingerprint": "t0"}], "fpr": [{"fingerprint": "f0"}]}  # fewer negative worlds
+    paired = _record(scn, SEED, ["dec"], {"fpr_accounts": 2000}, worlds={**run, "train": []})
+    richer = _record(scn, SEED, ["dec", "gbdt-raw"], worlds=other)
+    for record in (paired, richer):
+        _write(tmp_path, scn, record)
+    assert paired.key != richer.key
+    assert cached_ceiling(tmp_path, scn, "full", SEED, run).key == paired.key, "paired first"
+    assert cached_ceiling(tmp_path, scn, "full", SEED).key == richer.key, "no run's worlds: the richest"
+    elsewhere = {"tpr": [{"fingerprint": "t9"}], "fpr": [{"fingerprint": "f9"}]}
+    assert cached_ceiling(tmp_path, scn, "full", SEED, elsewhere).key == richer.key, "none paired: the richest"
 
 
 @pytest.mark.slow
@@ -390,6 +462,10 @@ def _check_reconcile_command(app, args, js, rec):
         (["--scenario", "nope"], "not a preset"),
         (["--min-per-level", "0"], "--min-per-level"),
         (["--dask", "nowhere"], "--dask"),
+        (["--visibility", "minimal", "--reconcile"], "--reconcile needs --visibility full"),
+        (["--visibility", "sealed_sender", "--reconcile", "--plan"], "oracle always reads visibility full"),
+        (["--enriched-rate", "0"], "--enriched-rate"),
+        (["--enriched-rate", "0.2"], "--enriched-rate"),
     ],
 )
 def test_ceiling_bad_input_exits_2_before_any_work(tmp_path, args, needle):
@@ -405,21 +481,34 @@ def test_ceiling_bad_input_exits_2_before_any_work(tmp_path, args, needle):
 
 
 def test_the_plan_states_worlds_and_offenders_without_computing(tmp_path, monkeypatch):
-    """`lowbase ceiling --plan` sizes a ceiling from the scenario alone: enough planned
-    training offenders per level, the run's TPR and FPR worlds, and nothing written."""
+    """`lowbase ceiling --plan` sizes a ceiling from the scenario alone: its TPR and FPR
+    worlds are those a powered evaluation of the same settings lists, its training worlds
+    hold the offenders asked for even 3 standard deviations below expectation (computed
+    here from the scenario's own numbers), and nothing is written."""
     from typer.testing import CliRunner
 
     from bench.cli.app import app
     from bench.rare.ceiling import CeilingPlan
+    from bench.rare.powered import PoweredPlan
     from data_gen import load_scenario
 
     scn = load_scenario("quick")
-    roles = CeilingPlan(min_per_level=1000).worlds(scn)
-    train, calib, tpr, fpr = roles
-    assert min(train["offenders_per_level"]) >= 1000 and train["worlds"] == planned_worlds(scn, 1000, 0.01)
-    assert tpr["worlds"] == 1 and fpr["accounts"] >= 1_000_000 and calib["worlds"] == 1
+    for plan in (CeilingPlan(), CeilingPlan(tpr_worlds=3, fpr_accounts=250_000, enriched_rate=5e-3)):
+        train, calib, tpr, fpr = plan.worlds(scn)
+        specs = PoweredPlan("full", "groomer", plan.tpr_worlds, plan.fpr_accounts, plan.enriched_rate).worlds(scn, 0)
+        tpr_specs, fpr_specs = [w for w in specs if w.role == "tpr"], [w for w in specs if w.role == "fpr"]
+        assert tpr["worlds"] == len(tpr_specs) and fpr["worlds"] == len(fpr_specs) and calib["worlds"] == 1
+        assert tpr["accounts"] == sum(w.scenario.accounts for w in tpr_specs)
+        assert fpr["accounts"] == sum(w.scenario.accounts for w in fpr_specs)
+        rate = tpr_specs[0].scenario.harm.groomer_rate
+        assert tpr["offenders_per_level"] == pytest.approx([plan.tpr_worlds * scn.accounts * rate / 4] * 4)
+        e = scn.accounts * 1e-2 / 4 * (scn.splits.train + scn.splits.val)  # one training world, per level
+        k = train["worlds"]
+        assert k * e - 3 * math.sqrt(k * e) >= 1000 > (k - 1) * e - 3 * math.sqrt((k - 1) * e)
+        assert train["offenders_per_level"] == pytest.approx([k * e] * 4)
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(app, ["ceiling", "--scenario", "quick", "--plan"])
     assert res.exit_code == 0, res.output
-    assert "training (enriched" in res.output and "1,000 / 1,000 / 1,000 / 1,000" in res.output
+    expected = " / ".join([f"{k * e:,.0f}"] * 4)
+    assert "training (enriched" in res.output and expected in res.output and "3 standard deviations" in res.output
     assert not any(tmp_path.iterdir()), "a plan computes and writes nothing"

@@ -98,12 +98,16 @@ def test_a_ceiling_stands_beside_each_level_marked_where_it_is_a_lower_bound():
     lines = _check(render_headline(r, "t"))
     assert r.ceiling is not None
     for lvl, c in r.ceiling.ceiling["fpr<=0.001"].items():
-        mark = "" if c.verdict == "reached" else "≥"
+        mark = "≥" if c.lower_bound else ""
         assert f" {mark}{c.tpr.value:.3f} [" in _row(lines, lvl), (lvl, _row(lines, lvl))
     assert "≥" in _row(lines, "L3") and "≥" not in _row(lines, "L1")
     text = "\n".join(lines)
     assert "ceiling: `lowbase ceiling` (dec, gbdt-raw" in text and "on the same worlds" in text
     assert "ceiling" not in render_headline(_results(powered_results()), "t"), "no ceiling, no column"
+    elsewhere = with_ceiling()
+    elsewhere["ceiling"]["worlds"]["tpr"] = [{"seed": 1, "fingerprint": "9" * 64}]
+    text = render_headline(_results(elsewhere), "t")
+    assert "other worlds (not paired)" in text and "on the same worlds" not in text
 
 
 @pytest.mark.parametrize(

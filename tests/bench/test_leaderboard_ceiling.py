@@ -1,6 +1,7 @@
 """The groomer ceiling on the leaderboard: a reference row per powered scenario read from
 the work directory's ceiling cache, each entry's TPR per level as a share of it (an upper
-bound where the ceiling is a lower bound, n/a where it is 0), a note naming the command
+bound where the ceiling is a lower bound, taken at its 95% lower limit; marked where above
+100%; n/a where it is 0), a note naming the command
 where none is cached, and `lowbase leaderboard ceiling` computing exactly the missing ones.
 
 Ceilings here are tiny synthetic records written under the cache's own name and key
@@ -128,15 +129,16 @@ def test_the_reference_row_and_each_share_are_entry_over_ceiling(cached):
     assert row[levels_at + 4] == "0.0003"  # the class's FPR on the ceiling's negatives
     got = cells(md, "groomer", "model a")[levels_at : levels_at + 4]
     expected = []
-    for lvl in LEVELS:  # independently: the entry's TPR over k/n of the ceiling
+    for lvl in LEVELS:  # independently: the entry's TPR over k/n of the ceiling, or over its low
         k, n, verdict = CEILING[lvl]
         tpr = ENTRY_TPR[lvl]
         if k == 0:
             expected.append(f"{tpr:.2f} (n/a of ceiling)")
-            continue
-        bound = "≤" if verdict != "reached" and tpr > 0 else ""
-        expected.append(f"{tpr:.2f} ({bound}{round(100 * tpr * n / k)}% of ceiling)")
-    assert got == expected == ["0.30 (37% of ceiling)", "0.10 (≤25% of ceiling)", "0.05 (n/a of ceiling)",
+        elif verdict != "reached" and tpr > 0:
+            expected.append(f"{tpr:.2f} (≤{round(100 * tpr / rate(k, n)['low'])}% of ceiling)")
+        else:
+            expected.append(f"{tpr:.2f} ({round(100 * tpr * n / k)}% of ceiling)")
+    assert got == expected == ["0.30 (37% of ceiling)", "0.10 (≤33% of ceiling)", "0.05 (n/a of ceiling)",
                                "0.00 (0% of ceiling)"]  # fmt: skip
     # the scenario without a ceiling: plain TPRs, and a note naming the command
     assert cells(md, "groomer-sealed", "model a")[levels_at : levels_at + 4] == ["0.30", "0.10", "0.05", "0.00"]
@@ -146,6 +148,26 @@ def test_the_reference_row_and_each_share_are_entry_over_ceiling(cached):
     assert f"`lowbase leaderboard ceiling --suite {suite.suite} --workdir {work}`" in sealed
     full = next(line for line in md.splitlines() if line.startswith("- groomer:"))
     assert "on the entries' own enriched world" in full and str(refs["groomer"].path) in full
+
+
+def test_a_share_above_the_ceiling_is_marked_and_a_bound_without_a_lower_limit_is_none():
+    """An entry above the ceiling's TPR gets the mark the legend explains; under a lower-bound
+    ceiling whose 95% lower limit is 0 the share has no upper bound."""
+    from bench.leaderboard.board import CEILING_LEGEND
+    from bench.leaderboard.ceilings import ABOVE, share_cell, share_upper
+    from bench.results.ceiling import LevelCeiling
+
+    def lc(value, low, verdict="reached"):
+        return LevelCeiling(model="m", tpr={"value": value, "low": low, "high": 0.9, "k": 1, "n": 10}, verdict=verdict)
+
+    assert share_cell(0.30, lc(0.10, 0.05)) == f"0.30 (300% of ceiling{ABOVE})"
+    assert share_cell(0.05, lc(0.10, 0.05)) == "0.05 (50% of ceiling)"
+    bound = lc(0.10, 0.05, "not reached: lower bound")
+    assert share_upper(0.05, bound) == pytest.approx(1.0) and share_cell(0.05, bound) == "0.05 (≤100% of ceiling)"
+    assert share_cell(0.30, bound) == f"0.30 (≤600% of ceiling{ABOVE})"
+    assert share_upper(0.05, lc(0.10, 0.05)) is None, "a measured ceiling: the share is a figure"
+    assert share_cell(0.05, lc(0.10, 0.0, "not reached: lower bound")) == "0.05 (share unbounded)"
+    assert ABOVE in CEILING_LEGEND and "not of every model" in CEILING_LEGEND
 
 
 def test_without_a_cached_ceiling_only_a_note_is_added(suite_file, tmp_path):
@@ -217,6 +239,8 @@ def test_show_reads_the_workdir_and_writes_the_ceiling_rows_as_json(cached, suit
         k, n, _ = CEILING[lvl]
         assert shares[lvl]["share"] == (None if k == 0 else pytest.approx(ENTRY_TPR[lvl] * n / k))
     assert shares["L1"]["share_is_upper_bound"] and not shares["L0"]["share_is_upper_bound"]
+    assert shares["L1"]["share_upper_bound"] == pytest.approx(ENTRY_TPR["L1"] / rate(*CEILING["L1"][:2])["low"])
+    assert shares["L0"]["share_upper_bound"] is None and not any(v["above_ceiling"] for v in shares.values())
     assert doc["ceilings"]["groomer-sealed"]["levels"] is None
     assert "lowbase leaderboard ceiling" in doc["ceilings"]["groomer-sealed"]["note"]
 
