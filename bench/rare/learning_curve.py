@@ -163,7 +163,8 @@ def best_per_level(curves: dict[str, dict], thresholds) -> dict:
         out[t] = {}
         for lvl in SOPHISTICATION_LEVELS:
             last = {m: c["curve"][-1]["tpr_by_level"][t][lvl] for m, c in curves.items()}
-            best = max(last, key=lambda m: np.nan_to_num(last[m]["value"], nan=-1.0))
+            # a tie goes to the first class by name, whatever order the classes came in
+            best = max(sorted(last), key=lambda m: np.nan_to_num(last[m]["value"], nan=-1.0))
             verdicts = {m: c["plateau"][t][lvl]["verdict"] for m, c in curves.items()}
             out[t][lvl] = {"model": best, "tpr": last[best], "verdict": best_verdict(last, verdicts, best)}
     return out

@@ -512,3 +512,20 @@ def test_the_plan_states_worlds_and_offenders_without_computing(tmp_path, monkey
     expected = " / ".join([f"{k * e:,.0f}"] * 4)
     assert "training (enriched" in res.output and expected in res.output and "3 standard deviations" in res.output
     assert not any(tmp_path.iterdir()), "a plan computes and writes nothing"
+
+
+def test_a_tie_between_classes_goes_the_same_way_whatever_their_order():
+    """The best class at a level does not depend on the order the classes are listed in (a
+    record read back from JSON lists them sorted; a computation in the order asked)."""
+    from bench.rare.learning_curve import best_per_level
+
+    rate = {"value": 0.5, "low": 0.3, "high": 0.7, "k": 5, "n": 10}
+
+    def curve():
+        levels = dict.fromkeys(SOPHISTICATION_LEVELS, rate)
+        verdicts = {lvl: {"verdict": "reached"} for lvl in SOPHISTICATION_LEVELS}
+        return {"curve": [{"tpr_by_level": {"fpr<=0.001": levels}}], "plateau": {"fpr<=0.001": verdicts}}
+
+    a = best_per_level({"gbdt-raw": curve(), "dec": curve()}, ["fpr<=0.001"])
+    b = best_per_level({"dec": curve(), "gbdt-raw": curve()}, ["fpr<=0.001"])
+    assert a == b and {c["model"] for c in a["fpr<=0.001"].values()} == {"dec"}
