@@ -12,6 +12,7 @@ count, full-batch order drawn from the seed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,11 @@ EPOCHS = 6
 BATCH = 2048
 STATE_FILE = "dec_stage1.pt"
 STAGE2_INPUT = "dec.stage2_input"  # ModelInput.memo key, with the network
+# Rows per MLP forward: the embedding's float32 bits are those of this blocking (a block's
+# GEMM may round differently at another size), so it stays what the figures were made with.
+MLP_ROWS = 65536
+# Rows per standardisation step: ~1 MB of a ~1000-column float32 matrix, cache-resident.
+CACHE_ROWS = 256
 
 
 class MultiTaskNet(nn.Module):
@@ -40,27 +46,51 @@ class MultiTaskNet(nn.Module):
         return z, self.heads(z)
 
 
-def _standardise(x: np.ndarray, mean=None, scale=None):
-    """Standardised log1p features as float32, with one full-size copy: the feature matrix
-    is the largest array of a run, and the plain expression would hold four at once. The
-    arithmetic is float32 throughout (a saved model's mean and scale are float32 values, so
-    a reloaded model standardises exactly as the one that was trained), and every value is
-    the same as `(log1p(max(float32(x), 0)) - mean) / scale` in float32: the cast comes before
-    the clip (the same values: the cast is monotone and keeps 0) because a casting ufunc is
-    several times slower than a plain cast, and the centring runs in place over row blocks
-    of a few MB, so no temporary of the matrix's size is ever paged in."""
-    out = x.astype(np.float32)
-    np.maximum(out, 0, out=out)
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit: the standardised log1p features with their float32 mean and scale, in one
+    full-size output (the statistics need every row's log1p before any row is centred).
+    Every value is `(log1p(max(float32(x), 0)) - mean) / scale` in float32, and the mean
+    and scale are numpy's float32 `mean`/`std` of the whole log1p'd matrix, whose rounding
+    is numpy's own: no hand-written blocked sum, so a model's statistics do not depend on
+    this code's block sizes."""
+    out = np.empty(x.shape, dtype=np.float32)
+    for i in range(0, len(x), CACHE_ROWS):
+        _log1p_clipped(x[i : i + CACHE_ROWS], out[i : i + CACHE_ROWS])
+    mean, scale = out.mean(axis=0), out.std(axis=0)
+    scale[scale == 0] = 1.0
+    _centre(out, mean, scale)
+    return out, mean, scale
+
+
+def _standardise_into(out: np.ndarray, x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> None:
+    """Score: `out` = the standardised `x` in one pass over row blocks of about a MB:
+    each block is read, clipped, logged and centred while it sits in cache, where a
+    full-matrix cast followed by full-matrix ufuncs streams the matrix through memory five
+    times. The same ufuncs on the same values, so the same bits as at fit."""
+    for i in range(0, len(x), CACHE_ROWS):
+        block = out[i : i + CACHE_ROWS]
+        _log1p_clipped(x[i : i + CACHE_ROWS], block)
+        _centre(block, mean, scale)
+
+
+def _log1p_clipped(x: np.ndarray, out: np.ndarray) -> None:
+    """`out` = log1p(max(float32(x), 0)). The cast comes before the clip (the same values:
+    the cast is monotone and keeps 0) because a casting ufunc is several times slower than
+    a plain cast; float32 input, the usual case, is clipped straight into `out`."""
+    if x.dtype == np.float32:
+        np.maximum(x, 0, out=out)
+    else:
+        np.copyto(out, x, casting="unsafe")
+        np.maximum(out, 0, out=out)
     np.log1p(out, out=out)
-    if mean is None:
-        mean, scale = out.mean(axis=0), out.std(axis=0)
-        scale[scale == 0] = 1.0
-    mean, scale = np.asarray(mean, dtype=np.float32), np.asarray(scale, dtype=np.float32)
-    for i in range(0, len(out), 1024):
-        block = out[i : i + 1024]
+
+
+def _centre(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> None:
+    """In place, over row blocks small enough to stay in cache."""
+    for i in range(0, len(x), CACHE_ROWS):
+        block = x[i : i + CACHE_ROWS]
         np.subtract(block, mean, out=block)
         np.divide(block, scale, out=block)
-    return out, mean, scale
 
 
 class DecModel:
@@ -79,7 +109,7 @@ class DecModel:
         self.net = MultiTaskNet(x.shape[1], len(data.tasks))
         _train_stage1(self.net, x[seen], target[seen], mask[seen], seed)
         self.n_raw = _n_raw(data)
-        z = self._stage2_input(x, data.features.X)
+        z = self._stage2_input((x[i : i + MLP_ROWS] for i in range(0, len(x), MLP_ROWS)), data.features.X)
         del x
         data.memo[(STAGE2_INPUT, self.net)] = z
         self.boosters = {t: fit_lgb(z, data, t, seed) for t in data.tasks}
@@ -97,24 +127,31 @@ class DecModel:
         one task skips the other boosters."""
         return DecModel(self.net, self.norm, {t: self.boosters[t] for t in tasks}, self.n_raw)
 
-    def _stage2_input(self, x_std: np.ndarray, x_raw: np.ndarray) -> np.ndarray:
+    def _stage2_input(self, blocks: Iterator[np.ndarray], x_raw: np.ndarray) -> np.ndarray:
+        """The embedding of each standardised block of `MLP_ROWS` rows, and the raw columns
+        DEC keeps, written once into the one float32 output (no stacking copies)."""
         self.net.eval()
-        with torch.no_grad():
-            z = np.vstack(
-                [self.net(torch.from_numpy(x_std[i : i + 65536]))[0].numpy() for i in range(0, len(x_std), 65536)]
-            )
-        return np.hstack([z, x_raw[:, : self.n_raw]]).astype(np.float32)
+        emb = self.net.heads.in_features
+        out = np.empty((len(x_raw), emb + self.n_raw), dtype=np.float32)
+        i = 0
+        for block in blocks:
+            out[i : i + len(block), :emb] = _embed(self.net.body, block)
+            i += len(block)
+        out[:, emb:] = x_raw[:, : self.n_raw]
+        return out
 
     def _embedding(self, data: ModelInput) -> np.ndarray:
         """The stage-2 input of `data`, computed once per (input, network): the models that
         `with_labels` makes from this one score a world for the price of their boosters."""
         key = (STAGE2_INPUT, self.net)
         if key not in data.memo:
-            x, _, _ = _standardise(data.features.X, *self.norm)
-            data.memo[key] = self._stage2_input(x, data.features.X)
+            x = data.features.X
+            data.memo[key] = self._stage2_input(_standardised_blocks(x, *self.norm), x)
         return data.memo[key]
 
     def predict_scores(self, data: ModelInput):
+        """Only the boosters of the tasks asked run (`restricted`); stage 1 stops at the
+        embedding, the weak-label heads are never evaluated."""
         z = self._embedding(data)
         tasks = tuple(t for t in data.tasks if t in self.boosters)
         return scores_frame(tasks, {t: predict_booster(self.boosters[t], z) for t in tasks})
@@ -137,6 +174,30 @@ class DecModel:
         # float32, as trained: the JSON holds each float32 value exactly
         norm = (np.asarray(state["mean"], dtype=np.float32), np.asarray(state["scale"], dtype=np.float32))
         return cls(net, norm, load_boosters(state["boosters"], path), state["n_raw"])
+
+
+def _standardised_blocks(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> Iterator[np.ndarray]:
+    """`x` standardised `MLP_ROWS` rows at a time into one reused buffer: scoring never
+    holds the standardised matrix, only one block of it. A block is valid until the next.
+    The statistics are float32, as trained, so the arithmetic stays float32."""
+    mean, scale = np.asarray(mean, dtype=np.float32), np.asarray(scale, dtype=np.float32)
+    buf = np.empty((min(len(x), MLP_ROWS), x.shape[1]), dtype=np.float32)
+    for i in range(0, len(x), MLP_ROWS):
+        block = buf[: len(x[i : i + MLP_ROWS])]
+        _standardise_into(block, x[i : i + MLP_ROWS], mean, scale)
+        yield block
+
+
+def _embed(body: nn.Sequential, block: np.ndarray) -> np.ndarray:
+    """Stage 1's last hidden layer for one block: the body's own layers, each ReLU applied
+    in place to the output of the layer before it (exact, and one activation-sized
+    allocation fewer per layer). The block itself is never written: the body opens with a
+    Linear."""
+    with torch.inference_mode():
+        h = torch.from_numpy(block)
+        for layer in body:
+            h = torch.relu_(h) if isinstance(layer, nn.ReLU) else layer(h)
+        return h.numpy()
 
 
 def _n_raw(data: ModelInput) -> int:

@@ -37,22 +37,6 @@ def test_same_seed_same_scores(name, data):
     np.testing.assert_array_equal(a.predict_scores(data)["score"], b.predict_scores(data)["score"])
 
 
-def test_standardise_is_the_plain_float32_expression():
-    """DEC's in-place, blocked standardisation gives every value of the plain expression,
-    for means learnt here and for the same means read back from a model's JSON."""
-    from models.dec import _standardise
-
-    rng = np.random.default_rng(0)
-    x = rng.exponential(3.0, (3000, 40))
-    x[::7, ::5], x[:, 3] = -1.0, 0.0
-    got, mean, scale = _standardise(x)
-    v = np.log1p(np.maximum(x.astype(np.float32), np.float32(0)))
-    assert mean.dtype == scale.dtype == np.float32 and scale[3] == 1.0
-    np.testing.assert_array_equal(got, (v - mean) / scale)
-    again, _, _ = _standardise(x, mean.tolist(), scale.tolist())
-    np.testing.assert_array_equal(again, got)
-
-
 def test_weak_matrix_is_masked(data):
     target, mask = data.weak_matrix
     assert target.shape == mask.shape == (data.n, len(data.tasks))

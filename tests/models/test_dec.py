@@ -1,0 +1,129 @@
+"""DEC's scoring path gives the figures of the plain pipeline bit for bit: the standardised
+features, the stage-2 input (embedding and raw columns) and the scores are compared with
+`_plain_standardise`/`_plain_stage2_input`, the straightforward full-matrix form the
+blocked path must equal (full-size cast and ufuncs, one forward per 65536 rows, stacked)."""
+
+from types import SimpleNamespace
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+import torch
+
+from models import ModelInput, make_model
+from models import dec as dec_module
+from models.dec import DecModel, MultiTaskNet, _standardise, _standardised_blocks
+from models.protocol import scores_frame
+
+TASKS = ("spam", "scam", "groomer")
+
+
+def _plain_standardise(x, mean=None, scale=None):
+    out = x.astype(np.float32)
+    np.maximum(out, 0, out=out)
+    np.log1p(out, out=out)
+    if mean is None:
+        mean, scale = out.mean(axis=0), out.std(axis=0)
+        scale[scale == 0] = 1.0
+    mean, scale = np.asarray(mean, dtype=np.float32), np.asarray(scale, dtype=np.float32)
+    return (out - mean) / scale, mean, scale
+
+
+def _plain_stage2_input(net, x_std, x_raw, n_raw):
+    net.eval()
+    with torch.no_grad():
+        z = np.vstack([net(torch.from_numpy(x_std[i : i + 65536]))[0].numpy() for i in range(0, len(x_std), 65536)])
+    return np.hstack([z, x_raw[:, :n_raw]]).astype(np.float32)
+
+
+def _features(n, d, seed, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    x = rng.exponential(3.0, (n, d)).astype(dtype)
+    x[::7, ::5], x[:, 3] = -1.0, 0.0
+    return x
+
+
+def _world(x):
+    """What DEC reads of a ModelInput when it scores."""
+    return SimpleNamespace(memo={}, features=SimpleNamespace(X=x), tasks=TASKS)
+
+
+def _model(x, n_raw=10, seed=0):
+    """A DEC with a seeded (untrained) network and small boosters fitted to its own
+    stage-2 input: enough to compare scoring paths exactly."""
+    torch.manual_seed(seed)
+    _, mean, scale = _plain_standardise(x)
+    net = MultiTaskNet(x.shape[1], len(TASKS))
+    z = _plain_stage2_input(net, _plain_standardise(x, mean, scale)[0], x, n_raw)
+    y = np.random.default_rng(seed).random((len(x), len(TASKS))) < 0.2
+    params = {"objective": "binary", "num_leaves": 7, "num_threads": 1, "verbose": -1, "seed": seed}
+    boosters = {t: lgb.train(params, lgb.Dataset(z, y[:, k]), num_boost_round=5) for k, t in enumerate(TASKS)}
+    return DecModel(net, (mean, scale), boosters, n_raw), z
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_standardisation_is_the_plain_one(dtype):
+    """Values, mean and scale: the same float32 bits as the full-matrix expression."""
+    x = _features(3000, 40, 0, dtype)
+    got, mean, scale = _standardise(x)
+    want, want_mean, want_scale = _plain_standardise(x)
+    assert mean.dtype == scale.dtype == np.float32 and scale[3] == 1.0
+    np.testing.assert_array_equal(mean, want_mean)
+    np.testing.assert_array_equal(scale, want_scale)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scoring_standardisation_is_the_plain_one(dtype, monkeypatch):
+    """Block by block into one reused buffer (several blocks, a short last one), with the
+    statistics as a saved model's JSON gives them back: the values the model was fit on."""
+    monkeypatch.setattr(dec_module, "MLP_ROWS", 1000)
+    x = _features(2500, 40, 1, dtype)
+    fitted, mean, scale = _standardise(x)
+    got = np.vstack([b.copy() for b in _standardised_blocks(x, mean.tolist(), scale.tolist())])
+    np.testing.assert_array_equal(got, fitted)
+    np.testing.assert_array_equal(got, (np.log1p(np.maximum(x.astype(np.float32), np.float32(0))) - mean) / scale)
+
+
+def _check_scoring_is_the_plain_one(x):
+    model, z = _model(x)
+    data = _world(x)
+    pred = model.predict_scores(data)
+    stage2 = next(iter(data.memo.values()))
+    assert stage2.dtype == np.float32 and stage2.flags.c_contiguous
+    np.testing.assert_array_equal(stage2, z)
+    want = scores_frame(TASKS, {t: model.boosters[t].predict(z) for t in TASKS})
+    assert pred.equals(want)
+    for t in TASKS:
+        one = model.restricted((t,)).predict_scores(_world(x))
+        assert one.equals(pred[pred["task"] == t].reset_index(drop=True)), "one task is its column of all"
+
+
+def test_scoring_is_the_plain_pipeline():
+    """Past one MLP block (65536 rows), so a full and a short block are both compared."""
+    _check_scoring_is_the_plain_one(_features(66_000, 30, 2))
+
+
+@pytest.mark.slow
+def test_scoring_is_the_plain_pipeline_at_world_size():
+    """A quick world's shape: 100K accounts by 979 feature columns."""
+    _check_scoring_is_the_plain_one(_features(100_000, 979, 3))
+
+
+@pytest.mark.slow
+def test_fit_and_score_on_a_world_are_the_plain_pipeline(small):
+    """A trained DEC: the stage-2 input it fits its boosters on and the one it scores with
+    are the plain pipeline's, and one task's scores are that task's column of all."""
+    data = ModelInput(small.view("full"))
+    m = make_model("dec")
+    m.fit(data, seed=3)
+    x = data.features.X
+    want = _plain_stage2_input(m.net, _plain_standardise(x, *m.norm)[0], x, m.n_raw)
+    np.testing.assert_array_equal(next(iter(data.memo.values())), want)
+    np.testing.assert_array_equal(m.norm[0], _plain_standardise(x)[1])
+    fresh = ModelInput(small.view("full"))
+    pred = m.predict_scores(fresh)
+    np.testing.assert_array_equal(next(iter(fresh.memo.values())), want)
+    task = data.tasks[-1]
+    one = m.restricted((task,)).predict_scores(ModelInput(small.view("full")))
+    np.testing.assert_array_equal(one["score"].to_numpy(), pred[pred["task"] == task]["score"].to_numpy())
