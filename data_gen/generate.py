@@ -1,4 +1,5 @@
-"""`generate()`: scenario + seed -> a dataset directory on disk (the data_gen entry point)."""
+"""`generate()`: scenario + seed -> a dataset directory on disk (the data_gen entry point);
+`generate_in_memory()`: the same world kept in memory, for one scored once and dropped."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from common.memory import heap_reuse
 from data_gen import actors
 from data_gen.config import Scenario
 from data_gen.labels import WEAK_SOURCES
+from data_gen.memory import MemoryWriter
+from data_gen.reader import Dataset
 from data_gen.simulate import Progress, simulate
 from data_gen.tables import Ids, label_tables, make_labels, observable_tables
 from data_gen.writer import DatasetWriter, check_dataset_target
@@ -40,13 +43,28 @@ def generate(
     Dask cluster); the bytes are the same as with any number of `workers`."""
     check_dataset_target(Path(out), overwrite)  # fail before minutes of work, not after
     with heap_reuse():  # hundreds of big temporaries: reuse their pages (see common/memory.py)
-        return _generate(scn, seed, Path(out), workers, overwrite, progress, executor)
+        return _generate(scn, seed, lambda: DatasetWriter(Path(out), overwrite, threads=2), workers, progress, executor)
 
 
-def _generate(scn: Scenario, seed: int, out: Path, workers: int, overwrite: bool, progress, executor) -> dict:
+def generate_in_memory(
+    scn: Scenario, seed: int, workers: int = 1, progress: Progress | None = None, executor=None
+) -> Dataset:
+    """The world `generate` would write, kept in memory (data_gen.memory): the same tables
+    and the same metadata, fingerprint included (its parquet bytes are encoded and hashed,
+    not written). For a world scored once and dropped."""
+    writer = MemoryWriter(threads=2)
+    with heap_reuse():
+        meta = _generate(scn, seed, lambda: writer, workers, progress, executor)
+    return writer.dataset(meta)
+
+
+def _generate(scn: Scenario, seed: int, make_writer, workers: int, progress, executor) -> dict:
+    """Simulate and hand every table to the writer `make_writer` gives (a `DatasetWriter`,
+    opened only once the world is simulated, or a `MemoryWriter`); returns the committed
+    metadata."""
     world = simulate(scn, seed, workers, progress, executor)
     ids = Ids.make(scn.accounts, seed)
-    with DatasetWriter(out, overwrite, threads=2) as writer, ThreadPoolExecutor(1) as labeller:
+    with make_writer() as writer, ThreadPoolExecutor(1) as labeller:
         # Labels are computed in a thread while observable tables are laid out and encoded
         # (numpy and parquet release the GIL); each has its own seeded stream, so thread
         # timing cannot change a byte.

@@ -10,6 +10,7 @@ returns `truth` or `harm_events` (visibility.py); `split_names` reads its splits
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,12 @@ def split_names(splits: pa.Table, n: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Dataset:
-    path: Path
+    """A world: a directory (`open_dataset`), or its tables in memory (`tables` set, `path`
+    None: data_gen.memory), read the same way."""
+
+    path: Path | None
     meta: dict
+    tables: dict[str, pa.Table] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -55,6 +60,10 @@ class Dataset:
     def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
         if name not in TABLES:
             raise DatasetError(f"unknown table '{name}' (expected one of {', '.join(TABLES)})")
+        if self.tables is not None:
+            t = self.tables[name]
+            return t if columns is None else t.select(columns)
+        assert self.path is not None, "a dataset has a directory or its tables"
         return pq.read_table(self.path / f"{name}.parquet", columns=columns)
 
     def view(self, visibility: str = "full", label_period: int | None = None) -> ObservableView:

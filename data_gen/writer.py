@@ -51,8 +51,10 @@ def check_dataset_target(out: Path, overwrite: bool) -> None:
     check_target(out, overwrite, foreign_to_dataset, owned=OWNED)
 
 
-def _write_one(tmp: Path, name: str, table: pa.Table) -> tuple[str, str]:
-    path = tmp / f"{name}.parquet"
+def encode(name: str, table: pa.Table, sink) -> None:
+    """Encode `table` as parquet into `sink` (a path or an Arrow output stream): one
+    function for both, so a world kept in memory (data_gen.memory) hashes the very bytes a
+    written one would hold."""
     # Fixed writer options: the same table always gives the same bytes. Dictionary encoding
     # only where the column is categorical (trying it on ids and timestamps is wasted work),
     # delta encoding for the sorted column.
@@ -63,7 +65,7 @@ def _write_one(tmp: Path, name: str, table: pa.Table) -> tuple[str, str]:
         encoding[sort_col] = "DELTA_BINARY_PACKED"
     pq.write_table(
         table,
-        path,
+        sink,
         compression="zstd",
         compression_level=3,
         row_group_size=1 << 20,
@@ -71,6 +73,11 @@ def _write_one(tmp: Path, name: str, table: pa.Table) -> tuple[str, str]:
         use_dictionary=dict_cols,
         column_encoding=encoding or None,
     )
+
+
+def _write_one(tmp: Path, name: str, table: pa.Table) -> tuple[str, str]:
+    path = tmp / f"{name}.parquet"
+    encode(name, table, path)
     return path.name, sha256_file(path)
 
 

@@ -8,11 +8,11 @@ whatever the world's size):
 
 - `LocalWorlds`: in this process, as `lowbase run` does: each world generated (enriched ones
   cached like a run's datasets), featurised, scored by every model, and a negative world
-  deleted once counted.
+  dropped once counted.
 - `ProcessWorlds`: in worker processes; `DaskWorlds`: on a Dask cluster. One task per
   world generates it (one process, `workers=1`: the bytes are the same for any worker
   count), builds its features, scores it and returns only counts; a negative world is then
-  deleted, an enriched one kept in the run's dataset cache where the workers share the
+  dropped, an enriched one kept in the run's dataset cache where the workers share the
   client's disk. Every task of a call is submitted at once, so the enriched worlds run
   beside the first negative ones, and results come back in plan order whatever order the
   tasks finish in: any number of processes gives the counts one process gives (tested).
@@ -20,6 +20,11 @@ whatever the world's size):
 The client of a remote source never holds a model or a world: the training world's side
 runs in a child process (`bench.rare.powered.prepare`), which hands back the models as
 pickled bytes (`models_blob`) and the thresholds; workers unpickle the bytes once each.
+
+A negative world is scored once and never kept, so it never touches the disk: it is made in
+memory (`data_gen.generate.generate_in_memory`: the same tables, and the same fingerprint,
+hashed from the parquet bytes a written world would hold, so results still pair and check
+worlds by it), saving the write, sync, rename and read-back of every table.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from bench.stats.accounts import scores_by_account
 from bench.stats.rates import Tally, Thresholds
 from common.vocabulary import SOPHISTICATION_LEVELS
 from data_gen import Scenario, generate
+from data_gen.generate import generate_in_memory
 from data_gen.reader import Dataset, open_dataset
 from models.distributed import current_client
 from models.inputs import ModelInput
@@ -157,11 +163,11 @@ def score_negative_world(
     scn: Scenario, seed: int, visibility: str, task: str, thresholds: dict[str, np.ndarray],
     cache: Path | None, scratch: Path, blob: bytes,
 ) -> dict:  # fmt: skip
-    """One negative world, generated under `scratch`, scored by every model and deleted:
-    its fingerprint, its negatives and, per model, the negatives at or above each threshold.
-    (`cache` is unused: negative worlds are never kept.)"""
-    with _world(scn, seed, scratch) as ds:
-        return _counted(ds, fpr_counts, visibility, task, thresholds, blob)
+    """One negative world, generated in memory and scored by every model: its fingerprint,
+    its negatives and, per model, the negatives at or above each threshold. (`cache` and
+    `scratch` are unused: negative worlds are never kept, nor written.)"""
+    ds = generate_in_memory(scn, seed, workers=1)
+    return _counted(ds, fpr_counts, visibility, task, thresholds, blob)
 
 
 @contextmanager
@@ -279,10 +285,10 @@ def _quiet(_: str) -> None:
 class LocalWorlds:
     """Worlds made and scored in this process by `models` (a `WorldSource`). Enriched (TPR)
     worlds are few and cached like a run's datasets (`cache`); each negative (FPR) world is
-    generated under `scratch`, scored, counted and deleted (`release`), so the disk holds one
-    at a time whatever the count. Each source writes in a directory of its own under
-    `scratch`: runs sharing a work directory (a sweep's parallel jobs) may draw the same
-    world seeds, and one must never delete a world another is reading. A world whose
+    generated in memory, scored, counted and dropped (`release`), so one is held at a time
+    whatever the count. A world written under `scratch` (a subclass's) goes in a directory of
+    this source's own: runs sharing a work directory (a sweep's parallel jobs) may draw the
+    same world seeds, and one must never delete a world another is reading. A world whose
     ModelInput is in `prebuilt` (by fingerprint) reuses its features; `step` hears the
     generation's progress."""
 
@@ -303,14 +309,12 @@ class LocalWorlds:
         scn, seed = spec.scenario, spec.seed
         if spec.role == "tpr":
             return cached_dataset(scn, seed, self.cache, self.workers, self.step)
-        path = self.own / f"{scn.name}-s{seed}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        generate(scn, seed, path, workers=self.workers, overwrite=True, executor=cluster_executor(current_client()))
-        return open_dataset(path, verify_hashes=False)
+        return generate_in_memory(scn, seed, workers=self.workers, executor=cluster_executor(current_client()))
 
     def release(self, ds: Dataset, role: Role) -> None:
-        """Called once a world is counted: a negative world is deleted."""
-        if role == "fpr":
+        """Called once a world is counted: a negative world written to disk is deleted (one
+        in memory is dropped with its last reference)."""
+        if role == "fpr" and ds.path is not None:
             shutil.rmtree(ds.path)
             with contextlib.suppress(OSError):
                 self.own.rmdir()  # empty once its world is gone
@@ -331,4 +335,5 @@ class LocalWorlds:
             for t in thresholds.values():  # before `release`, which may delete the world
                 t.check_disjoint(got["fingerprint"])
             self.release(ds, spec.role)
+            del ds, data  # an in-memory world's tables: freed before the next world is made
             yield got
