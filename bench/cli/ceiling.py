@@ -116,7 +116,7 @@ def ceiling_cmd(
         if plan_only:
             return print_plan(scn, plan)
         record, path, cached = _computed(scn, seed, plan, workdir, (workers, jobs), refresh, spec)
-    _announce(record, path, cached, mlflow)
+    announce(record, path, cached, mlflow)
     if reconcile and record.reconciliation is not None:
         record = reconciled(record, scn, plan, workdir, workers)
     _write(record, json_out, figure)
@@ -124,7 +124,7 @@ def ceiling_cmd(
         _no_reconciliation(path)
 
 
-def _announce(record: CeilingRecord, path: Path, cached: bool, mlflow: bool) -> None:
+def announce(record: CeilingRecord, path: Path, cached: bool, mlflow: bool) -> None:
     """The ceiling's tables, where it came from, and its MLflow run when just computed (a
     cached ceiling was logged when it was computed)."""
     print_ceiling(record)

@@ -301,7 +301,7 @@ def ceiling_cmd(
     powered scenario of the suite that has none cached in WORKDIR/ceilings: its dataset's
     scenario at the scenario's visibility and the dataset's seed. Cached ones are named and
     kept; `show` then prints them as reference rows."""
-    from bench.cli.ceiling import print_ceiling
+    from bench.cli.ceiling import announce
     from bench.leaderboard.ceilings import compute, missing
     from bench.leaderboard.suite import load_suite
 
@@ -314,12 +314,5 @@ def ceiling_cmd(
         for i, t in enumerate(todo, 1):
             clock(f"ceiling {i}/{len(todo)}: {t.label()} (serves {', '.join(t.serves)})")
             record, path, was_cached = compute(t, workdir, workers, jobs, clock)
-            print_ceiling(record)
-            how = "read from the cache" if was_cached else f"computed in {record.seconds:.0f} s"
-            out.print(f"{how:9} {t.label()}: {path}", highlight=False)
-            if mlflow and not was_cached:
-                from bench.run.tracking import log_ceiling_record
-
-                rid = log_ceiling_record(record, path)
-                err.print(f"MLflow run {rid} in experiment lowbase-ceiling", highlight=False)
+            announce(record, path, was_cached, mlflow)
     err.print(f"{len(cached) + len(todo)} ceiling(s) of suite {s.suite} in {workdir / 'ceilings'}", highlight=False)
