@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from bench.results import REALISTIC, HeadlineRow, RunResults, level_task, recall_key
+from bench.results import HeadlineRow, RunResults, level_task, recall_key
 from bench.results.ceiling import same_worlds
 from common.vocabulary import SOPHISTICATION_LEVELS
 
@@ -147,12 +147,6 @@ def tasks_part(results: RunResults) -> Part | None:
     return part
 
 
-def _powered_point(results: RunResults):
-    pw = results.analysis.powered
-    model = pw.models.get(REALISTIC) if pw is not None else None
-    return model.by_threshold.get(FPR_KEY) if model is not None else None
-
-
 def groomer_part(results: RunResults) -> Part | None:
     """Groomers: the training world's test split, then one line per level (the enriched
     world at the FPR-1e-3 validation threshold when the run has the powered evaluation, else
@@ -162,7 +156,7 @@ def groomer_part(results: RunResults) -> Part | None:
     measured = next((r for r in _task_rows(results) if r.task == "groomer"), None)
     if not levels and measured is None:
         return None
-    pt, timely = _powered_point(results), (results.analysis.timely or {}).get("groomer")
+    pt, timely = results.analysis.realistic_point(FPR_KEY), (results.analysis.timely or {}).get("groomer")
     key = "val_recall_at_fpr_1e3" if pt is not None else recall_key(results.precision)
     rows = []
     if measured is not None:  # before harm on the enriched world belongs to "all levels"
@@ -202,14 +196,14 @@ def _ceiling_notes(results: RunResults) -> list[str]:
 
 def _groomer_title(results: RunResults) -> str:
     pw = results.analysis.powered
-    if _powered_point(results) is None:
+    if results.analysis.realistic_point(FPR_KEY) is None:
         return f"groomers by level (test split, its own precision-{results.precision:g} threshold)"
     worlds = len(pw.worlds.get("tpr", []))
     return f"groomers, powered: levels on {worlds} enriched world(s) at groomer rate {pw.enriched_rate:g}"
 
 
 def _groomer_notes(results: RunResults, timely: bool) -> list[str]:
-    pt = _powered_point(results)
+    pt = results.analysis.realistic_point(FPR_KEY)
     if pt is None:
         return ["few offenders per level: `lowbase run --powered` measures them on enriched worlds"]
     negatives = len(results.analysis.powered.worlds.get("fpr", []))

@@ -64,6 +64,7 @@ from bench.results.ceiling import (
     CEILING_FPR_ACCOUNTS,
     CEILING_TPR_WORLDS,
     CeilingRecord,
+    LevelCeiling,
     curve_name,
     paired_worlds,
 )
@@ -422,9 +423,9 @@ def read_ceiling(path: Path) -> CeilingRecord:
                 if all(t in c["plateau"] and t in c["curve"][-1]["tpr_by_level"] for c in curves.values())]  # fmt: skip
     if not curves or not readable:
         return record
-    derived = {**record.model_dump(mode="json")["ceiling"], **best_per_level(curves, readable)}
-    return record.model_copy(update={"ceiling": CeilingRecord.model_validate(
-        {**record.model_dump(mode="json"), "ceiling": derived}).ceiling})  # fmt: skip
+    derived = {t: {lvl: LevelCeiling.model_validate(c) for lvl, c in levels.items()}
+               for t, levels in best_per_level(curves, readable).items()}  # fmt: skip
+    return record.model_copy(update={"ceiling": {**record.ceiling, **derived}})
 
 
 def cached_ceiling(

@@ -11,11 +11,9 @@ from typing import Any
 
 from bench.report.format import fmt_interval, fmt_precision, fmt_value, interval_only
 from bench.results import (
-    REALISTIC,
     DriftRecord,
     DriftTask,
     HarmAnalysis,
-    PoweredPoint,
     RateRecord,
     RunResults,
     ShareRecord,
@@ -136,7 +134,6 @@ def fig_curves(results: RunResults, task: str, kind: str, path: Path) -> bool:
 # The powered point the groomer projections and base-rate curve read where the run has the
 # powered evaluation (`bench.run.analyses.read_groomers_powered`): realistic labels at the
 # threshold set on the training world's validation split at FPR 1e-3.
-POWERED_THRESHOLD = "fpr<=0.001"
 
 
 # How the analytic curve draws a precision that is a bound: line style, the end of the band it
@@ -164,22 +161,10 @@ class ProjectionRates:
         return precision_kind(self.tpr.k, self.tpr.n, self.fpr.k, self.fpr.n)
 
 
-def powered_groomer_point(results: RunResults) -> PoweredPoint | None:
-    """The powered point groomer projections read: where `groomer_source` says the run wrote
-    the groomer rows and the base-rate curve from it (`bench.run.analyses.read_groomers_powered`
-    sets it, and `bench.run.analyses.groomer_point` decides the headline the same way); None
-    otherwise, results written before `groomer_source` existed included, even with a powered
-    record: their groomer rows read the test split."""
-    an = results.analysis
-    pw = an.powered if an.groomer_source == "powered" else None
-    model = pw.models.get(REALISTIC) if pw is not None else None
-    return model.by_threshold.get(POWERED_THRESHOLD) if model is not None else None
-
-
 def projection_rates(results: RunResults, task: str) -> ProjectionRates | None:
     """Where a task's projection reads its rates (`ProjectionRates`); None when the results
     hold no operating point for it."""
-    pt = powered_groomer_point(results) if task == "groomer" else None
+    pt = results.analysis.groomer_point() if task == "groomer" else None
     if pt is not None:
         return ProjectionRates(_share(pt.tpr_at_scenario_mix), _share(pt.fpr), True)
     op = results.primary_operating(task)

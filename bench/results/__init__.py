@@ -31,6 +31,7 @@ from bench.results.records import (
     recall_key,
 )
 from bench.results.schema import (
+    GROOMER_THRESHOLD,
     Analysis,
     BaseRatePoint,
     Curves,
@@ -59,6 +60,7 @@ from bench.results.schema import (
 )
 
 __all__ = [
+    "GROOMER_THRESHOLD",
     "Analysis",
     "BaseRatePoint",
     "CeilingRecord",

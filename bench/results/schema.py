@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from bench.errors import ResultsError
 from bench.results.ceiling import CeilingRecord
-from bench.results.powered import CertifiedRecord, PoweredRecord, TimelyRecord, ValidatedPoint
+from bench.results.powered import REALISTIC, CertifiedRecord, PoweredPoint, PoweredRecord, TimelyRecord, ValidatedPoint
 from bench.results.records import (
     RECALL_KEY,
     Estimate,
@@ -29,6 +29,9 @@ from common.files import dumps_json, read_mapping, validate_model
 from common.vocabulary import SOPHISTICATION_LEVELS
 
 # ---------------------------------------------------------------- run inputs
+
+
+GROOMER_THRESHOLD = "fpr<=0.001"  # the powered point groomer projections read (validation threshold)
 
 
 class RunRecord(Record):
@@ -279,6 +282,18 @@ class Analysis(Record):
     # labels at the validation FPR-1e-3 threshold, enriched and negative worlds) or "test
     # split" (a threshold chosen on the split it is read on: no powered evaluation).
     groomer_source: str = "test split"
+
+    def realistic_point(self, threshold: str) -> PoweredPoint | None:
+        """The powered evaluation's realistic-labels point at `threshold` (None without it)."""
+        model = self.powered.models.get(REALISTIC) if self.powered is not None else None
+        return model.by_threshold.get(threshold) if model is not None else None
+
+    def groomer_point(self) -> PoweredPoint | None:
+        """The powered point the groomer projections read: realistic labels at the validation
+        FPR-1e-3 threshold where `groomer_source` says the rows came from it; else None (the
+        rows read the test split, results written before `groomer_source` existed included).
+        The headline and the report both ask here, so they cannot disagree."""
+        return self.realistic_point(GROOMER_THRESHOLD) if self.groomer_source == "powered" else None
 
 
 # ---------------------------------------------------------------- headline

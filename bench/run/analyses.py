@@ -16,7 +16,7 @@ from dataclasses import asdict
 import numpy as np
 
 from bench.results import (
-    REALISTIC,
+    GROOMER_THRESHOLD,
     Analysis,
     BaseRatePoint,
     Curves,
@@ -56,7 +56,6 @@ MAX_CURVE_POINTS = 2000  # curves longer than this are thinned for plots and art
 HEADLINE_RECALLS = (0.95, 0.99)  # the bootstrap recalls every task row of the headline shows
 HASH_MATCHING_ROW = "viral_sharer: content hash matching (known images)"
 VALIDATED_FPR = 1e-3  # the false-positive budget every task is also read at (validation thresholds)
-GROOMER_THRESHOLD = "fpr<=0.001"  # the powered point groomer projections read (validation threshold)
 # How a headline row marks a precision that is a bound (`bench.stats.rates.precision_kind`).
 BOUNDS = {"lower bound": "precision >=", "upper bound": "precision <=", "nothing flagged": "nothing flagged"}
 
@@ -175,8 +174,8 @@ def read_groomers_powered(an: Analysis) -> bool:
     a threshold chosen on it, by the powered evaluation's (realistic labels, the validation
     threshold at FPR 1e-3) where the run has it, at the same base rates, and record it in
     `groomer_source`: the one thing that says where groomer projections come from
-    (`groomer_point`). Returns whether it did."""
-    pt = _powered_point(an, GROOMER_THRESHOLD)
+    (`Analysis.groomer_point`). Returns whether it did."""
+    pt = an.realistic_point(GROOMER_THRESHOLD)
     if pt is None:
         return False
     rates = [r.base_rate for r in an.projections.get("groomer", [])]
@@ -185,15 +184,6 @@ def read_groomers_powered(an: Analysis) -> bool:
     an.base_rate_curve = [BaseRatePoint.model_validate(r) for r in analytic_curve(tpr, fpr, BASE_RATES)]
     an.groomer_source = "powered"
     return True
-
-
-def groomer_point(an: Analysis) -> PoweredPoint | None:
-    """The powered point groomer projections read: where `groomer_source` says the rows were
-    read from it (`read_groomers_powered`), realistic labels at the validation FPR-1e-3
-    threshold; else None, the rows reading the test split (results written before
-    `groomer_source` existed included, even with a powered record). The report decides the
-    same way (`bench.report.figures.projection_rates`)."""
-    return _powered_point(an, GROOMER_THRESHOLD) if an.groomer_source == "powered" else None
 
 
 def _as_share(r) -> Share:
@@ -314,13 +304,13 @@ def headline_rows(results: RunResults) -> list[HeadlineRow]:
 def projection_source(results: RunResults, task: str) -> tuple[list[ProjectionRow], str, bool]:
     """A task's projection rows, what their precision is (`bench.stats.rates.precision_kind`
     of the counts they read: a point or a bound) and whether they read the powered evaluation.
-    Groomers whose rows read the powered point (`groomer_point`): the rows recomputed from it
+    Groomers whose rows read the powered point (`Analysis.groomer_point`): the rows recomputed from it
     at the recorded base rates (`powered_projections`, as `read_groomers_powered` wrote them),
     so that stale rows never show another reading as the groomer precision; every other
     reading: the rows as recorded, at the test split's operating point."""
     an = results.analysis
     rows = an.projections.get(task, [])
-    pt = groomer_point(an) if task == "groomer" else None
+    pt = an.groomer_point() if task == "groomer" else None
     if pt is not None:
         rates = [r.base_rate for r in rows]
         rows = powered_projections(pt, rates, an.platform_accounts, an.minutes_per_review)
@@ -361,18 +351,10 @@ def _validated_cells(points: dict, precision: float) -> dict:
     }
 
 
-def _powered_point(an, key: str) -> PoweredPoint | None:
-    """The realistic-labels point of the powered evaluation at threshold `key` (None without it)."""
-    pw = an.powered
-    if pw is None or REALISTIC not in pw.models:
-        return None
-    return pw.models[REALISTIC].by_threshold.get(key)
-
-
 def _level_rows(m, an, level_key: str, precision: float) -> list[HeadlineRow]:
     """Per groomer level: on the enriched world at the validation thresholds when the run
     has the powered evaluation, else on the test split at its own operating threshold."""
-    fpr, prec = _powered_point(an, GROOMER_THRESHOLD), _powered_point(an, f"precision>={precision:g}")
+    fpr, prec = an.realistic_point(GROOMER_THRESHOLD), an.realistic_point(f"precision>={precision:g}")
     rows = []
     for lvl in SOPHISTICATION_LEVELS:
         if fpr is not None:

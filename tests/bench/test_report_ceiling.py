@@ -341,18 +341,6 @@ def test_a_run_without_the_powered_evaluation_reads_no_ceiling(tmp_path):
     assert results.ceiling is None and not steps
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    """A private tracking store: MLFLOW_TRACKING_URI is what `lowbase` honours."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    return uri
-
-
 def test_lowbase_report_attaches_the_cached_ceiling_of_its_workdir(tmp_path, store, monkeypatch):
     """`lowbase report --workdir W` of a run logged without a ceiling reads W's cache the way
     `lowbase run` does: of two cached ceilings the one on the run's own worlds, though the

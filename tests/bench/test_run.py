@@ -38,18 +38,6 @@ TINY_BASE = {
 }
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    """A private tracking store: MLFLOW_TRACKING_URI is what `lowbase` honours."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    return uri
-
-
 def _client(uri):
     from mlflow.tracking import MlflowClient
 
