@@ -6,10 +6,10 @@ Behavioural constants live in two places, and nowhere else:
 - Scenario fields, here: the knobs a user would plausibly vary, each validated, with its
   default and the source or reason beside it. Population mix, graph size and shape,
   activity volumes, abuse rates with their mimicry and intensity, the harm section (groomer
-  rate and level mix, the per-level offender behaviour: children contacted, direct-first
-  share, rapport hours and messages, moving off-platform, the persona's mimicry and account
-  age; responses, reports, clusters, viral cascades, benign look-alikes), drift, labels and
-  splits.
+  rate and level mix, the per-level offender behaviour: children contacted and where they
+  come from (region, own circle), direct-first share, rapport hours and messages, moving
+  off-platform, the persona's mimicry and account age; responses, reports, clusters, viral
+  cascades, benign look-alikes), drift, labels and splits.
 - Named module constants (UPPER_CASE, at the top of the module that uses them): the shapes
   around those knobs. The recipient model's logit weights and the benign volumes and mixes
   (activity.py), ages, profiles and communities (population.py), graph contexts
@@ -147,6 +147,8 @@ _LEVEL_RANGES = (
     ("rapport_hours", 0.0, 24.0 * 365, False),
     ("rapport_messages", 0.0, 1_000.0, True),
     ("off_platform_before_image", 0.0, 1.0, True),
+    ("local_targets", 0.0, 1.0, True),
+    ("circle_targets", 0.0, 1.0, True),
 )
 
 
@@ -216,6 +218,18 @@ class HarmConfig(_Strict):
     # L1, ~4 (1-12) for L2/L3 (Kloess et al. 2019: 1-12, mean 4.6, police cases, n=5).
     targets_median: Levels = (100.0, 12.0, 4.0, 4.0)
     targets_sigma: Levels = (0.3, 0.8, 0.6, 0.6)
+    # Where the targets come from. `local_targets`: share drawn from the offender's own
+    # region, the rest platform-wide. The cartoon sprays the platform, the opportunist looks
+    # close to home half the time, a persona lives in a child community of its region
+    # (paper 8.1.1: "close to home"; the shares are choices, no measurement exists).
+    local_targets: Levels = (0.0, 0.5, 1.0, 1.0)
+    # `circle_targets`: share drawn from the offender's own circle instead, a child it is
+    # already friends with or, with chance `circle_second_hop`, a friend's friend (mutual
+    # friends). A circle draw that finds no real child falls back to the pool above. Only the
+    # competent persona grooms inside its circle (paper 7.2.6: "convince a small number of
+    # neighbours that they are the same"; 8.1.1); the shares are choices.
+    circle_targets: Levels = (0.0, 0.0, 0.0, 1.0)
+    circle_second_hop: float = Field(0.5, ge=0.0, le=1.0)
     # Mean share of first contacts made by a direct message instead of a contact request.
     # Each offender has a habit (a U-shaped Beta around this mean): some only message, some
     # only send requests. The cartoon offender only sends requests (paper 8.1.1).

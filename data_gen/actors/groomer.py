@@ -38,9 +38,9 @@ from data_gen.rhythm import same_day, sample_ts
 
 CODE = 5
 HARM_KINDS = ("image_exchange", "repeat_image")
-# The per-level behaviour knobs (children contacted, direct-first share, rapport length,
-# moving off-platform, persona account ages) are scenario fields: config.HarmConfig. The
-# constants below are the rest, with their units and reasons.
+# The per-level behaviour knobs (children contacted and where they come from, direct-first
+# share, rapport length, moving off-platform, persona account ages) are scenario fields:
+# config.HarmConfig. The constants below are the rest, with their units and reasons.
 
 # Beta(a, a) shape of each offender's direct-message habit around the level's mean
 # (harm.direct_first). Arbitrary: shape only, U-shaped so most habits are all or nothing.
@@ -62,11 +62,6 @@ PERSONA_ASSERTED_AGE = (13, 18)
 # adaptation half as many contacts, and an account age that looks established.
 DRIFT_TARGETS_CUT = 0.5
 ADAPTED_ACCOUNT_AGE_DAYS = (200, 1500)
-# Share of L1 targets drawn from the offender's own region (the rest platform-wide), and of
-# L3 friend-of-friend targets taken one hop further (a friend's friend rather than a
-# friend). Arbitrary: "close to home" (paper 8.1.1), no measurement exists.
-L1_LOCAL_SHARE = 0.5
-L3_SECOND_HOP_SHARE = 0.5
 # A cold approach by a persona (L2/L3) is reported this many times as often as an openly
 # adult one: a child who took it for a peer rarely finds it creepy. Arbitrary.
 PERSONA_COLD_REPORT_FACTOR = 0.3
@@ -285,14 +280,17 @@ def _targets(st, members, level, rng):
     lvl = st.pop.sophistication[g]
     kids = st.extras["apparent_minors"]
     v = kids[rng.integers(0, max(len(kids), 1), len(g))] if len(kids) else np.full(len(g), -1)
-    # L1-L3 look close to home: their region (L1 half the time) or, for L3, friends of friends.
-    local = (lvl == 1) & (rng.random(len(g)) < L1_LOCAL_SHARE) | (lvl >= 2)
+    # Close to home: the offender's region (harm.local_targets), else platform-wide. Every
+    # row draws, whatever its share (a share of 0 or 1 makes the draw moot).
+    local = rng.random(len(g)) < np.asarray(hc.local_targets)[lvl]
     v[local] = _regional_minor(st, g[local], rng)
-    # L3 grooms inside its own circle: children it is already friends with, or their friends.
-    fof = np.flatnonzero(lvl == 3)
+    # Inside its own circle (harm.circle_targets): a child it is already friends with, or one
+    # of their friends; where the circle yields no real child, the target drawn above stays.
+    circle = _in_circle(np.asarray(hc.circle_targets)[lvl], rng)
+    fof = np.flatnonzero(circle)
     if len(fof):
         mid = random_neighbour(st.adj, g[fof], rng)
-        hop = (mid >= 0) & (rng.random(len(fof)) < L3_SECOND_HOP_SHARE)
+        hop = (mid >= 0) & (rng.random(len(fof)) < hc.circle_second_hop)
         cand = np.where(hop, random_neighbour(st.adj, np.maximum(mid, 0), rng), mid)
         ok = (
             (cand >= 0)
@@ -305,6 +303,16 @@ def _targets(st, members, level, rng):
     # One pair per (offender, target).
     key = np.unique(g * st.n + v)
     return key // st.n, key % st.n
+
+
+def _in_circle(share: np.ndarray, rng) -> np.ndarray:
+    """Which target rows come from the offender's circle, at each row's `share`. Only rows
+    with a share strictly between 0 and 1 draw, so shares of 0 and 1 (the defaults) take no
+    random number and leave the rest of the stream where it was."""
+    out = share >= 1
+    part = np.flatnonzero((share > 0) & (share < 1))
+    out[part] = rng.random(len(part)) < share[part]
+    return out
 
 
 def _regional_minor(st, g, rng):
