@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bench.cli import ceiling, certify, data, leaderboard, models, runs
+from bench.cli import ceiling, certify, data, frontier, leaderboard, models, runs
 from bench.cli.console import err
 from common.memory import turn_off_hugepage_advice
 from data_gen import GENERATOR_VERSION
@@ -39,6 +39,7 @@ for name, command in (
     ("report", runs.report_cmd),
     ("certify", certify.certify_cmd),
     ("ceiling", ceiling.ceiling_cmd),
+    ("frontier", frontier.frontier_cmd),
     ("ui", runs.ui_cmd),
 ):
     app.command(name)(command)

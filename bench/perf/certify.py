@@ -1,15 +1,20 @@
-"""Throughput and memory of `lowbase certify` streaming negative worlds over Dask.
+"""Throughput and memory of `lowbase certify` streaming negative worlds.
 
-Runs the real CLI in a child process for each cluster size (`--dask local:K`), optionally
-pinned to K cores (`taskset`), and prints per configuration: wall time, the time of the
-world phase (from the line announcing the streamed worlds to the end: the negative worlds
+Runs the real CLI in a child process for each configuration (`local:K`: `--dask local:K`;
+`jobs:K`: `--jobs K`, plain worker processes), optionally pinned to K cores (`taskset`),
+and prints per configuration: wall time, the time of the world phase (from the line
+announcing the streamed worlds to the end: the negative worlds
 and the enriched one(s), one world in a hundred at 1e7), negatives scored per second in
 that phase, and peak RSS of the client process and of the largest
-worker process (sampled every 0.2 s over the process tree with psutil). The speed-up of K
-workers over one is read against the phase time measured in the same invocation.
+worker process (sampled every 0.2 s over the process tree with psutil). Ratios are read
+against the first row's phase time, measured in the same invocation. `--source DIR` (given
+twice or more) runs the CLI of each source tree in turn (e.g. a `git worktree` of the code
+before a change), and `--rounds N` alternates all of them N times, so an A/B is read on
+the same machine in the same minutes.
 
     python bench/perf/certify.py --model RUN/dec --data DATASET [--fpr-accounts 10000000]
-        [--workers-list 1,2] [--pin] [--training-truth] [--mlflow]
+        [--configs local:1,local:2] [--pin] [--training-truth] [--mlflow]
+        [--source DIR --source OLD_DIR] [--rounds 1]
 
 Targets (2 cores): local:2 >= 1.6x local:1 when each is pinned to its cores;
 client memory flat from 1e6 to 1e7 negatives (run twice with both counts).
@@ -49,20 +54,30 @@ def _sample(proc: subprocess.Popen, peaks: dict, stop: threading.Event) -> None:
         time.sleep(0.2)
 
 
-def run_one(args, k: int, tmp: Path, log: bool = False) -> dict:
-    out = tmp / f"local{k}.json"
-    cmd = [sys.executable, "-m", "bench.cli.app", "certify", "--model", args.model, "--data", args.data,
-           "--fpr-accounts", str(args.fpr_accounts), "--dask", f"local:{k}", "--workdir", str(tmp / f"w{k}"),
-           "--json", str(out), "--training-truth" if args.training_truth else "--no-training-truth",
+def _config(text: str) -> tuple[str, int]:
+    kind, _, k = text.partition(":")
+    if kind not in ("local", "jobs") or not k.isdigit() or int(k) < 1:
+        sys.exit(f"--configs: {text!r} is not local:K or jobs:K")
+    return kind, int(k)
+
+
+def run_one(args, config: str, source: Path, tmp: Path, log: bool = False) -> dict:
+    kind, k = _config(config)
+    tag = f"{kind}{k}-{len(list(tmp.iterdir()))}"
+    out = tmp / f"{tag}.json"
+    where = ["--dask", f"local:{k}"] if kind == "local" else ["--jobs", str(k)]
+    cmd = [sys.executable, "-m", "bench.cli.app", "certify", "--model", str(Path(args.model).resolve()),
+           "--data", str(Path(args.data).resolve()), "--fpr-accounts", str(args.fpr_accounts), *where,
+           "--workdir", str(tmp / f"w-{tag}"), "--json", str(out),
+           "--training-truth" if args.training_truth else "--no-training-truth",
            "--mlflow" if log else "--no-mlflow"]  # fmt: skip
     if args.pin:
         cmd = ["taskset", "-c", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:k]), *cmd]
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")]))}
     peaks = {"client": 0, "worker": 0}
     stop = threading.Event()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=source, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     sampler = threading.Thread(target=_sample, args=(proc, peaks, stop), daemon=True)
     sampler.start()
     streamed_at, tail = None, []
@@ -75,11 +90,12 @@ def run_one(args, k: int, tmp: Path, log: bool = False) -> dict:
     stop.set()
     sampler.join()
     if proc.returncode != 0:
-        sys.exit(f"certify on local:{k} failed ({proc.returncode}):\n{''.join(tail)}")
+        sys.exit(f"certify on {config} ({source}) failed ({proc.returncode}):\n{''.join(tail)}")
     result = json.loads(out.read_text())
     negatives = sum(w["negatives"] for w in result["worlds"]["fpr"])
     phase = wall - (streamed_at - t0) if streamed_at else float("nan")
-    return {"k": k, "wall": wall, "phase": phase, "negatives": negatives, "result": result, **peaks}
+    return {"config": config, "source": source, "wall": wall, "phase": phase, "negatives": negatives,
+            "result": result, **peaks}  # fmt: skip
 
 
 def main() -> None:
@@ -87,7 +103,9 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--fpr-accounts", type=int, default=10_000_000)
-    ap.add_argument("--workers-list", default="1,2")
+    ap.add_argument("--configs", default="local:1,local:2", help="local:K (Dask) or jobs:K, comma-separated.")
+    ap.add_argument("--source", action="append", type=Path, help="A source tree to run the CLI from (repeat for A/B).")
+    ap.add_argument("--rounds", type=int, default=1, help="Alternate every source and configuration this many times.")
     ap.add_argument("--pin", action="store_true", help="Confine local:K to K cores.")
     ap.add_argument("--training-truth", action="store_true", help="Also certify the class on the world's truth.")
     ap.add_argument(
@@ -98,8 +116,9 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lowbase-perf-certify-"))
     try:
-        sizes = [int(k) for k in args.workers_list.split(",")]
-        rows = [run_one(args, k, tmp, log=args.mlflow and i == len(sizes) - 1) for i, k in enumerate(sizes)]
+        sources = [p.resolve() for p in args.source or [Path(__file__).resolve().parents[2]]]
+        plan = [(c, src) for _ in range(args.rounds) for src in sources for c in args.configs.split(",")]
+        rows = [run_one(args, c, src, tmp, log=args.mlflow and i == len(plan) - 1) for i, (c, src) in enumerate(plan)]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     base = rows[0]
@@ -107,11 +126,14 @@ def main() -> None:
     print(f"certify --fpr-accounts {args.fpr_accounts:,} ({'pinned' if args.pin else 'unpinned'}):")
     for r in rows:
         rate, speedup = r["negatives"] / r["phase"], base["phase"] / r["phase"]
+        where = f" [{r['source']}]" if len(sources) > 1 else ""
         print(
-            f"  local:{r['k']}: wall {r['wall']:.1f} s, streamed worlds {r['phase']:.1f} s, "
-            f"{r['negatives']:,} negatives, {rate:,.0f} negatives/s ({speedup:.2f}x local:{base['k']}); "
+            f"  {r['config']}{where}: wall {r['wall']:.1f} s, streamed worlds {r['phase']:.1f} s, "
+            f"{r['negatives']:,} negatives, {rate:,.0f} negatives/s ({speedup:.2f}x the first row); "
             f"peak RSS client {r['client'] / gb:.2f} GB, largest worker {r['worker'] / gb:.2f} GB"
         )
+    counts = {json.dumps(r["result"]["models"], sort_keys=True) for r in rows}
+    print(f"  the same counts in every row: {'yes' if len(counts) == 1 else 'NO'}")
     for name, figures in rows[-1]["result"]["models"].items():
         for thr in ("fpr<=0.001", "fpr<=0.0001"):
             f = figures["by_threshold"][thr]["fpr"]

@@ -354,11 +354,15 @@ def _world_log(ds: Dataset) -> dict:
 
 def _evaluate(models: dict, cal: Calibrated, scn: Scenario, seed: int, plan: CeilingPlan, work: Path, jobs: int,
               workers: int, step: Step, dask: DaskWorkers | None = None) -> dict:  # fmt: skip
-    """The powered evaluation of every curve point on the worlds a run of `seed` reads: in
-    this process, in `jobs` worker processes (`bench.rare.worlds.ProcessWorlds`) or on the
-    Dask cluster `dask` (`DaskWorlds`)."""
-    pplan = plan.powered()
-    cache, scratch = work / "datasets", work / "ceiling-worlds"
+    return evaluate_models(models, cal, scn, seed, plan.powered(), work, jobs, workers, step, dask)
+
+
+def evaluate_models(models: dict, cal: Calibrated, scn: Scenario, seed: int, pplan: PoweredPlan, work: Path,
+                    jobs: int, workers: int, step: Step, dask: DaskWorkers | None = None) -> dict:  # fmt: skip
+    """The powered evaluation of `models` on the worlds a run of `seed` reads: in this
+    process, in `jobs` worker processes (`bench.rare.worlds.ProcessWorlds`) or on the Dask
+    cluster `dask` (`DaskWorlds`)."""
+    cache, scratch = Path(work) / "datasets", Path(work) / "ceiling-worlds"
     if dask is not None:
         shared = (scratch.resolve(), cache.resolve()) if dask.local else (None, None)
         on_dask = DaskWorlds(dask.client, models_blob(models), *shared)

@@ -39,6 +39,7 @@ probability 1 - 2 / 32 < 0.95), so below `MIN_FOR_MEDIAN` the median is None.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,13 +107,22 @@ class _Offenders:
     to_harm: np.ndarray
 
 
-def harm_throughput(dataset: Dataset | str | Path, seed: int = 0, n_resamples: int = 2000) -> dict[int, Throughput]:
+def harm_throughput(
+    dataset: Dataset | str | Path | Sequence[Dataset], seed: int = 0, n_resamples: int = 2000
+) -> dict[int, Throughput]:
     """The harm throughput per level (keys 0..3) and over all levels (`ALL_LEVELS`) of the
-    offenders of a world: a `Dataset` (written or in memory) or a dataset directory. A
-    level without offenders is still a row, with offenders 0 and NaN figures. `seed` fixes
-    the bootstrap resamples, so the same world always gives the same intervals."""
-    ds = dataset if isinstance(dataset, Dataset) else open_dataset(dataset)
-    off = _per_offender(ds)
+    offenders of a world: a `Dataset` (written or in memory) or a dataset directory, or of
+    several worlds' offenders pooled (a list of `Dataset`s: each offender keeps its own
+    world's counts, so the pool is a larger sample of the same behaviour). A level without
+    offenders is still a row, with offenders 0 and NaN figures. `seed` fixes the bootstrap
+    resamples, so the same worlds always give the same intervals."""
+    if isinstance(dataset, str | Path):
+        off = _per_offender(open_dataset(dataset))
+    elif isinstance(dataset, Dataset):
+        off = _per_offender(dataset)
+    else:
+        parts = [_per_offender(ds) for ds in dataset]
+        off = _Offenders(*(np.concatenate([getattr(p, f) for p in parts]) for f in _Offenders.__dataclass_fields__))
     out = {}
     for level in (*range(len(SOPHISTICATION_LEVELS)), ALL_LEVELS):
         mine = np.ones(len(off.level), bool) if level == ALL_LEVELS else off.level == level
