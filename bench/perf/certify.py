@@ -82,7 +82,9 @@ def run_one(args, config: str, source: Path, tmp: Path, log: bool = False) -> di
     sampler.start()
     streamed_at, tail = None, []
     for line in proc.stderr:
-        if streamed_at is None and "streamed" in line:
+        # Worker processes and Dask announce the streamed worlds; one process (--jobs 1)
+        # announces each world as it makes it.
+        if streamed_at is None and ("streamed" in line or "TPR world 1/" in line):
             streamed_at = time.perf_counter()
         tail = [*tail[-20:], line]
     proc.wait()

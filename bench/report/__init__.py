@@ -16,7 +16,9 @@ Modules: `format` (numbers), `render` (the typed blocks, to Markdown and HTML), 
 `figures` (matplotlib), `sections` (the report's parts), `powered` and `powered_figures` (the
 rare-harm evaluation: powered groomer figures, detection before harm on enriched worlds,
 validated operating points), `ceiling` and `ceiling_figures` (the cached ceiling a run carries,
-its learning curves and the decomposition built on it), `write` (the atomic directory).
+its learning curves and the decomposition built on it), `frontier` and `frontier_figures`
+(the adversary's frontier: its tables, readings, report and figure), `write` (the atomic
+directory).
 """
 
 from __future__ import annotations
