@@ -21,8 +21,8 @@ The client of a remote source never holds a model or a world: the training world
 runs in a child process (`bench.rare.powered.prepare`), which hands back the models as
 pickled bytes (`models_blob`) and the thresholds; workers unpickle the bytes once each.
 
-A negative world is scored once and never kept, so it never touches the disk: it is made in
-memory (`data_gen.generate.generate_in_memory`: the same tables, and the same fingerprint,
+A negative world is scored once and never kept, so it never touches the disk, nor does an
+enriched world no later step reads again (a remote worker's): each is made in memory (`data_gen.generate.generate_in_memory`: the same tables, and the same fingerprint,
 hashed from the parquet bytes a written world would hold, so results still pair and check
 worlds by it), saving the write, sync, rename and read-back of every table.
 """
@@ -34,12 +34,10 @@ import hashlib
 import os
 import pickle
 import shutil
-import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -52,9 +50,9 @@ from bench.setup.datasets import Step, cached_dataset
 from bench.stats.accounts import scores_by_account
 from bench.stats.rates import Tally, Thresholds
 from common.vocabulary import SOPHISTICATION_LEVELS
-from data_gen import Scenario, generate
+from data_gen import Scenario
 from data_gen.generate import generate_in_memory
-from data_gen.reader import Dataset, open_dataset
+from data_gen.reader import Dataset
 from models.distributed import current_client
 from models.inputs import ModelInput
 
@@ -150,13 +148,13 @@ def score_enriched_world(
     cache: Path | None, scratch: Path, blob: bytes,
 ) -> dict:  # fmt: skip
     """One enriched world scored by every model: offenders at or above each threshold per
-    level. Kept in `cache` (the run's dataset cache) when given, else generated under
-    `scratch` and deleted."""
+    level. Kept in `cache` (the run's dataset cache, where later steps read it again) when
+    given, else generated in memory, scored and dropped (a remote worker's world: nothing
+    reads it again, so it is never written)."""
     if cache is not None:
         ds = cached_dataset(scn, seed, Path(cache), 1, lambda _: None)
         return _counted(ds, tpr_counts, visibility, task, thresholds, blob)
-    with _world(scn, seed, scratch) as ds:
-        return _counted(ds, tpr_counts, visibility, task, thresholds, blob)
+    return _counted(generate_in_memory(scn, seed, workers=1), tpr_counts, visibility, task, thresholds, blob)
 
 
 def score_negative_world(
@@ -168,19 +166,6 @@ def score_negative_world(
     `scratch` are unused: negative worlds are never kept, nor written.)"""
     ds = generate_in_memory(scn, seed, workers=1)
     return _counted(ds, fpr_counts, visibility, task, thresholds, blob)
-
-
-@contextmanager
-def _world(scn: Scenario, seed: int, scratch: Path | None) -> Iterator:
-    """A world generated in a directory of its own under `scratch`, deleted on exit."""
-    root = Path(tempfile.gettempdir()) / "lowbase-worlds" if scratch is None else Path(scratch)
-    path = root / f"{scn.name}-s{seed}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        generate(scn, seed, path, workers=1, overwrite=True)
-        yield open_dataset(path, verify_hashes=False)
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 _SCORE = {"tpr": score_enriched_world, "fpr": score_negative_world}

@@ -4,7 +4,14 @@ bit: nothing a powered evaluation records depends on where its worlds lived."""
 import numpy as np
 import pytest
 
-from bench.rare.worlds import fpr_counts, input_scores, models_blob, score_negative_world, tpr_counts
+from bench.rare.worlds import (
+    fpr_counts,
+    input_scores,
+    models_blob,
+    score_enriched_world,
+    score_negative_world,
+    tpr_counts,
+)
 from data_gen.generate import generate_in_memory
 from models import make_model
 from models.inputs import ModelInput
@@ -67,4 +74,12 @@ def test_score_negative_world_counts_the_written_world(small, models, tmp_path):
     got = score_negative_world(small_scenario(), SEED, "full", TASK, values, None, tmp_path, blob)
     _same_counts(got, fpr_counts(small, disk, TASK, values))
     assert got["fingerprint"] == small.meta["fingerprint"]
+    assert list(tmp_path.iterdir()) == [], "nothing written"
+
+
+def test_an_uncached_enriched_world_counts_the_written_world_and_writes_nothing(small, models, tmp_path):
+    disk = input_scores(models, ModelInput(small.view("full")), TASK)
+    values = _values(disk)
+    got = score_enriched_world(small_scenario(), SEED, "full", TASK, values, None, tmp_path, models_blob(models))
+    _same_counts(got, tpr_counts(small, disk, TASK, values))
     assert list(tmp_path.iterdir()) == [], "nothing written"
