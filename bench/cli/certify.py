@@ -21,7 +21,7 @@ from bench.cli.console import err, out, print_table, user_errors
 from common.files import write_json_atomic
 from data_gen.config import scenario_from_dict
 from data_gen.reader import open_dataset
-from models.protocol import load_card
+from models.protocol import ModelError, load_card
 
 if TYPE_CHECKING:
     from bench.rare.powered import Calibrated, PoweredPlan
@@ -75,6 +75,7 @@ def certify_cmd(
         spec = parse_dask(dask)  # a bad --dask fails before any work
         train = open_dataset(data)
         card = load_card(model)
+        _check_training_world(card, train.meta["fingerprint"], model, data)
         scn = scenario_from_dict(train.meta["scenario"], f"{data}/dataset.json")
         plan = PoweredPlan(card["visibility"], "groomer", tpr_worlds, fpr_accounts, enriched_rate)
         job = Certification(model, data, with_truth, workdir, workers, jobs, spec)
@@ -85,6 +86,17 @@ def certify_cmd(
         write_json_atomic(json_out, result, indent=2)
     if mlflow:
         _log(result, card, job, plan, train.meta["fingerprint"])
+
+
+def _check_training_world(card: dict, fingerprint: str, model: Path, data: Path) -> None:
+    """Certify reads thresholds off the validation split of the model's own training world;
+    on another world they would be set on data the model never saw trained beside, and the
+    result would name a training world it does not come from."""
+    if card["dataset_fingerprint"] != fingerprint:
+        raise ModelError(
+            f"{model}: trained on dataset {card['dataset_fingerprint'][:16]}, but --data {data} is "
+            f"{fingerprint[:16]}: certify reads the model's own training world (lowbase evaluate scores others)"
+        )
 
 
 def _step(msg: str) -> None:

@@ -77,11 +77,26 @@ def evaluate_cmd(
         else:
             pred, origin = read_predictions(predictions), str(predictions)
         result = evaluate(pred, ds, n_resamples=resamples, origin=origin)
+        if model is not None:
+            result = _provenance(result, card["dataset_fingerprint"], ds.meta["fingerprint"])
     _print_metrics(result)
+    if model is not None and card["dataset_fingerprint"] != ds.meta["fingerprint"]:
+        err.print(
+            f"note: the model was trained on dataset {card['dataset_fingerprint'][:16]}; these figures are on "
+            f"another dataset, {ds.meta['fingerprint'][:16]}",
+            highlight=False,
+        )
     if skipped := unscored_tasks(result, ds):
         err.print(f"not scored (no predictions for them): {', '.join(skipped)}", highlight=False)
     if json_out is not None:
         write_json_atomic(json_out, result, indent=2)  # strict JSON: NaN as null, infinity as "inf"
+
+
+def _provenance(result: dict, trained_on: str, scored_on: str) -> dict:
+    """Each task's figures carry the datasets they come from, so a JSON read later still says
+    whether the model was scored on its own training world's test split or on another."""
+    where = {"trained_on": trained_on, "scored_on": scored_on, "own_training_world": trained_on == scored_on}
+    return {task: {**m, "datasets": where} for task, m in result.items()}
 
 
 def _print_metrics(result: dict) -> None:

@@ -179,6 +179,11 @@ def strategy_point(
     }, adapted  # fmt: skip
 
 
+def _tagged(step: Step, tag: str) -> Step:
+    """Progress lines that name the strategy they are about."""
+    return lambda msg: step(f"[{tag}] {msg}")
+
+
 def frontier(
     cfg: FrontierConfig, work: Path, workers: int = 1, jobs: int = 1, step: Step = _quiet,
     dask: DaskWorkers | None = None, refresh: bool = False, progress: Callable[[int, int, str], None] | None = None,
@@ -202,10 +207,12 @@ def frontier(
             points.append(json.loads(path.read_text()))
             continue
         if baseline is None and not s.is_default:
-            step("frontier: the default behaviour's detector (the unadapted one)")
-            baseline = train_detector(default, cfg.seed, plan, work, workers, step)
+            say = _tagged(step, "default behaviour")
+            say("frontier: its detector, the unadapted one")
+            baseline = train_detector(default, cfg.seed, plan, work, workers, say)
         start = time.perf_counter()
-        point, detector = strategy_point(s, scn, cfg.seed, plan, work, baseline, workers, jobs, step, dask)
+        say = _tagged(step, f"{s.name} ({i + 1}/{len(todo)})")
+        point, detector = strategy_point(s, scn, cfg.seed, plan, work, baseline, workers, jobs, say, dask)
         if s.is_default:
             baseline = detector
         point = {**point, "key": key, "seconds": round(time.perf_counter() - start, 1)}

@@ -22,9 +22,10 @@ runs in a child process (`bench.rare.powered.prepare`), which hands back the mod
 pickled bytes (`models_blob`) and the thresholds; workers unpickle the bytes once each.
 
 A negative world is scored once and never kept, so it never touches the disk, nor does an
-enriched world no later step reads again (a remote worker's): each is made in memory (`data_gen.generate.generate_in_memory`: the same tables, and the same fingerprint,
-hashed from the parquet bytes a written world would hold, so results still pair and check
-worlds by it), saving the write, sync, rename and read-back of every table.
+enriched world no later step reads again (a remote worker's): each is made in memory
+(`data_gen.generate.generate_in_memory`: the same tables, and the same fingerprint, hashed
+from the parquet bytes a written world would hold, so results still pair and check worlds
+by it), saving the write, sync, rename and read-back of every table.
 """
 
 from __future__ import annotations

@@ -137,3 +137,25 @@ def test_a_model_for_one_harm_is_scored_on_that_task_only(small_dir, good_predic
     good_predictions.iloc[:1].assign(account_id=outside).to_parquet(p)  # a train account only
     r = run("evaluate", "--data", small_dir, "--predictions", p)
     assert r.exit_code == 2 and "scores no test account for any task" in r.output
+
+
+def test_a_model_says_which_dataset_it_was_trained_on(small_dir, tmp_path):
+    """`evaluate` on another dataset says so (console and JSON); `certify` refuses one: its
+    thresholds come from the model's own training world."""
+    from data_gen import generate
+    from tests.conftest import small_scenario
+
+    r = run("train", "--data", small_dir, "--model", "rules", "--out", tmp_path / "m", "--seed", 1)
+    assert r.exit_code == 0, r.output
+    other = tmp_path / "other"
+    generate(small_scenario(), seed=99, out=other)
+    own = run("evaluate", "--data", small_dir, "--model", tmp_path / "m", "--json", tmp_path / "own.json")
+    assert own.exit_code == 0 and "trained on dataset" not in own.output
+    r = run("evaluate", "--data", other, "--model", tmp_path / "m", "--json", tmp_path / "e.json", "--resamples", 10)
+    assert r.exit_code == 0, r.output
+    assert "note: the model was trained on dataset" in r.output
+    got = json.loads((tmp_path / "e.json").read_text())
+    assert all(m["datasets"]["own_training_world"] is False for m in got.values())
+    assert all(m["datasets"]["own_training_world"] for m in json.loads((tmp_path / "own.json").read_text()).values())
+    r = run("certify", "--model", tmp_path / "m", "--data", other, "--workdir", tmp_path / "w", "--no-mlflow")
+    assert r.exit_code == 2 and "trained on dataset" in r.output and "--data" in r.output
