@@ -64,6 +64,9 @@ def check_target(
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{flag} {out}: exists and is not a directory")
     if not out.is_dir():
+        blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+        if blocked is not None:
+            raise OutputExistsError(f"{flag} {out}: {blocked} is a file, so no directory can be made under it")
         return
     entries = sorted(p.name for p in out.iterdir())
     if not entries:

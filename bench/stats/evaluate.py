@@ -9,6 +9,7 @@ Anything else is refused with a message naming the problem.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +30,24 @@ def read_predictions(path: Path) -> pd.DataFrame:
         raise PredictionsError(f"{path}: no such file")
     try:
         if path.suffix == ".parquet":
-            return pq.read_table(path).to_pandas()
+            table = pq.read_table(path)
+            _unique_columns(path, table.column_names)
+            return table.to_pandas()
         if path.suffix == ".csv":
+            # pandas renames a repeated header ("score", "score.1") and would score the
+            # first copy without a word: the header is read as written first.
+            with open(path, newline="", encoding="utf-8") as f:
+                _unique_columns(path, next(csv.reader(f), []))
             return pd.read_csv(path)
-    except (pa.ArrowInvalid, OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+    except (pa.ArrowInvalid, OSError, pd.errors.ParserError, UnicodeDecodeError, csv.Error) as err:
         raise PredictionsError(f"{path}: unreadable ({err})") from None
     raise PredictionsError(f"{path}: expected a .parquet or .csv file")
+
+
+def _unique_columns(path: Path, names: list[str]) -> None:
+    seen = [n for i, n in enumerate(names) if n in names[:i]]
+    if seen:
+        raise PredictionsError(f"{path}: column(s) {', '.join(sorted(set(seen)))} appear more than once")
 
 
 def heldout_truth(ds: Dataset) -> pd.DataFrame:

@@ -159,3 +159,11 @@ def test_a_model_says_which_dataset_it_was_trained_on(small_dir, tmp_path):
     assert all(m["datasets"]["own_training_world"] for m in json.loads((tmp_path / "own.json").read_text()).values())
     r = run("certify", "--model", tmp_path / "m", "--data", other, "--workdir", tmp_path / "w", "--no-mlflow")
     assert r.exit_code == 2 and "trained on dataset" in r.output and "--data" in r.output
+
+
+def test_a_repeated_column_is_refused_not_scored_from_its_first_copy(small_dir, good_predictions, tmp_path):
+    p = tmp_path / "dup.csv"
+    df = good_predictions.assign(extra=good_predictions["score"])
+    df.to_csv(p, index=False, header=["account_id", "task", "score", "score"])
+    r = run("evaluate", "--data", small_dir, "--predictions", p)
+    assert r.exit_code == 2 and "score appear" in r.output
