@@ -73,14 +73,58 @@ def dask_client(spec: DaskSpec | str | None) -> Iterator[object | None]:
         ):
             yield client
         return
+    probe_scheduler(spec.address)
     try:
         client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as e:
         raise ClusterError(f"--dask {spec.address}: no Dask scheduler answered ({e})") from None
+    except Exception as e:  # noqa: BLE001 - whatever the far end sent, it was not a Dask handshake
+        raise ClusterError(f"--dask {spec.address}: not a Dask scheduler ({type(e).__name__})") from None
     try:
         yield client
     finally:
         client.close()
+
+
+# A scheduler's handshake is one small message: its 8-byte length prefix announces at most
+# this many bytes (a few hundred in practice). Anything larger is not Dask talking.
+MAX_HANDSHAKE_BYTES = 1 << 20
+
+
+def probe_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Check that a plain-TCP address is a Dask scheduler before Dask reads from it: a
+    scheduler writes its handshake as soon as it accepts (an 8-byte little-endian length,
+    then the message), so within `timeout` the first 8 bytes must arrive and announce a
+    small message. An HTTP server sends nothing (Dask would wait forever) and another
+    service sends bytes Dask would take for a length of exabytes; both exit 2 here, within
+    `timeout`. Other schemes (tls, ucx, ws) are left to Dask."""
+    import socket
+    import struct
+
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp"):
+        return
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            head = b""
+            while len(head) < 8:
+                chunk = sock.recv(8 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+    except TimeoutError:
+        raise ClusterError(
+            f"--dask {address}: no Dask handshake within {timeout:.0f} s (something listens, not a Dask scheduler)"
+        ) from None
+    except OSError as e:
+        raise ClusterError(f"--dask {address}: no Dask scheduler answered ({e.strerror or e})") from None
+    if len(head) < 8:
+        raise ClusterError(f"--dask {address}: the connection closed before a Dask handshake")
+    (n,) = struct.unpack("<Q", head)
+    if not 0 < n <= MAX_HANDSHAKE_BYTES:
+        raise ClusterError(f"--dask {address}: not a Dask scheduler (its first bytes announce {n:,} bytes)")
 
 
 def executor(client):

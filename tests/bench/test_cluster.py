@@ -110,3 +110,75 @@ def test_generate_cli_on_local_cluster(tmp_path):
         assert r.exit_code == 0, r.output
         prints.append(json.loads((out / "dataset.json").read_text())["fingerprint"])
     assert prints[0] == prints[1]
+
+
+class _Server:
+    """A TCP listener on localhost that answers every connection with `reply` (None: says
+    nothing and keeps the connection open, like an HTTP server waiting for a request)."""
+
+    def __init__(self, reply: bytes | None):
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"tcp://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.reply, self.conns = reply, []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            if self.reply is not None:
+                conn.sendall(self.reply)
+                conn.close()
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.mark.parametrize(
+    "reply, needle",
+    [
+        (None, "no Dask handshake within"),
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", "not a Dask scheduler"),
+        (b"", "closed before a Dask handshake"),
+    ],
+)
+def test_a_service_that_is_not_a_scheduler_is_refused_quickly(reply, needle):
+    import time
+
+    from bench.errors import ClusterError
+    from bench.setup.cluster import probe_scheduler
+
+    server = _Server(reply)
+    try:
+        start = time.perf_counter()
+        with pytest.raises(ClusterError, match=needle):
+            probe_scheduler(server.address, timeout=1.0)
+        assert time.perf_counter() - start < 5
+    finally:
+        server.close()
+
+
+def test_nothing_listening_is_refused():
+    import socket
+
+    from bench.errors import ClusterError
+    from bench.setup.cluster import probe_scheduler
+
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]
+    with pytest.raises(ClusterError, match="no Dask scheduler answered"):
+        probe_scheduler(f"tcp://127.0.0.1:{port}", timeout=1.0)
+
+
+def test_a_real_scheduler_passes_the_probe(dask_client):
+    from bench.setup.cluster import probe_scheduler
+
+    probe_scheduler(dask_client.scheduler.address)
