@@ -20,6 +20,11 @@ class ClusterError(RunConfigError):
     """A bad --dask value or a scheduler that does not answer."""
 
 
+class TrackingStoreError(RunConfigError):
+    """The MLflow store (MLFLOW_TRACKING_URI) cannot be opened or created: found before any
+    work, named, exit 2."""
+
+
 class PredictionsError(ValueError):
     """Malformed predictions."""
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bench.cli.console import DASK_HELP, err, print_table, user_errors
+from bench.cli.console import DASK_HELP, err, print_table, store_first, user_errors
 from bench.errors import RunConfigError
 from common.files import write_json_atomic
 from data_gen import Scenario, load_scenario
@@ -115,7 +115,7 @@ def ceiling_cmd(
                            enriched_rate=_enriched_rate(enriched_rate))  # fmt: skip
         if plan_only:
             return print_plan(scn, plan)
-        record, path, cached = _computed(scn, seed, plan, workdir, (workers, jobs), refresh, spec)
+        record, path, cached = _computed(scn, seed, plan, workdir, (workers, jobs), refresh, spec, mlflow)
     announce(record, path, cached, mlflow)
     if reconcile and record.reconciliation is not None:
         record = reconciled(record, scn, plan, workdir, workers)
@@ -206,13 +206,15 @@ def _no_reconciliation(path: Path) -> None:
 
 def _computed(
     scn: Scenario, seed: int, plan: CeilingPlan, work: Path, procs: tuple[int, int], refresh: bool,
-    spec: DaskSpec | None,
+    spec: DaskSpec | None, mlflow: bool = False,
 ) -> tuple[CeilingRecord, Path, bool]:  # fmt: skip
     """`bench.rare.ceiling.ceiling`, its evaluation worlds on the Dask cluster `spec` when
-    given: connected first, so a scheduler that does not answer exits 2 before any work."""
+    given: the MLflow store (when `mlflow`) and the cluster are opened first, so a store or
+    a scheduler that does not answer exits 2 before any work."""
     from bench.rare.ceiling import DaskWorkers, ceiling
     from bench.setup.cluster import dask_client
 
+    store_first(mlflow)
     workers, jobs = procs
     with dask_client(spec) as client:
         dask = None if spec is None else DaskWorkers(client, local=spec.address is None)

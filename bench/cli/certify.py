@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from bench.cli.console import err, out, print_table, user_errors
+from bench.cli.console import err, out, print_table, store_first, user_errors
 from common.files import write_json_atomic
 from data_gen.config import scenario_from_dict
 from data_gen.reader import open_dataset
@@ -73,6 +73,7 @@ def certify_cmd(
 
     with user_errors():
         spec = parse_dask(dask)  # a bad --dask fails before any work
+        store_first(mlflow)
         train = open_dataset(data)
         card = load_card(model)
         _check_training_world(card, train.meta["fingerprint"], model, data)

@@ -46,6 +46,15 @@ def user_errors():
         raise typer.Exit(2) from None
 
 
+def store_first(mlflow: bool) -> None:
+    """Open the MLflow store before any work when the command will log to it, so a bad
+    MLFLOW_TRACKING_URI exits 2 naming it in seconds, not after the computing."""
+    if mlflow:
+        from bench.run.tracking import setup  # MLflow comes with it: only when logging
+
+        setup()
+
+
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     """A table of plain cells: rich on a terminal, Markdown (full width, pipeable) otherwise."""
     if not out.is_terminal:

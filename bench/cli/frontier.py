@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from bench.cli.console import DASK_HELP, err, print_table, user_errors
+from bench.cli.console import DASK_HELP, err, print_table, store_first, user_errors
 from common.files import write_json_atomic
 
 
@@ -51,6 +51,7 @@ def frontier_cmd(
             rows = [[s.name, ", ".join(f"{k}={v}" for k, v in s.knobs.items()) or "(the scenario's)"] for s in todo]
             title = f"frontier {cfg.name}: {cfg.preset}, {cfg.level}, seed {cfg.seed}"
             return print_table(title, ["strategy", "knobs"], rows)
+        store_first(mlflow)
         record = _computed(cfg, workdir, workers, jobs, refresh, spec)
     _show(record)
     _write(record, json_out, figure, report, mlflow)
@@ -103,7 +104,8 @@ def _write(record: dict, json_out: Path | None, figure: Path | None, report: Pat
     if report is not None:
         err.print(f"report: {write_frontier_report(record, report)}", highlight=False)
     if mlflow:
-        from bench.run.tracking import log_frontier, tracking_uri
+        from bench.run.frontier_log import log_frontier
+        from bench.run.tracking import tracking_uri
 
         rid = log_frontier(record, figure)
         err.print(f"MLflow run {rid} in experiment lowbase-frontier ({tracking_uri()})", highlight=False)

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.cli.console import err, out, user_errors
+from bench.cli.console import err, out, store_first, user_errors
 from bench.leaderboard.suite import DEFAULT_SUITE
 
 app = typer.Typer(help="The frozen suite, submissions and re-scorable entries.", no_args_is_help=True)
@@ -74,6 +74,7 @@ def submit_cmd(
 
     clock = _Clock()
     with user_errors():
+        store_first(not no_mlflow)
         s = load_suite(suite)
         require_current(s, "submitted to")
         sub = read_submission(directory, s)
@@ -309,6 +310,7 @@ def ceiling_cmd(
     with user_errors():
         s = load_suite(suite)
         cached, todo = missing(s, workdir)
+        store_first(mlflow and bool(todo))
         for t, path in cached:
             out.print(f"cached    {t.label()} (serves {', '.join(t.serves)}): {path}", highlight=False)
         for i, t in enumerate(todo, 1):

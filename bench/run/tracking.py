@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.errors import TrackingStoreError
 from bench.results import CeilingRecord, ModelEntry, RunResults, recall_key
 from common.files import jsonable, pid_alive
 
@@ -79,15 +80,51 @@ def store_lock(uri: str | None = None) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+# Stores MLflow can open; a local directory (file://, a bare path) is refused by MLflow 3
+# itself, so it is refused here first, with the way out.
+STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+# How long a tracking server may take to answer the first request, and no retries: a store
+# that is down is reported in seconds, not after minutes of backing off (or after a run).
+CHECK_TIMEOUT_S = 15
+
+
 def setup(uri: str | None = None):
     """Point MLflow at the store, create (and so migrate) it and our experiments once.
-    Returns a client."""
+    Returns a client. Commands call it before any work, so a store that cannot be opened
+    (a corrupt database, an unknown scheme, a server that does not answer) exits 2 naming
+    it within seconds instead of failing after the computing."""
     import mlflow
 
     uri = uri or tracking_uri()
+    scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+    if scheme not in STORE_SCHEMES:
+        raise TrackingStoreError(
+            f"MLflow store {uri!r}: scheme '{scheme}' is not supported (expected sqlite:///FILE, e.g. the default "
+            f"{DEFAULT_URI}, or http(s)://HOST of a tracking server)"
+        )
     mlflow.set_tracking_uri(uri)
-    with store_lock(uri):
-        return _setup(uri)
+    try:
+        with _answer_quickly(), store_lock(uri):
+            return _setup(uri)
+    except Exception as e:  # noqa: BLE001 - whatever MLflow raises, the store is unusable
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise TrackingStoreError(f"MLflow store {uri!r}: cannot be opened ({type(e).__name__}: {first})") from None
+
+
+@contextlib.contextmanager
+def _answer_quickly() -> Iterator[None]:
+    """MLflow's HTTP settings for the first contact only: one try, a short timeout (the
+    user's own values win)."""
+    keys = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(CHECK_TIMEOUT_S)}
+    before = {k: os.environ.get(k) for k in keys}
+    for k, v in keys.items():
+        os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
 
 
 def _setup(uri: str):
@@ -448,33 +485,3 @@ def certified_of(client, run_name: str, primary: str, fingerprint: str) -> list[
             local = client.download_artifacts(r.info.run_id, "certified.json")
             out.append({**json.loads(Path(local).read_text()), "mlflow_run": r.info.run_id})
     return out
-
-
-def log_frontier(record: dict, figure: Path | None = None) -> str:
-    """One parent run in `lowbase-frontier` per frontier (`bench.rare.frontier`): what it was
-    computed with as params, the readings as metrics, the record as `frontier.json` and the
-    figure when given; one nested child per strategy, named after it, with its labels and
-    knobs as params and its figures as metrics (`bench.results.frontier`). Returns the
-    parent's id."""
-    from bench.results import frontier as fr
-
-    client = setup()
-    with store_lock(client.tracking_uri):
-        exp_id = client.get_experiment_by_name("lowbase-frontier").experiment_id
-        name = f"{record.get('name')}-{record.get('level')}-{record.get('visibility')}-s{record.get('seed')}"
-        rid = client.create_run(exp_id, run_name=name, tags=fr.frontier_tags(record)).info.run_id
-        try:
-            log_batch(client, rid, fr.frontier_metrics(record), fr.frontier_params(record))
-            client.log_dict(rid, jsonable(record), "frontier.json")
-            if figure is not None and Path(figure).is_file():
-                client.log_artifact(rid, str(figure))
-            for s in record.get("strategies", []):
-                tags = {"mlflow.parentRunId": rid, "lowbase.default": str(bool(s.get("default"))).lower()}
-                child = client.create_run(exp_id, run_name=str(s.get("name")), tags=tags).info.run_id
-                log_batch(client, child, fr.strategy_metrics(s), fr.strategy_params(s))
-                client.set_terminated(child, "FINISHED")
-            client.set_terminated(rid, "FINISHED")
-        except BaseException:
-            client.set_terminated(rid, "FAILED")
-            raise
-    return rid

@@ -70,7 +70,7 @@ def test_write_frontier_report_writes_both_files(tmp_path):
 def test_log_frontier_logs_a_parent_and_one_child_per_strategy(tmp_path, store):
     from mlflow.tracking import MlflowClient
 
-    from bench.run.tracking import log_frontier
+    from bench.run.frontier_log import log_frontier
 
     rec = sample_record()
     figure = fig_frontier(rec, tmp_path / FRONTIER_PNG)
