@@ -46,7 +46,12 @@ def load_model(path: Path, data: ModelInput):
     if card["model"] not in MODELS:
         raise ModelError(f"{Path(path) / 'model.json'}: unknown model '{card['model']}'")
     check_compatible(card, data, Path(path))
-    return MODELS[card["model"]].from_state(card["state"], Path(path)), card
+    try:
+        return MODELS[card["model"]].from_state(card["state"], Path(path)), card
+    except ModelError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any parser's failure on a verified file: the model is unreadable
+        raise ModelError(f"{path}: the model cannot be read ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 __all__ = [

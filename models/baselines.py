@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from models.inputs import ModelInput
-from models.protocol import scores_frame
+from models.protocol import model_file, scores_frame
 
 
 class RandomModel:
@@ -233,4 +233,4 @@ def save_boosters(boosters: dict, out: Path) -> dict:
 
 
 def load_boosters(files: dict, path: Path) -> dict:
-    return {t: (None if f is None else lgb.Booster(model_file=str(Path(path) / f))) for t, f in files.items()}
+    return {t: (None if f is None else lgb.Booster(model_file=str(model_file(path, f)))) for t, f in files.items()}

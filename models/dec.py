@@ -21,7 +21,7 @@ from torch import nn
 
 from models.baselines import fit_lgb, load_boosters, predict_booster, save_boosters
 from models.inputs import ModelInput
-from models.protocol import scores_frame
+from models.protocol import ModelError, model_file, scores_frame
 
 HIDDEN = (256, 64)
 EPOCHS = 6
@@ -170,9 +170,17 @@ class DecModel:
     @classmethod
     def from_state(cls, state: dict, path: Path):
         net = MultiTaskNet(state["n_in"], state["n_tasks"])
-        net.load_state_dict(torch.load(Path(path) / STATE_FILE, weights_only=True))
+        weights = torch.load(model_file(path, STATE_FILE), weights_only=True)
+        bad = [k for k, v in weights.items() if not torch.isfinite(v).all()]
+        if bad:
+            raise ModelError(f"{model_file(path, STATE_FILE)}: non-finite weights in {', '.join(bad[:3])}")
+        net.load_state_dict(weights)
         # float32, as trained: the JSON holds each float32 value exactly
         norm = (np.asarray(state["mean"], dtype=np.float32), np.asarray(state["scale"], dtype=np.float32))
+        if not (np.isfinite(norm[0]).all() and np.isfinite(norm[1]).all() and (norm[1] > 0).all()):
+            raise ModelError(
+                f"{Path(path) / 'model.json'}: the standardisation holds non-finite or non-positive values"
+            )
         return cls(net, norm, load_boosters(state["boosters"], path), state["n_raw"])
 
 

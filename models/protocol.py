@@ -21,12 +21,15 @@ from common.files import (
     check_target,
     read_mapping,
     require_keys,
+    sha256_file,
     unlisted_entries,
     write_marker,
 )
 from models.inputs import ModelInput
 
-MODEL_FORMAT = "lowbase-model/1"
+# /2: the card lists the SHA-256 of every file beside it (`files`); /1 cards had none and
+# are refused with the way out (train again).
+MODEL_FORMAT = "lowbase-model/2"
 CARD = "model.json"
 
 
@@ -77,6 +80,7 @@ def save_model(model: Model, data: ModelInput, seed: int, out: Path, overwrite: 
             "tasks": list(data.tasks),
             "state": model.state(tmp),
         }
+        card["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.name != CARD}
         write_marker(tmp / CARD, json.dumps(card, indent=2, sort_keys=True) + "\n")
     return Path(out).resolve()
 
@@ -85,7 +89,9 @@ def _foreign_to_model(path: Path) -> list[str]:
     """Every entry of `path` unless it holds a model card this tool wrote (a model card
     vouches for its whole directory: the state files are the model's own)."""
     names = [p.name for p in Path(path).iterdir()]
-    return unlisted_entries(path, CARD, lambda card: names if card["format"] == MODEL_FORMAT else None)
+    return unlisted_entries(
+        path, CARD, lambda card: names if str(card["format"]).startswith("lowbase-model/") else None
+    )
 
 
 def check_model_target(out: Path, overwrite: bool) -> None:
@@ -100,11 +106,49 @@ def load_card(path: Path) -> dict:
     path = Path(path)
     card_path = path / CARD
     card = read_mapping(card_path, ModelError, "a lowbase model card: not a lowbase model directory?")
-    keys = ("format", "model", "dataset_fingerprint", "visibility", "feature_names", "tasks", "state")
+    if card.get("format") == "lowbase-model/1":
+        raise ModelError(f"{card_path}: saved without file hashes by an earlier lowbase (format lowbase-model/1): "
+                         "train it again")  # fmt: skip
+    keys = ("format", "model", "dataset_fingerprint", "visibility", "feature_names", "tasks", "state", "files")
     require_keys(card, keys, card_path, ModelError)
     if card["format"] != MODEL_FORMAT:
         raise ModelError(f"{card_path}: format '{card['format']}', expected '{MODEL_FORMAT}'")
+    verify_files(card, path)
     return card
+
+
+def verify_files(card: dict, path: Path) -> None:
+    """Every file of the model directory is one the card lists, by a plain name, with the
+    SHA-256 it was saved with: checked before any parser (LightGBM, torch) reads a byte, so
+    a truncated, swapped or replaced file is refused by name instead of crashing a parser
+    or scoring with the wrong weights."""
+    files = card["files"]
+    if not isinstance(files, dict):
+        raise ModelError(f"{path / CARD}: 'files' must map file names to SHA-256 digests")
+    present = {p.name for p in Path(path).iterdir()} - {CARD}
+    for name in sorted(set(files) | present):
+        where = path / name
+        if not plain_name(name):
+            raise ModelError(f"{path / CARD}: file name {name!r} is not a plain name inside the model directory")
+        if name not in files:
+            raise ModelError(f"{where}: not listed in {CARD} (a model directory holds only its own files)")
+        if name not in present or not where.is_file():
+            raise ModelError(f"{where}: listed in {CARD} but missing")
+        if sha256_file(where) != files[name]:
+            raise ModelError(f"{where}: its SHA-256 differs from the one saved in {CARD} (changed or damaged)")
+
+
+def plain_name(name: object) -> bool:
+    """A file name a model may refer to: one path component, not hidden, no separator."""
+    return isinstance(name, str) and bool(name) and name == Path(name).name and not name.startswith(".")
+
+
+def model_file(path: Path, name: object) -> Path:
+    """The file `name` of the model directory `path`, refused unless it is a plain name
+    (no absolute path, no `..`): a card must not point a parser outside its directory."""
+    if not plain_name(name):
+        raise ModelError(f"{Path(path) / CARD}: file name {name!r} is not a plain name inside the model directory")
+    return Path(path) / str(name)
 
 
 def check_compatible(card: dict, data: ModelInput, path: Path) -> None:
