@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterable, Iterator
@@ -130,6 +131,33 @@ def remove_stale(out: Path) -> None:
                     shutil.rmtree(p, ignore_errors=True)
                 else:
                     p.unlink(missing_ok=True)
+
+
+_SCRATCH = re.compile(r"^(\d+)-[0-9a-f]{8}$")  # a per-process scratch directory: `<pid>-<8 hex>`
+_SIBLING = re.compile(r"^\..+(?:" + re.escape(TMP_MARK) + "|" + re.escape(OLD_MARK) + r")(\d+)-[0-9a-f]+$")
+
+
+def remove_dead_writers(directory: Path, scratch: bool = False) -> list[str]:
+    """Remove what killed processes left in `directory`: hidden temporary or old siblings of
+    any target (`temp_sibling`, `swap_in`) and, in a scratch directory (`scratch`), the
+    per-process directories named `<pid>-<8 hex>`; each only when its process is gone (a
+    live writer's are never touched, so runs sharing a work directory may call it at any
+    time). Nothing else matches: a dataset or a user's file keeps its name. Returns the
+    names removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    gone = []
+    for p in directory.iterdir():
+        m = _SIBLING.match(p.name) or (_SCRATCH.match(p.name) if scratch else None)
+        if m is None or pid_alive(int(m.group(1))):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        gone.append(p.name)
+    return sorted(gone)
 
 
 def temp_sibling(out: Path) -> Path:

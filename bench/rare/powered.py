@@ -25,6 +25,7 @@ seed order.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from bench.rare.label_budget import relabelled, scoring_only, truth_input
 from bench.rare.worlds import WorldSource, WorldSpec, input_scores, models_blob, spawn_context
 from bench.results import REALISTIC, TRAINING_TRUTH
 from bench.setup.config import scenario_with
-from bench.setup.datasets import Step
+from bench.setup.datasets import Step, time_left
 from bench.stats.rates import (
     FPR_BUDGETS,
     TARGET_PRECISIONS,
@@ -229,9 +230,10 @@ def _pool_fpr(got: Iterator[dict], thr: dict[str, Thresholds], n: int, say) -> t
     k = len(FPR_BUDGETS) + len(TARGET_PRECISIONS)
     fp = {name: Tally.empty(k) for name in thr}
     log: list[dict] = []
+    start = time.perf_counter()
     for j, g in enumerate(got):
         if say is not None:
-            say(_progress(j, n, log, g, fp, thr))
+            say(_progress(j, n, log, g, fp, thr) + time_left(j + 1, n, time.perf_counter() - start))
         for name, t in thr.items():
             t.check_disjoint(g["fingerprint"])
             fp[name] = fp[name] + g["tallies"][name]

@@ -35,6 +35,7 @@ import hashlib
 import os
 import pickle
 import shutil
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -47,9 +48,10 @@ from typing import ClassVar, Literal, Protocol
 import numpy as np
 
 from bench.setup.cluster import executor as cluster_executor
-from bench.setup.datasets import Step, cached_dataset
+from bench.setup.datasets import Step, cached_dataset, time_left
 from bench.stats.accounts import scores_by_account
 from bench.stats.rates import Tally, Thresholds
+from common.files import remove_dead_writers
 from common.vocabulary import SOPHISTICATION_LEVELS
 from data_gen import Scenario
 from data_gen.generate import generate_in_memory
@@ -221,6 +223,7 @@ class ProcessWorlds(_Worlds):
     def __init__(self, jobs: int, models: bytes, scratch: Path, cache: Path | None = None):
         threads = max(1, len(os.sched_getaffinity(0)) // jobs)
         self.cache, self.scratch = cache, Path(scratch)
+        remove_dead_writers(self.scratch, scratch=True)  # what a killed run left
         self.pool = ProcessPoolExecutor(jobs, mp_context=spawn_context(), initializer=_init, initargs=(models, threads))
 
     def __enter__(self) -> ProcessWorlds:
@@ -289,6 +292,7 @@ class LocalWorlds:
 
     def __post_init__(self) -> None:
         self.own = Path(self.scratch) / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        remove_dead_writers(Path(self.scratch), scratch=True)  # what a killed run left
 
     def world(self, spec: WorldSpec) -> Dataset:
         """The world of `spec`, made (or, for an enriched one, reused from the cache)."""
@@ -310,11 +314,14 @@ class LocalWorlds:
     ) -> Iterator[dict]:
         values = {name: t.values for name, t in thresholds.items()}
         total, seen = Counter(s.role for s in specs), Counter[str]()
-        for spec in specs:
+        start = time.perf_counter()
+        for i, spec in enumerate(specs):
             seen[spec.role] += 1
             scn, tpr = spec.scenario, spec.role == "tpr"
             what = f"groomer rate {scn.harm.groomer_rate:g}, uniform mix" if tpr else "at the scenario's rate"
-            step(f"{spec.role.upper()} world {seen[spec.role]}/{total[spec.role]} ({scn.accounts:,} accounts, {what})")
+            left = time_left(i, len(specs), time.perf_counter() - start)
+            where = f"{seen[spec.role]}/{total[spec.role]} ({scn.accounts:,} accounts, {what}){left}"
+            step(f"{spec.role.upper()} world {where}")
             ds = self.world(spec)
             data = self.prebuilt.get(ds.meta["fingerprint"]) or ModelInput(ds.view(visibility))
             got = COUNTS[spec.role](ds, input_scores(self.models, data, task), task, values)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.setup.cluster import executor as cluster_executor
+from common.files import remove_dead_writers
 from data_gen import GENERATOR_VERSION, generate
 from data_gen.config import Scenario
 from data_gen.reader import DatasetError, open_dataset
@@ -31,6 +32,7 @@ def cached_dataset(scn: Scenario, seed: int, cache: Path, workers: int, step: St
     the bytes, hence the cache key, are the same either way."""
     path = Path(cache) / f"{scn.name}-s{seed}-{dataset_key(scn, seed)}"
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_writers(path.parent)  # half-written worlds of killed runs, any entry's
     # One generator per cache entry at a time: parallel sweep jobs wanting the same
     # dataset wait for the first instead of racing it.
     with open(path.parent / f".{path.name}.lock", "w") as lock:
@@ -46,3 +48,21 @@ def cached_dataset(scn: Scenario, seed: int, cache: Path, workers: int, step: St
             executor = cluster_executor(current_client())
         generate(scn, seed, path, workers=workers, overwrite=True, executor=executor)
         return open_dataset(path, verify_hashes=False)
+
+
+def time_left(done: int, total: int, elapsed: float) -> str:
+    """The horizon of a long loop after `done` of `total` equal units took `elapsed` seconds:
+    the units left times the time per unit so far, as a reader wants it (", about 3 h 20 min
+    left"); empty before the first unit is done and after the last."""
+    if done <= 0 or done >= total:
+        return ""
+    left = (total - done) * elapsed / done
+    if left >= 86_400:
+        text = f"{left / 86_400:.1f} days"
+    elif left >= 3_600:
+        text = f"{int(left // 3_600)} h {int(left % 3_600 // 60)} min"
+    elif left >= 60:
+        text = f"{int(left // 60)} min {int(left % 60)} s"
+    else:
+        text = f"{left:.0f} s"
+    return f", about {text} left"
