@@ -7,6 +7,9 @@ are int64. A 1:1 message has group_id -1; a group message has dst -1.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pyarrow as pa
 
 DICT_STR = pa.dictionary(pa.int8(), pa.string())
@@ -131,3 +134,43 @@ def truth_schema(tasks: tuple[str, ...]) -> pa.Schema:
 
 def schema_for(table: str, tasks: tuple[str, ...]) -> pa.Schema:
     return truth_schema(tasks) if table == "truth" else SCHEMAS[table]
+
+
+# ---------------------------------------------------------------- the card's seal
+
+SEAL = "card"  # the key of dataset.json holding the seal of every other field
+
+
+def json_digest(value) -> str:
+    """SHA-256 of a JSON value in one canonical form (sorted keys, no spaces): the same
+    value gives the same digest before writing and after reading dataset.json back."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def seal_card(meta: dict) -> dict:
+    """The card with its seal: a digest per field (so an edit can be named) and one over
+    the whole card, the file hashes and fingerprint included. The fingerprint names the
+    data bytes; the seal makes the card's meaning (generator, scenario, seed, rows, realised
+    rates, positives) part of what is checked, so an edited seed or rate cannot pass for the
+    world the fingerprint names."""
+    body = {k: v for k, v in meta.items() if k != SEAL}
+    return {**body, SEAL: {"fields": {k: json_digest(v) for k, v in sorted(body.items())}, "sha256": json_digest(body)}}
+
+
+def check_card(meta: dict, where: str) -> None:
+    """Refuse a card whose fields do not match its seal, naming the field: edited, added or
+    removed. A card written before seals existed is refused with the way out."""
+    seal = meta.get(SEAL)
+    if not isinstance(seal, dict) or not isinstance(seal.get("fields"), dict):
+        raise ValueError(f"{where}: the card has no seal (written by an earlier lowbase): generate the dataset again")
+    body = {k: v for k, v in meta.items() if k != SEAL}
+    fields = seal["fields"]
+    for name in sorted(set(body) | set(fields)):
+        if name not in fields:
+            raise ValueError(f"{where}: field '{name}' is not in the card's seal (added after writing)")
+        if name not in body:
+            raise ValueError(f"{where}: field '{name}' is sealed but missing (removed after writing)")
+        if json_digest(body[name]) != fields[name]:
+            raise ValueError(f"{where}: field '{name}' does not match the card's seal (edited after writing)")
+    if json_digest(body) != seal.get("sha256"):
+        raise ValueError(f"{where}: the card's seal does not match its fields (the seal was edited)")

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pyarrow as pa
 
 from common.files import fingerprint
-from data_gen.contract import TABLES, schema_for
+from data_gen.contract import TABLES, schema_for, seal_card
 from data_gen.reader import Dataset, DatasetError
 from data_gen.writer import encode
 
@@ -55,7 +55,7 @@ class MemoryWriter:
     def commit(self, meta: dict) -> dict:
         """Wait for every hash; the metadata a written dataset.json would hold."""
         files = dict(sorted(f.result() for f in self.futures))
-        return {**meta, "files": files, "fingerprint": fingerprint(files)}
+        return seal_card({**meta, "files": files, "fingerprint": fingerprint(files)})
 
     def dataset(self, meta: dict) -> Dataset:
         """The committed world as a `Dataset` over the kept tables, after the contract

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.files import fingerprint, read_mapping, require_keys, sha256_file
-from data_gen.contract import TABLES, schema_for
+from data_gen.contract import TABLES, check_card, schema_for
 from data_gen.visibility import ObservableView
 from data_gen.writer import META
 
@@ -99,7 +99,12 @@ def _load_meta(path: Path) -> dict:
     meta_path = path / META
     meta = read_mapping(meta_path, DatasetError, "the dataset card: not a lowbase dataset, or an incomplete one")
     keys = ("format", "generator_version", "seed", "scenario", "tasks", "rows", "files", "fingerprint")
-    return require_keys(meta, keys, meta_path, DatasetError)
+    require_keys(meta, keys, meta_path, DatasetError)
+    try:
+        check_card(meta, str(meta_path))
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
+    return meta
 
 
 def _check_file(path: Path, name: str, meta: dict, verify_hashes: bool) -> None:

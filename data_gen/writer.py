@@ -27,7 +27,7 @@ from common.files import (
     unlisted_entries,
     write_marker,
 )
-from data_gen.contract import SORT_COLUMN
+from data_gen.contract import SORT_COLUMN, seal_card
 
 META = "dataset.json"
 OWNED = "a dataset this tool wrote (a dataset.json naming every file beside it)"
@@ -109,7 +109,7 @@ class DatasetWriter:
     def commit(self, meta: dict) -> dict:
         """Wait for every file, write dataset.json (last), then swap the directory in."""
         files = dict(sorted(f.result() for f in self.futures))
-        meta = {**meta, "files": files, "fingerprint": fingerprint(files)}
+        meta = seal_card({**meta, "files": files, "fingerprint": fingerprint(files)})
         write_marker(self.tmp / META, json.dumps(meta, indent=2, sort_keys=True) + "\n")
         check_dataset_target(self.out, self.overwrite)  # the target may have been filled meanwhile
         swap_in(self.tmp, self.out)

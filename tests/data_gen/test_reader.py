@@ -76,7 +76,41 @@ def test_fingerprint_mismatch(copy):
     meta = json.loads((copy / "dataset.json").read_text())
     meta["fingerprint"] = "0" * 64
     (copy / "dataset.json").write_text(json.dumps(meta))
-    with pytest.raises(DatasetError, match="fingerprint does not match"):
+    with pytest.raises(DatasetError, match="field 'fingerprint' does not match the card's seal"):
+        open_dataset(copy)
+
+
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda m: m.update(seed=m["seed"] + 1), "seed"),
+        (lambda m: m["scenario"]["harm"].update(groomer_rate=0.01), "scenario"),
+        (lambda m: m["positives"].update(groomer=m["positives"]["groomer"] + 1), "positives"),
+        (lambda m: m["rows"].update(accounts=m["rows"]["accounts"] - 1), "rows"),
+        (lambda m: m.update(note="mine"), "note"),
+    ],
+)
+def test_an_edited_card_is_refused_naming_the_field(copy, edit, field):
+    """The fingerprint names the data bytes; the card's seal covers what the card says."""
+    meta = json.loads((copy / "dataset.json").read_text())
+    edit(meta)
+    (copy / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match=f"field '{field}'"):
+        open_dataset(copy)
+
+
+def test_a_reforged_seal_or_no_seal_is_refused(copy):
+    meta = json.loads((copy / "dataset.json").read_text())
+    meta["seed"] += 1
+    from data_gen.contract import json_digest
+
+    meta["card"]["fields"]["seed"] = json_digest(meta["seed"])  # the field's digest fixed, not the whole seal
+    (copy / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match="seal was edited"):
+        open_dataset(copy)
+    del meta["card"]
+    (copy / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match="no seal"):
         open_dataset(copy)
 
 
