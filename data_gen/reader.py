@@ -6,6 +6,8 @@ and the two lookups every analysis of a world makes, arrays indexed by account i
 accounts are in a split (`split_mask`, `split_ids`) and their truth (`truth_by_id`). Model
 code takes `Dataset.view(visibility)`, which applies the metadata visibility level and never
 returns `truth` or `harm_events` (visibility.py); `split_names` reads its splits table.
+`open_view_only` opens a dataset for model code alone (a sandboxed plugin): it checks and
+reads the model-visible tables only, and its card (`model_card`) keeps nothing about truth.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.files import fingerprint, read_mapping, require_keys, sha256_file
-from data_gen.contract import TABLES, check_card, schema_for
+from data_gen.contract import OBSERVABLE, TABLES, check_card, schema_for
 from data_gen.visibility import ObservableView
 from data_gen.writer import META
 
@@ -141,3 +143,55 @@ def open_dataset(path: str | Path, verify_hashes: bool = True) -> Dataset:
     if fingerprint(meta["files"]) != meta["fingerprint"]:
         raise DatasetError(f"{path / META}: fingerprint does not match its file hashes")
     return Dataset(path, meta)
+
+
+# What of a dataset card model code may know: the card without the realised rates, positives,
+# label quality and seed, and with the files and rows of the model-visible tables only.
+MODEL_CARD_FIELDS = ("format", "generator_version", "scenario", "tasks", "fingerprint")
+
+
+def model_card(meta: dict) -> dict:
+    """The model-facing part of a dataset card (`meta`, a full card or one made by this)."""
+    card = {k: meta[k] for k in MODEL_CARD_FIELDS}
+    card["files"] = {f: h for f, h in meta["files"].items() if f.removesuffix(".parquet") in OBSERVABLE}
+    card["rows"] = {t: r for t, r in meta["rows"].items() if t in OBSERVABLE}
+    return card
+
+
+@dataclass(frozen=True)
+class VisibleTables:
+    """A dataset directory of which only the model-visible tables are ever opened: what
+    `open_view_only` puts behind an `ObservableView`."""
+
+    path: Path
+    meta: dict
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.meta["tasks"])
+
+    def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        if name not in OBSERVABLE:
+            raise DatasetError(f"'{name}' is not a model-visible table (visible: {', '.join(OBSERVABLE)})")
+        with pq.ParquetFile(self.path / f"{name}.parquet") as f:
+            return f.read(columns=columns)
+
+
+def open_view_only(
+    path: str | Path,
+    visibility: str = "full",
+    label_period: int | None = None,
+    card: dict | None = None,
+    verify_hashes: bool = True,
+) -> ObservableView:
+    """What a model may read of the dataset at `path`, opening nothing else: the card is
+    `card` (a `model_card`, from a reader that opened the whole dataset) or `dataset.json`
+    (its seal and fingerprint checked), and only the model-visible tables are checked
+    (listed, present, hashed, schema, rows); `truth` and `harm_events` are never opened."""
+    path = Path(path)
+    meta = _load_meta(path) if card is None else card
+    if card is None and fingerprint(meta["files"]) != meta["fingerprint"]:
+        raise DatasetError(f"{path / META}: fingerprint does not match its file hashes")
+    for name in OBSERVABLE:
+        _check_file(path, name, meta, verify_hashes)
+    return ObservableView(VisibleTables(path, model_card(meta)), visibility, label_period)

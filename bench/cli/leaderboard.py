@@ -21,6 +21,14 @@ SuiteOpt = Annotated[str, typer.Option("--suite", help="Suite name or YAML path.
 RootOpt = Annotated[Path, typer.Option("--root", help="Where prepared suite datasets and worlds live.")]
 EntriesOpt = Annotated[Path | None, typer.Option("--entries", help="Entries directory (default leaderboard/SUITE).")]
 WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="Generator processes.")]
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-plugin",
+        help="Run the plugin in this process, unsandboxed, able to read everything this process can (the "
+        "evaluation truth included): only for code you trust; the entry records sandbox 'none'.",
+    ),
+]
 
 
 def _entries_dir(entries: Path | None, suite) -> Path:
@@ -62,11 +70,14 @@ def submit_cmd(
     root: RootOpt = Path("lowbase-work/leaderboard"),
     entries: EntriesOpt = None,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log the entry to MLflow.")] = False,
+    trust_plugin: TrustOpt = False,
 ) -> None:
-    """Validate a submission completely, score it, and store it as an entry."""
+    """Validate a submission completely, score it, and store it as an entry. A plugin runs
+    in a Landlock sandbox that reads only the model-visible tables (refused where Landlock
+    is unavailable, unless --trust-plugin)."""
     from bench.errors import SubmissionError
     from bench.leaderboard.entries import make_entry, slug, write_entry
-    from bench.leaderboard.harness import load_plugin, run_plugin
+    from bench.leaderboard.harness import Plugin, run_plugin, sandbox_of
     from bench.leaderboard.scoring import frames
     from bench.leaderboard.store import ranked
     from bench.leaderboard.submission import read_predictions_file, read_submission, validate_predictions
@@ -81,14 +92,16 @@ def submit_cmd(
         edir = _entries_dir(entries, s)
         if (edir / f"{slug(sub.meta.name)}.json").exists():
             raise SubmissionError(f"{directory}: an entry named '{sub.meta.name}' exists in {edir}")
+        plugin = Plugin(*sub.plugin, trusted=trust_plugin) if sub.plugin else None
+        extra = {"sandbox": sandbox_of(trust_plugin, f"plugin {sub.plugin[0]}")} if sub.plugin else {}
         datasets = open_prepared(s, root, "submitted to")
         fr = frames(s, datasets)
         if sub.predictions is not None:
             df = read_predictions_file(sub.predictions)
             per_seed, seeds, kind = [validate_predictions(df, s, datasets, str(sub.predictions))], [0], "predictions"
         else:
-            factory = load_plugin(*sub.plugin)
-            per_seed = run_plugin(factory, s, datasets, fr, s.seeds, sub.meta.plugin, clock)
+            clock(f"plugin {sub.meta.plugin}: sandbox {extra['sandbox']}")
+            per_seed = run_plugin(plugin, s, datasets, fr, s.seeds, str(sub.meta.plugin), clock)
             seeds, kind = list(s.seeds), "plugin"
         ranks = [ranked(p) for p in per_seed]
         meta = sub.meta.model_dump(mode="json", exclude={"suite", "fingerprints"})
@@ -103,6 +116,7 @@ def submit_cmd(
             submitted_sha256=sub.sha256,
             source=_rel(directory),
             command=f"lowbase leaderboard submit {_rel(directory)} --suite {s.suite}",
+            **extra,
         )
         path = write_entry(edir, entry, ranks)
     out.print(f"accepted: {path} ({time.monotonic() - clock.start:.0f} s)", highlight=False)
@@ -160,18 +174,19 @@ def verify_cmd(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="With --fresh-seeds: write every cell here.")] = None,
     workers: WorkersOpt = 2,
+    trust_plugin: TrustOpt = False,
 ) -> None:
     """Re-score every entry from its stored predictions; exit 1 naming any cell that
-    differs. With --fresh-seeds, then re-run the plugin entries on fresh seeds and report
-    the gaps (exit 0 whatever they are)."""
+    differs. With --fresh-seeds, then re-run the plugin entries on fresh seeds, sandboxed
+    unless --trust-plugin, and report the gaps (exit 0 whatever they are)."""
     from bench.errors import EntryError, SuiteError
     from bench.leaderboard.entries import load_entries, verify_entry
     from bench.leaderboard.scoring import frames
     from bench.leaderboard.suite import load_suite, open_prepared
 
     with user_errors():
-        if fresh_seeds == 0 and (entry_names or json_out):
-            raise SuiteError("--entry and --json go with --fresh-seeds K (K >= 1)")
+        if fresh_seeds == 0 and (entry_names or json_out or trust_plugin):
+            raise SuiteError("--entry, --json and --trust-plugin go with --fresh-seeds K (K >= 1)")
         s = load_suite(suite)
         datasets = open_prepared(s, root, "verified")
         found = load_entries(_entries_dir(entries, s))
@@ -189,12 +204,14 @@ def verify_cmd(
         raise typer.Exit(1)
     err.print(f"all {len(found)} entries verify against suite {s.suite}", highlight=False)
     if fresh_seeds:
-        _fresh(s, root, [e for _, e in found], fresh_seeds, entry_names or [], json_out, workers)
+        _fresh(s, root, [e for _, e in found], fresh_seeds, entry_names or [], json_out, workers, trust_plugin)
 
 
-def _fresh(s, root: Path, found: list[dict], k: int, names: list[str], json_out: Path | None, workers: int) -> None:
+def _fresh(s, root: Path, found: list[dict], k: int, names: list[str], json_out: Path | None, workers: int,
+           trust: bool) -> None:  # fmt: skip
     from bench.errors import SubmissionError
     from bench.leaderboard.fresh import fresh_figures, fresh_runs, fresh_suite, gaps, headline
+    from bench.leaderboard.harness import sandbox_of
     from common.files import write_json_atomic
 
     clock = _Clock()
@@ -205,6 +222,7 @@ def _fresh(s, root: Path, found: list[dict], k: int, names: list[str], json_out:
         chosen = [e for e in found if (not names or e["name"] in names) and e.get("kind") == "plugin"]
         if not chosen:
             raise SubmissionError(f"--fresh-seeds: suite {s.suite} has no plugin entry to re-run")
+        clock(f"plugins: sandbox {sandbox_of(trust, '--fresh-seeds')}")
         runs = fresh_runs(s, root, k, workers, clock)
         result = {"suite": s.suite, "fresh_seeds": k, "runs": [_seeds_of(fresh_suite(s, i)) for i in range(k)],
                   "entries": {}}  # fmt: skip
@@ -213,7 +231,7 @@ def _fresh(s, root: Path, found: list[dict], k: int, names: list[str], json_out:
         with bar:
             task = bar.add_task("fresh runs", total=len(chosen) * k)
             for e in chosen:
-                fresh = fresh_figures(e, runs, REPO, clock, lambda: bar.advance(task))
+                fresh = fresh_figures(e, runs, REPO, clock, lambda: bar.advance(task), trust)
                 result["entries"][e["name"]] = {"seeds": e["seeds"], "cells": gaps(e, fresh, s)}
                 _print_gaps(e["name"], gaps(e, fresh, s, headline(s)), k)
         if json_out is not None:

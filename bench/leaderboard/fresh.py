@@ -9,6 +9,7 @@ is reported as frozen value, fresh value and the gap. A gap is a finding, not a 
 Fresh run k fits with model seed `suite.seeds[k mod len(seeds)]`: the frozen cell is a mean
 over the suite's model seeds on the frozen datasets, the fresh one a mean over K (dataset,
 model seed) pairs, so the frozen std over seeds is printed beside every gap to read it by.
+The plugin runs sandboxed as in `submit` (harness.py), or in this process when trusted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from bench.errors import SubmissionError, SuiteError
 from bench.leaderboard.entries import score_entry
-from bench.leaderboard.harness import load_plugin, run_plugin
+from bench.leaderboard.harness import Plugin, run_plugin
 from bench.leaderboard.scoring import frames, tag
 from bench.leaderboard.store import ranked
 from bench.leaderboard.suite import Suite, check_suite, prepare
@@ -88,16 +89,21 @@ def fresh_runs(suite: Suite, root: Path, k: int, workers: int, step: Callable[[s
 
 
 def fresh_figures(
-    entry: dict, runs: list[tuple], repo: Path, step: Callable[[str], None], done: Callable[[], None] = lambda: None
+    entry: dict,
+    runs: list[tuple],
+    repo: Path,
+    step: Callable[[str], None],
+    done: Callable[[], None] = lambda: None,
+    trusted: bool = False,
 ) -> list[dict]:
-    """The entry's figures on each fresh run (one model seed each); `done` after each run."""
-    path, cls = plugin_of(entry, repo)
-    factory = load_plugin(path, cls)
+    """The entry's figures on each fresh run (one model seed each); `done` after each run.
+    The plugin runs sandboxed, one process per run (in this process when `trusted`)."""
+    plugin = Plugin(*plugin_of(entry, repo), trusted=trusted)
     out = []
     for i, (fs, ds, fr) in enumerate(runs):
         seed = fs.seeds[i % len(fs.seeds)]
         step(f"{entry['name']}: fresh seeds {i + 1}/{len(runs)} (model seed {seed})")
-        parts = run_plugin(factory, fs, ds, fr, [seed], entry["name"], step)
+        parts = run_plugin(plugin, fs, ds, fr, [seed], entry["name"], step)
         figs, _ = score_entry([ranked(p) for p in parts], fs, fr)
         out.append(figs)
         done()

@@ -8,46 +8,104 @@ test splits of the training dataset and, for a powered scenario, the offenders o
 enriched world and the highest-scoring negatives of each negative world. A model is
 inductive: the fitted models of all seeds score each evaluation world, whose features are
 built once per visibility and then dropped, so memory holds one world at a time.
+
+A `Plugin` runs in a `sandbox.Sandbox` (its own process, confined by Landlock to the
+model-visible tables it is given), or, with `trusted` (`--trust-plugin`), in this process
+(`InProcess`); where no sandbox can start it is refused, naming `--trust-plugin`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bench.errors import SubmissionError
+from bench.leaderboard import sandbox
+from bench.leaderboard.sandbox import PluginFailure, load_plugin
 from bench.leaderboard.scoring import PoweredFrame, negative_cut
 from bench.leaderboard.store import Parts
 from bench.leaderboard.suite import Suite, split_ids, truth_for
 from models import ModelInput
 
 
-def load_plugin(path: Path, cls: str) -> Callable[[], object]:
-    """The plugin class from its file. Importing runs the submitter's code: the harness is
-    for code you are willing to run, as with any model you train."""
-    name = f"lowbase_plugin_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise SubmissionError(f"plugin {path}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+@dataclass(frozen=True)
+class Plugin:
+    """A submitted plugin: its file and class; sandboxed unless `trusted`."""
+
+    path: Path
+    cls: str
+    trusted: bool = False
+
+
+def sandbox_of(trusted: bool, what: str) -> str:
+    """What a plugin runs in, as an entry records it: 'landlock-abi-N', or 'none' when
+    trusted. Refused (SubmissionError naming --trust-plugin) where no sandbox can start."""
+    if trusted:
+        return "none"
     try:
-        spec.loader.exec_module(module)
-    except Exception as e:  # noqa: BLE001 - any failure of foreign code is the submission's
-        raise SubmissionError(f"plugin {path}: import failed: {type(e).__name__}: {e}") from None
-    klass = getattr(module, cls, None)
-    if klass is None:
-        raise SubmissionError(f"plugin {path}: no class '{cls}'")
-    missing = [m for m in ("fit", "predict_scores") if not callable(getattr(klass, m, None))]
-    if missing:
-        raise SubmissionError(f"plugin {path}:{cls}: missing method(s) {', '.join(missing)} of the model protocol")
-    return klass
+        return f"landlock-abi-{sandbox.landlock_abi()}"
+    except sandbox.SandboxUnavailable as e:
+        raise SubmissionError(
+            f"{what}: a plugin runs in a Landlock sandbox, and none can start here: {e}. "
+            "--trust-plugin runs it in this process instead, where it can read everything this process "
+            "can (the evaluation truth included): only for code you trust"
+        ) from None
+
+
+class InProcess:
+    """A model factory run in this process (a trusted plugin), with `Sandbox`'s commands:
+    fit and predict by key; the input of the dataset read last is kept."""
+
+    def __init__(self, factory: Callable[[], object]):
+        self.factory = factory
+        self.fitted: dict = {}
+        self._last: tuple = (None, None)
+
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        self.fitted.clear()
+        self._last = (None, None)
+
+    def _input(self, ds, visibility: str, label_period: int | None) -> ModelInput:
+        key = (id(ds), visibility, label_period)
+        if self._last[0] != key:
+            self._last = (None, None)
+            self._last = (key, ModelInput(ds.view(visibility, label_period=label_period)))
+        return self._last[1]
+
+    def fit(self, key: int, ds, visibility: str, label_period: int | None, seed: int) -> None:
+        try:
+            model = self.factory()
+            model.fit(self._input(ds, visibility, label_period), seed)  # type: ignore[attr-defined]
+        except Exception as e:  # noqa: BLE001 - a failing plugin is a rejected submission
+            raise PluginFailure(f"{type(e).__name__}: {e}") from None
+        self.fitted[key] = model
+
+    def predict(self, key: int, ds, visibility: str, label_period: int | None, where: str):
+        try:
+            return self.fitted[key].predict_scores(self._input(ds, visibility, label_period))
+        except Exception as e:  # noqa: BLE001
+            raise PluginFailure(f"{type(e).__name__}: {e}") from None
+
+
+def _runner(plugin, datasets: dict, origin: str):
+    """A Plugin sandboxed (or in this process when trusted); a bare model factory (a caller's
+    own code, e.g. a test's) in this process."""
+    if not isinstance(plugin, Plugin):
+        return InProcess(plugin)
+    if plugin.trusted:
+        return InProcess(load_plugin(plugin.path, plugin.cls))
+    sandbox_of(False, f"plugin {plugin.path}")
+    return sandbox.Sandbox(plugin.path, plugin.cls, datasets, origin)
 
 
 def groups(suite: Suite) -> dict[tuple, list[str]]:
@@ -83,7 +141,7 @@ def task_scores(pred, task: str, n: int, origin: str) -> np.ndarray:
 
 
 def run_plugin(
-    factory: Callable[[], object],
+    plugin,
     suite: Suite,
     datasets: dict,
     fr: dict,
@@ -91,30 +149,31 @@ def run_plugin(
     origin: str,
     step: Callable[[str], None] = lambda _: None,
 ) -> list[Parts]:
-    """Per seed, the raw scores of every part of every scenario (`fr`: scoring.frames)."""
+    """Per seed, the raw scores of every part of every scenario (`fr`: scoring.frames), of a
+    `Plugin` (sandboxed unless trusted) or a model factory (run in this process)."""
     per_seed: list[Parts] = [{} for _ in seeds]
-    for (dname, vis, period), names in groups(suite).items():
-        ds = datasets[dname]
-        td = ModelInput(ds.view(vis, label_period=period))
-        ids = {name: _part_ids(ds, suite.scenarios[name], fr[name]) for name in names}
-        fitted = {}
-        for i, seed in enumerate(seeds):
-            step(f"seed {seed}: fitting on {dname} ({vis}{f', period {period}' if period else ''})")
-            model = factory()
-            try:
-                model.fit(td, seed)
-                pred = model.predict_scores(td)
-            except Exception as e:  # noqa: BLE001 - a failing plugin is a rejected submission
-                raise SubmissionError(f"{origin}: seed {seed} failed on {dname}: {type(e).__name__}: {e}") from None
-            for name in names:
-                val, test = ids[name]
-                for task in suite.scenarios[name].tasks:
-                    s = task_scores(pred, task, td.n, f"{origin} (seed {seed}, {dname})")
-                    per_seed[i][(name, task)] = {"val": s[val], "test": s[test]}
-            fitted[i] = model
-        powered = [n for n in names if isinstance(fr[n], PoweredFrame)]
-        if powered:
-            _score_worlds(fitted, suite, datasets, fr, powered, vis, per_seed, origin, step)
+    with _runner(plugin, datasets, origin) as models:
+        for (dname, vis, period), names in groups(suite).items():
+            ds = datasets[dname]
+            n = ds.meta["rows"]["accounts"]
+            ids = {name: _part_ids(ds, suite.scenarios[name], fr[name]) for name in names}
+            for i, seed in enumerate(seeds):
+                step(f"seed {seed}: fitting on {dname} ({vis}{f', period {period}' if period else ''})")
+                where = f"{origin} (seed {seed}, {dname})"
+                try:
+                    models.fit(i, ds, vis, period, seed)
+                    pred = models.predict(i, ds, vis, period, where)
+                except PluginFailure as e:
+                    raise SubmissionError(f"{origin}: seed {seed} failed on {dname}: {e}") from None
+                for name in names:
+                    val, test = ids[name]
+                    for task in suite.scenarios[name].tasks:
+                        s = task_scores(pred, task, n, where)
+                        per_seed[i][(name, task)] = {"val": s[val], "test": s[test]}
+            powered = [n for n in names if isinstance(fr[n], PoweredFrame)]
+            if powered:
+                _score_worlds(models, len(seeds), suite, datasets, fr, powered, vis, per_seed, origin, step)
+            models.forget()
     return per_seed
 
 
@@ -127,8 +186,8 @@ def _part_ids(ds, sc, frame) -> tuple[np.ndarray, np.ndarray]:
     return val, test
 
 
-def _score_worlds(fitted: dict, suite: Suite, datasets: dict, fr: dict, names, vis: str, per_seed, origin, step):
-    """Every fitted model scores each evaluation world serving the group's dataset; the
+def _score_worlds(models, k: int, suite: Suite, datasets: dict, fr: dict, names, vis: str, per_seed, origin, step):
+    """The `k` fitted models score each evaluation world serving the group's dataset; the
     offenders of enriched worlds are kept, and of negative worlds only the negatives at or
     above the seed's lowest threshold (scoring.negative_cut)."""
     dataset = suite.scenarios[names[0]].dataset
@@ -137,15 +196,14 @@ def _score_worlds(fitted: dict, suite: Suite, datasets: dict, fr: dict, names, v
     for j, w in enumerate(worlds):
         wd = datasets[f"worlds/{w}"]
         role = suite.worlds[w].role
-        step(f"scoring {role} world {w} ({j + 1}/{len(worlds)}, {vis}) with {len(fitted)} fitted seed(s)")
-        data = ModelInput(wd.view(vis))
+        step(f"scoring {role} world {w} ({j + 1}/{len(worlds)}, {vis}) with {k} fitted seed(s)")
         y = wd.truth_by_id(task)[task].astype(bool)
-        for i, model in fitted.items():
+        for i in range(k):
             try:
-                pred = model.predict_scores(data)
-            except Exception as e:  # noqa: BLE001
-                raise SubmissionError(f"{origin}: scoring world {w} failed: {type(e).__name__}: {e}") from None
-            s = task_scores(pred, task, data.n, f"{origin} (world {w})")
+                pred = models.predict(i, wd, vis, None, f"{origin} (world {w})")
+            except PluginFailure as e:
+                raise SubmissionError(f"{origin}: scoring world {w} failed: {e}") from None
+            s = task_scores(pred, task, wd.meta["rows"]["accounts"], f"{origin} (world {w})")
             for name in names:
                 parts = per_seed[i][(name, task)]
                 if role == "enriched":
@@ -153,4 +211,3 @@ def _score_worlds(fitted: dict, suite: Suite, datasets: dict, fr: dict, names, v
                 else:
                     neg = s[~y]
                     parts[f"neg/{w}"] = neg[neg >= negative_cut(fr[name], parts["val"], suite.evaluation)]
-        del data
