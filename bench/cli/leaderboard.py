@@ -175,6 +175,15 @@ def verify_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="With --fresh-seeds: write every cell here.")] = None,
     workers: WorkersOpt = 2,
     trust_plugin: TrustOpt = False,
+    salt: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=2**63 - 1,
+            help="With --fresh-seeds: the secret the fresh seeds derive from "
+            "(default: drawn at random and printed; give it to reproduce a run).",
+        ),
+    ] = None,
 ) -> None:
     """Re-score every entry from its stored predictions; exit 1 naming any cell that
     differs. With --fresh-seeds, then re-run the plugin entries on fresh seeds, sandboxed
@@ -185,8 +194,8 @@ def verify_cmd(
     from bench.leaderboard.suite import load_suite, open_prepared
 
     with user_errors():
-        if fresh_seeds == 0 and (entry_names or json_out or trust_plugin):
-            raise SuiteError("--entry, --json and --trust-plugin go with --fresh-seeds K (K >= 1)")
+        if fresh_seeds == 0 and (entry_names or json_out or trust_plugin or salt is not None):
+            raise SuiteError("--entry, --json, --salt and --trust-plugin go with --fresh-seeds K (K >= 1)")
         s = load_suite(suite)
         datasets = open_prepared(s, root, "verified")
         found = load_entries(_entries_dir(entries, s))
@@ -204,13 +213,13 @@ def verify_cmd(
         raise typer.Exit(1)
     err.print(f"all {len(found)} entries verify against suite {s.suite}", highlight=False)
     if fresh_seeds:
-        _fresh(s, root, [e for _, e in found], fresh_seeds, entry_names or [], json_out, workers, trust_plugin)
+        _fresh(s, root, [e for _, e in found], fresh_seeds, entry_names or [], json_out, workers, (trust_plugin, salt))
 
 
 def _fresh(s, root: Path, found: list[dict], k: int, names: list[str], json_out: Path | None, workers: int,
-           trust: bool) -> None:  # fmt: skip
+           trust_salt: tuple[bool, int | None]) -> None:  # fmt: skip
     from bench.errors import SubmissionError
-    from bench.leaderboard.fresh import fresh_figures, fresh_runs, fresh_suite, gaps, headline
+    from bench.leaderboard.fresh import fresh_figures, fresh_runs, fresh_suite, gaps, headline, new_salt
     from bench.leaderboard.harness import sandbox_of
     from common.files import write_json_atomic
 
@@ -222,10 +231,13 @@ def _fresh(s, root: Path, found: list[dict], k: int, names: list[str], json_out:
         chosen = [e for e in found if (not names or e["name"] in names) and e.get("kind") == "plugin"]
         if not chosen:
             raise SubmissionError(f"--fresh-seeds: suite {s.suite} has no plugin entry to re-run")
+        trust, salt = trust_salt
         clock(f"plugins: sandbox {sandbox_of(trust, '--fresh-seeds')}")
-        runs = fresh_runs(s, root, k, workers, clock)
-        result = {"suite": s.suite, "fresh_seeds": k, "runs": [_seeds_of(fresh_suite(s, i)) for i in range(k)],
-                  "entries": {}}  # fmt: skip
+        salt = new_salt() if salt is None else salt
+        clock(f"fresh seeds derived with --salt {salt} (secret until now; give it to reproduce this run)")
+        runs = fresh_runs(s, root, k, workers, clock, salt)
+        result = {"suite": s.suite, "fresh_seeds": k, "salt": salt,
+                  "runs": [_seeds_of(fresh_suite(s, i, salt)) for i in range(k)], "entries": {}}  # fmt: skip
         bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        console=err, disable=not err.is_terminal)  # fmt: skip
         with bar:

@@ -14,6 +14,7 @@ The plugin runs sandboxed as in `submit` (harness.py), or in this process when t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,25 +36,36 @@ def frozen_seeds(suite: Suite) -> set[int]:
     return {s.seed for s in suite.datasets.values()} | {w.seed for w in suite.worlds.values()}
 
 
-def fresh_seed(seed: int, k: int, taken: set[int]) -> int:
-    """The k-th fresh seed for a frozen seed: a hash of (seed, k), moved past any seed the
-    suite pins."""
-    state = np.random.SeedSequence(seed, spawn_key=(FRESH_KEY, k)).generate_state(2, np.uint32)
+def fresh_seed(seed: int, k: int, taken: set[int], salt: int = 0) -> int:
+    """The k-th fresh seed for a frozen seed: a hash of (seed, salt, k), moved past any seed
+    the suite pins. The salt is what keeps fresh worlds unknown to a plugin: the generator
+    and the frozen seeds are public, so seeds derived from them alone could be derived (and
+    their worlds, truth included, generated) by the plugin itself; `verify` draws a random
+    salt each time and records it, so a run is reproduced with `--salt`. Salt 0 is the
+    public derivation from (seed, k) alone, for readings anyone may reproduce."""
+    entropy = seed if salt == 0 else [seed, salt]
+    state = np.random.SeedSequence(entropy, spawn_key=(FRESH_KEY, k)).generate_state(2, np.uint32)
     s = int(state[0]) << 31 | int(state[1]) >> 1
     while s in taken:
         s += 1
     return s
 
 
-def fresh_suite(suite: Suite, k: int) -> Suite:
-    """The suite with every dataset and world seed replaced by its k-th fresh seed and no
-    fingerprint pinned (prepare then checks seed and scenario instead)."""
+def new_salt() -> int:
+    """A secret for one `verify --fresh-seeds`: 63 random bits from the operating system."""
+    return int.from_bytes(os.urandom(8), "little") >> 1
+
+
+def fresh_suite(suite: Suite, k: int, salt: int = 0) -> Suite:
+    """The suite with every dataset and world seed replaced by its k-th fresh seed under
+    `salt` and no fingerprint pinned (prepare then checks seed and scenario instead)."""
     taken = frozen_seeds(suite)
-    datasets = {n: d.model_copy(update={"seed": fresh_seed(d.seed, k, taken), "fingerprint": None})
+    datasets = {n: d.model_copy(update={"seed": fresh_seed(d.seed, k, taken, salt), "fingerprint": None})
                 for n, d in suite.datasets.items()}  # fmt: skip
-    worlds = {n: w.model_copy(update={"seed": fresh_seed(w.seed, k, taken), "fingerprint": None})
+    worlds = {n: w.model_copy(update={"seed": fresh_seed(w.seed, k, taken, salt), "fingerprint": None})
               for n, w in suite.worlds.items()}  # fmt: skip
-    new = suite.model_copy(update={"suite": f"{suite.suite}/fresh-{k}", "datasets": datasets, "worlds": worlds})
+    name = f"{suite.suite}/fresh-{salt:x}-{k}"  # a salt's worlds never meet another salt's on disk
+    new = suite.model_copy(update={"suite": name, "datasets": datasets, "worlds": worlds})
     check_suite(new, f"{suite.suite} (fresh seeds {k})")
     if frozen_seeds(new) & taken:
         raise SuiteError(f"{suite.suite}: fresh seeds {k} collide with a frozen seed")
@@ -78,11 +90,13 @@ def plugin_of(entry: dict, repo: Path) -> tuple[Path, str]:
     return path, cls
 
 
-def fresh_runs(suite: Suite, root: Path, k: int, workers: int, step: Callable[[str], None]) -> list[tuple]:
+def fresh_runs(
+    suite: Suite, root: Path, k: int, workers: int, step: Callable[[str], None], salt: int = 0
+) -> list[tuple]:
     """Per fresh index: (fresh suite, its prepared datasets and worlds, their frames)."""
     out = []
     for i in range(k):
-        fs = fresh_suite(suite, i)
+        fs = fresh_suite(suite, i, salt)
         ds = prepare(fs, root, workers, step)
         out.append((fs, ds, frames(fs, ds)))
     return out

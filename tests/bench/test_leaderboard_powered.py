@@ -196,22 +196,25 @@ def test_fresh_seeds_report_gaps_per_cell(world, plugin_entry, tmp_path):
     from bench.leaderboard.fresh import fresh_suite, frozen_seeds
 
     s = load_suite(world["suite"])
-    fresh = fresh_suite(s, 0)
-    assert not frozen_seeds(fresh) & frozen_seeds(s) and fresh.suite == "tiny-v2/fresh-0"
-    assert frozen_seeds(fresh) == frozen_seeds(fresh_suite(s, 0)) != frozen_seeds(fresh_suite(s, 1))
+    fresh = fresh_suite(s, 0, salt=12345)
+    assert not frozen_seeds(fresh) & frozen_seeds(s) and fresh.suite == "tiny-v2/fresh-3039-0"
+    assert frozen_seeds(fresh) == frozen_seeds(fresh_suite(s, 0, 12345)) != frozen_seeds(fresh_suite(s, 1, 12345))
+    # Without the salt nobody derives the fresh seeds: another salt, other worlds.
+    assert not frozen_seeds(fresh_suite(s, 0, 54321)) & frozen_seeds(fresh)
     out = tmp_path / "fresh.json"
     r = runner.invoke(app, ["leaderboard", "verify", *opts(world, plugin_entry["entries"]), "--fresh-seeds", "1",
-                            "--json", str(out)])  # fmt: skip
+                            "--salt", "12345", "--json", str(out)])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "first features" in r.output and "gap" in r.output and "recall_fpr1e-3" in r.output
     doc = json.loads(out.read_text())
-    assert doc["fresh_seeds"] == 1 and doc["runs"][0]["datasets"]["base"] == fresh.datasets["base"].seed
+    assert doc["fresh_seeds"] == 1 and doc["salt"] == 12345
+    assert doc["runs"][0]["datasets"]["base"] == fresh.datasets["base"].seed
     cells = {(c["scenario"], c["task"], c["metric"]): c for c in doc["entries"]["first features"]["cells"]}
     c = cells[("groomer", "groomer", "recall_fpr1e-3")]
     assert len(c["frozen"]["per_seed"]) == 2 and len(c["fresh"]["per_run"]) == 1
     assert c["gap"] == pytest.approx(c["fresh"]["mean"] - c["frozen"]["mean"])
     assert ("spam", "fake", "auroc") in cells
-    assert (world["root"] / "tiny-v2" / "fresh-0" / "worlds" / "neg-1" / "dataset.json").is_file()
+    assert (world["root"] / "tiny-v2" / "fresh-3039-0" / "worlds" / "neg-1" / "dataset.json").is_file()
 
 
 def test_fresh_seeds_refuse_bad_input(world, plugin_entry, tmp_path):
