@@ -199,7 +199,8 @@ def test_enrichment_rate_is_a_setting():
 @pytest.mark.slow
 def test_negative_worlds_in_processes_pool_to_the_same_counts(small, trained, tmp_path):
     """Scoring negative worlds in two worker processes gives the figures one process gives:
-    same world seeds, same pooled counts, worlds deleted once counted."""
+    same world seeds, same pooled counts, nothing left on disk (the workers' worlds are made
+    in memory)."""
     from bench.rare.worlds import ProcessWorlds
 
     scn = small_scenario()
@@ -212,7 +213,7 @@ def test_negative_worlds_in_processes_pool_to_the_same_counts(small, trained, tm
         there = powered_evaluation(worlds, cal, scn, SEED, plan)
     assert here["worlds"] == there["worlds"] and len(here["worlds"]["fpr"]) == 3
     assert here["models"] == there["models"]
-    assert not any(scratch.iterdir())
+    assert not scratch.exists() or not any(scratch.iterdir())
 
 
 @pytest.mark.slow
