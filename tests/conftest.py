@@ -73,3 +73,16 @@ def store(tmp_path, monkeypatch):
 
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def plugin_trust() -> list[str]:
+    """`--trust-plugin` where no Landlock sandbox can start (an old kernel, a container that
+    blocks it), so the leaderboard's own tests run everywhere; the sandbox itself is tested
+    in tests/bench/test_sandbox.py, which skips there."""
+    from bench.leaderboard import sandbox
+
+    try:
+        sandbox.landlock_abi()
+    except sandbox.SandboxUnavailable:
+        return ["--trust-plugin"]
+    return []

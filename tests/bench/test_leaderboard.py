@@ -19,8 +19,12 @@ from typer.testing import CliRunner
 
 from bench.cli.app import app
 from bench.leaderboard.suite import load_suite, prepare, split_ids
+from tests.conftest import plugin_trust
 
 runner = CliRunner()
+# A plugin runs sandboxed where Landlock exists, trusted elsewhere (tests/conftest.py).
+SUBMIT = ["leaderboard", "submit", *plugin_trust()]
+FRESH = ["--fresh-seeds", "1", *plugin_trust()]
 TINY = {"accounts": 2000, "partition_size": 1000, "harm.groomer_rate": 0.01}
 
 
@@ -133,7 +137,7 @@ def test_predictions_submission_verify_and_tamper(world, tmp_path):
     entries = tmp_path / "entries"
     for fmt in ("csv", "parquet"):
         d = submission(tmp_path / fmt, _predictions(world), {"name": f"rand {fmt}"}, fmt=fmt)
-        r = runner.invoke(app, ["leaderboard", "submit", str(d), *opts(world, entries), "--no-mlflow"])
+        r = runner.invoke(app, [*SUBMIT, str(d), *opts(world, entries), "--no-mlflow"])
         assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["leaderboard", "verify", *opts(world, entries)])
     assert r.exit_code == 0, r.output
@@ -162,7 +166,7 @@ def test_a_partial_submission_enters_its_scenarios_only(world, tmp_path):
     entries = tmp_path / "entries"
     preds = _predictions(world)
     d = submission(tmp_path, preds[preds["scenario"] == "spam"], {"name": "spam only"})
-    r = runner.invoke(app, ["leaderboard", "submit", str(d), *opts(world, entries), "--no-mlflow"])
+    r = runner.invoke(app, [*SUBMIT, str(d), *opts(world, entries), "--no-mlflow"])
     assert r.exit_code == 0, r.output
     e = json.loads((entries / "spam-only.json").read_text())
     assert sorted(e["figures"]) == ["spam"]
@@ -172,7 +176,7 @@ def test_a_partial_submission_enters_its_scenarios_only(world, tmp_path):
     # A scenario entered must be scored for all of its tasks.
     spam_only = preds[(preds["scenario"] != "spam") | (preds["task"] == "spam")]
     d = submission(tmp_path / "half", spam_only, {"name": "half"})
-    r = runner.invoke(app, ["leaderboard", "submit", str(d), *opts(world, entries), "--no-mlflow"])
+    r = runner.invoke(app, [*SUBMIT, str(d), *opts(world, entries), "--no-mlflow"])
     assert r.exit_code == 2 and "task 'fake', split 'val': scores 0 of" in r.output
 
 
@@ -208,7 +212,7 @@ def test_rejections_exit_2_and_write_nothing(world, tmp_path, case):
     preds, meta, needle = _bad(world)[case]
     d = submission(tmp_path, preds, meta)
     entries = tmp_path / "entries"
-    r = runner.invoke(app, ["leaderboard", "submit", str(d), *opts(world, entries), "--no-mlflow"])
+    r = runner.invoke(app, [*SUBMIT, str(d), *opts(world, entries), "--no-mlflow"])
     assert r.exit_code == 2, r.output
     assert needle in r.output
     assert not entries.exists() or not any(entries.iterdir())
@@ -242,7 +246,7 @@ def test_bad_submission_directories(world, tmp_path, case):
         (d / "submission.yaml").unlink()
     elif case == "stray":
         (d / "notes.txt").write_text("hello")
-    r = runner.invoke(app, ["leaderboard", "submit", str(d), *opts(world, tmp_path / "e"), "--no-mlflow"])
+    r = runner.invoke(app, [*SUBMIT, str(d), *opts(world, tmp_path / "e"), "--no-mlflow"])
     assert r.exit_code == 2, r.output
     assert needle in r.output
 
@@ -250,7 +254,7 @@ def test_bad_submission_directories(world, tmp_path, case):
 def test_broken_plugin_is_rejected(world, tmp_path):
     d = submission(tmp_path, None, {"plugin": "p.py:Nope"})
     (d / "p.py").write_text("class Other:\n    pass\n")
-    r = runner.invoke(app, ["leaderboard", "submit", str(d), *opts(world, tmp_path / "e"), "--no-mlflow"])
+    r = runner.invoke(app, [*SUBMIT, str(d), *opts(world, tmp_path / "e"), "--no-mlflow"])
     assert r.exit_code == 2 and "no class 'Nope'" in r.output
 
 
@@ -258,7 +262,7 @@ def test_verify_and_submit_need_prepared_datasets(world, tmp_path):
     r = runner.invoke(app, ["leaderboard", "verify", "--suite", world["suite"], "--root", str(tmp_path / "nothing")])
     assert r.exit_code == 2 and "missing; run `lowbase leaderboard prepare" in r.output
     d = submission(tmp_path, _predictions(world))
-    r = runner.invoke(app, ["leaderboard", "submit", str(d), "--suite", world["suite"], "--root",
+    r = runner.invoke(app, [*SUBMIT, str(d), "--suite", world["suite"], "--root",
                             str(tmp_path / "nothing"), "--entries", str(tmp_path / "e"), "--no-mlflow"])  # fmt: skip
     assert r.exit_code == 2 and "missing" in r.output and not (tmp_path / "e").exists()
 

@@ -18,8 +18,12 @@ from bench.errors import SuiteError
 from bench.leaderboard.suite import load_suite
 from common.files import sha256_file
 from tests.bench.test_leaderboard import make_world, opts, submission, tiny_suite_doc
+from tests.conftest import plugin_trust
 
 runner = CliRunner()
+# A plugin runs sandboxed where Landlock exists, trusted elsewhere (tests/conftest.py).
+SUBMIT = ["leaderboard", "submit", *plugin_trust()]
+FRESH = ["--fresh-seeds", "1", *plugin_trust()]
 
 PLUGIN = '''
 import numpy as np
@@ -54,7 +58,7 @@ def plugin_entry(world, tmp_path_factory):
     (d / "src").mkdir()
     (d / "src" / "plug.py").write_text(PLUGIN)
     entries = base / "entries"
-    r = runner.invoke(app, ["leaderboard", "submit", str(d), *opts(world, entries), "--no-mlflow"])
+    r = runner.invoke(app, [*SUBMIT, str(d), *opts(world, entries), "--no-mlflow"])
     assert r.exit_code == 0, r.output
     return {"dir": d, "entries": entries, "json": entries / "first-features.json"}
 
@@ -186,7 +190,7 @@ def test_thresholds_are_never_scored_on_the_world_they_were_set_on(world, tmp_pa
     sub = submission(tmp_path, None, {"name": "p", "plugin": "p.py:FirstFeatures"})
     (sub / "p.py").write_text(PLUGIN)
     runner.invoke(app, ["leaderboard", "prepare", "--suite", str(bad), "--root", str(tmp_path / "root")])
-    r = runner.invoke(app, ["leaderboard", "submit", str(sub), "--suite", str(bad), "--root", str(tmp_path / "root"),
+    r = runner.invoke(app, [*SUBMIT, str(sub), "--suite", str(bad), "--root", str(tmp_path / "root"),
                             "--entries", str(tmp_path / "e"), "--no-mlflow"])  # fmt: skip
     assert r.exit_code == 2 and "negative world neg-0" in r.output and "own data" in r.output
     assert not (tmp_path / "e").exists()
@@ -202,7 +206,7 @@ def test_fresh_seeds_report_gaps_per_cell(world, plugin_entry, tmp_path):
     # Without the salt nobody derives the fresh seeds: another salt, other worlds.
     assert not frozen_seeds(fresh_suite(s, 0, 54321)) & frozen_seeds(fresh)
     out = tmp_path / "fresh.json"
-    r = runner.invoke(app, ["leaderboard", "verify", *opts(world, plugin_entry["entries"]), "--fresh-seeds", "1",
+    r = runner.invoke(app, ["leaderboard", "verify", *opts(world, plugin_entry["entries"]), *FRESH,
                             "--salt", "12345", "--json", str(out)])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "first features" in r.output and "gap" in r.output and "recall_fpr1e-3" in r.output
@@ -221,9 +225,9 @@ def test_fresh_seeds_refuse_bad_input(world, plugin_entry, tmp_path):
     entries = plugin_entry["entries"]
     r = runner.invoke(app, ["leaderboard", "verify", *opts(world, entries), "--json", str(tmp_path / "x.json")])
     assert r.exit_code == 2 and "--fresh-seeds" in r.output
-    r = runner.invoke(app, ["leaderboard", "verify", *opts(world, entries), "--fresh-seeds", "1", "--entry", "nobody"])
+    r = runner.invoke(app, ["leaderboard", "verify", *opts(world, entries), *FRESH, "--entry", "nobody"])
     assert r.exit_code == 2 and "nobody" in r.output
-    r = runner.invoke(app, ["leaderboard", "verify", *opts(world, tmp_path / "none"), "--fresh-seeds", "1"])
+    r = runner.invoke(app, ["leaderboard", "verify", *opts(world, tmp_path / "none"), *FRESH])
     assert r.exit_code == 2 and "no plugin entry" in r.output
     # The plugin's code changed since the entry was made: refused, not re-run.
     import shutil
@@ -236,7 +240,7 @@ def test_fresh_seeds_refuse_bad_input(world, plugin_entry, tmp_path):
     (src / "src" / "plug.py").write_text(PLUGIN + "\n# changed\n")
     e["source"] = str(src)
     (moved / "first-features.json").write_text(json.dumps(e))
-    r = runner.invoke(app, ["leaderboard", "verify", *opts(world, moved), "--fresh-seeds", "1"])
+    r = runner.invoke(app, ["leaderboard", "verify", *opts(world, moved), *FRESH])
     assert r.exit_code == 2 and "differs from the code the entry was made with" in r.output
 
 
