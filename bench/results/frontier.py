@@ -24,6 +24,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from bench.results.numbers import fmt_value as fmt
+from bench.results.numbers import num
+
 THRESHOLDS = ("fpr<=0.001", "fpr<=0.0001")  # the operating points a frontier reads
 ROLES = ("adapted", "unadapted")
 DEFAULT_LABEL = "default"  # an axis's label that changes nothing (`bench.setup.frontier.DEFAULT`)
@@ -37,33 +40,6 @@ LABEL_MARKS = {"low": "-", "default": "0", "high": "+"}
 
 
 # ---------------------------------------------------------------- reading the record
-
-
-def num(x: Any) -> float:
-    """A figure as float: None (NaN in strict JSON) or anything unreadable -> nan."""
-    if x is None or isinstance(x, bool):
-        return math.nan
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def fmt(x: Any, digits: int = 3) -> str:
-    """A figure as the report prints one (`bench.report.format.fmt_value`'s rule): `digits`
-    decimals from 0.1 to 100, two significant digits below 0.1 so a small bound never
-    prints as 0.00, thousands separators above; `n/a` when undefined."""
-    v = num(x)
-    if math.isnan(v):
-        return "n/a"
-    if math.isinf(v):
-        return "∞" if v > 0 else "-∞"
-    a = abs(v)
-    if v == 0 or 0.1 <= a < 100:
-        return f"{v:.{digits}f}"
-    if a < 0.1:
-        return f"{v:.2g}"
-    return f"{v:,.0f}"
 
 
 def budget_text(threshold: str) -> str:
