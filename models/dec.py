@@ -6,8 +6,9 @@ weak labeler spoke). Its last hidden layer is the low-dimensional embedding.
 Stage 2: one LightGBM per task on the embedding plus the few raw features DEC keeps,
 trained on the small set of human labels (train split), early stopping on val.
 
-Seeded and deterministic on CPU: fixed torch seed, deterministic algorithms, one thread
-count, full-batch order drawn from the seed.
+Seeded and deterministic on CPU: fixed torch seed, deterministic algorithms, full-batch
+order drawn from the seed; with the kernels pinned (`common.kernels`, the command line's
+default) the same bits on any x86-64 CPU, whatever its instruction set and core count.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.kernels import dec_threads
 from models.baselines import fit_lgb, load_boosters, predict_booster, save_boosters
 from models.inputs import ModelInput
 from models.protocol import ModelError, model_file, scores_frame
@@ -76,13 +78,18 @@ def _standardise_into(out: np.ndarray, x: np.ndarray, mean: np.ndarray, scale: n
 def _log1p_clipped(x: np.ndarray, out: np.ndarray) -> None:
     """`out` = log1p(max(float32(x), 0)). The cast comes before the clip (the same values:
     the cast is monotone and keeps 0) because a casting ufunc is several times slower than
-    a plain cast; float32 input, the usual case, is clipped straight into `out`."""
+    a plain cast; float32 input, the usual case, is clipped straight into `out`. The
+    logarithm is torch's, not NumPy's: NumPy picks its log1p loop by instruction set at
+    import (its AVX-512 loop rounds differently from its baseline one), torch's follows the
+    kernel pin (`common.kernels`). The rest is NumPy arithmetic whose bits do not depend on
+    the instruction set (exact element-wise operations, and reductions whose order NumPy
+    fixes)."""
     if x.dtype == np.float32:
         np.maximum(x, 0, out=out)
     else:
         np.copyto(out, x, casting="unsafe")
         np.maximum(out, 0, out=out)
-    np.log1p(out, out=out)
+    torch.from_numpy(out).log1p_()
 
 
 def _centre(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> None:
@@ -107,7 +114,8 @@ class DecModel:
         target, mask = data.weak_matrix
         seen = np.isin(data.split, ("train", "val")) & mask.any(axis=1)
         self.net = MultiTaskNet(x.shape[1], len(data.tasks))
-        _train_stage1(self.net, x[seen], target[seen], mask[seen], seed)
+        with dec_threads():
+            _train_stage1(self.net, x[seen], target[seen], mask[seen], seed)
         self.n_raw = _n_raw(data)
         z = self._stage2_input((x[i : i + MLP_ROWS] for i in range(0, len(x), MLP_ROWS)), data.features.X)
         del x
@@ -134,9 +142,10 @@ class DecModel:
         emb = self.net.heads.in_features
         out = np.empty((len(x_raw), emb + self.n_raw), dtype=np.float32)
         i = 0
-        for block in blocks:
-            out[i : i + len(block), :emb] = _embed(self.net.body, block)
-            i += len(block)
+        with dec_threads():  # the embedding's bits at fit and at scoring: the same threads
+            for block in blocks:
+                out[i : i + len(block), :emb] = _embed(self.net.body, block)
+                i += len(block)
         out[:, emb:] = x_raw[:, : self.n_raw]
         return out
 

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from common import kernels
 from common.files import (
     OutputExistsError,
     atomic_dir,
@@ -78,6 +79,7 @@ def save_model(model: Model, data: ModelInput, seed: int, out: Path, overwrite: 
             "visibility": data.view.level,
             "feature_names": list(data.features.names),
             "tasks": list(data.tasks),
+            "kernels": kernels.describe(),
             "state": model.state(tmp),
         }
         card["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.name != CARD}

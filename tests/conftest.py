@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from common import kernels
 from data_gen import generate, load_scenario
 from data_gen.reader import open_dataset
+
+# The command line's default, before any test runs torch: in-process commands find the
+# kernels they would pin already pinned, and spawned workers inherit the environment.
+kernels.use(kernels.PINNED)
 
 SMALL = dict(accounts=4000, partition_size=1000)
 

@@ -15,7 +15,8 @@ import typer
 from rich.markup import escape
 
 from bench.cli import ceiling, certify, data, frontier, leaderboard, models, runs
-from bench.cli.console import err
+from bench.cli.console import err, user_errors
+from common import kernels
 from common.memory import turn_off_hugepage_advice
 from data_gen import GENERATOR_VERSION
 
@@ -49,10 +50,22 @@ app.add_typer(leaderboard.app, name="leaderboard")
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the generator version.")] = False,
+    kernel_mode: Annotated[
+        str,
+        typer.Option(
+            "--kernels",
+            envvar="LOWBASE_KERNELS",
+            help="pinned: DEC's torch work on generic kernels and one thread, the same figures on any "
+            "x86-64 CPU; native: this CPU's fastest kernels, figures comparable on this machine type "
+            "only (docs/running.md#determinism).",
+        ),
+    ] = kernels.PINNED,
 ) -> None:
     if version:
         print(f"lowbase generator {GENERATOR_VERSION}")
         raise typer.Exit(0)
+    with user_errors():
+        kernels.use(kernel_mode)  # before any command runs torch: both libraries read it once
 
 
 def main() -> None:
@@ -72,5 +85,5 @@ def main() -> None:
         sys.exit(1)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m bench.cli.app, as the tests run it
     main()

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from bench.cli.console import err, out, print_table, store_first, user_errors
+from bench.cli.console import err, kernel_note, out, print_table, store_first, user_errors
+from common import kernels
 from common.files import write_json_atomic
 from data_gen.config import scenario_from_dict
 from data_gen.reader import open_dataset
@@ -76,6 +77,7 @@ def certify_cmd(
         store_first(mlflow)
         train = open_dataset(data)
         card = load_card(model)
+        kernel_note(card)
         _check_training_world(card, train.meta["fingerprint"], model, data)
         scn = scenario_from_dict(train.meta["scenario"], f"{data}/dataset.json")
         plan = PoweredPlan(card["visibility"], "groomer", tpr_worlds, fpr_accounts, enriched_rate)
@@ -161,7 +163,7 @@ def _log(result: dict, card: dict, job: Certification, plan: PoweredPlan, traini
 
     params = {"model": card["model"], "visibility": card["visibility"], "fpr_accounts": plan.fpr_accounts,
               "tpr_worlds": plan.tpr_worlds, "enriched_rate": plan.enriched_rate,
-              "training_truth": job.truth}  # fmt: skip
+              "training_truth": job.truth, "kernels": kernels.mode()}  # fmt: skip
     tags = {"lowbase.model": str(Path(job.model).resolve()), "lowbase.training_fingerprint": training_fingerprint}
     rid = log_certified(result, params, tags)
     err.print(

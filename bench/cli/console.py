@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from bench.errors import PredictionsError, ResultsError, RunConfigError, SubmissionError, SuiteError
 from common.files import OutputExistsError
+from common.kernels import KernelError
 from data_gen import ScenarioError
 from data_gen.reader import DatasetError
 from data_gen.visibility import VisibilityError
@@ -33,6 +34,7 @@ USER_ERRORS = (
     ResultsError,
     SuiteError,
     SubmissionError,
+    KernelError,
 )
 
 
@@ -44,6 +46,21 @@ def user_errors():
     except USER_ERRORS as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         raise typer.Exit(2) from None
+
+
+def kernel_note(card: dict) -> None:
+    """A model trained under other kernels than this process scores with gives figures of
+    neither mode exactly (`common.kernels`): say so. A card without the record predates the
+    pin: it was trained native."""
+    from common import kernels
+
+    trained = card.get("kernels", {}).get("mode", kernels.NATIVE)
+    if trained != kernels.mode():
+        err.print(
+            f"note: the model was trained with {trained} kernels and scores with {kernels.mode()} ones here; "
+            f"for the figures of its own mode run with --kernels {trained}",
+            highlight=False,
+        )
 
 
 def store_first(mlflow: bool) -> None:

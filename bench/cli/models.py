@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bench.cli.console import DASK_HELP, err, out, user_errors
+from bench.cli.console import DASK_HELP, err, kernel_note, out, user_errors
 from bench.errors import PredictionsError
 from bench.setup.cluster import dask_client, parse_dask
 from common.files import write_json_atomic
@@ -69,6 +69,7 @@ def evaluate_cmd(
         ds = open_dataset(data)
         if model is not None:
             card = load_card(model)
+            kernel_note(card)
             td = ModelInput(ds.view(card["visibility"]))
             m, _ = load_model(model, td)
             with dask_client(spec) as client, use_client(client):

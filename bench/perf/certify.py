@@ -9,11 +9,12 @@ that phase, and peak RSS of the client process and of the largest
 worker process (sampled every 0.2 s over the process tree with psutil). Ratios are read
 against the first row's phase time, measured in the same invocation. `--source DIR` (given
 twice or more) runs the CLI of each source tree in turn (e.g. a `git worktree` of the code
-before a change), and `--rounds N` alternates all of them N times, so an A/B is read on
-the same machine in the same minutes.
+before a change), `--kernels pinned,native` each kernel mode (`common.kernels`: what the
+pin costs), and `--rounds N` alternates all of them N times, so an A/B is read on the same
+machine in the same minutes.
 
     python bench/perf/certify.py --model RUN/dec --data DATASET [--fpr-accounts 10000000]
-        [--configs local:1,local:2] [--pin] [--training-truth] [--mlflow]
+        [--configs local:1,local:2] [--pin] [--kernels pinned] [--training-truth] [--mlflow]
         [--source DIR --source OLD_DIR] [--rounds 1]
 
 Targets (2 cores): local:2 >= 1.6x local:1 when each is pinned to its cores;
@@ -61,7 +62,7 @@ def _config(text: str) -> tuple[str, int]:
     return kind, int(k)
 
 
-def run_one(args, config: str, source: Path, tmp: Path, log: bool = False) -> dict:
+def run_one(args, config: str, source: Path, tmp: Path, kernels: str, log: bool = False) -> dict:
     kind, k = _config(config)
     tag = f"{kind}{k}-{len(list(tmp.iterdir()))}"
     out = tmp / f"{tag}.json"
@@ -73,7 +74,8 @@ def run_one(args, config: str, source: Path, tmp: Path, log: bool = False) -> di
            "--mlflow" if log else "--no-mlflow"]  # fmt: skip
     if args.pin:
         cmd = ["taskset", "-c", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:k]), *cmd]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")])),
+           "LOWBASE_KERNELS": kernels}  # fmt: skip
     peaks = {"client": 0, "worker": 0}
     stop = threading.Event()
     t0 = time.perf_counter()
@@ -96,8 +98,8 @@ def run_one(args, config: str, source: Path, tmp: Path, log: bool = False) -> di
     result = json.loads(out.read_text())
     negatives = sum(w["negatives"] for w in result["worlds"]["fpr"])
     phase = wall - (streamed_at - t0) if streamed_at else float("nan")
-    return {"config": config, "source": source, "wall": wall, "phase": phase, "negatives": negatives,
-            "result": result, **peaks}  # fmt: skip
+    return {"config": config, "source": source, "kernels": kernels, "wall": wall, "phase": phase,
+            "negatives": negatives, "result": result, **peaks}  # fmt: skip
 
 
 def main() -> None:
@@ -109,6 +111,7 @@ def main() -> None:
     ap.add_argument("--source", action="append", type=Path, help="A source tree to run the CLI from (repeat for A/B).")
     ap.add_argument("--rounds", type=int, default=1, help="Alternate every source and configuration this many times.")
     ap.add_argument("--pin", action="store_true", help="Confine local:K to K cores.")
+    ap.add_argument("--kernels", default="pinned", help="Kernel modes to run, comma-separated: pinned, native.")
     ap.add_argument("--training-truth", action="store_true", help="Also certify the class on the world's truth.")
     ap.add_argument(
         "--mlflow",
@@ -119,8 +122,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lowbase-perf-certify-"))
     try:
         sources = [p.resolve() for p in args.source or [Path(__file__).resolve().parents[2]]]
-        plan = [(c, src) for _ in range(args.rounds) for src in sources for c in args.configs.split(",")]
-        rows = [run_one(args, c, src, tmp, log=args.mlflow and i == len(plan) - 1) for i, (c, src) in enumerate(plan)]
+        modes = args.kernels.split(",")
+        configs = args.configs.split(",")
+        plan = [(c, src, k) for _ in range(args.rounds) for src in sources for k in modes for c in configs]
+        rows = [run_one(args, c, src, tmp, k, log=args.mlflow and i == len(plan) - 1)
+                for i, (c, src, k) in enumerate(plan)]  # fmt: skip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     base = rows[0]
@@ -128,14 +134,15 @@ def main() -> None:
     print(f"certify --fpr-accounts {args.fpr_accounts:,} ({'pinned' if args.pin else 'unpinned'}):")
     for r in rows:
         rate, speedup = r["negatives"] / r["phase"], base["phase"] / r["phase"]
-        where = f" [{r['source']}]" if len(sources) > 1 else ""
+        where = (f" [{r['source']}]" if len(sources) > 1 else "") + (f" {r['kernels']}" if len(modes) > 1 else "")
         print(
             f"  {r['config']}{where}: wall {r['wall']:.1f} s, streamed worlds {r['phase']:.1f} s, "
             f"{r['negatives']:,} negatives, {rate:,.0f} negatives/s ({speedup:.2f}x the first row); "
             f"peak RSS client {r['client'] / gb:.2f} GB, largest worker {r['worker'] / gb:.2f} GB"
         )
-    counts = {json.dumps(r["result"]["models"], sort_keys=True) for r in rows}
-    print(f"  the same counts in every row: {'yes' if len(counts) == 1 else 'NO'}")
+    for mode in modes:  # the kernel modes differ in the last bits of DEC's scores, so in counts
+        counts = {json.dumps(r["result"]["models"], sort_keys=True) for r in rows if r["kernels"] == mode}
+        print(f"  the same counts in every {mode} row: {'yes' if len(counts) == 1 else 'NO'}")
     for name, figures in rows[-1]["result"]["models"].items():
         for thr in ("fpr<=0.001", "fpr<=0.0001"):
             f = figures["by_threshold"][thr]["fpr"]

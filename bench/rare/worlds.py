@@ -51,6 +51,7 @@ from bench.setup.cluster import executor as cluster_executor
 from bench.setup.datasets import Step, cached_dataset, time_left
 from bench.stats.accounts import scores_by_account
 from bench.stats.rates import Tally, Thresholds
+from common import kernels
 from common.files import remove_dead_writers
 from common.vocabulary import SOPHISTICATION_LEVELS
 from data_gen import Scenario
@@ -125,15 +126,21 @@ _MODELS: dict[str, dict] = {}  # per worker process: unpickled models by digest 
 
 
 def models_blob(models: dict) -> bytes:
-    """The models as bytes: what crosses to workers, unpickled there only."""
-    return pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL)
+    """The models as bytes, with the kernel mode they score under: what crosses to workers,
+    unpickled there only."""
+    return pickle.dumps((kernels.mode(), models), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _models(blob: bytes) -> dict:
+    """The models of `blob`; on a worker's first sight of them, its kernels made the
+    driver's (a Dask worker started without the pin's environment takes it here, before it
+    scores; one that already ran torch otherwise is refused, `common.kernels.check`)."""
     key = hashlib.sha256(blob).hexdigest()
     if key not in _MODELS:
         _MODELS.clear()  # one set of models per worker at a time
-        _MODELS[key] = pickle.loads(blob)
+        mode, models = pickle.loads(blob)
+        kernels.use(mode)
+        _MODELS[key] = models
     return _MODELS[key]
 
 

@@ -36,7 +36,7 @@ GROOMER_THRESHOLD = "fpr<=0.001"  # the powered point groomer projections read (
 
 class RunRecord(Record):
     """The run config as it ran (`bench.setup.config.RunConfig` without `dask`, which changes where
-    work runs, not what it computes)."""
+    work runs, not what it computes), and the kernel mode it ran under."""
 
     preset: str
     accounts: int | None
@@ -58,6 +58,9 @@ class RunRecord(Record):
     tpr_worlds: int = 1
     enriched_rate: float = 1e-2
     label_budgets: list[int] = []
+    # `common.kernels`: DEC's figures are comparable across machine types when pinned
+    # (results written before the pin existed ran native)
+    kernels: str = "native"
 
 
 class HarmRecord(Record):

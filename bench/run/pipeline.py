@@ -52,6 +52,7 @@ from bench.stats.base_rate import BASE_RATES, analytic_curve
 from bench.stats.detection import recall_by_level
 from bench.stats.evaluate import evaluate
 from bench.stats.intervals import Share
+from common import kernels
 from data_gen.config import Scenario
 from models import ModelInput, make_model, save_model
 from models.distributed import use_client
@@ -199,7 +200,7 @@ def _run_pipeline(cfg: RunConfig, cache: Path, models_dir: Path, step: Step) -> 
         analysis.powered, analysis.timely = pw
         read_groomers_powered(analysis)  # groomer projections and base-rate curve: the powered point
     results = RunResults(
-        config=RunRecord.model_validate(cfg.model_dump(mode="json")),
+        config=RunRecord.model_validate({**cfg.model_dump(mode="json"), "kernels": kernels.mode()}),
         scenario=ScenarioRecord.model_validate(scn.model_dump(mode="json")),
         dataset=DatasetRecord(path=str(ds.path), fingerprint=ds.meta["fingerprint"], rows=ds.meta["rows"]),
         base_rates=base_rates,

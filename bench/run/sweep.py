@@ -116,6 +116,9 @@ def _children(client, parent: str) -> dict[str, list]:
 def _worker_init(threads: int) -> None:
     import torch
 
+    from common import kernels
+
+    kernels.check()  # the driver's pin reaches a spawned worker through its environment
     torch.set_num_threads(threads)
 
 

@@ -63,7 +63,7 @@ def test_only_the_schema_formats_an_operating_key():
 
 
 def test_schema_mirrors_the_run_config_and_the_metrics():
-    assert set(RunRecord.model_fields) == set(RunConfig.model_fields) - {"dask"}
+    assert set(RunRecord.model_fields) == set(RunConfig.model_fields) - {"dask"} | {"kernels"}
     assert set(TaskMetrics.model_fields) == {"n_positive", "n_negative", *METRICS}
     assert list(TaskMetrics.model_validate(full_results()["models"]["dec"]["metrics"]["spam"]).intervals()) == list(
         METRICS

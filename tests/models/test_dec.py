@@ -21,7 +21,7 @@ TASKS = ("spam", "scam", "groomer")
 def _plain_standardise(x, mean=None, scale=None):
     out = x.astype(np.float32)
     np.maximum(out, 0, out=out)
-    np.log1p(out, out=out)
+    out = torch.log1p(torch.from_numpy(out)).numpy()  # torch's log1p: it follows the kernel pin
     if mean is None:
         mean, scale = out.mean(axis=0), out.std(axis=0)
         scale[scale == 0] = 1.0
@@ -82,7 +82,8 @@ def test_scoring_standardisation_is_the_plain_one(dtype, monkeypatch):
     fitted, mean, scale = _standardise(x)
     got = np.vstack([b.copy() for b in _standardised_blocks(x, mean.tolist(), scale.tolist())])
     np.testing.assert_array_equal(got, fitted)
-    np.testing.assert_array_equal(got, (np.log1p(np.maximum(x.astype(np.float32), np.float32(0))) - mean) / scale)
+    logged = torch.log1p(torch.from_numpy(np.maximum(x.astype(np.float32), np.float32(0)))).numpy()
+    np.testing.assert_array_equal(got, (logged - mean) / scale)
 
 
 def _check_scoring_is_the_plain_one(x):
