@@ -13,7 +13,9 @@ default) the same bits on any x86-64 CPU, whatever its instruction set and core 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +32,12 @@ EPOCHS = 6
 BATCH = 2048
 STATE_FILE = "dec_stage1.pt"
 STAGE2_INPUT = "dec.stage2_input"  # ModelInput.memo key, with the network
-# Rows per MLP forward: the embedding's float32 bits are those of this blocking (a block's
-# GEMM may round differently at another size), so it stays what the figures were made with.
-MLP_ROWS = 65536
+# Rows per MLP forward. The embedding's float32 bits are those of this blocking (a block's
+# GEMM may round differently at another size), at fit and at scoring alike; with the kernels
+# pinned, blocks are embedded side by side, each on one thread, so the bits do not depend on
+# how many run at once. 8192 rows: 32 MB of standardised input per thread, and a dozen
+# blocks to share out in a 100K world.
+MLP_ROWS = 8192
 # Rows per standardisation step: ~1 MB of a ~1000-column float32 matrix, cache-resident.
 CACHE_ROWS = 256
 
@@ -117,7 +122,7 @@ class DecModel:
         with dec_threads():
             _train_stage1(self.net, x[seen], target[seen], mask[seen], seed)
         self.n_raw = _n_raw(data)
-        z = self._stage2_input((x[i : i + MLP_ROWS] for i in range(0, len(x), MLP_ROWS)), data.features.X)
+        z = self._stage2_input(_views(x), data.features.X)
         del x
         data.memo[(STAGE2_INPUT, self.net)] = z
         self.boosters = {t: fit_lgb(z, data, t, seed) for t in data.tasks}
@@ -135,17 +140,19 @@ class DecModel:
         one task skips the other boosters."""
         return DecModel(self.net, self.norm, {t: self.boosters[t] for t in tasks}, self.n_raw)
 
-    def _stage2_input(self, blocks: Iterator[np.ndarray], x_raw: np.ndarray) -> np.ndarray:
-        """The embedding of each standardised block of `MLP_ROWS` rows, and the raw columns
-        DEC keeps, written once into the one float32 output (no stacking copies)."""
+    def _stage2_input(self, block_at: Callable[[int], np.ndarray], x_raw: np.ndarray) -> np.ndarray:
+        """The embedding of each standardised block of `MLP_ROWS` rows (`block_at(i)`: the
+        block starting at row i), and the raw columns DEC keeps, written once into the one
+        float32 output (no stacking copies)."""
         self.net.eval()
         emb = self.net.heads.in_features
         out = np.empty((len(x_raw), emb + self.n_raw), dtype=np.float32)
-        i = 0
-        with dec_threads():  # the embedding's bits at fit and at scoring: the same threads
-            for block in blocks:
-                out[i : i + len(block), :emb] = _embed(self.net.body, block)
-                i += len(block)
+
+        def embed(i: int) -> None:
+            out[i : i + MLP_ROWS, :emb] = _embed(self.net.body, block_at(i))
+
+        with dec_threads() as width:  # the embedding's bits at fit and at scoring: the same kernels
+            _each(embed, range(0, len(x_raw), MLP_ROWS), width)
         out[:, emb:] = x_raw[:, : self.n_raw]
         return out
 
@@ -155,7 +162,7 @@ class DecModel:
         key = (STAGE2_INPUT, self.net)
         if key not in data.memo:
             x = data.features.X
-            data.memo[key] = self._stage2_input(_standardised_blocks(x, *self.norm), x)
+            data.memo[key] = self._stage2_input(_standardiser(x, *self.norm), x)
         return data.memo[key]
 
     def predict_scores(self, data: ModelInput):
@@ -193,16 +200,41 @@ class DecModel:
         return cls(net, norm, load_boosters(state["boosters"], path), state["n_raw"])
 
 
-def _standardised_blocks(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> Iterator[np.ndarray]:
-    """`x` standardised `MLP_ROWS` rows at a time into one reused buffer: scoring never
-    holds the standardised matrix, only one block of it. A block is valid until the next.
-    The statistics are float32, as trained, so the arithmetic stays float32."""
+def _standardiser(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> Callable[[int], np.ndarray]:
+    """Rows [i, i + `MLP_ROWS`) of `x` standardised into a buffer of the calling thread's
+    own, reused: scoring never holds the standardised matrix, only one block per thread. A
+    block is valid until its thread's next. The statistics are float32, as trained, so the
+    arithmetic stays float32."""
     mean, scale = np.asarray(mean, dtype=np.float32), np.asarray(scale, dtype=np.float32)
-    buf = np.empty((min(len(x), MLP_ROWS), x.shape[1]), dtype=np.float32)
-    for i in range(0, len(x), MLP_ROWS):
-        block = buf[: len(x[i : i + MLP_ROWS])]
-        _standardise_into(block, x[i : i + MLP_ROWS], mean, scale)
-        yield block
+    local = threading.local()
+
+    def block_at(i: int) -> np.ndarray:
+        rows = x[i : i + MLP_ROWS]
+        if not hasattr(local, "buf"):
+            local.buf = np.empty((min(len(x), MLP_ROWS), x.shape[1]), dtype=np.float32)
+        block = local.buf[: len(rows)]
+        _standardise_into(block, rows, mean, scale)
+        return block
+
+    return block_at
+
+
+def _views(x: np.ndarray) -> Callable[[int], np.ndarray]:
+    """Rows [i, i + `MLP_ROWS`) of an already standardised `x`, as views (fit holds the
+    whole standardised matrix for its statistics)."""
+    return lambda i: x[i : i + MLP_ROWS]
+
+
+def _each(fn: Callable[[int], None], items: Iterable[int], width: int) -> None:
+    """`fn` of every item, `width` at a time on threads (NumPy and torch release the GIL in
+    the work that counts), or in order on this one."""
+    if width <= 1:
+        for i in items:
+            fn(i)
+        return
+    with ThreadPoolExecutor(width, thread_name_prefix="dec-embed") as pool:
+        for _ in pool.map(fn, items):  # re-raises a block's error here
+            pass
 
 
 def _embed(body: nn.Sequential, block: np.ndarray) -> np.ndarray:

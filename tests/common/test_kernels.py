@@ -20,7 +20,7 @@ from common import kernels
 PIN_VARS = (*kernels.PIN_ENV, "LOWBASE_KERNELS")
 # Each a machine of another kind, as each library would see it.
 OTHER_CPUS = {
-    "the pin's variables set by hand": dict(kernels.PIN_ENV),
+    "the generic kernels set by hand": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
     "AVX2, 3 cores": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
                       "NPY_ENABLE_CPU_FEATURES": "X86_V3", "OMP_NUM_THREADS": "3"},
     "SSE4.2, 1 core": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "NPY_ENABLE_CPU_FEATURES": "X86_V2",

@@ -1,7 +1,8 @@
 """DEC's scoring path gives the figures of the plain pipeline bit for bit: the standardised
 features, the stage-2 input (embedding and raw columns) and the scores are compared with
 `_plain_standardise`/`_plain_stage2_input`, the straightforward full-matrix form the
-blocked path must equal (full-size cast and ufuncs, one forward per 65536 rows, stacked)."""
+blocked path must equal (full-size cast and ufuncs, one forward per `MLP_ROWS` rows on one
+thread, stacked)."""
 
 from types import SimpleNamespace
 
@@ -12,7 +13,7 @@ import torch
 
 from models import ModelInput, make_model
 from models import dec as dec_module
-from models.dec import DecModel, MultiTaskNet, _standardise, _standardised_blocks
+from models.dec import MLP_ROWS, DecModel, MultiTaskNet, _standardise, _standardiser
 from models.protocol import scores_frame
 
 TASKS = ("spam", "scam", "groomer")
@@ -31,9 +32,14 @@ def _plain_standardise(x, mean=None, scale=None):
 
 def _plain_stage2_input(net, x_std, x_raw, n_raw):
     net.eval()
-    with torch.no_grad():
-        z = np.vstack([net(torch.from_numpy(x_std[i : i + 65536]))[0].numpy() for i in range(0, len(x_std), 65536)])
-    return np.hstack([z, x_raw[:, :n_raw]]).astype(np.float32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the pinned kernels' one thread per operation (common.kernels)
+    try:
+        with torch.no_grad():
+            blocks = [net(torch.from_numpy(x_std[i : i + MLP_ROWS]))[0].numpy() for i in range(0, len(x_std), MLP_ROWS)]
+    finally:
+        torch.set_num_threads(before)
+    return np.hstack([np.vstack(blocks), x_raw[:, :n_raw]]).astype(np.float32)
 
 
 def _features(n, d, seed, dtype=np.float32):
@@ -80,7 +86,8 @@ def test_scoring_standardisation_is_the_plain_one(dtype, monkeypatch):
     monkeypatch.setattr(dec_module, "MLP_ROWS", 1000)
     x = _features(2500, 40, 1, dtype)
     fitted, mean, scale = _standardise(x)
-    got = np.vstack([b.copy() for b in _standardised_blocks(x, mean.tolist(), scale.tolist())])
+    block_at = _standardiser(x, mean.tolist(), scale.tolist())
+    got = np.vstack([block_at(i).copy() for i in range(0, len(x), 1000)])
     np.testing.assert_array_equal(got, fitted)
     logged = torch.log1p(torch.from_numpy(np.maximum(x.astype(np.float32), np.float32(0)))).numpy()
     np.testing.assert_array_equal(got, (logged - mean) / scale)
@@ -101,8 +108,24 @@ def _check_scoring_is_the_plain_one(x):
 
 
 def test_scoring_is_the_plain_pipeline():
-    """Past one MLP block (65536 rows), so a full and a short block are both compared."""
-    _check_scoring_is_the_plain_one(_features(66_000, 30, 2))
+    """Several MLP blocks and a short last one."""
+    _check_scoring_is_the_plain_one(_features(3 * MLP_ROWS + 100, 30, 2))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_embedding_does_not_depend_on_the_threads(threads):
+    """Pinned, row blocks are embedded side by side on the process's threads, each on one:
+    any number of them gives the one-thread bits (the plain pipeline's)."""
+    x = _features(5 * MLP_ROWS + 7, 30, 4)
+    model, z = _model(x)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        data = _world(x)
+        model.predict_scores(data)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(next(iter(data.memo.values())), z)
 
 
 @pytest.mark.slow
