@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common import kernels
 from common.kernels import dec_threads
 from models.baselines import fit_lgb, load_boosters, predict_booster, save_boosters
 from models.inputs import ModelInput
@@ -33,11 +34,13 @@ BATCH = 2048
 STATE_FILE = "dec_stage1.pt"
 STAGE2_INPUT = "dec.stage2_input"  # ModelInput.memo key, with the network
 # Rows per MLP forward. The embedding's float32 bits are those of this blocking (a block's
-# GEMM may round differently at another size), at fit and at scoring alike; with the kernels
-# pinned, blocks are embedded side by side, each on one thread, so the bits do not depend on
-# how many run at once. 8192 rows: 32 MB of standardised input per thread, and a dozen
-# blocks to share out in a 100K world.
+# GEMM may round differently at another size), at fit and at scoring alike. Pinned kernels
+# (`common.kernels`): blocks are embedded side by side, each on one thread, so the bits do
+# not depend on how many run at once; 8192 rows: 32 MB of standardised input per thread, and
+# a dozen blocks to share out in a 100K world. Native: torch splits each block's product over
+# the threads itself, in blocks of 65536 (the blocking of every figure made native).
 MLP_ROWS = 8192
+NATIVE_MLP_ROWS = 65536
 # Rows per standardisation step: ~1 MB of a ~1000-column float32 matrix, cache-resident.
 CACHE_ROWS = 256
 
@@ -83,18 +86,20 @@ def _standardise_into(out: np.ndarray, x: np.ndarray, mean: np.ndarray, scale: n
 def _log1p_clipped(x: np.ndarray, out: np.ndarray) -> None:
     """`out` = log1p(max(float32(x), 0)). The cast comes before the clip (the same values:
     the cast is monotone and keeps 0) because a casting ufunc is several times slower than
-    a plain cast; float32 input, the usual case, is clipped straight into `out`. The
-    logarithm is torch's, not NumPy's: NumPy picks its log1p loop by instruction set at
-    import (its AVX-512 loop rounds differently from its baseline one), torch's follows the
-    kernel pin (`common.kernels`). The rest is NumPy arithmetic whose bits do not depend on
-    the instruction set (exact element-wise operations, and reductions whose order NumPy
-    fixes)."""
+    a plain cast; float32 input, the usual case, is clipped straight into `out`. Pinned, the
+    logarithm is torch's: NumPy picks its log1p loop by instruction set at import (its
+    AVX-512 loop rounds differently from its baseline one), torch's follows the pin. The
+    rest is NumPy arithmetic whose bits do not depend on the instruction set (exact
+    element-wise operations, and reductions whose order NumPy fixes). Native, NumPy's."""
     if x.dtype == np.float32:
         np.maximum(x, 0, out=out)
     else:
         np.copyto(out, x, casting="unsafe")
         np.maximum(out, 0, out=out)
-    torch.from_numpy(out).log1p_()
+    if kernels.mode() == kernels.PINNED:
+        torch.from_numpy(out).log1p_()
+    else:
+        np.log1p(out, out=out)
 
 
 def _centre(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> None:
@@ -122,7 +127,7 @@ class DecModel:
         with dec_threads():
             _train_stage1(self.net, x[seen], target[seen], mask[seen], seed)
         self.n_raw = _n_raw(data)
-        z = self._stage2_input(_views(x), data.features.X)
+        z = self._stage2_input(_views(x, mlp_rows()), data.features.X)
         del x
         data.memo[(STAGE2_INPUT, self.net)] = z
         self.boosters = {t: fit_lgb(z, data, t, seed) for t in data.tasks}
@@ -141,18 +146,18 @@ class DecModel:
         return DecModel(self.net, self.norm, {t: self.boosters[t] for t in tasks}, self.n_raw)
 
     def _stage2_input(self, block_at: Callable[[int], np.ndarray], x_raw: np.ndarray) -> np.ndarray:
-        """The embedding of each standardised block of `MLP_ROWS` rows (`block_at(i)`: the
+        """The embedding of each standardised block of `mlp_rows()` rows (`block_at(i)`: the
         block starting at row i), and the raw columns DEC keeps, written once into the one
         float32 output (no stacking copies)."""
         self.net.eval()
-        emb = self.net.heads.in_features
+        emb, rows = self.net.heads.in_features, mlp_rows()
         out = np.empty((len(x_raw), emb + self.n_raw), dtype=np.float32)
 
         def embed(i: int) -> None:
-            out[i : i + MLP_ROWS, :emb] = _embed(self.net.body, block_at(i))
+            out[i : i + rows, :emb] = _embed(self.net.body, block_at(i))
 
         with dec_threads() as width:  # the embedding's bits at fit and at scoring: the same kernels
-            _each(embed, range(0, len(x_raw), MLP_ROWS), width)
+            _each(embed, range(0, len(x_raw), rows), width)
         out[:, emb:] = x_raw[:, : self.n_raw]
         return out
 
@@ -162,7 +167,7 @@ class DecModel:
         key = (STAGE2_INPUT, self.net)
         if key not in data.memo:
             x = data.features.X
-            data.memo[key] = self._stage2_input(_standardiser(x, *self.norm), x)
+            data.memo[key] = self._stage2_input(_standardiser(x, *self.norm, mlp_rows()), x)
         return data.memo[key]
 
     def predict_scores(self, data: ModelInput):
@@ -200,8 +205,13 @@ class DecModel:
         return cls(net, norm, load_boosters(state["boosters"], path), state["n_raw"])
 
 
-def _standardiser(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> Callable[[int], np.ndarray]:
-    """Rows [i, i + `MLP_ROWS`) of `x` standardised into a buffer of the calling thread's
+def mlp_rows() -> int:
+    """Rows per MLP forward under this process's kernels."""
+    return MLP_ROWS if kernels.mode() == kernels.PINNED else NATIVE_MLP_ROWS
+
+
+def _standardiser(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, rows: int) -> Callable[[int], np.ndarray]:
+    """Rows [i, i + `rows`) of `x` standardised into a buffer of the calling thread's
     own, reused: scoring never holds the standardised matrix, only one block per thread. A
     block is valid until its thread's next. The statistics are float32, as trained, so the
     arithmetic stays float32."""
@@ -209,20 +219,20 @@ def _standardiser(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> Callabl
     local = threading.local()
 
     def block_at(i: int) -> np.ndarray:
-        rows = x[i : i + MLP_ROWS]
+        part = x[i : i + rows]
         if not hasattr(local, "buf"):
-            local.buf = np.empty((min(len(x), MLP_ROWS), x.shape[1]), dtype=np.float32)
-        block = local.buf[: len(rows)]
-        _standardise_into(block, rows, mean, scale)
+            local.buf = np.empty((min(len(x), rows), x.shape[1]), dtype=np.float32)
+        block = local.buf[: len(part)]
+        _standardise_into(block, part, mean, scale)
         return block
 
     return block_at
 
 
-def _views(x: np.ndarray) -> Callable[[int], np.ndarray]:
-    """Rows [i, i + `MLP_ROWS`) of an already standardised `x`, as views (fit holds the
-    whole standardised matrix for its statistics)."""
-    return lambda i: x[i : i + MLP_ROWS]
+def _views(x: np.ndarray, rows: int) -> Callable[[int], np.ndarray]:
+    """Rows [i, i + `rows`) of an already standardised `x`, as views (fit holds the whole
+    standardised matrix for its statistics)."""
+    return lambda i: x[i : i + rows]
 
 
 def _each(fn: Callable[[int], None], items: Iterable[int], width: int) -> None:

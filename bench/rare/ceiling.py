@@ -70,6 +70,7 @@ from bench.results.ceiling import (
 )
 from bench.setup.datasets import Step, cached_dataset
 from bench.stats.rates import FPR_BUDGETS, TARGET_PRECISIONS, Tally, budget_name, validation_thresholds
+from common import kernels
 from common.files import write_json_atomic
 from common.vocabulary import SOPHISTICATION_LEVELS
 from data_gen import GENERATOR_VERSION, Scenario
@@ -284,6 +285,8 @@ class CeilingPlan:
                "tpr_worlds": self.tpr_worlds, "fpr_accounts": self.fpr_accounts, "task": self.task}  # fmt: skip
         if self.enriched_rate != CEILING_ENRICHED_RATE:
             out["enriched_rate"] = self.enriched_rate
+        if "dec" in self.models and kernels.mode() == kernels.PINNED:
+            out["kernels"] = kernels.PINNED  # DEC's figures are the kernels' (common.kernels)
         return out
 
     def powered(self) -> PoweredPlan:
@@ -438,7 +441,9 @@ def cached_ceiling(
     """The ceiling of `scn` at `visibility` and `seed` already in the work directory's cache,
     whatever settings it was computed with, or None: never computed here (a run reads it, it
     does not pay for it). A file counts only when its key is the key of its own settings for
-    this generator and scenario, so a changed generator or scenario finds nothing. Of several,
+    this generator and scenario, so a changed generator or scenario finds nothing, and when
+    its DEC (if any) ran on this process's kernels (a native ceiling's settings name none,
+    as before the pin existed: `common.kernels`). Of several,
     one read on exactly the TPR and FPR worlds of `worlds` (a run's powered worlds log, by
     fingerprint) wins, so a run and its ceiling are paired where a paired one exists; then
     the most model classes, then the largest pool."""
@@ -448,7 +453,8 @@ def cached_ceiling(
             record = read_ceiling(path)
         except ValueError:
             continue
-        if record.key == ceiling_key(scn, visibility, seed, record.settings) == path.stem.rsplit("-", 1)[-1]:
+        own_key = record.key == ceiling_key(scn, visibility, seed, record.settings) == path.stem.rsplit("-", 1)[-1]
+        if own_key and ("dec" not in record.models or record.settings.get("kernels", kernels.NATIVE) == kernels.mode()):
             found.append(record)
 
     def rank(r: CeilingRecord) -> tuple:

@@ -175,12 +175,18 @@ def test_the_cache_key_follows_generator_scenario_visibility_seed_and_settings()
     assert key != ceiling_key(scn, "full", 0, {**settings, "curve": [30]}, generator="1.0")
 
 
-def test_a_default_plan_keeps_its_cache_key_and_reads_a_runs_worlds():
-    """A default ceiling is keyed by the settings without an enriched rate, the key its
-    cached files are filed under; another rate is another ceiling. A default plan reads the
-    worlds a default powered evaluation does."""
+def test_a_default_plan_keeps_its_cache_key_and_reads_a_runs_worlds(monkeypatch):
+    """A default native ceiling is keyed by the settings without an enriched rate or
+    kernels, the key its cached files are filed under; another rate is another ceiling, and
+    so are pinned kernels. A default plan reads the worlds a default powered evaluation does."""
     from bench.rare.powered import PoweredPlan
+    from common import kernels
 
+    pinned = CeilingPlan().settings()
+    assert pinned.pop("kernels") == kernels.PINNED  # tests/conftest.py pins
+    assert CeilingPlan(models=("gbdt-raw",)).settings().get("kernels") is None, "no DEC: the kernels change nothing"
+    for key in kernels.PIN_ENV:
+        monkeypatch.delenv(key)
     scn = small_scenario()
     before = {"models": ["dec", "gbdt-raw"], "curve": [30, 100, 300, 1000, 3000], "min_per_level": 1000,
               "tpr_worlds": 1, "fpr_accounts": 1_000_000, "task": "groomer"}  # fmt: skip
@@ -189,6 +195,7 @@ def test_a_default_plan_keeps_its_cache_key_and_reads_a_runs_worlds():
     other = CeilingPlan(enriched_rate=3e-3)
     assert other.settings() == {**before, "enriched_rate": 3e-3}
     assert ceiling_key(scn, "full", 0, other.settings()) != ceiling_key(scn, "full", 0, before)
+    assert pinned == before
     assert CeilingPlan().powered() == PoweredPlan()
     assert other.powered() == PoweredPlan(enriched_rate=3e-3)
 
@@ -328,6 +335,23 @@ def test_a_cached_ceiling_is_read_only_under_its_own_key_and_the_richest_wins(tm
     assert cached_ceiling(tmp_path, scn, "minimal", SEED) is None and cached_ceiling(tmp_path, scn, "full", 1) is None
     (tmp_path / "ceilings" / f"{scn.name}-full-s{SEED}-broken.json").write_text("{")
     assert cached_ceiling(tmp_path, scn, "full", SEED).key == three.key, "an unreadable file is skipped"
+
+
+def test_a_cached_ceiling_with_dec_is_read_only_under_its_own_kernels(tmp_path, monkeypatch):
+    from common import kernels
+
+    scn = small_scenario()
+    native = _record(scn, SEED, ["dec", "gbdt-raw"])
+    settings = {k: v for k, v in native.settings.items() if k != "kernels"}
+    native = native.model_copy(update={"settings": settings, "key": ceiling_key(scn, "full", SEED, settings)})
+    _write(tmp_path, scn, native)
+    assert cached_ceiling(tmp_path, scn, "full", SEED) is None, "pinned: a native DEC is not this mode's"
+    lgb_only = _record(scn, SEED, ["gbdt-raw"])
+    _write(tmp_path, scn, lgb_only)
+    assert cached_ceiling(tmp_path, scn, "full", SEED).key == lgb_only.key, "no DEC: read in either mode"
+    for key in kernels.PIN_ENV:
+        monkeypatch.delenv(key)
+    assert cached_ceiling(tmp_path, scn, "full", SEED).key == native.key, "native: the richer native one"
 
 
 def test_a_ceiling_on_the_runs_own_worlds_is_read_before_a_richer_one(tmp_path):

@@ -251,10 +251,11 @@ def run_of(cfg) -> dict:
 
 def _cached(work, scn, run: dict, settings: dict | None = None) -> CeilingRecord:
     """A ceiling record on `run`'s worlds, written into `work`'s cache under the key
-    `cached_ceiling` accepts."""
+    `cached_ceiling` accepts (its DEC on this process's kernels, pinned: tests/conftest.py)."""
     from bench.rare.ceiling import cache_path, ceiling_key
+    from common import kernels
 
-    settings = settings or {"models": list(LARGEST), "curve": list(SIZES)}
+    settings = {**(settings or {"models": list(LARGEST), "curve": list(SIZES)}), "kernels": kernels.mode()}
     record = CeilingRecord.model_validate(
         ceiling_record(run, key=ceiling_key(scn, "full", run["config"]["seed"], settings), settings=settings)
     )

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from models import ModelInput, make_model
-from models import dec as dec_module
 from models.dec import MLP_ROWS, DecModel, MultiTaskNet, _standardise, _standardiser
 from models.protocol import scores_frame
 
@@ -79,14 +78,27 @@ def test_fit_standardisation_is_the_plain_one(dtype):
     np.testing.assert_array_equal(got, want)
 
 
+def test_native_kernels_keep_numpys_log1p(monkeypatch):
+    """Native mode is the arithmetic every native figure was made with: NumPy's log1p."""
+    from common import kernels
+
+    for key in kernels.PIN_ENV:
+        monkeypatch.delenv(key)
+    x = _features(3000, 40, 5)
+    got, _, _ = _standardise(x)
+    logged = np.log1p(np.maximum(x, np.float32(0)))
+    scale = logged.std(axis=0)
+    scale[scale == 0] = 1.0
+    np.testing.assert_array_equal(got, (logged - logged.mean(axis=0)) / scale)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scoring_standardisation_is_the_plain_one(dtype, monkeypatch):
     """Block by block into one reused buffer (several blocks, a short last one), with the
     statistics as a saved model's JSON gives them back: the values the model was fit on."""
-    monkeypatch.setattr(dec_module, "MLP_ROWS", 1000)
     x = _features(2500, 40, 1, dtype)
     fitted, mean, scale = _standardise(x)
-    block_at = _standardiser(x, mean.tolist(), scale.tolist())
+    block_at = _standardiser(x, mean.tolist(), scale.tolist(), 1000)
     got = np.vstack([block_at(i).copy() for i in range(0, len(x), 1000)])
     np.testing.assert_array_equal(got, fitted)
     logged = torch.log1p(torch.from_numpy(np.maximum(x.astype(np.float32), np.float32(0)))).numpy()
