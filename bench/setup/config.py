@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bench.errors import RunConfigError
 from bench.setup.cluster import parse_dask
+from common import kernels
 from common.files import validate_model
 from data_gen import load_scenario
 from data_gen.config import Scenario, ScenarioError, scenario_from_dict
@@ -116,8 +117,13 @@ def make_run_config(origin: str = "run", **fields) -> RunConfig:
 
 
 def run_name(cfg: RunConfig, scn: Scenario) -> str:
-    """A stable name per (scenario, config): reruns of the same thing share it."""
-    blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    """A stable name per (scenario, config, kernels): reruns of the same thing share it, and
+    a pinned run never overwrites a native one (`common.kernels`; native names are the ones
+    runs had before the pin existed)."""
+    fields = cfg.model_dump(mode="json")
+    if kernels.mode() == kernels.PINNED:
+        fields["kernels"] = kernels.PINNED
+    blob = json.dumps(fields, sort_keys=True)
     return f"{scn.name}-s{cfg.seed}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 

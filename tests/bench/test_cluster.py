@@ -182,3 +182,21 @@ def test_a_real_scheduler_passes_the_probe(dask_client):
     from bench.setup.cluster import probe_scheduler
 
     probe_scheduler(dask_client.scheduler.address)
+
+
+def test_a_pinned_run_is_named_apart_from_a_native_one(monkeypatch):
+    """The kernels change DEC's figures, so a pinned run never overwrites a native one; a
+    native run keeps the name runs had before the pin existed."""
+    import hashlib
+    import json
+
+    from common import kernels
+
+    cfg, scn = make_run_config(models=("rules",)), small_scenario()
+    pinned = run_name(cfg, scn)
+    for key in kernels.PIN_ENV:
+        monkeypatch.delenv(key)
+    native = run_name(cfg, scn)
+    assert pinned != native
+    blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    assert native == f"{scn.name}-s{cfg.seed}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
