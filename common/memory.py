@@ -36,6 +36,46 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# Address space the command line maps before any work: Python, NumPy, pyarrow, torch, MKL and
+# their thread pools reserve ~1.1 GB of virtual memory at import (VmSize after `import
+# bench.cli.app`), and the first worker threads more.
+IMPORT_ADDRESS_SPACE = 3 << 29  # 1.5 GiB
+# Virtual memory per generated account beyond that: a quick world's VmPeak grows by about
+# 3 KB per account (20K -> 100K accounts: 2.58 -> 2.82 GB), 3.5 KB with a margin.
+GENERATE_BYTES_PER_ACCOUNT = 3500
+
+
+class MemoryLimitError(ValueError):
+    """The address-space limit (`ulimit -v`) is too small for the work asked."""
+
+
+def address_space_limit() -> int | None:
+    """The soft RLIMIT_AS (`ulimit -v`) in bytes; None when unlimited."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def address_space_shortfall(need: int, what: str) -> str | None:
+    """What to tell the user when `ulimit -v` leaves less than `need` bytes for `what`, else
+    None. Under too small a limit, allocations fail inside native code (a segmentation
+    fault, or a MemoryError in the middle of an import) instead of saying why."""
+    limit = address_space_limit()
+    if limit is None or limit >= need:
+        return None
+    return (
+        f"the address-space limit (ulimit -v) is {limit / 2**30:.2f} GiB, and {what} needs at least about "
+        f"{need / 2**30:.1f} GiB: raise it (ulimit -v {-(-need // 1024)}) or remove it (ulimit -v unlimited)"
+    )
+
+
+def check_address_space(need: int, what: str) -> None:
+    """Refuse `what` (MemoryLimitError) before any work when `ulimit -v` cannot hold it."""
+    if message := address_space_shortfall(need, what):
+        raise MemoryLimitError(message)
+
+
 ENV = "NUMPY_MADVISE_HUGEPAGE"  # numpy reads it at import; we also set it for child processes
 
 

@@ -17,7 +17,7 @@ from rich.markup import escape
 from bench.cli import ceiling, certify, data, frontier, leaderboard, models, runs
 from bench.cli.console import err, user_errors
 from common import kernels
-from common.memory import turn_off_hugepage_advice
+from common.memory import address_space_limit, turn_off_hugepage_advice
 from data_gen import GENERATOR_VERSION
 
 app = typer.Typer(
@@ -78,6 +78,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except MemoryError as e:
+        limit = address_space_limit()
+        under = f" under an address-space limit (ulimit -v) of {limit / 2**30:.2f} GiB" if limit else ""
+        err.print(f"[bold red]out of memory[/]{under}: {escape(str(e) or 'an allocation failed')}", highlight=False)
+        sys.exit(1)
     except Exception as e:  # noqa: BLE001 - the contract maps every other failure to exit 1
         err.print(f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))}", highlight=False)
         if os.environ.get("LOWBASE_DEBUG"):

@@ -15,6 +15,7 @@ from rich.markup import escape
 from bench.errors import PredictionsError, ResultsError, RunConfigError, SubmissionError, SuiteError
 from common.files import OutputExistsError
 from common.kernels import KernelError
+from common.memory import MemoryLimitError
 from data_gen import ScenarioError
 from data_gen.reader import DatasetError
 from data_gen.visibility import VisibilityError
@@ -35,6 +36,7 @@ USER_ERRORS = (
     SuiteError,
     SubmissionError,
     KernelError,
+    MemoryLimitError,
 )
 
 

@@ -23,6 +23,7 @@ from bench.audit.records import (
 from bench.cli.console import DASK_HELP, err, out, user_errors
 from bench.setup.cluster import dask_client, executor, parse_dask
 from common.files import dumps_json
+from common.memory import GENERATE_BYTES_PER_ACCOUNT, IMPORT_ADDRESS_SPACE, check_address_space
 from data_gen import generate, load_scenario
 from data_gen.generate import stage_plan
 from data_gen.reader import open_dataset
@@ -64,6 +65,9 @@ def generate_cmd(
     with user_errors():
         spec = parse_dask(dask)
         scn = load_scenario(scenario, accounts)
+        check_address_space(
+            IMPORT_ADDRESS_SPACE + GENERATE_BYTES_PER_ACCOUNT * scn.accounts, f"generating {scn.accounts:,} accounts"
+        )
         _warn_groomers(scn)
         bar, update = _progress(scn, quiet)
         with dask_client(spec) as client, bar:

@@ -107,3 +107,42 @@ def test_exit_settings_keep_what_the_user_set():
     both = settings_after_heap_reuse({"GLIBC_TUNABLES": "glibc.malloc.mmap_max=7", "MALLOC_MMAP_MAX_": "9"})
     assert both[M_MMAP_MAX] == 9
     assert settings_after_heap_reuse({"MALLOC_MMAP_MAX_": "lots"}) == dynamic  # unparsable: ignored
+
+
+def _limited(limit: int, *args: str) -> subprocess.CompletedProcess:
+    """The console entry point under `ulimit -v limit`, as a shell would set it."""
+    import resource
+
+    def set_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    code = "import sys; sys.argv[0] = 'lowbase'; from bench.cli.entry import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
+                          preexec_fn=set_limit)  # fmt: skip
+
+
+def test_an_address_space_too_small_for_the_libraries_is_refused_before_they_load(tmp_path):
+    res = _limited(1 << 30, "generate", "--accounts", "2000", "--out", str(tmp_path / "ds"))
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("error: the address-space limit (ulimit -v) is 1.00 GiB")
+    assert "Traceback" not in res.stderr and not (tmp_path / "ds").exists()
+
+
+def test_generate_refuses_a_world_the_limit_cannot_hold_naming_its_size(tmp_path):
+    res = _limited(7 << 28, "generate", "--accounts", "1000000", "--out", str(tmp_path / "ds"))
+    assert res.returncode == 2, res.stderr
+    assert "generating 1,000,000 accounts needs at least about" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "ds").exists()
+
+
+def test_no_limit_no_message(monkeypatch):
+    import resource
+
+    from common import memory
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert memory.address_space_limit() is None
+    assert memory.address_space_shortfall(1 << 40, "anything") is None
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1 << 30, resource.RLIM_INFINITY))
+    assert "1.00 GiB" in memory.address_space_shortfall(2 << 30, "this")
+    assert memory.address_space_shortfall(1 << 29, "this") is None
