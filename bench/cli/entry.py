@@ -10,7 +10,9 @@ from common.memory import IMPORT_ADDRESS_SPACE, address_space_shortfall
 
 
 def main() -> None:
-    if message := address_space_shortfall(IMPORT_ADDRESS_SPACE, "lowbase's libraries (torch, MKL, NumPy, pyarrow)"):
+    if message := address_space_shortfall(
+        IMPORT_ADDRESS_SPACE, "loading lowbase's libraries (torch, MKL, NumPy, pyarrow)"
+    ):
         sys.stderr.write(f"error: {message}\n")
         sys.exit(2)
     from bench.cli.app import main as run  # the libraries load here

@@ -124,7 +124,7 @@ def _limited(limit: int, *args: str) -> subprocess.CompletedProcess:
 def test_an_address_space_too_small_for_the_libraries_is_refused_before_they_load(tmp_path):
     res = _limited(1 << 30, "generate", "--accounts", "2000", "--out", str(tmp_path / "ds"))
     assert res.returncode == 2, res.stderr
-    assert res.stderr.startswith("error: the address-space limit (ulimit -v) is 1.00 GiB")
+    assert res.stderr.startswith("error: the address-space limit (ulimit -v) is 1.00 GiB, and loading")
     assert "Traceback" not in res.stderr and not (tmp_path / "ds").exists()
 
 
