@@ -32,6 +32,9 @@ temporary directory). On a shared machine seconds are noisy (the load average is
 
     python bench/perf/world.py [--scenario quick] [--accounts N] [--seed 12345] [--repeat 3]
         [--model RUN_MODEL_DIR ...] [--visibility LEVEL] [--workers 1] [--json out.json]
+
+DEC runs under the command line's kernels: pinned unless `LOWBASE_KERNELS=native`
+(`common.kernels`; the mode is printed with the versions).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ import pyarrow.parquet as pq
 import torch
 
 from bench.perf.features import reference
+from common import kernels
 from common.memory import heap_reuse, turn_off_hugepage_advice
 from data_gen import ScenarioError, actors, generate, load_scenario
 from data_gen.contract import SORT_COLUMN
@@ -418,7 +422,7 @@ def versions() -> dict:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = None
-    return {**out, "torch_threads": torch.get_num_threads()}
+    return {**out, "torch_threads": torch.get_num_threads(), "kernels": kernels.mode()}
 
 
 def _fmt(x: float | None, spec: str, suffix: str = "") -> str:
@@ -468,6 +472,7 @@ def main() -> None:
         ap.add_argument(hidden, type=kind, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     turn_off_hugepage_advice()
+    kernels.use(os.environ.get("LOWBASE_KERNELS", kernels.PINNED))  # the CLI's default; repetitions inherit it
     if args.repetition is not None:
         try:
             print(json.dumps(repetition(args)))

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,11 +21,11 @@ from common import kernels
 PIN_VARS = (*kernels.PIN_ENV, "LOWBASE_KERNELS")
 # Each a machine of another kind, as each library would see it.
 OTHER_CPUS = {
-    "the generic kernels set by hand": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
     "AVX2, 3 cores": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
                       "NPY_ENABLE_CPU_FEATURES": "X86_V3", "OMP_NUM_THREADS": "3"},
-    "SSE4.2, 1 core": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "NPY_ENABLE_CPU_FEATURES": "X86_V2",
-                       "OMP_NUM_THREADS": "1"},
+    "SSE4.2, 1 core, the generic kernels set by hand": {
+        "ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+        "NPY_ENABLE_CPU_FEATURES": "X86_V2", "OMP_NUM_THREADS": "1"},
 }  # fmt: skip
 
 
@@ -41,12 +42,13 @@ def _train(data: Path, out: Path, env: dict, *flags: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pinned(small_dir, tmp_path_factory):
-    """DEC trained by the default command line on this machine."""
-    return _train(small_dir, tmp_path_factory.mktemp("kernels") / "pinned", {})
+    """DEC trained by the default command line on this machine: its directory and files."""
+    out = tmp_path_factory.mktemp("kernels") / "pinned"
+    return SimpleNamespace(dir=out, files=_train(small_dir, out, {}))
 
 
 def test_pinned_model_files_are_byte_identical_on_other_cpus(small_dir, pinned, tmp_path):
-    native = pinned
+    native = pinned.files
     assert {"dec_stage1.pt", "model.json"} <= set(native)
     for i, (cpu, env) in enumerate(OTHER_CPUS.items()):
         assert _train(small_dir, tmp_path / f"other{i}", env) == native, cpu
@@ -58,14 +60,12 @@ def test_native_kernels_are_this_cpus_and_recorded(small_dir, pinned, tmp_path):
     import json
 
     native = _train(small_dir, tmp_path / "native", {}, "--kernels", "native")
-    pinned_dir = tmp_path / "pinned"
-    _train(small_dir, pinned_dir, {"LOWBASE_KERNELS": "pinned"})
-    cards = [json.loads((d / "model.json").read_text())["kernels"] for d in (pinned_dir, tmp_path / "native")]
+    cards = [json.loads((d / "model.json").read_text())["kernels"] for d in (pinned.dir, tmp_path / "native")]
     assert cards[0]["mode"] == "pinned" and cards[0]["capability"] == kernels.GENERIC_CAPABILITY
     assert cards[1]["mode"] == "native"
     if cards[1]["capability"] == kernels.GENERIC_CAPABILITY:
         pytest.skip("this CPU's own kernels are the generic ones")
-    assert pinned["dec_stage1.pt"] != native["dec_stage1.pt"]
+    assert pinned.files["dec_stage1.pt"] != native["dec_stage1.pt"]
 
 
 def _run_python(code: str, env: dict) -> subprocess.CompletedProcess:
@@ -88,9 +88,11 @@ def test_a_pin_after_torch_chose_its_kernels_is_refused():
     assert "before torch's first operation" in res.stdout
 
 
-def test_the_command_line_refuses_an_unknown_mode(small_dir):
-    cmd = [sys.executable, "-m", "bench.cli.app", "--kernels", "fastest", "inspect", str(small_dir)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_the_command_line_refuses_an_unknown_mode(small_dir, how):
+    flags, env = (["--kernels", "fastest"], {}) if how == "option" else ([], {"LOWBASE_KERNELS": "fastest"})
+    cmd = [sys.executable, "-m", "bench.cli.app", *flags, "inspect", str(small_dir)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **env})
     assert res.returncode == 2
     assert "'fastest' is not one of pinned, native" in res.stderr
 
