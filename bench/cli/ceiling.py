@@ -105,11 +105,12 @@ def ceiling_cmd(
     pooled from enriched training worlds (>= --min-per-level offenders per level), read at
     FPR budgets 1e-3 and 1e-4 on fresh worlds, with a learning curve and its plateau verdict."""
     from bench.rare.ceiling import CeilingPlan  # the run's machinery: imported when it runs
-    from bench.setup.cluster import parse_dask
+    from bench.setup.cluster import check_scheduler, parse_dask
 
     with user_errors():
         _check_visibility(visibility, reconcile)
         spec = parse_dask(dask)  # a malformed --dask fails before any work
+        check_scheduler(spec)  # and an address that is not a Dask scheduler
         scn = load_scenario(scenario, accounts)
         plan = CeilingPlan(visibility, _models(models), _ints(curve, "curve"), min_per_level, tpr_worlds, fpr_accounts,
                            enriched_rate=_enriched_rate(enriched_rate))  # fmt: skip

@@ -70,10 +70,11 @@ def certify_cmd(
     trained on that world's truth, a label budget of every offender it holds (the ceiling is
     `lowbase ceiling`)."""
     from bench.rare.powered import PoweredPlan, powered_evaluation  # the run's machinery: imported when it runs
-    from bench.setup.cluster import parse_dask
+    from bench.setup.cluster import check_scheduler, parse_dask
 
     with user_errors():
         spec = parse_dask(dask)  # a bad --dask fails before any work
+        check_scheduler(spec)  # and an address that is not a Dask scheduler
         store_first(mlflow)
         train = open_dataset(data)
         card = load_card(model)

@@ -40,12 +40,13 @@ def frontier_cmd(
 ) -> None:
     """The adversary's frontier for one groomer level: per strategy, harm throughput against
     detection by the retrained ceiling and by the detector of the default behaviour."""
-    from bench.setup.cluster import parse_dask
+    from bench.setup.cluster import check_scheduler, parse_dask
     from bench.setup.frontier import load_frontier, strategies
 
     with user_errors():
         cfg = load_frontier(sweep)
         spec = parse_dask(dask)  # a malformed --dask fails before any work
+        check_scheduler(spec)  # and an address that is not a Dask scheduler
         todo = strategies(cfg)
         if plan_only:
             rows = [[s.name, ", ".join(f"{k}={v}" for k, v in s.knobs.items()) or "(the scenario's)"] for s in todo]

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from bench.cli.console import DASK_HELP, err, out, user_errors
 from bench.errors import RunConfigError
-from bench.setup.cluster import parse_dask
+from bench.setup.cluster import check_scheduler, parse_dask
 
 
 def _fmt(cell) -> str:
@@ -116,7 +116,7 @@ def _run_config(o: dict):
     """The run config of `lowbase run`'s options; a bad option or --set fails now, before any work."""
     from bench.setup.config import make_run_config, resolve_scenario
 
-    parse_dask(o["dask"])
+    check_scheduler(parse_dask(o["dask"]))  # an address that is not a Dask scheduler too
     cfg = make_run_config(
         dask=o["dask"],
         preset=o["preset"],

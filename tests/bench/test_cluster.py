@@ -200,3 +200,21 @@ def test_a_pinned_run_is_named_apart_from_a_native_one(monkeypatch):
     assert pinned != native
     blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
     assert native == f"{scn.name}-s{cfg.seed}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def test_certify_refuses_a_service_that_is_not_a_scheduler_before_any_work(small_dir, tmp_path, monkeypatch):
+    """Certify does its training world's work before it connects; the address is checked
+    first, so nothing of that work starts (no progress line, no work directory)."""
+    from typer.testing import CliRunner
+
+    from bench.cli.app import app
+
+    server = _Server(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    try:
+        args = ["certify", "--model", str(tmp_path / "no-model"), "--data", str(small_dir), "--no-mlflow",
+                "--workdir", str(tmp_path / "w"), "--dask", server.address]  # fmt: skip
+        res = CliRunner().invoke(app, args)
+    finally:
+        server.close()
+    assert res.exit_code == 2 and "not a Dask scheduler" in res.output
+    assert "training world" not in res.output and not (tmp_path / "w").exists()
