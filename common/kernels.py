@@ -67,6 +67,13 @@ def use(wanted: str) -> None:
     check()
 
 
+def key_fields() -> dict:
+    """What a name or cache key of DEC's figures adds for the kernels: the pinned mode by
+    name; nothing when native, so native names and keys are the ones made before the pin
+    existed (a record without the field ran native)."""
+    return {"kernels": PINNED} if mode() == PINNED else {}
+
+
 def capability() -> str:
     """The kernels torch runs (fixed by its first operation)."""
     import torch

@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from common import kernels
-from common.kernels import dec_threads
 from models.baselines import fit_lgb, load_boosters, predict_booster, save_boosters
 from models.inputs import ModelInput
 from models.protocol import ModelError, model_file, scores_frame
@@ -124,7 +123,7 @@ class DecModel:
         target, mask = data.weak_matrix
         seen = np.isin(data.split, ("train", "val")) & mask.any(axis=1)
         self.net = MultiTaskNet(x.shape[1], len(data.tasks))
-        with dec_threads():
+        with kernels.dec_threads():
             _train_stage1(self.net, x[seen], target[seen], mask[seen], seed)
         self.n_raw = _n_raw(data)
         z = self._stage2_input(_views(x, mlp_rows()), data.features.X)
@@ -156,7 +155,7 @@ class DecModel:
         def embed(i: int) -> None:
             out[i : i + rows, :emb] = _embed(self.net.body, block_at(i))
 
-        with dec_threads() as width:  # the embedding's bits at fit and at scoring: the same kernels
+        with kernels.dec_threads() as width:  # the embedding's bits at fit and at scoring: the same kernels
             _each(embed, range(0, len(x_raw), rows), width)
         out[:, emb:] = x_raw[:, : self.n_raw]
         return out

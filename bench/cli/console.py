@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bench.errors import PredictionsError, ResultsError, RunConfigError, SubmissionError, SuiteError
+from common import kernels
 from common.files import OutputExistsError
 from common.kernels import KernelError
 from common.memory import MemoryLimitError
@@ -54,8 +55,6 @@ def kernel_note(card: dict) -> None:
     """A model trained under other kernels than this process scores with gives figures of
     neither mode exactly (`common.kernels`): say so. A card without the record predates the
     pin: it was trained native."""
-    from common import kernels
-
     trained = card.get("kernels", {}).get("mode", kernels.NATIVE)
     if trained != kernels.mode():
         err.print(

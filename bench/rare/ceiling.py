@@ -285,8 +285,8 @@ class CeilingPlan:
                "tpr_worlds": self.tpr_worlds, "fpr_accounts": self.fpr_accounts, "task": self.task}  # fmt: skip
         if self.enriched_rate != CEILING_ENRICHED_RATE:
             out["enriched_rate"] = self.enriched_rate
-        if "dec" in self.models and kernels.mode() == kernels.PINNED:
-            out["kernels"] = kernels.PINNED  # DEC's figures are the kernels' (common.kernels)
+        if "dec" in self.models:
+            out.update(kernels.key_fields())  # DEC's figures are the kernels' (common.kernels)
         return out
 
     def powered(self) -> PoweredPlan:
@@ -447,14 +447,14 @@ def cached_ceiling(
     one read on exactly the TPR and FPR worlds of `worlds` (a run's powered worlds log, by
     fingerprint) wins, so a run and its ceiling are paired where a paired one exists; then
     the most model classes, then the largest pool."""
-    found = []
+    found, kernels_key = [], kernels.key_fields().get("kernels")
     for path in sorted((Path(work) / "ceilings").glob(f"{scn.name}-{visibility}-s{seed}-*.json")):
         try:
             record = read_ceiling(path)
         except ValueError:
             continue
         own_key = record.key == ceiling_key(scn, visibility, seed, record.settings) == path.stem.rsplit("-", 1)[-1]
-        if own_key and ("dec" not in record.models or record.settings.get("kernels", kernels.NATIVE) == kernels.mode()):
+        if own_key and ("dec" not in record.models or record.settings.get("kernels") == kernels_key):
             found.append(record)
 
     def rank(r: CeilingRecord) -> tuple:

@@ -120,10 +120,7 @@ def run_name(cfg: RunConfig, scn: Scenario) -> str:
     """A stable name per (scenario, config, kernels): reruns of the same thing share it, and
     a pinned run never overwrites a native one (`common.kernels`; native names are the ones
     runs had before the pin existed)."""
-    fields = cfg.model_dump(mode="json")
-    if kernels.mode() == kernels.PINNED:
-        fields["kernels"] = kernels.PINNED
-    blob = json.dumps(fields, sort_keys=True)
+    blob = json.dumps({**cfg.model_dump(mode="json"), **kernels.key_fields()}, sort_keys=True)
     return f"{scn.name}-s{cfg.seed}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
