@@ -42,9 +42,13 @@ def _plain_stage2_input(net, x_std, x_raw, n_raw):
 
 
 def _features(n, d, seed, dtype=np.float32):
+    """Fractions, counts (the log1p table's integers, and some above its top), zeros,
+    negatives clipped to zero, and a -0.0."""
     rng = np.random.default_rng(seed)
     x = rng.exponential(3.0, (n, d)).astype(dtype)
-    x[::7, ::5], x[:, 3] = -1.0, 0.0
+    x[:, 10:20] = np.floor(x[:, 10:20] * 10)
+    x[:, 20] = np.floor(x[:, 20] * 30000)
+    x[::7, ::5], x[:, 3], x[1, 1] = -1.0, 0.0, -0.0
     return x
 
 
@@ -76,6 +80,29 @@ def test_fit_standardisation_is_the_plain_one(dtype):
     np.testing.assert_array_equal(mean, want_mean)
     np.testing.assert_array_equal(scale, want_scale)
     np.testing.assert_array_equal(got, want)
+
+
+def test_pinned_log1p_is_torchs_bit_for_bit():
+    """The table of small integers and the rest through torch: torch's log1p of every
+    value, over several chunks, signed zeros, NaN, infinities and the table's edges."""
+    from models.dec import LOG1P_CHUNK, LOG1P_TABLE_TOP, _log1p_pinned
+
+    rng = np.random.default_rng(3)
+    special = [-0.0, 0.0, np.nan, np.inf, 1e-45, 1e-30, 0.5, 1.0, LOG1P_TABLE_TOP, LOG1P_TABLE_TOP + 1, 1e30]
+    x = np.concatenate(
+        [
+            np.arange(LOG1P_TABLE_TOP + 2),
+            np.arange(LOG1P_TABLE_TOP + 2) + 0.5,
+            rng.exponential(100.0, LOG1P_CHUNK // 3),
+            special,
+        ]
+    ).astype(np.float32)
+    rng.shuffle(x)
+    want = torch.log1p(torch.from_numpy(x.copy())).numpy()
+    got = x.copy()
+    _log1p_pinned(got)
+    assert len(x) > 2 * LOG1P_CHUNK
+    np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32))
 
 
 def test_native_kernels_keep_numpys_log1p(monkeypatch):
