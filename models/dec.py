@@ -112,7 +112,8 @@ def _log1p_clipped(x: np.ndarray, out: np.ndarray) -> None:
 def _log1p_pinned(flat: np.ndarray) -> None:
     """In place, torch's log1p of every value (bit for bit): a small integer's from the
     table, any other value (fractions, large counts, -0.0, NaN, inf: compared by bits, not
-    by value) through torch."""
+    by value) through torch. `flat` is clipped at 0 already (a negative integer would
+    index the table from its end)."""
     table = _log1p_table()
     for j in range(0, len(flat), LOG1P_CHUNK):
         part = flat[j : j + LOG1P_CHUNK]
