@@ -30,6 +30,9 @@ from contextlib import contextmanager
 PINNED = "pinned"
 NATIVE = "native"
 MODES = (PINNED, NATIVE)
+# Where a user asks for a mode outside the command line's option (read by the CLI and the
+# perf scripts; a spawned worker inherits the pin's own environment instead).
+MODE_ENV = "LOWBASE_KERNELS"
 # The environment of the pin: torch's generic (non-SIMD-dispatched) ATen kernels, and
 # MKL's Conditional Numerical Reproducibility on its SSE4.2 branch: the same bits on every
 # CPU with SSE4.2 (x86-64 since 2008, and the baseline NumPy 2 requires), at about half the

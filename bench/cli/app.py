@@ -54,7 +54,7 @@ def _root(
         str,
         typer.Option(
             "--kernels",
-            envvar="LOWBASE_KERNELS",
+            envvar=kernels.MODE_ENV,
             help="pinned: DEC's torch work on generic kernels and one thread, the same figures on any "
             "x86-64 CPU; native: this CPU's fastest kernels, figures comparable on this machine type "
             "only (docs/running.md#determinism).",

@@ -472,7 +472,7 @@ def main() -> None:
         ap.add_argument(hidden, type=kind, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     turn_off_hugepage_advice()
-    kernels.use(os.environ.get("LOWBASE_KERNELS", kernels.PINNED))  # the CLI's default; repetitions inherit it
+    kernels.use(os.environ.get(kernels.MODE_ENV, kernels.PINNED))  # the CLI's default; repetitions inherit it
     if args.repetition is not None:
         try:
             print(json.dumps(repetition(args)))
