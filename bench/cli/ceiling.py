@@ -109,7 +109,7 @@ def ceiling_cmd(
 
     with user_errors():
         _check_visibility(visibility, reconcile)
-        check_scheduler(spec := parse_dask(dask))  # a malformed --dask, or not a Dask scheduler: before any work
+        spec = check_scheduler(parse_dask(dask))  # a malformed --dask, or not a Dask scheduler: before any work
         scn = load_scenario(scenario, accounts)
         plan = CeilingPlan(visibility, _models(models), _ints(curve, "curve"), min_per_level, tpr_worlds, fpr_accounts,
                            enriched_rate=_enriched_rate(enriched_rate))  # fmt: skip

@@ -73,8 +73,7 @@ def certify_cmd(
     from bench.setup.cluster import check_scheduler, parse_dask
 
     with user_errors():
-        spec = parse_dask(dask)  # a bad --dask fails before any work
-        check_scheduler(spec)  # and an address that is not a Dask scheduler
+        spec = check_scheduler(parse_dask(dask))  # a malformed --dask, or not a Dask scheduler: before any work
         store_first(mlflow)
         train = open_dataset(data)
         card = load_card(model)

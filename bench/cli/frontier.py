@@ -45,8 +45,7 @@ def frontier_cmd(
 
     with user_errors():
         cfg = load_frontier(sweep)
-        spec = parse_dask(dask)  # a malformed --dask fails before any work
-        check_scheduler(spec)  # and an address that is not a Dask scheduler
+        spec = check_scheduler(parse_dask(dask))  # a malformed --dask, or not a Dask scheduler: before any work
         todo = strategies(cfg)
         if plan_only:
             rows = [[s.name, ", ".join(f"{k}={v}" for k, v in s.knobs.items()) or "(the scenario's)"] for s in todo]

@@ -91,12 +91,13 @@ def dask_client(spec: DaskSpec | str | None) -> Iterator[object | None]:
 MAX_HANDSHAKE_BYTES = 1 << 20
 
 
-def check_scheduler(spec: DaskSpec | None) -> None:
-    """Before any work: an address that is not a Dask scheduler exits 2 now (`probe_scheduler`),
-    not after the work a command does before it connects (certify's training world, a
-    ceiling's pool). A local cluster has nothing to check."""
+def check_scheduler(spec: DaskSpec | None) -> DaskSpec | None:
+    """`spec`, once checked before any work: an address that is not a Dask scheduler exits 2
+    now (`probe_scheduler`), not after the work a command does before it connects
+    (certify's training world, a ceiling's pool). A local cluster has nothing to check."""
     if spec is not None and spec.address is not None:
         probe_scheduler(spec.address)
+    return spec
 
 
 def probe_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
